@@ -1,0 +1,51 @@
+-- assign.lua: hand out one random free token under a new lease.
+--
+-- KEYS[1] free    set   tokens that may be assigned
+-- KEYS[2] leases  zset  assigned token -> lease deadline (ms since epoch, Redis clock)
+-- KEYS[3] alive   zset  every token -> life deadline (ms)
+-- KEYS[4] lease   hash  assigned token -> lease number (fencing token)
+-- KEYS[5] seq     string  per-pool lease counter (INCR)
+-- ARGV[1] lease TTL in ms
+-- ARGV[2] at most this many lapsed leases are returned to the free set first
+-- ARGV[3] at most this many dead tokens are popped and dropped before giving up
+--
+-- Returns {'ok', token, expiresAt, leaseExpiresAt, lease} | {'empty'} | {'retry'}
+-- ('retry': only dead tokens were popped; calling again makes progress).
+-- Complexity: O((k + p) log n), k <= ARGV[2] lapsed leases, p <= ARGV[3] pops.
+--
+--   redis-cli --eval assign.lua 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
+--     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' , 60000 16 32
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local leaseTTL = tonumber(ARGV[1])
+
+-- Lapsed leases go back to the free set first, so a lapsed token is reusable at once.
+local lapsed = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
+for _, tok in ipairs(lapsed) do
+    redis.call('ZREM', KEYS[2], tok)
+    redis.call('HDEL', KEYS[4], tok)
+    local life = tonumber(redis.call('ZSCORE', KEYS[3], tok))
+    if life and life > now then
+        redis.call('SADD', KEYS[1], tok)
+    else
+        redis.call('ZREM', KEYS[3], tok)
+    end
+end
+
+for _ = 1, tonumber(ARGV[3]) do
+    local tok = redis.call('SPOP', KEYS[1])
+    if not tok then
+        return {'empty'}
+    end
+    local life = tonumber(redis.call('ZSCORE', KEYS[3], tok))
+    if life and life > now then
+        local lease = redis.call('INCR', KEYS[5])
+        local leaseUntil = now + leaseTTL
+        redis.call('ZADD', KEYS[2], leaseUntil, tok)
+        redis.call('HSET', KEYS[4], tok, lease)
+        return {'ok', tok, life, leaseUntil, lease}
+    end
+    -- Its life ran out before the reaper got to it: it is never served again.
+    redis.call('ZREM', KEYS[3], tok)
+end
+return {'retry'}

@@ -1,0 +1,38 @@
+/// The pool refused an operation. Each case is an answer, not a fault.
+public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible {
+    private enum Code: Hashable, Sendable {
+        case noFreeToken
+        case tokenNotFound
+        case leaseConflict
+    }
+
+    private let code: Code
+    public let message: String
+
+    private init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// Every token of the pool is assigned (or the pool is empty).
+    public static func noFreeToken(_ pool: PoolName) -> Self {
+        Self(.noFreeToken, "no free token in pool '\(pool)'")
+    }
+    /// The token never was in the pool, was deleted, or its life ran out.
+    public static func tokenNotFound(_ token: Token) -> Self {
+        Self(.tokenNotFound, "token \(token) is not in the pool (unknown, deleted or expired)")
+    }
+    /// The lease given is not the token's current lease: it lapsed, or the token is free.
+    public static func leaseConflict(_ token: Token, lease: Int64) -> Self {
+        Self(.leaseConflict, "lease \(lease) is not the current lease of token \(token)")
+    }
+
+    public var isNoFreeToken: Bool { self.code == .noFreeToken }
+    public var isTokenNotFound: Bool { self.code == .tokenNotFound }
+    public var isLeaseConflict: Bool { self.code == .leaseConflict }
+
+    public var description: String { self.message }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.code) }
+}

@@ -1,0 +1,41 @@
+/// What a pool knows of one token at one instant.
+public struct TokenRecord: Sendable, Hashable {
+    public enum State: String, Sendable {
+        case free
+        case assigned
+    }
+
+    public var token: Token
+    public var pool: PoolName
+    /// When the token's life ends without a keep-alive, in ms since the epoch (Redis's clock).
+    public var expiresAt: Int64
+    /// When the current lease lapses; `nil` for a free token.
+    public var leaseExpiresAt: Int64?
+    /// The current lease number (fencing token); `nil` for a free token.
+    public var lease: Int64?
+
+    public var state: State { self.lease == nil ? .free : .assigned }
+
+    public init(token: Token, pool: PoolName, expiresAt: Int64, leaseExpiresAt: Int64? = nil, lease: Int64? = nil) {
+        self.token = token
+        self.pool = pool
+        self.expiresAt = expiresAt
+        self.leaseExpiresAt = leaseExpiresAt
+        self.lease = lease
+    }
+}
+
+/// A pool's counts. They may lag a lapse or an expiry until the reaper's next pass.
+public struct PoolStats: Sendable, Hashable {
+    public var pool: PoolName
+    public var total: Int
+    public var free: Int
+    public var assigned: Int
+
+    public init(pool: PoolName, total: Int, free: Int, assigned: Int) {
+        self.pool = pool
+        self.total = total
+        self.free = free
+        self.assigned = assigned
+    }
+}

@@ -1,0 +1,106 @@
+private import CHiredis
+import NIOCore
+
+// The only file that touches hiredis. hiredis is the RESP codec; SwiftNIO owns the socket.
+
+/// Encodes commands with `redisFormatCommandArgv`.
+enum HiredisEncoder {
+    /// Appends `arguments` to `buffer` as one RESP command. Each argument is passed with
+    /// its exact byte length, so arguments may hold any bytes (a zero byte too).
+    static func write(_ arguments: [String], into buffer: inout ByteBuffer) {
+        var bytes: [UInt8] = []
+        var offsets: [Int] = []
+        var lengths: [Int] = []
+        offsets.reserveCapacity(arguments.count)
+        lengths.reserveCapacity(arguments.count)
+        for argument in arguments {
+            offsets.append(bytes.count)
+            bytes.append(contentsOf: argument.utf8)
+            lengths.append(bytes.count - offsets[offsets.count - 1])
+        }
+        bytes.append(0)  // never empty, so there is always a base address
+        bytes.withUnsafeBufferPointer { storage in
+            let base = UnsafeRawPointer(storage.baseAddress!).assumingMemoryBound(to: CChar.self)
+            var pointers: [UnsafePointer<CChar>?] = offsets.map { base + $0 }
+            var target: UnsafeMutablePointer<CChar>?
+            let length = redisFormatCommandArgv(&target, Int32(arguments.count), &pointers, &lengths)
+            guard length >= 0, let target else {
+                fatalError("redisFormatCommandArgv failed: out of memory")
+            }
+            defer { redisFreeCommand(target) }
+            buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(length)))
+        }
+    }
+}
+
+/// Owns one `redisReader`: bytes in, whole replies out.
+///
+/// Not thread-safe: one channel handler owns it and uses it on its event loop only.
+final class HiredisReader {
+    private let reader: UnsafeMutablePointer<redisReader>
+
+    init() {
+        guard let reader = redisReaderCreate() else {
+            fatalError("redisReaderCreate failed: out of memory")
+        }
+        self.reader = reader
+    }
+
+    deinit {
+        redisReaderFree(self.reader)
+    }
+
+    /// Hands bytes read from the socket to the reader.
+    func feed(_ bytes: UnsafeRawBufferPointer) throws(RedisClientError) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        if redisReaderFeed(self.reader, base.assumingMemoryBound(to: CChar.self), bytes.count) != REDIS_OK {
+            throw .protocolError(self.errorText)
+        }
+    }
+
+    /// The next complete reply, or `nil` until more bytes arrive.
+    func nextReply() throws(RedisClientError) -> RESPValue? {
+        var reply: UnsafeMutableRawPointer?
+        if redisReaderGetReply(self.reader, &reply) != REDIS_OK {
+            throw .protocolError(self.errorText)
+        }
+        guard let reply else { return nil }
+        defer { freeReplyObject(reply) }
+        return Self.value(of: reply.assumingMemoryBound(to: redisReply.self))
+    }
+
+    private var errorText: String {
+        withUnsafeBytes(of: self.reader.pointee.errstr) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    private static func value(of reply: UnsafeMutablePointer<redisReply>) -> RESPValue {
+        let node = reply.pointee
+        switch node.type {
+        case REDIS_REPLY_STRING:
+            return .bulkString(ByteBuffer(bytes: UnsafeRawBufferPointer(start: node.str, count: node.len)))
+        case REDIS_REPLY_STATUS:
+            return .simpleString(Self.text(node))
+        case REDIS_REPLY_ERROR:
+            return .error(Self.text(node))
+        case REDIS_REPLY_INTEGER:
+            return .integer(Int(node.integer))
+        case REDIS_REPLY_ARRAY:
+            var elements: [RESPValue] = []
+            elements.reserveCapacity(node.elements)
+            for index in 0..<node.elements {
+                if let element = node.element[index] {
+                    elements.append(Self.value(of: element))
+                }
+            }
+            return .array(elements)
+        default:  // REDIS_REPLY_NIL
+            return .null
+        }
+    }
+
+    private static func text(_ node: redisReply) -> String {
+        String(decoding: UnsafeRawBufferPointer(start: node.str, count: node.len), as: UTF8.self)
+    }
+}

@@ -1,0 +1,39 @@
+import NIOCore
+
+/// One RESP2 reply from Redis, decoded into plain Swift values.
+public enum RESPValue: Sendable, Equatable {
+    case simpleString(String)
+    /// An `-ERR ...` reply: the command reached Redis and Redis refused it.
+    case error(String)
+    case integer(Int)
+    case bulkString(ByteBuffer)
+    case null
+    case array([RESPValue])
+}
+
+extension RESPValue {
+    /// The text of a simple or bulk string, `nil` for any other reply.
+    public var string: String? {
+        switch self {
+        case .simpleString(let text): text
+        case .bulkString(let bytes): String(buffer: bytes)
+        default: nil
+        }
+    }
+
+    /// An integer reply, or a string reply that spells an integer.
+    public var int: Int? {
+        switch self {
+        case .integer(let value): value
+        case .simpleString, .bulkString: self.string.flatMap { Int($0) }
+        default: nil
+        }
+    }
+
+    public var array: [RESPValue]? {
+        if case .array(let elements) = self { return elements }
+        return nil
+    }
+
+    public var isNull: Bool { self == .null }
+}

@@ -1,0 +1,33 @@
+import NIOCore
+
+/// Writes each outbound command as RESP, encoded by hiredis.
+struct RedisCommandEncoder: MessageToByteEncoder {
+    typealias OutboundIn = [String]
+
+    func encode(data: [String], out: inout ByteBuffer) {
+        HiredisEncoder.write(data, into: &out)
+    }
+}
+
+/// Feeds every readable byte to a hiredis reader and passes on each complete reply.
+struct RedisReplyDecoder: ByteToMessageDecoder {
+    typealias InboundOut = RESPValue
+
+    private let reader = HiredisReader()
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        if buffer.readableBytes > 0 {
+            try buffer.readWithUnsafeReadableBytes { bytes in
+                try self.reader.feed(bytes)
+                return bytes.count
+            }
+        }
+        guard let reply = try self.reader.nextReply() else { return .needMoreData }
+        context.fireChannelRead(Self.wrapInboundOut(reply))
+        return .continue
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        try self.decode(context: context, buffer: &buffer)
+    }
+}

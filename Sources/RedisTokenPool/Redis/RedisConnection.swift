@@ -1,0 +1,85 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// One TCP or unix-socket connection to Redis, with many commands in flight.
+final class RedisConnection: Sendable {
+    private let channel: any Channel
+
+    private init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    /// Connects, authenticates and selects the database, or throws.
+    static func connect(
+        _ configuration: RedisConfiguration,
+        eventLoop: any EventLoop,
+        logger: Logger
+    ) async throws -> RedisConnection {
+        let timeout = TimeAmount(configuration.commandTimeout)
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(TimeAmount(configuration.connectTimeout))
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(
+                        MessageToByteHandler(RedisCommandEncoder()),
+                        ByteToMessageHandler(RedisReplyDecoder()),
+                        RedisCommandHandler(timeout: timeout)
+                    )
+                }
+            }
+        let channel: any Channel
+        switch configuration.address {
+        case .tcp(let host, let port):
+            channel = try await bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1).connect(host: host, port: port).get()
+        case .unixSocket(let path):
+            channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+        }
+        let connection = RedisConnection(channel: channel)
+        do {
+            if let password = configuration.password {
+                let auth = configuration.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
+                try Self.check(try await connection.send(auth))
+            }
+            if configuration.database != 0 {
+                try Self.check(try await connection.send(["SELECT", String(configuration.database)]))
+            }
+        } catch {
+            connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    /// Sends one command; its reply, `-ERR` replies included, completes the result.
+    func send(_ arguments: [String]) async throws -> RESPValue {
+        let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
+        self.channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise), promise: nil)
+        return try await promise.futureResult.get()
+    }
+
+    /// Returns when the connection has closed, for whatever reason. Cancelling closes it.
+    func waitUntilClosed() async {
+        await withTaskCancellationHandler {
+            try? await self.channel.closeFuture.get()
+        } onCancel: {
+            self.close()
+        }
+    }
+
+    func close() {
+        self.channel.close(promise: nil)
+    }
+
+    private static func check(_ reply: RESPValue) throws {
+        if case .error(let message) = reply { throw RedisServerError(message) }
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

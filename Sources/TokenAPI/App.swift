@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+
+@main
+struct TokenPoolCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenpool",
+        abstract: "Hands out tokens from a shared pool kept in Redis.",
+        subcommands: [ServeCommand.self],
+        defaultSubcommand: ServeCommand.self
+    )
+}
+
+/// `tokenpool serve`: every option also reads an environment variable; a flag wins.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the HTTP API.")
+
+    @Option(help: "Address to listen on (HOST). Default 127.0.0.1; 0.0.0.0 for every interface.")
+    var host: String?
+
+    @Option(help: "Port to listen on (PORT). Default 8080.")
+    var port: Int?
+
+    @Option(help: "redis://[user:password@]host[:port][/db] or unix:///path (REDIS_URL). Without one, an embedded redis-server is started.")
+    var redisURL: String?
+
+    @Option(help: "Folder of the embedded Redis's socket and append-only file (TOKENPOOL_DATA_DIR). Default ./data.")
+    var dataDir: String?
+
+    @Option(help: "Seconds an assignment lasts without a keep-alive (TOKENPOOL_LEASE_TTL). Default 60.")
+    var leaseTTL: Double?
+
+    @Option(help: "Seconds a token lives without a keep-alive (TOKENPOOL_KEEP_ALIVE_TTL). Default 300.")
+    var keepAliveTTL: Double?
+
+    @Option(help: "Connections to Redis (TOKENPOOL_REDIS_CONNECTIONS). Default 4.")
+    var redisConnections: Int?
+
+    @Option(help: "Seconds a Redis command may take before the request gets 503 (TOKENPOOL_REDIS_TIMEOUT). Default 1.")
+    var redisTimeout: Double?
+
+    @Option(help: "Seconds between reaper passes (TOKENPOOL_REAP_INTERVAL). Default 1.")
+    var reapInterval: Double?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (LOG_LEVEL). Default info.")
+    var logLevel: String?
+
+    func run() async throws {
+        let configuration = try self.resolve(ProcessInfo.processInfo.environment)
+        let app = try await buildApplication(configuration)
+        try await app.runService()
+    }
+
+    func resolve(_ environment: [String: String]) throws -> AppConfiguration {
+        var configuration = AppConfiguration()
+        func value<T>(_ flag: T?, _ variable: String, _ parse: (String) -> T?) throws -> T? {
+            if let flag { return flag }
+            guard let text = environment[variable], !text.isEmpty else { return nil }
+            guard let parsed = parse(text) else { throw ValidationError("\(variable)=\(text) is not valid") }
+            return parsed
+        }
+        func seconds(_ flag: Double?, _ variable: String) throws -> Duration? {
+            guard let number = try value(flag, variable, Double.init) else { return nil }
+            guard number > 0, number.isFinite else { throw ValidationError("\(variable) must be a positive number of seconds") }
+            return .milliseconds(Int64((number * 1000).rounded()))
+        }
+        configuration.host = try value(self.host, "HOST", { $0 }) ?? configuration.host
+        configuration.port = try value(self.port, "PORT", Int.init) ?? configuration.port
+        configuration.redisURL = try value(self.redisURL, "REDIS_URL", { $0 })
+        configuration.dataDirectory = try value(self.dataDir, "TOKENPOOL_DATA_DIR", { $0 }) ?? configuration.dataDirectory
+        configuration.leaseTTL = try seconds(self.leaseTTL, "TOKENPOOL_LEASE_TTL") ?? configuration.leaseTTL
+        configuration.keepAliveTTL = try seconds(self.keepAliveTTL, "TOKENPOOL_KEEP_ALIVE_TTL") ?? configuration.keepAliveTTL
+        configuration.redisConnections = try value(self.redisConnections, "TOKENPOOL_REDIS_CONNECTIONS", Int.init) ?? configuration.redisConnections
+        configuration.redisTimeout = try seconds(self.redisTimeout, "TOKENPOOL_REDIS_TIMEOUT") ?? configuration.redisTimeout
+        configuration.reapInterval = try seconds(self.reapInterval, "TOKENPOOL_REAP_INTERVAL") ?? configuration.reapInterval
+        if let level = try value(self.logLevel, "LOG_LEVEL", { $0 }) {
+            guard let parsed = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level \(level)") }
+            configuration.logLevel = parsed
+        }
+        guard (0...65535).contains(configuration.port) else { throw ValidationError("port must be 0 to 65535") }
+        guard (1...64).contains(configuration.redisConnections) else { throw ValidationError("redis-connections must be 1 to 64") }
+        return configuration
+    }
+}

@@ -1,0 +1,47 @@
+import Hummingbird
+import Logging
+import RedisTokenPool
+import ServiceLifecycle
+
+/// Builds the server with its services: an embedded Redis when no URL is given, the Redis
+/// client, the reaper, then the HTTP server (shut down in the reverse order).
+func buildApplication(_ configuration: AppConfiguration) async throws -> some ApplicationProtocol {
+    var logger = Logger(label: "tokenpool")
+    logger.logLevel = configuration.logLevel
+
+    var services: [any Service] = []
+    var redis: RedisConfiguration
+    if let url = configuration.redisURL {
+        redis = try RedisConfiguration(url: url)
+    } else {
+        let embedded = try EmbeddedRedis(dataDirectory: configuration.dataDirectory, logger: logger)
+        try await embedded.start()
+        services.append(embedded)
+        redis = try RedisConfiguration(url: embedded.url)
+    }
+    redis.connectionCount = configuration.redisConnections
+    redis.commandTimeout = configuration.redisTimeout
+    let client = RedisClient(configuration: redis, logger: logger)
+    let pool = TokenPool(
+        client: client,
+        settings: TokenPoolSettings(leaseTTL: configuration.leaseTTL, keepAliveTTL: configuration.keepAliveTTL)
+    )
+    services.append(client)
+    services.append(Reaper(pool: pool, interval: configuration.reapInterval, logger: logger))
+
+    let router = buildRouter(pool: pool, maxBodySize: configuration.maxBodySize)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tokenpool"),
+        services: services,
+        logger: logger
+    )
+}
+
+func buildRouter(pool: TokenPool, maxBodySize: Int) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.add(middleware: ProblemMiddleware())
+    HealthController(client: pool.client).addRoutes(to: router)
+    TokenController(pool: pool, maxBodySize: maxBodySize).addRoutes(to: router)
+    return router
+}

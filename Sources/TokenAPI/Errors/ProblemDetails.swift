@@ -1,0 +1,35 @@
+import Hummingbird
+import NIOCore
+
+/// An RFC 9457 `application/problem+json` answer: the only shape errors leave the server in.
+struct ProblemDetails: HTTPResponseError {
+    var status: HTTPResponse.Status
+    /// A short slug naming the kind of problem; `type` is `urn:tokenpool:problem:<slug>`.
+    var slug: String
+    var detail: String
+    var headers: HTTPFields = [:]
+
+    init(_ status: HTTPResponse.Status, _ slug: String, _ detail: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.slug = slug
+        self.detail = detail
+        self.headers = headers
+    }
+
+    static func badRequest(_ detail: String) -> Self { Self(.badRequest, "bad-request", detail) }
+
+    func response(from request: Request, context: some RequestContext) -> Response {
+        var writer = JSONWriter(capacity: 192)
+        writer.beginObject()
+        writer.field("type", "urn:tokenpool:problem:\(self.slug)")
+        writer.field("title", self.status.reasonPhrase)
+        writer.field("status", self.status.code)
+        writer.field("detail", self.detail)
+        writer.field("instance", request.uri.path)
+        writer.endObject()
+        var headers = self.headers
+        headers[.contentType] = "application/problem+json"
+        headers[.contentLength] = String(writer.buffer.readableBytes)
+        return Response(status: self.status, headers: headers, body: ResponseBody(byteBuffer: writer.buffer))
+    }
+}

@@ -1,0 +1,77 @@
+import NIOCore
+
+/// Writes JSON straight into a `ByteBuffer`: the hot paths answer without Foundation's encoder.
+struct JSONWriter {
+    private(set) var buffer: ByteBuffer
+    private var needsComma = false
+
+    init(capacity: Int = 256) {
+        self.buffer = ByteBuffer()
+        self.buffer.reserveCapacity(capacity)
+    }
+
+    mutating func beginObject() {
+        self.separate()
+        self.buffer.writeInteger(UInt8(ascii: "{"))
+        self.needsComma = false
+    }
+
+    mutating func endObject() {
+        self.buffer.writeInteger(UInt8(ascii: "}"))
+        self.needsComma = true
+    }
+
+    mutating func beginArray(_ key: String) {
+        self.key(key)
+        self.buffer.writeInteger(UInt8(ascii: "["))
+        self.needsComma = false
+    }
+
+    mutating func endArray() {
+        self.buffer.writeInteger(UInt8(ascii: "]"))
+        self.needsComma = true
+    }
+
+    mutating func field(_ key: String, _ value: String?) {
+        self.key(key)
+        if let value { self.string(value) } else { self.buffer.writeStaticString("null") }
+        self.needsComma = true
+    }
+
+    mutating func field(_ key: String, _ value: Int64?) {
+        self.key(key)
+        if let value { self.buffer.writeString(String(value)) } else { self.buffer.writeStaticString("null") }
+        self.needsComma = true
+    }
+
+    mutating func field(_ key: String, _ value: Int) {
+        self.field(key, Int64(value))
+    }
+
+    private mutating func separate() {
+        if self.needsComma { self.buffer.writeInteger(UInt8(ascii: ",")) }
+    }
+
+    private mutating func key(_ key: String) {
+        self.separate()
+        self.string(key)
+        self.buffer.writeInteger(UInt8(ascii: ":"))
+    }
+
+    private mutating func string(_ value: String) {
+        self.buffer.writeInteger(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): self.buffer.writeStaticString("\\\"")
+            case UInt8(ascii: "\\"): self.buffer.writeStaticString("\\\\")
+            case 0..<0x20:
+                self.buffer.writeStaticString("\\u00")
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                self.buffer.writeInteger(hex[Int(byte >> 4)])
+                self.buffer.writeInteger(hex[Int(byte & 15)])
+            default: self.buffer.writeInteger(byte)
+            }
+        }
+        self.buffer.writeInteger(UInt8(ascii: "\""))
+    }
+}

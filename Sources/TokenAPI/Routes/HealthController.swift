@@ -1,0 +1,29 @@
+import Hummingbird
+import RedisTokenPool
+
+/// `/healthz`: the process answers. `/readyz`: and Redis answers too.
+struct HealthController<Context: RequestContext>: Sendable {
+    let client: RedisClient
+
+    func addRoutes(to router: Router<Context>) {
+        router.get("healthz") { _, _ in
+            Self.ok
+        }
+        router.get("readyz") { _, _ in
+            do {
+                _ = try await self.client.send("PING")
+                return Self.ok
+            } catch {
+                throw ProblemDetails(.serviceUnavailable, "not-ready", "Redis does not answer: \(error)", headers: [.retryAfter: "1"])
+            }
+        }
+    }
+
+    private static var ok: JSONResponse {
+        var writer = JSONWriter(capacity: 16)
+        writer.beginObject()
+        writer.field("status", "ok")
+        writer.endObject()
+        return JSONResponse(status: .ok, body: writer.buffer)
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Hummingbird
+import RedisTokenPool
+
+/// The token routes, registered once for the `default` pool (`/tokens...`) and once for
+/// named pools (`/pools/{pool}/tokens...`).
+struct TokenController<Context: RequestContext>: Sendable {
+    let pool: TokenPool
+    /// Request bodies larger than this are refused with 413.
+    let maxBodySize: Int
+
+    func addRoutes(to router: Router<Context>) {
+        self.addRoutes(to: router.group(""), pool: { _ in .default })
+        self.addRoutes(to: router.group("pools/:pool"), pool: Self.poolName)
+    }
+
+    private func addRoutes(to group: RouterGroup<Context>, pool: @escaping @Sendable (Context) throws -> PoolName) {
+        group.post("tokens") { _, context in
+            try await self.pool.generate(count: 1, in: pool(context))[0].json(status: .created)
+        }
+        group.post("tokens/batch") { request, context in
+            let name = try pool(context)
+            let count = try await self.batchCount(request)
+            return try await self.pool.generate(count: count, in: name).json(status: .created)
+        }
+        group.post("tokens/assign") { _, context in
+            try await self.pool.assign(in: pool(context)).json()
+        }
+        group.post("tokens/:token/unblock") { request, context in
+            let (name, token, lease) = try (pool(context), Self.token(context), Self.lease(request))
+            return try await self.pool.unblock(token, lease: lease, in: name).json()
+        }
+        group.post("tokens/:token/keep-alive") { request, context in
+            let (name, token, lease) = try (pool(context), Self.token(context), Self.lease(request))
+            return try await self.pool.keepAlive(token, lease: lease, in: name).json()
+        }
+        group.delete("tokens/:token") { _, context in
+            let (name, token) = try (pool(context), Self.token(context))
+            try await self.pool.delete(token, in: name)
+            return Response(status: .noContent)
+        }
+        group.get("tokens/:token") { _, context in
+            let (name, token) = try (pool(context), Self.token(context))
+            return try await self.pool.inspect(token, in: name).json()
+        }
+        group.get("stats") { _, context in
+            try await self.pool.stats(of: pool(context)).json()
+        }
+    }
+
+    private struct BatchRequest: Decodable {
+        var count: Int
+    }
+
+    private func batchCount(_ request: Request) async throws -> Int {
+        let body = try await request.body.collect(upTo: self.maxBodySize)
+        let batch: BatchRequest
+        do {
+            batch = try JSONDecoder().decode(BatchRequest.self, from: Data(body.readableBytesView))
+        } catch {
+            throw ProblemDetails.badRequest("the body must be JSON like {\"count\": 10}")
+        }
+        guard (1...TokenPool.maxBatch).contains(batch.count) else {
+            throw ProblemDetails.badRequest("count must be from 1 to \(TokenPool.maxBatch), not \(batch.count)")
+        }
+        return batch.count
+    }
+
+    @Sendable private static func poolName(_ context: Context) throws -> PoolName {
+        let text = context.parameters.get("pool") ?? ""
+        guard let name = PoolName(text) else {
+            throw ProblemDetails.badRequest("a pool name is 1 to 64 characters of [A-Za-z0-9_-]")
+        }
+        return name
+    }
+
+    private static func token(_ context: Context) throws -> Token {
+        guard let token = context.parameters.get("token").flatMap({ Token($0) }) else {
+            throw ProblemDetails.badRequest("a token is \(Token.length) characters of [A-Za-z0-9_-]")
+        }
+        return token
+    }
+
+    /// `?lease=N`, a positive integer, or nothing.
+    private static func lease(_ request: Request) throws -> Int64? {
+        guard let text = request.uri.queryParameters.get("lease") else { return nil }
+        guard let lease = Int64(text), lease > 0 else {
+            throw ProblemDetails.badRequest("lease must be a positive integer")
+        }
+        return lease
+    }
+}
