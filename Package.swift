@@ -64,10 +64,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Starts and stops a real redis-server on a free port for the tests.
+        .target(
+            name: "TokenPoolTestSupport",
+            dependencies: [
+                "RedisTokenPool",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "RedisTokenPoolTests",
             dependencies: [
                 "RedisTokenPool",
+                "TokenPoolTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -79,8 +90,10 @@ let package = Package(
             dependencies: [
                 "TokenAPI",
                 "RedisTokenPool",
+                "TokenPoolTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -22,9 +22,11 @@ struct RedisReplyDecoder: ByteToMessageDecoder {
                 return bytes.count
             }
         }
-        guard let reply = try self.reader.nextReply() else { return .needMoreData }
-        context.fireChannelRead(Self.wrapInboundOut(reply))
-        return .continue
+        // The reader holds every byte now: drain all replies, as no more bytes may come.
+        while let reply = try self.reader.nextReply() {
+            context.fireChannelRead(Self.wrapInboundOut(reply))
+        }
+        return .needMoreData
     }
 
     mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {

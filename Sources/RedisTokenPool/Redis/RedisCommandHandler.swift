@@ -55,7 +55,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             promise?.fail(failure)
             return
         }
-        self.waiting.append(Waiting(promise: request.promise, deadline: .now() + self.timeout))
+        self.waiting.append(Waiting(promise: request.promise, deadline: context.eventLoop.now + self.timeout))
         context.write(Self.wrapOutboundOut(request.arguments), promise: promise)
         if !self.flushScheduled {
             self.flushScheduled = true
@@ -91,7 +91,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     }
 
     private func checkTimeouts(context: ChannelHandlerContext) {
-        if let oldest = self.waiting.first, oldest.deadline < .now() {
+        if let oldest = self.waiting.first, oldest.deadline < context.eventLoop.now {
             self.fail(context: context, .timeout)
         }
     }

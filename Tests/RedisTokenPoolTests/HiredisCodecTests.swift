@@ -1,0 +1,69 @@
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import RedisTokenPool
+
+struct HiredisCodecTests {
+    @Test func encodesArgumentsWithTheirExactLengthsZeroBytesIncluded() throws {
+        var buffer = ByteBuffer()
+        HiredisEncoder.write(["SET", "k", "a\u{0}b", ""], into: &buffer)
+        #expect(String(buffer: buffer) == "*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\na\u{0}b\r\n$0\r\n\r\n")
+    }
+
+    @Test func decodesRepliesSplitAcrossReadsAndPipelinedInOneRead() throws {
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(RedisReplyDecoder()))
+        try channel.writeInbound(ByteBuffer(string: "*3\r\n$2\r\nok\r\n:4"))
+        #expect(try channel.readInbound(as: RESPValue.self) == nil)
+        try channel.writeInbound(ByteBuffer(string: "2\r\n$-1\r\n+PONG\r\n-ERR no\r\n*1\r\n*0\r\n"))
+        #expect(
+            try channel.readInbound(as: RESPValue.self)
+                == .array([.bulkString(ByteBuffer(string: "ok")), .integer(42), .null])
+        )
+        #expect(try channel.readInbound(as: RESPValue.self) == .simpleString("PONG"))
+        #expect(try channel.readInbound(as: RESPValue.self) == .error("ERR no"))
+        #expect(try channel.readInbound(as: RESPValue.self) == .array([.array([])]))
+        #expect(try channel.readInbound(as: RESPValue.self) == nil)
+    }
+
+    @Test func rejectsBytesThatAreNotRESP() throws {
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(RedisReplyDecoder()))
+        #expect(throws: RedisClientError.self) {
+            try channel.writeInbound(ByteBuffer(string: "!what\r\n"))
+        }
+    }
+
+    @Test func matchesPipelinedRepliesToCommandsInOrder() async throws {
+        let channel = NIOAsyncTestingChannel()
+        try await channel.pipeline.addHandlers(
+            MessageToByteHandler(RedisCommandEncoder()),
+            RedisCommandHandler(timeout: .seconds(1))
+        )
+        let first = channel.eventLoop.makePromise(of: RESPValue.self)
+        let second = channel.eventLoop.makePromise(of: RESPValue.self)
+        try await channel.writeOutbound(RedisRequest(arguments: ["GET", "a"], promise: first))
+        try await channel.writeOutbound(RedisRequest(arguments: ["GET", "b"], promise: second))
+        #expect(try await channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "*2\r\n$3\r\nGET\r\n$1\r\na\r\n")
+        #expect(try await channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "*2\r\n$3\r\nGET\r\n$1\r\nb\r\n")
+        try await channel.writeInbound(RESPValue.integer(1))
+        try await channel.writeInbound(RESPValue.integer(2))
+        #expect(try await first.futureResult.get() == .integer(1))
+        #expect(try await second.futureResult.get() == .integer(2))
+    }
+
+    @Test func aCommandWithoutReplyTimesOutAndClosesTheConnection() async throws {
+        let channel = NIOAsyncTestingChannel()
+        try await channel.pipeline.addHandlers(
+            MessageToByteHandler(RedisCommandEncoder()),
+            RedisCommandHandler(timeout: .milliseconds(100))
+        )
+        try await channel.connect(to: .init(ipAddress: "127.0.0.1", port: 6379))
+        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
+        try await channel.writeOutbound(RedisRequest(arguments: ["PING"], promise: promise))
+        await channel.testingEventLoop.advanceTime(by: .milliseconds(50))
+        #expect(channel.isActive)
+        await channel.testingEventLoop.advanceTime(by: .milliseconds(100))
+        await #expect(throws: RedisClientError.timeout) { try await promise.futureResult.get() }
+        #expect(!channel.isActive)
+    }
+}

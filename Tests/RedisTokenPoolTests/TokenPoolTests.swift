@@ -1,0 +1,222 @@
+import Foundation
+import Testing
+import TokenPoolTestSupport
+
+@testable import RedisTokenPool
+
+/// Every script's behaviour against a real Redis, with short TTLs.
+struct TokenPoolTests {
+    static func withPool<T: Sendable>(
+        leaseTTL: Duration = .seconds(60),
+        keepAliveTTL: Duration = .seconds(300),
+        _ body: (TokenPool) async throws -> T
+    ) async throws -> T {
+        try await withRedis { _, client in
+            try await body(TokenPool(client: client, settings: TokenPoolSettings(leaseTTL: leaseTTL, keepAliveTTL: keepAliveTTL)))
+        }
+    }
+
+    @Test func assignHandsOutEachFreeTokenOnceThenAnswersNoFreeToken() async throws {
+        try await Self.withPool { pool in
+            let generated = try await pool.generate(count: 3)
+            var assigned: [TokenRecord] = []
+            for _ in 0..<3 { assigned.append(try await pool.assign()) }
+            #expect(Set(assigned.map(\.token)) == Set(generated.map(\.token)))
+            #expect(assigned.allSatisfy { $0.state == .assigned && $0.leaseExpiresAt != nil })
+            #expect(assigned.map(\.lease) == [1, 2, 3])
+            await #expect(throws: TokenPoolError.noFreeToken(.default)) { try await pool.assign() }
+        }
+    }
+
+    @Test func assignPicksAtRandom() async throws {
+        try await Self.withPool { pool in
+            _ = try await pool.generate(count: 100)
+            var seen = Set<Token>()
+            for _ in 0..<30 {
+                let record = try await pool.assign()
+                seen.insert(record.token)
+                _ = try await pool.unblock(record.token, lease: record.lease)
+            }
+            // A fixed order would give one token; 30 uniform draws from 100 give about 26.
+            #expect(seen.count > 10)
+        }
+    }
+
+    @Test func unblockFreesTheTokenAndUnblockingAFreeTokenChangesNothing() async throws {
+        try await Self.withPool { pool in
+            let token = try await pool.generate()[0].token
+            let assigned = try await pool.assign()
+            let freed = try await pool.unblock(token)
+            #expect(freed.state == .free && freed.lease == nil && freed.expiresAt == assigned.expiresAt)
+            #expect(try await pool.unblock(token).state == .free)
+            #expect(try await pool.assign().token == token)
+        }
+    }
+
+    @Test func aWrongOrStaleLeaseIsAConflictAndChangesNothing() async throws {
+        try await Self.withPool { pool in
+            let token = try await pool.generate()[0].token
+            let record = try await pool.assign()
+            let lease = try #require(record.lease)
+            await #expect(throws: TokenPoolError.leaseConflict(token, lease: lease + 1)) {
+                try await pool.unblock(token, lease: lease + 1)
+            }
+            await #expect(throws: TokenPoolError.self) { try await pool.keepAlive(token, lease: lease + 1) }
+            #expect(try await pool.inspect(token) == record)
+            _ = try await pool.unblock(token, lease: lease)
+            // A free token has no current lease: the old one is a conflict now.
+            await #expect(throws: TokenPoolError.leaseConflict(token, lease: lease)) { try await pool.unblock(token, lease: lease) }
+            await #expect(throws: TokenPoolError.leaseConflict(token, lease: lease)) { try await pool.keepAlive(token, lease: lease) }
+        }
+    }
+
+    @Test func aLapsedLeaseFreesTheTokenAndItsHolderCannotTouchTheNextHolder() async throws {
+        try await Self.withPool(leaseTTL: .milliseconds(300)) { pool in
+            let token = try await pool.generate()[0].token
+            let first = try await pool.assign()
+            await #expect(throws: TokenPoolError.noFreeToken(.default)) { try await pool.assign() }
+            try await Task.sleep(for: .milliseconds(450))
+            #expect(try await pool.inspect(token).state == .free)
+            let second = try await pool.assign()
+            #expect(second.token == token)
+            #expect(try #require(second.lease) > #require(first.lease))
+            await #expect(throws: TokenPoolError.self) { try await pool.unblock(token, lease: first.lease) }
+            await #expect(throws: TokenPoolError.self) { try await pool.keepAlive(token, lease: first.lease) }
+            #expect(try await pool.inspect(token).lease == second.lease)
+        }
+    }
+
+    @Test func keepAliveExtendsTheLeaseOfAnAssignedToken() async throws {
+        try await Self.withPool(leaseTTL: .milliseconds(400)) { pool in
+            let token = try await pool.generate()[0].token
+            let record = try await pool.assign()
+            try await Task.sleep(for: .milliseconds(250))
+            let kept = try await pool.keepAlive(token, lease: record.lease)
+            #expect(kept.lease == record.lease)
+            #expect(try #require(kept.leaseExpiresAt) > #require(record.leaseExpiresAt))
+            try await Task.sleep(for: .milliseconds(250))
+            // 500 ms after assign, past the first deadline but within the extended one.
+            #expect(try await pool.inspect(token).state == .assigned)
+        }
+    }
+
+    @Test func aTokenWithoutKeepAliveDiesAndIsNeverServedAgain() async throws {
+        try await Self.withPool(keepAliveTTL: .milliseconds(300)) { pool in
+            let free = try await pool.generate()[0].token
+            let held = try await pool.generate()[0].token
+            _ = try await pool.assign()  // one of them
+            try await Task.sleep(for: .milliseconds(400))
+            for token in [free, held] {
+                await #expect(throws: TokenPoolError.tokenNotFound(token)) { try await pool.inspect(token) }
+                await #expect(throws: TokenPoolError.tokenNotFound(token)) { try await pool.keepAlive(token) }
+                await #expect(throws: TokenPoolError.tokenNotFound(token)) { try await pool.unblock(token) }
+            }
+            await #expect(throws: TokenPoolError.noFreeToken(.default)) { try await pool.assign() }
+        }
+    }
+
+    @Test func onlyGenerateAndKeepAliveExtendLife() async throws {
+        try await Self.withPool(keepAliveTTL: .milliseconds(400)) { pool in
+            let kept = try await pool.generate()[0]
+            let other = try await pool.generate()[0]
+            try await Task.sleep(for: .milliseconds(250))
+            let extended = try await pool.keepAlive(kept.token)
+            #expect(extended.expiresAt > kept.expiresAt)
+            // Assign and unblock leave the other token's life where it was.
+            while try await pool.assign().token != other.token {}
+            #expect(try await pool.unblock(other.token).expiresAt == other.expiresAt)
+            try await Task.sleep(for: .milliseconds(250))
+            #expect(try await pool.inspect(kept.token).expiresAt == extended.expiresAt)
+            await #expect(throws: TokenPoolError.self) { try await pool.inspect(other.token) }
+        }
+    }
+
+    @Test func deleteRemovesTheTokenForGood() async throws {
+        try await Self.withPool { pool in
+            let token = try await pool.generate()[0].token
+            try await pool.delete(token)
+            await #expect(throws: TokenPoolError.tokenNotFound(token)) { try await pool.delete(token) }
+            await #expect(throws: TokenPoolError.tokenNotFound(token)) { try await pool.inspect(token) }
+            await #expect(throws: TokenPoolError.noFreeToken(.default)) { try await pool.assign() }
+            #expect(try await pool.stats() == PoolStats(pool: .default, total: 0, free: 0, assigned: 0))
+        }
+    }
+
+    @Test func poolsAreSeparate() async throws {
+        try await Self.withPool { pool in
+            let red = try #require(PoolName("red"))
+            let token = try await pool.generate(count: 2, in: red)[0].token
+            await #expect(throws: TokenPoolError.noFreeToken(.default)) { try await pool.assign() }
+            await #expect(throws: TokenPoolError.tokenNotFound(token)) { try await pool.inspect(token) }
+            _ = try await pool.assign(in: red)
+            #expect(try await pool.stats(of: red) == PoolStats(pool: red, total: 2, free: 1, assigned: 1))
+            #expect(try await pool.knownPools() == [red])
+        }
+    }
+
+    @Test func reapingReturnsLapsedLeasesAndDropsDeadTokensInBoundedBatches() async throws {
+        try await Self.withPool(leaseTTL: .milliseconds(500), keepAliveTTL: .milliseconds(1200)) { pool in
+            _ = try await pool.generate(count: 25)
+            for _ in 0..<25 { _ = try await pool.assign() }
+            #expect(try await pool.stats().assigned == 25)
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(try await pool.stats().assigned == 25)
+            #expect(try await pool.reap(.default, batch: 10) == (10, 0))
+            #expect(try await pool.reap(.default, batch: 100) == (15, 0))
+            #expect(try await pool.stats() == PoolStats(pool: .default, total: 25, free: 25, assigned: 0))
+            try await Task.sleep(for: .milliseconds(700))
+            let reaper = Reaper(pool: pool, logger: testLogger())
+            #expect(try await reaper.reapAll() == (0, 25))
+            #expect(try await pool.stats() == PoolStats(pool: .default, total: 0, free: 0, assigned: 0))
+            let keys = pool.keys(of: .default)
+            #expect(try await pool.client.send(["EXISTS"] + keys.dropLast()).int == 0)
+        }
+    }
+
+    @Test func concurrentAssignsFromManyTasksAndClientsNeverShareAToken() async throws {
+        try await withRedis { server, client in
+            // Three clients stand for three replicas on one Redis.
+            let others = try (0..<2).map { _ in RedisClient(configuration: try RedisConfiguration(url: server.url), logger: testLogger()) }
+            try await withRunning(others[0]) {
+                try await withRunning(others[1]) {
+                    let pools = ([client] + others).map { TokenPool(client: $0) }
+                    _ = try await pools[0].generate(count: 300)
+                    let tokens = try await withThrowingTaskGroup(of: [Token].self) { group in
+                        for worker in 0..<60 {
+                            group.addTask {
+                                var mine: [Token] = []
+                                for _ in 0..<5 { mine.append(try await pools[worker % 3].assign().token) }
+                                return mine
+                            }
+                        }
+                        return try await group.reduce(into: []) { $0 += $1 }
+                    }
+                    #expect(tokens.count == 300)
+                    #expect(Set(tokens).count == 300)
+                    await #expect(throws: TokenPoolError.noFreeToken(.default)) { try await pools[1].assign() }
+                }
+            }
+        }
+    }
+
+    @Test func scriptsAreLoadedAgainAfterRedisForgetsThem() async throws {
+        try await Self.withPool { pool in
+            _ = try await pool.generate(count: 2)
+            _ = try await pool.client.send("SCRIPT", "FLUSH")
+            #expect(try await pool.assign().state == .assigned)
+            #expect(try await pool.stats().assigned == 1)
+        }
+    }
+
+    @Test func noScriptUsesACommandThatIsLinearInThePoolSize() {
+        let linear = ["KEYS", "SMEMBERS", "HGETALL", "HKEYS", "HVALS", "SCAN", "SSCAN", "ZSCAN", "HSCAN", "SUNION", "SINTER", "SDIFF", "ZUNION", "SORT", "DEL"]
+        for source in [LuaSource.assign, LuaSource.unblock, LuaSource.keepAlive, LuaSource.delete, LuaSource.generate, LuaSource.inspect, LuaSource.stats, LuaSource.reap] {
+            let code = source.split(separator: "\n").filter { !$0.hasPrefix("--") }.joined(separator: "\n")
+            for command in linear {
+                #expect(!code.contains("'\(command)'"), "a script calls \(command)")
+            }
+            // Every range read is bounded by LIMIT.
+            #expect(code.components(separatedBy: "'ZRANGE'").count == code.components(separatedBy: "'LIMIT'").count)
+        }
+    }
+}

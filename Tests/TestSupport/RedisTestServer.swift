@@ -1,0 +1,124 @@
+import Foundation
+import Logging
+import RedisTokenPool
+
+/// A real `redis-server` on a free loopback port, started for one test and killed after it.
+///
+/// `REDIS_SERVER` names the binary (default: `redis-server` on the PATH).
+public final class RedisTestServer: Sendable {
+    public let port: Int
+    private let process: Process
+
+    public var url: String { "redis://127.0.0.1:\(self.port)" }
+
+    private init(port: Int, process: Process) {
+        self.port = port
+        self.process = process
+    }
+
+    /// Starts a server (retrying on another port if one was taken meanwhile) and waits until it accepts connections.
+    public static func start(port: Int? = nil, extraArguments: [String] = []) async throws -> RedisTestServer {
+        var lastError: any Error = TestServerError("redis-server did not start")
+        for _ in 0..<5 {
+            let port = try port ?? freePort()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.serverPath)
+            process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
+                + extraArguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            for _ in 0..<100 {
+                if canConnect(port: port) { return RedisTestServer(port: port, process: process) }
+                if !process.isRunning { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            lastError = TestServerError("redis-server did not start on port \(port)")
+        }
+        throw lastError
+    }
+
+    /// Kills the server at once (SIGKILL: the test's Redis keeps nothing).
+    public func stop() {
+        guard self.process.isRunning else { return }
+        kill(self.process.processIdentifier, SIGKILL)
+        self.process.waitUntilExit()
+    }
+
+    deinit {
+        self.stop()
+    }
+
+    static var serverPath: String {
+        if let path = ProcessInfo.processInfo.environment["REDIS_SERVER"] { return path }
+        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") + ["/usr/bin", "/usr/local/bin"]
+        return directories.map { "\($0)/redis-server" }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? "redis-server"
+    }
+}
+
+public struct TestServerError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A logger that stays quiet unless `LOG_LEVEL` asks otherwise.
+public func testLogger(_ label: String = "tokenpool.test") -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+    return logger
+}
+
+/// Runs `body` with a fresh Redis and a running client of it; stops both after.
+public func withRedis<T: Sendable>(
+    configure: (inout RedisConfiguration) -> Void = { _ in },
+    _ body: (RedisTestServer, RedisClient) async throws -> T
+) async throws -> T {
+    let server = try await RedisTestServer.start()
+    defer { server.stop() }
+    var configuration = try RedisConfiguration(url: server.url)
+    configure(&configuration)
+    let client = RedisClient(configuration: configuration, logger: testLogger())
+    return try await withRunning(client) { try await body(server, client) }
+}
+
+/// Runs `body` while `client.run()` keeps its connections; cancels it after.
+public func withRunning<T: Sendable>(_ client: RedisClient, _ body: () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await client.run() }
+        defer { group.cancelAll() }
+        return try await body()
+    }
+}
+
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestServerError("socket() failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw TestServerError("bind() failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+func canConnect(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+}
