@@ -55,7 +55,10 @@ final class RedisConnection: Sendable {
     /// Sends one command; its reply, `-ERR` replies included, completes the result.
     func send(_ arguments: [String]) async throws -> RESPValue {
         let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
-        self.channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise), promise: nil)
+        let written = self.channel.eventLoop.makePromise(of: Void.self)
+        // A write to a channel that has just closed never reaches the handler: fail the command here.
+        written.futureResult.whenFailure { _ in promise.fail(RedisClientError.connectionClosed) }
+        self.channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise), promise: written)
         return try await promise.futureResult.get()
     }
 
