@@ -28,16 +28,16 @@ let package = Package(
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
-        // Turns Scripts/lua/*.lua into Swift string constants at build time, so the binary
-        // carries its scripts and Scripts/lua stays their single source.
+        // Turns text files (Scripts/lua, the OpenAPI document, doc pages) into Swift string
+        // constants at build time, so the binary carries them and the files stay their single source.
         .executableTarget(
-            name: "EmbedLua",
+            name: "EmbedText",
             swiftSettings: swiftSettings
         ),
         .plugin(
-            name: "EmbedLuaScripts",
+            name: "EmbedTextFiles",
             capability: .buildTool(),
-            dependencies: ["EmbedLua"]
+            dependencies: ["EmbedText"]
         ),
         .target(
             name: "RedisTokenPool",
@@ -51,7 +51,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings,
-            plugins: ["EmbedLuaScripts"]
+            plugins: ["EmbedTextFiles"]
         ),
         .executableTarget(
             name: "TokenAPI",
@@ -62,7 +62,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            exclude: ["Embedded"],
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedTextFiles"]
         ),
         // Starts and stops a real redis-server on a free port for the tests.
         .target(

@@ -44,6 +44,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between reaper passes (TOKENPOOL_REAP_INTERVAL). Default 1.")
     var reapInterval: Double?
 
+    @Option(name: .customLong("admin-key"), help: "A key for every route; repeat to rotate (TOKENPOOL_ADMIN_KEYS, comma-separated).")
+    var adminKeys: [String] = []
+
+    @Option(name: .customLong("client-key"), help: "A key for assign, unblock, keep-alive, inspect (TOKENPOOL_CLIENT_KEYS, comma-separated).")
+    var clientKeys: [String] = []
+
+    @Option(help: "Largest request body in bytes; larger is 413 (TOKENPOOL_MAX_BODY_SIZE). Default 65536.")
+    var maxBodySize: Int?
+
+    @Option(help: "Seconds before an idle keep-alive connection is closed (TOKENPOOL_IDLE_TIMEOUT). Default 60.")
+    var idleTimeout: Double?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical (LOG_LEVEL). Default info.")
     var logLevel: String?
 
@@ -75,11 +87,20 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.redisConnections = try value(self.redisConnections, "TOKENPOOL_REDIS_CONNECTIONS", Int.init) ?? configuration.redisConnections
         configuration.redisTimeout = try seconds(self.redisTimeout, "TOKENPOOL_REDIS_TIMEOUT") ?? configuration.redisTimeout
         configuration.reapInterval = try seconds(self.reapInterval, "TOKENPOOL_REAP_INTERVAL") ?? configuration.reapInterval
+        func keys(_ flags: [String], _ variable: String) -> [String] {
+            let listed = flags.isEmpty ? (environment[variable] ?? "").split(separator: ",").map(String.init) : flags
+            return listed.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        configuration.adminKeys = keys(self.adminKeys, "TOKENPOOL_ADMIN_KEYS")
+        configuration.clientKeys = keys(self.clientKeys, "TOKENPOOL_CLIENT_KEYS")
+        configuration.maxBodySize = try value(self.maxBodySize, "TOKENPOOL_MAX_BODY_SIZE", Int.init) ?? configuration.maxBodySize
+        configuration.idleTimeout = try seconds(self.idleTimeout, "TOKENPOOL_IDLE_TIMEOUT") ?? configuration.idleTimeout
         if let level = try value(self.logLevel, "LOG_LEVEL", { $0 }) {
             guard let parsed = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level \(level)") }
             configuration.logLevel = parsed
         }
         guard (0...65535).contains(configuration.port) else { throw ValidationError("port must be 0 to 65535") }
+        guard configuration.maxBodySize > 0 else { throw ValidationError("max-body-size must be positive") }
         guard (1...64).contains(configuration.redisConnections) else { throw ValidationError("redis-connections must be 1 to 64") }
         return configuration
     }

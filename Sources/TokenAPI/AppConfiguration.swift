@@ -14,5 +14,9 @@ struct AppConfiguration: Sendable {
     var redisTimeout: Duration = .seconds(1)
     var reapInterval: Duration = .seconds(1)
     var maxBodySize = 64 * 1024
+    /// Idle keep-alive connections are closed after this.
+    var idleTimeout: Duration = .seconds(60)
+    var adminKeys: [String] = []
+    var clientKeys: [String] = []
     var logLevel: Logger.Level = .info
 }

@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 import Logging
 import RedisTokenPool
 import ServiceLifecycle
@@ -29,19 +30,25 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
     services.append(client)
     services.append(Reaper(pool: pool, interval: configuration.reapInterval, logger: logger))
 
-    let router = buildRouter(pool: pool, maxBodySize: configuration.maxBodySize)
+    let keys = APIKeys(admin: configuration.adminKeys, client: configuration.clientKeys)
+    if keys.isOpen {
+        logger.warning("No admin or client keys configured: anyone who reaches this server can use every route")
+    }
+    let router = buildRouter(pool: pool, keys: keys, maxBodySize: configuration.maxBodySize)
     return Application(
         router: router,
+        server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tokenpool"),
         services: services,
         logger: logger
     )
 }
 
-func buildRouter(pool: TokenPool, maxBodySize: Int) -> Router<BasicRequestContext> {
+func buildRouter(pool: TokenPool, keys: APIKeys, maxBodySize: Int) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: ProblemMiddleware())
     HealthController(client: pool.client).addRoutes(to: router)
-    TokenController(pool: pool, maxBodySize: maxBodySize).addRoutes(to: router)
+    DocsController().addRoutes(to: router)
+    TokenController(pool: pool, maxBodySize: maxBodySize, keys: keys).addRoutes(to: router)
     return router
 }

@@ -34,11 +34,12 @@ struct HiredisCodecTests {
     }
 
     @Test func matchesPipelinedRepliesToCommandsInOrder() async throws {
-        let channel = NIOAsyncTestingChannel()
-        try await channel.pipeline.addHandlers(
-            MessageToByteHandler(RedisCommandEncoder()),
-            RedisCommandHandler(timeout: .seconds(1))
-        )
+        let channel = try await NIOAsyncTestingChannel { channel in
+            try channel.pipeline.syncOperations.addHandlers(
+                MessageToByteHandler(RedisCommandEncoder()),
+                RedisCommandHandler(timeout: .seconds(1))
+            )
+        }
         let first = channel.eventLoop.makePromise(of: RESPValue.self)
         let second = channel.eventLoop.makePromise(of: RESPValue.self)
         try await channel.writeOutbound(RedisRequest(arguments: ["GET", "a"], promise: first))
@@ -52,11 +53,12 @@ struct HiredisCodecTests {
     }
 
     @Test func aCommandWithoutReplyTimesOutAndClosesTheConnection() async throws {
-        let channel = NIOAsyncTestingChannel()
-        try await channel.pipeline.addHandlers(
-            MessageToByteHandler(RedisCommandEncoder()),
-            RedisCommandHandler(timeout: .milliseconds(100))
-        )
+        let channel = try await NIOAsyncTestingChannel { channel in
+            try channel.pipeline.syncOperations.addHandlers(
+                MessageToByteHandler(RedisCommandEncoder()),
+                RedisCommandHandler(timeout: .milliseconds(100))
+            )
+        }
         try await channel.connect(to: .init(ipAddress: "127.0.0.1", port: 6379))
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
         try await channel.writeOutbound(RedisRequest(arguments: ["PING"], promise: promise))

@@ -79,10 +79,3 @@ final class RedisConnection: Sendable {
         if case .error(let message) = reply { throw RedisServerError(message) }
     }
 }
-
-extension TimeAmount {
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}

@@ -9,6 +9,14 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            // The router found no route: a known path with another method is 405.
+            let allowed = AllowedMethods.shared.methods(for: request.uri.path)
+            if allowed.isEmpty { throw Self.problem(for: error, logger: context.logger) }
+            throw ProblemDetails(
+                .methodNotAllowed, "method-not-allowed", "\(request.method) is not allowed here; allowed: \(allowed.joined(separator: ", "))",
+                headers: [.allow: allowed.joined(separator: ", ")]
+            )
         } catch {
             throw Self.problem(for: error, logger: context.logger)
         }

@@ -3,18 +3,22 @@ import Hummingbird
 import RedisTokenPool
 
 /// The token routes, registered once for the `default` pool (`/tokens...`) and once for
-/// named pools (`/pools/{pool}/tokens...`).
+/// named pools (`/pools/{pool}/tokens...`), each behind the key its role needs.
 struct TokenController<Context: RequestContext>: Sendable {
     let pool: TokenPool
     /// Request bodies larger than this are refused with 413.
     let maxBodySize: Int
+    let keys: APIKeys
 
     func addRoutes(to router: Router<Context>) {
-        self.addRoutes(to: router.group(""), pool: { _ in .default })
-        self.addRoutes(to: router.group("pools/:pool"), pool: Self.poolName)
+        for (prefix, pool) in [("", { _ in .default }), ("pools/:pool", Self.poolName)] as [(RouterPath, @Sendable (Context) throws -> PoolName)] {
+            self.addAdminRoutes(to: router.group(prefix).add(middleware: KeyAuthMiddleware(keys: self.keys, required: .admin)), pool: pool)
+            self.addClientRoutes(to: router.group(prefix).add(middleware: KeyAuthMiddleware(keys: self.keys, required: .client)), pool: pool)
+        }
     }
 
-    private func addRoutes(to group: RouterGroup<Context>, pool: @escaping @Sendable (Context) throws -> PoolName) {
+    /// Generate, batch, delete, stats.
+    private func addAdminRoutes(to group: RouterGroup<Context>, pool: @escaping @Sendable (Context) throws -> PoolName) {
         group.post("tokens") { _, context in
             try await self.pool.generate(count: 1, in: pool(context))[0].json(status: .created)
         }
@@ -23,6 +27,18 @@ struct TokenController<Context: RequestContext>: Sendable {
             let count = try await self.batchCount(request)
             return try await self.pool.generate(count: count, in: name).json(status: .created)
         }
+        group.delete("tokens/:token") { _, context in
+            let (name, token) = try (pool(context), Self.token(context))
+            try await self.pool.delete(token, in: name)
+            return Response(status: .noContent)
+        }
+        group.get("stats") { _, context in
+            try await self.pool.stats(of: pool(context)).json()
+        }
+    }
+
+    /// Assign, unblock, keep-alive, inspect.
+    private func addClientRoutes(to group: RouterGroup<Context>, pool: @escaping @Sendable (Context) throws -> PoolName) {
         group.post("tokens/assign") { _, context in
             try await self.pool.assign(in: pool(context)).json()
         }
@@ -34,17 +50,9 @@ struct TokenController<Context: RequestContext>: Sendable {
             let (name, token, lease) = try (pool(context), Self.token(context), Self.lease(request))
             return try await self.pool.keepAlive(token, lease: lease, in: name).json()
         }
-        group.delete("tokens/:token") { _, context in
-            let (name, token) = try (pool(context), Self.token(context))
-            try await self.pool.delete(token, in: name)
-            return Response(status: .noContent)
-        }
         group.get("tokens/:token") { _, context in
             let (name, token) = try (pool(context), Self.token(context))
             return try await self.pool.inspect(token, in: name).json()
-        }
-        group.get("stats") { _, context in
-            try await self.pool.stats(of: pool(context)).json()
         }
     }
 

@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Writes TokenPool's OpenAPI document, the one the server embeds and serves.
+
+The bare routes (pool `default`) and the /pools/{pool} routes share one definition here, so the
+two halves of the document cannot drift apart. Run it after changing the API:
+
+    python3 openapi/build_openapi.py            # rewrites Sources/TokenAPI/Embedded/openapi.{json,yaml}
+    python3 openapi/build_openapi.py --check    # exits 1 if the committed file is stale (make test)
+"""
+import copy
+import json
+import pathlib
+import sys
+
+OUT = pathlib.Path(__file__).resolve().parent.parent / "Sources/TokenAPI/Embedded/openapi.json"
+OUT_YAML = OUT.with_suffix(".yaml")
+TOKEN = "rMn7W3pYLYoJ1HnIHHgAwMuB"
+
+
+def problem(status, slug, title, detail):
+    return {
+        "description": title,
+        "content": {"application/problem+json": {
+            "schema": {"$ref": "#/components/schemas/Problem"},
+            "example": {"type": f"urn:tokenpool:problem:{slug}", "title": title, "status": status, "detail": detail},
+        }},
+    }
+
+
+R = {
+    "400": {"$ref": "#/components/responses/BadRequest"},
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "403": {"$ref": "#/components/responses/Forbidden"},
+    "404": {"$ref": "#/components/responses/TokenNotFound"},
+    "409": {"$ref": "#/components/responses/LeaseConflict"},
+    "413": {"$ref": "#/components/responses/TooLarge"},
+    "503": {"$ref": "#/components/responses/Unavailable"},
+}
+
+
+def responses(success, *errors):
+    out = dict(success)
+    for code in errors:
+        out[code] = R[code]
+    return out
+
+
+def info(status, description, example):
+    return {status: {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TokenInfo"}, "example": example}},
+    }}
+
+
+FREE = {"token": TOKEN, "pool": "default", "state": "free", "expiresAt": "2026-11-29T02:39:40.826Z",
+        "leaseExpiresAt": None, "lease": None}
+ASSIGNED = dict(FREE, state="assigned", leaseExpiresAt="2026-11-29T02:35:40.844Z", lease=7)
+LINKS = {
+    "InspectToken": {"operationId": "inspectToken", "parameters": {"token": "$response.body#/token"}},
+    "KeepAliveToken": {"operationId": "keepAliveToken", "parameters": {"token": "$response.body#/token"}},
+    "UnblockToken": {"operationId": "unblockToken", "parameters": {"token": "$response.body#/token"}},
+    "DeleteToken": {"operationId": "deleteToken", "parameters": {"token": "$response.body#/token"}},
+}
+TOKEN_PARAM = {"$ref": "#/components/parameters/Token"}
+LEASE_PARAM = {"$ref": "#/components/parameters/Lease"}
+ADMIN = [{"adminKey": []}]
+CLIENT = [{"clientKey": []}, {"adminKey": []}]
+
+
+def token_paths():
+    """The token routes of one pool, keyed by path below the pool's prefix."""
+    generated = info("201", "A new free token", FREE)
+    generated["201"]["links"] = copy.deepcopy(LINKS)
+    assigned = info("200", "The assigned token with its lease", ASSIGNED)
+    assigned["200"]["links"] = {k: copy.deepcopy(v) for k, v in LINKS.items() if k != "DeleteToken"}
+    no_free = problem(404, "no-free-token", "Not Found", "no free token in pool 'default'")
+    return {
+        "/tokens": {"post": {
+            "operationId": "generateToken", "tags": ["tokens"], "summary": "Generate one token",
+            "description": "Adds a new free token living keep-alive TTL from now. Admin key.",
+            "security": ADMIN, "responses": responses(generated, "401", "403", "503"),
+        }},
+        "/tokens/batch": {"post": {
+            "operationId": "generateTokens", "tags": ["tokens"], "summary": "Generate 1 to 10000 tokens",
+            "description": "Admin key. Bodies over the body limit (64 KiB) are refused with 413.",
+            "security": ADMIN,
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/BatchRequest"}, "example": {"count": 100}}}},
+            "responses": responses({"201": {"description": "The new free tokens", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/TokenList"}, "example": {"tokens": [FREE]}}}}},
+                "400", "401", "403", "413", "503"),
+        }},
+        "/tokens/assign": {"post": {
+            "operationId": "assignToken", "tags": ["tokens"], "summary": "Assign a random free token",
+            "description": "Picks a random free token (SPOP) and gives it a new lease that lapses after the lease TTL "
+                           "unless kept alive. Client or admin key.",
+            "security": CLIENT,
+            "responses": dict(responses(assigned, "401", "403", "503"), **{"404": no_free}),
+        }},
+        "/tokens/{token}": {
+            "parameters": [TOKEN_PARAM],
+            "get": {"operationId": "inspectToken", "tags": ["tokens"], "summary": "Read a token's state",
+                    "security": CLIENT,
+                    "responses": responses(info("200", "The token", ASSIGNED), "400", "401", "403", "404", "503")},
+            "delete": {"operationId": "deleteToken", "tags": ["tokens"], "summary": "Delete a token for good",
+                       "security": ADMIN,
+                       "responses": responses({"204": {"description": "Deleted"}}, "400", "401", "403", "404", "503")},
+        },
+        "/tokens/{token}/unblock": {"post": {
+            "operationId": "unblockToken", "tags": ["tokens"], "summary": "Free an assigned token",
+            "description": "Unblocking a free token is a no-op. With `lease`, it must be the current lease (else 409).",
+            "security": CLIENT, "parameters": [TOKEN_PARAM, LEASE_PARAM],
+            "responses": responses(info("200", "The token, now free", FREE), "400", "401", "403", "404", "409", "503"),
+        }},
+        "/tokens/{token}/keep-alive": {"post": {
+            "operationId": "keepAliveToken", "tags": ["tokens"], "summary": "Keep a token (and its lease) alive",
+            "description": "Pushes the token's life to now + keep-alive TTL and, if assigned, its lease to now + lease TTL.",
+            "security": CLIENT, "parameters": [TOKEN_PARAM, LEASE_PARAM],
+            "responses": responses(info("200", "The token", ASSIGNED), "400", "401", "403", "404", "409", "503"),
+        }},
+        "/stats": {"get": {
+            "operationId": "poolStats", "tags": ["pools"], "summary": "Count a pool's tokens (O(1))",
+            "description": "May lag a lapse or an expiry by up to the reap interval (about a second). Admin key.",
+            "security": ADMIN,
+            "responses": responses({"200": {"description": "Counts", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Stats"},
+                "example": {"pool": "default", "total": 10, "free": 7, "assigned": 3}}}}}, "401", "403", "503"),
+        }},
+    }
+
+
+def pooled(paths):
+    """The same routes under /pools/{pool}: operation ids get an InPool suffix, every operation may be a 400."""
+    out = {}
+    for path, item in copy.deepcopy(paths).items():
+        item["parameters"] = [{"$ref": "#/components/parameters/Pool"}] + item.get("parameters", [])
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            op["operationId"] += "InPool"
+            op["responses"].setdefault("400", R["400"])
+            for response in op["responses"].values():
+                for link in response.get("links", {}).values():
+                    link["operationId"] += "InPool"
+                    link["parameters"]["pool"] = "$request.path.pool"
+        out["/pools/{pool}" + path] = item
+    return out
+
+
+def document():
+    paths = token_paths()
+    health = {"200": {"description": "OK", "content": {"application/json": {
+        "schema": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+        "example": {"status": "ok"}}}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "TokenPool",
+            "version": "1.0.0",
+            "description": "Hands out tokens from a shared pool kept in Redis: generate, assign a random free token, "
+                           "keep it alive, unblock, delete. An assignment lapses after the lease TTL (60 s) without "
+                           "keep-alive; a token without keep-alive for the keep-alive TTL (300 s) is deleted. Every "
+                           "assignment carries a lease number (fencing token). Errors are RFC 9457 problem+json. "
+                           "Limits: request bodies up to 64 KiB (413 above, configurable with --max-body-size); a "
+                           "request that cannot get Redis's answer within the command timeout (1 s, --redis-timeout) "
+                           "gets 503 with Retry-After; idle keep-alive connections close after 60 s (--idle-timeout).",
+        },
+        "tags": [{"name": "tokens"}, {"name": "pools"}, {"name": "health"}],
+        "paths": {
+            **paths,
+            **pooled(paths),
+            "/healthz": {"get": {"operationId": "health", "tags": ["health"], "summary": "The process answers",
+                                 "security": [], "responses": health}},
+            "/readyz": {"get": {"operationId": "ready", "tags": ["health"], "summary": "Redis answers too",
+                                "security": [],
+                                "responses": {**health, "503": {"$ref": "#/components/responses/NotReady"}}}},
+        },
+        "components": {
+            "securitySchemes": {
+                "adminKey": {"type": "http", "scheme": "bearer",
+                             "description": "An admin key (--admin-key / TOKENPOOL_ADMIN_KEYS): every operation."},
+                "clientKey": {"type": "http", "scheme": "bearer",
+                              "description": "A client key (--client-key / TOKENPOOL_CLIENT_KEYS): assign, unblock, "
+                                             "keep-alive, inspect."},
+            },
+            "parameters": {
+                "Token": {"name": "token", "in": "path", "required": True, "description": "24 characters of [A-Za-z0-9_-]",
+                          "schema": {"$ref": "#/components/schemas/Token"}, "example": TOKEN},
+                "Pool": {"name": "pool", "in": "path", "required": True, "description": "A pool's name",
+                         "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "minLength": 1, "maxLength": 64},
+                         "example": "proxies"},
+                "Lease": {"name": "lease", "in": "query", "required": False,
+                          "description": "The holder's lease number; when given it must be the current lease, else 409",
+                          "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807},
+                          "example": 7},
+            },
+            "schemas": {
+                "Token": {"type": "string", "pattern": "^[A-Za-z0-9_-]{24}$", "minLength": 24, "maxLength": 24},
+                "TokenInfo": {
+                    "type": "object", "additionalProperties": False,
+                    "required": ["token", "pool", "state", "expiresAt", "leaseExpiresAt", "lease"],
+                    "properties": {
+                        "token": {"$ref": "#/components/schemas/Token"},
+                        "pool": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                        "state": {"type": "string", "enum": ["free", "assigned"]},
+                        "expiresAt": {"type": "string", "format": "date-time",
+                                      "description": "When the token dies without a keep-alive"},
+                        "leaseExpiresAt": {"type": "string", "format": "date-time", "nullable": True,
+                                           "description": "When the lease lapses; null when free"},
+                        "lease": {"type": "integer", "format": "int64", "minimum": 1, "nullable": True,
+                                  "description": "The lease number (fencing token); null when free"},
+                    },
+                },
+                "TokenList": {"type": "object", "additionalProperties": False, "required": ["tokens"],
+                              "properties": {"tokens": {"type": "array", "items": {"$ref": "#/components/schemas/TokenInfo"}}}},
+                "BatchRequest": {"type": "object", "required": ["count"],
+                                 "properties": {"count": {"type": "integer", "minimum": 1, "maximum": 10000}}},
+                "Stats": {"type": "object", "additionalProperties": False, "required": ["pool", "total", "free", "assigned"],
+                          "properties": {"pool": {"type": "string"}, "total": {"type": "integer", "minimum": 0},
+                                         "free": {"type": "integer", "minimum": 0},
+                                         "assigned": {"type": "integer", "minimum": 0}}},
+                "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
+                            "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                                           "status": {"type": "integer"}, "detail": {"type": "string"},
+                                           "instance": {"type": "string"}}},
+            },
+            "responses": {
+                "BadRequest": problem(400, "bad-request", "Bad Request", "a token is 24 characters of [A-Za-z0-9_-]"),
+                "Unauthorized": dict(problem(401, "unauthorized", "Unauthorized", "a key is needed: Authorization: Bearer KEY"),
+                                     headers={"WWW-Authenticate": {"schema": {"type": "string"}, "example": "Bearer"}}),
+                "Forbidden": problem(403, "forbidden", "Forbidden", "this key may not generate tokens"),
+                "TokenNotFound": problem(404, "token-not-found", "Not Found", f"token {TOKEN} is not in the pool"),
+                "LeaseConflict": problem(409, "lease-conflict", "Conflict", f"lease 6 is not the current lease of token {TOKEN}"),
+                "TooLarge": problem(413, "content-too-large", "Content Too Large", "the body is over 65536 bytes"),
+                "Unavailable": dict(problem(503, "redis-unavailable", "Service Unavailable", "no connection to Redis"),
+                                    headers={"Retry-After": {"schema": {"type": "integer"}, "example": 1}}),
+                "NotReady": problem(503, "not-ready", "Service Unavailable", "Redis does not answer"),
+            },
+        },
+    }
+
+
+def yaml(value, indent=0):
+    """Block-style YAML in the document's own key order; scalars as JSON, which YAML reads as they are."""
+    pad = "  " * indent
+    lines = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = json.dumps(key)
+            if isinstance(item, (dict, list)) and item:
+                lines.append(f"{pad}{name}:")
+                lines.append(yaml(item, indent + 1))
+            else:
+                lines.append(f"{pad}{name}: {json.dumps(item)}")
+    else:
+        for item in value:
+            if isinstance(item, (dict, list)) and item:
+                inner = yaml(item, indent + 1)
+                lines.append(f"{pad}- " + inner.lstrip())
+            else:
+                lines.append(f"{pad}- {json.dumps(item)}")
+    return "\n".join(lines)
+
+
+def main():
+    doc = document()
+    outputs = {OUT: json.dumps(doc, indent=2) + "\n", OUT_YAML: yaml(doc) + "\n"}
+    if "--check" in sys.argv:
+        for path, text in outputs.items():
+            if not path.exists() or path.read_text() != text:
+                print(f"{path} is stale: run python3 openapi/build_openapi.py", file=sys.stderr)
+                sys.exit(1)
+        return
+    for path, text in outputs.items():
+        path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
