@@ -3,9 +3,11 @@
 
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libhiredis-dev redis-server redis-tools pkg-config
+APT_PACKAGES := libhiredis-dev redis-server redis-tools pkg-config python3-venv
+PY_PACKAGES := schemathesis==4.32.5 openapi-spec-validator==0.9.0 PyYAML==6.0.3
+VENV := .venv
 
-.PHONY: deps build run test clean
+.PHONY: deps build run test contract clean
 
 deps:
 	@if command -v dpkg >/dev/null 2>&1; then \
@@ -25,9 +27,23 @@ build: deps
 run: build
 	.build/release/tokenpool serve
 
-test: deps
+$(VENV)/.installed:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q $(PY_PACKAGES)
+	touch $@
+
+# Unit and integration suites (swift-testing), then the API contract against a live server:
+# the generated OpenAPI document and Postman collection are current, schemathesis finds
+# nothing, the collection replays.
+test: deps $(VENV)/.installed
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) --no-print-directory contract
+
+contract: $(VENV)/.installed
+	python3 openapi/build_openapi.py --check
+	python3 postman/build_collection.py --check
+	$(VENV)/bin/python Tests/contract/run_contract.py .build/debug/tokenpool
 
 clean:
-	rm -rf .build
+	rm -rf .build $(VENV)

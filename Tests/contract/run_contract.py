@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""The API contract against a live server on a real Redis.
+
+    run_contract.py TOKENPOOL_BINARY
+
+Starts a redis-server and a tokenpool (with admin and client keys) on free ports, then:
+1. the documentation: /docs and /redoc point at /openapi.json; the document passes
+   openapi-spec-validator; /openapi.yaml is the same document;
+2. schemathesis with every check on, over every operation; any finding fails;
+3. the Postman collection: every OpenAPI operation has a request, and replaying the requests in
+   order (token and lease carried as the collection's scripts carry them) gives the status codes of
+   their saved examples.
+"""
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import yaml
+from openapi_spec_validator import validate
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ADMIN, CLIENT = "contract-admin-key", "contract-client-key"
+results = {"passed": 0, "failed": 0}
+
+
+def check(ok, what):
+    results["passed" if ok else "failed"] += 1
+    print(("ok    " if ok else "FAIL  ") + what, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, headers=None, body=None):
+    request = urllib.request.Request(url, method=method, headers=headers or {}, data=body.encode() if body else None)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+
+
+def wait_ready(base, process):
+    for _ in range(200):
+        if process.poll() is not None:
+            sys.exit(f"tokenpool exited with {process.returncode}")
+        try:
+            if http("GET", base + "/readyz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    sys.exit("tokenpool did not become ready")
+
+
+def check_docs(base):
+    for page, needle in [("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")]:
+        status, headers, html = http("GET", base + page)
+        check(status == 200 and needle in html and "/openapi.json" in html, f"{page} loads its UI and points at /openapi.json")
+    status, headers, text = http("GET", base + "/openapi.json")
+    document = json.loads(text)
+    try:
+        validate(document)
+        check(True, "/openapi.json passes openapi-spec-validator")
+    except Exception as error:  # the validator's own error types vary by version
+        check(False, f"/openapi.json passes openapi-spec-validator: {error}")
+    status, headers, text = http("GET", base + "/openapi.yaml")
+    check(status == 200 and yaml.safe_load(text) == document, "/openapi.yaml is the same document")
+    return document
+
+
+def run_schemathesis(base):
+    st = shutil.which("st", path=os.path.dirname(sys.executable)) or "st"
+    command = [st, "run", base + "/openapi.json", "--checks", "all", "-H", f"Authorization: Bearer {ADMIN}",
+               "--max-examples", os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"), "--workers", "2",
+               "--seed", os.environ.get("SCHEMATHESIS_SEED", "20261129"), "--no-color"]
+    print("$ " + " ".join(command), flush=True)
+    completed = subprocess.run(command, timeout=900)
+    check(completed.returncode == 0, "schemathesis: every check, every operation, no finding")
+
+
+def check_postman(base, document):
+    collection = json.loads((ROOT / "postman/TokenPool.postman_collection.json").read_text())
+    requests = [item for folder in collection["item"] for item in folder["item"]]
+
+    def template(item):
+        path = "/" + "/".join(item["request"]["url"]["path"])
+        return item["request"]["method"], path.replace("{{token}}", "{token}").replace("{{pool}}", "{pool}")
+
+    listed = {template(item) for item in requests}
+    for path, operations in document["paths"].items():
+        for method in operations:
+            if method != "parameters":
+                check((method.upper(), path) in listed, f"Postman has a request for {method.upper()} {path}")
+
+    variables = {"baseUrl": base, "adminKey": ADMIN, "clientKey": CLIENT, "pool": "postman", "token": "", "lease": ""}
+
+    def fill(text):
+        for key, value in variables.items():
+            text = text.replace("{{" + key + "}}", str(value))
+        return text
+
+    for item in requests:
+        request = item["request"]
+        headers = {h["key"]: fill(h["value"]) for h in request.get("header", [])}
+        body = fill(request["body"]["raw"]) if "body" in request else None
+        status, _, text = http(request["method"], fill(request["url"]["raw"]), headers, body)
+        expected = item["response"][0]["code"]
+        check(status == expected, f"Postman '{item['name']}' {request['method']} {fill(request['url']['raw'])} -> {status} (example {expected})")
+        script = "\n".join(item.get("event", [{}])[0].get("script", {}).get("exec", []))
+        for name in ("token", "lease"):
+            if f'collectionVariables.set("{name}"' in script and status < 300:
+                variables[name] = json.loads(text)[name]
+
+
+def main():
+    binary = sys.argv[1]
+    redis_port, http_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    with tempfile.TemporaryDirectory() as data:
+        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no", "--dir", data], stdout=subprocess.DEVNULL)
+        server = subprocess.Popen([binary, "serve", "--port", str(http_port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
+                                   "--admin-key", ADMIN, "--client-key", CLIENT, "--log-level", "error"])
+        try:
+            wait_ready(base, server)
+            document = check_docs(base)
+            run_schemathesis(base)
+            check_postman(base, document)
+        finally:
+            server.terminate()
+            redis.kill()
+            server.wait(timeout=10)
+            redis.wait(timeout=10)
+    print(f"contract: {results['passed']} passed, {results['failed']} failed", flush=True)
+    sys.exit(1 if results["failed"] else 0)
+
+
+if __name__ == "__main__":
+    main()
