@@ -7,7 +7,7 @@ APT_PACKAGES := libhiredis-dev redis-server redis-tools pkg-config python3-venv
 PY_PACKAGES := schemathesis==4.32.5 openapi-spec-validator==0.9.0 PyYAML==6.0.3
 VENV := .venv
 
-.PHONY: deps build run test contract clean
+.PHONY: deps build run test contract bench clean
 
 deps:
 	@if command -v dpkg >/dev/null 2>&1; then \
@@ -44,6 +44,14 @@ contract: $(VENV)/.installed
 	python3 openapi/build_openapi.py --check
 	python3 postman/build_collection.py --check
 	$(VENV)/bin/python Tests/contract/run_contract.py .build/debug/tokenpool
+
+# Release build, its own redis-server, wrk scenarios at 1,000 and 1,000,000 tokens:
+# writes docs/benchmarks.md, .json and .png. A few minutes.
+bench: deps $(VENV)/.installed
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+	$(VENV)/bin/pip install -q matplotlib==3.10.7
+	$(SWIFT) build -c release --product tokenpool
+	$(VENV)/bin/python bench/run_bench.py .build/release/tokenpool
 
 clean:
 	rm -rf .build $(VENV)

@@ -166,7 +166,7 @@ struct TokenPoolTests {
             #expect(try await pool.stats() == PoolStats(pool: .default, total: 25, free: 25, assigned: 0))
             try await Task.sleep(for: .milliseconds(1400))
             let reaper = Reaper(pool: pool, logger: testLogger())
-            #expect(try await reaper.reapAll() == (0, 25))
+            #expect(try await reaper.reapAll() == (0, 25, false))
             #expect(try await pool.stats() == PoolStats(pool: .default, total: 0, free: 0, assigned: 0))
             let keys = pool.keys(of: .default)
             #expect(try await pool.client.send(["EXISTS"] + keys.dropLast()).int == 0)

@@ -23,22 +23,26 @@ public struct Reaper: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
+            var pause = self.interval
             while !Task.isCancelled {
-                try? await Task.sleep(for: self.interval)
+                try? await Task.sleep(for: pause)
                 if Task.isCancelled { break }
                 do {
-                    _ = try await self.reapAll()
+                    // A pass cut short by its time budget goes on after a breath, not after a whole interval.
+                    pause = try await self.reapAll().morePending ? .milliseconds(10) : self.interval
                 } catch {
+                    pause = self.interval
                     self.logger.debug("Reaper pass failed", metadata: ["error": "\(error)"])
                 }
             }
         }
     }
 
-    /// One pass over every known pool. Returns what it reclaimed.
+    /// One pass over every known pool. Returns what it reclaimed, and whether a pool had more
+    /// than the pass's time budget allowed.
     @discardableResult
-    public func reapAll() async throws -> (leasesEnded: Int, tokensExpired: Int) {
-        var total = (leasesEnded: 0, tokensExpired: 0)
+    public func reapAll() async throws -> (leasesEnded: Int, tokensExpired: Int, morePending: Bool) {
+        var total = (leasesEnded: 0, tokensExpired: 0, morePending: false)
         for name in try await self.pool.knownPools() {
             let deadline = ContinuousClock.now + self.maxTimePerPass
             let batch = self.pool.settings.reapBatch
@@ -49,7 +53,10 @@ public struct Reaper: Service {
                 total.leasesEnded += reaped.leasesEnded
                 total.tokensExpired += reaped.tokensExpired
                 if reaped.leasesEnded < batch && reaped.tokensExpired < batch { break }
-                if ContinuousClock.now >= deadline { break }
+                if ContinuousClock.now >= deadline {
+                    total.morePending = true
+                    break
+                }
             }
             if batches > 1 {
                 self.logger.debug(

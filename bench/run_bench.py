@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""`make bench`: TokenPool under wrk on this machine, written up in docs/benchmarks.md.
+
+    run_bench.py TOKENPOOL_BINARY
+
+Starts a redis-server as deployed (append-only, appendfsync everysec) and one release
+`tokenpool`, fills pools of 1,000 and 1,000,000 tokens, then runs each scenario with wrk and the
+Lua scripts beside this file: keep-alive on random tokens, the assign/unblock cycle, assign on an
+exhausted pool (404), generate, and GET /healthz (the HTTP ceiling of the same run). Also
+redis-benchmark on the scripts themselves (the Redis ceiling), Redis memory per token, the
+server's CPU per request, and 100,000 leases lapsing at once under load. BENCH_SECONDS sets each
+wrk run's length (default 10), BENCH_CONNECTIONS its connections (default 64).
+"""
+import json
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
+SIZES = {"1k": 1_000, "1m": 1_000_000}
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Redis:
+    def __init__(self, port):
+        self.port = port
+
+    def cli(self, *args, stdin=None):
+        return subprocess.run(["redis-cli", "-p", str(self.port), *map(str, args)], input=stdin,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    def used_memory(self):
+        self.cli("MEMORY", "PURGE")
+        return int(re.search(r"used_memory:(\d+)", self.cli("INFO", "memory")).group(1))
+
+    def keys(self, pool):
+        return [f"tokenpool:{{{pool}}}:{k}" for k in ("free", "leases", "alive", "lease", "seq")]
+
+
+def post(base, path, body=None):
+    request = urllib.request.Request(base + path, method="POST", data=json.dumps(body).encode() if body else None)
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read() or b"null")
+
+
+def fill(base, pool, count, sample=10_000):
+    tokens = []
+    while count > 0:
+        batch = min(10_000, count)
+        answer = post(base, f"/pools/{pool}/tokens/batch", {"count": batch})
+        if len(tokens) < sample:
+            tokens += [t["token"] for t in answer["tokens"][: sample - len(tokens)]]
+        count -= batch
+    return tokens
+
+
+def cpu_ticks(pid):
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wrk(base, script, pid, env=None, seconds=SECONDS, path="/"):
+    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
+    if script:
+        command += ["-s", str(HERE / script)]
+    before = cpu_ticks(pid)
+    out = subprocess.run(command + [base + path], capture_output=True, text=True, env={**os.environ, **(env or {})}, check=True).stdout
+    ticks = cpu_ticks(pid) - before
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": latency(out, "50%"), "p99": latency(out, "99%"),
+        "requests": requests, "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "cpu_us": ticks / TICK * 1e6 / max(requests, 1),
+    }
+
+
+def latency(out, label):
+    value, unit = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def redis_benchmark(redis, script, keys, args, requests=200_000):
+    sha = redis.cli("SCRIPT", "LOAD", (ROOT / "Scripts/lua" / script).read_text())
+    out = subprocess.run(["redis-benchmark", "-p", str(redis.port), "-n", str(requests), "-c", "50", "-q",
+                          "EVALSHA", sha, str(len(keys)), *keys, *map(str, args)], capture_output=True, text=True, check=True).stdout
+    return float(re.search(r"([\d.]+) requests per second", out.replace("\r", "\n").strip().splitlines()[-1]).group(1))
+
+
+def resp(*args):
+    parts = [f"*{len(args)}\r\n"]
+    for a in map(str, args):
+        parts.append(f"${len(a.encode())}\r\n{a}\r\n")
+    return "".join(parts)
+
+
+def lapse_at_once(redis, base, pid, count=100_000):
+    """`count` leases lapse within about a second while the assign/unblock cycle runs on another pool."""
+    fill(base, "reap", count, sample=0)
+    sha = redis.cli("SCRIPT", "LOAD", (ROOT / "Scripts/lua/assign.lua").read_text())
+    lease_ms = 3000
+    command = resp("EVALSHA", sha, 5, *redis.keys("reap"), lease_ms, 16, 32)
+    started = time.time()
+    subprocess.run(["redis-cli", "-p", str(redis.port), "--pipe"], input=command * count, capture_output=True, text=True, check=True)
+    assigned_for = time.time() - started
+    assigned = int(redis.cli("ZCARD", redis.keys("reap")[1]))
+    last_deadline = started + assigned_for + lease_ms / 1000
+    # The cycle runs through the lapse; the free set is watched until every lease is back.
+    wrk_seconds = int(assigned_for + lease_ms / 1000 + 5)
+    load = subprocess.Popen(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{wrk_seconds}s", "--latency", "-s", str(HERE / "cycle.lua"), base],
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "POOL": "p1k"})
+    all_back = None
+    while load.poll() is None:
+        if all_back is None and int(redis.cli("SCARD", redis.keys("reap")[0])) >= assigned:
+            all_back = time.time()
+        time.sleep(0.02)
+    out = load.stdout.read()
+    return {
+        "leases": assigned, "assigned_in_s": assigned_for,
+        "back_after_last_deadline_s": (all_back - last_deadline) if all_back else None,
+        "p99": latency(out, "99%"), "p50": latency(out, "50%"),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+    }
+
+
+def chart(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = ["keep-alive", "assign/unblock", "assign 404", "generate"]
+    sizes = list(SIZES.values())
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name in names:
+        left.plot(sizes, [results[name][s]["rps"] for s in SIZES], marker="o", label=name)
+        right.plot(sizes, [results[name][s]["p99"] for s in SIZES], marker="o", label=name)
+    left.axhline(results["healthz"]["rps"], color="grey", linestyle="--", label="/healthz ceiling")
+    for axis, title, unit in [(left, "Throughput", "requests/s"), (right, "p99 latency", "ms")]:
+        axis.set_xscale("log")
+        axis.set_xlabel("tokens in the pool")
+        axis.set_ylabel(unit)
+        axis.set_title(title)
+        axis.set_ylim(bottom=0)
+        axis.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    figure.suptitle(f"TokenPool on 2 cores, wrk -t2 -c{CONNECTIONS} -d{SECONDS}s, server + Redis + wrk on one machine")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def report(r, path):
+    names = ["keep-alive", "assign/unblock", "assign 404", "generate"]
+    h = r["healthz"]["rps"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: one release `tokenpool`, one",
+        "`redis-server` (append-only, `appendfsync everysec`) and wrk, all on this 2-core machine",
+        f"(wrk -t2 -c{CONNECTIONS} -d{SECONDS}s; pools filled by batch generate). Every number of a table comes from",
+        "the same run, so the ratios compare like with like; the machine is shared and noisy, so absolute",
+        "numbers move from run to run.",
+        "",
+        "![throughput and p99 against pool size](benchmarks.png)",
+        "",
+        "| scenario | pool | req/s | p50 ms | p99 ms | non-2xx | server CPU µs/req | vs /healthz | 1M vs 1k |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        for size in SIZES:
+            x = r[name][size]
+            flat = r[name]["1m"]["rps"] / r[name]["1k"]["rps"]
+            lines.append(f"| {name} | {SIZES[size]:,} | {x['rps']:,.0f} | {x['p50']:.2f} | {x['p99']:.2f} | {x['non2xx']:,} | "
+                         f"{x['cpu_us']:.0f} | {x['rps'] / h:.2f} | {flat:.2f} |")
+    x = r["healthz"]
+    lines.append(f"| GET /healthz | - | {x['rps']:,.0f} | {x['p50']:.2f} | {x['p99']:.2f} | {x['non2xx']:,} | {x['cpu_us']:.0f} | 1.00 | - |")
+    lines += [
+        "",
+        "(The 404 scenario's responses are all non-2xx by design: every pool it asks is exhausted.)",
+        "",
+        "## Redis alone",
+        "",
+        f"redis-benchmark, 50 connections, no pipelining, on the same scripts: assign "
+        f"**{r['redis']['assign']:,.0f}** calls/s, keep-alive **{r['redis']['keep_alive']:,.0f}** calls/s.",
+        "",
+        "## Memory",
+        "",
+        f"Redis `used_memory` grew by **{r['memory']['bytes_per_token']:.0f} bytes per free token** filling 1,000,000 tokens "
+        f"({r['memory']['delta'] / 1e6:.0f} MB).",
+        "",
+        "## 100,000 leases lapsing at once",
+        "",
+        f"{r['lapse']['leases']:,} tokens assigned (straight through the assign script, {r['lapse']['assigned_in_s']:.1f} s) "
+        f"with a 3 s lease, then left to lapse while the assign/unblock cycle ran on another pool of the same Redis.",
+        f"Every lapsed lease was back in the free set **{r['lapse']['back_after_last_deadline_s']:.2f} s** after the last "
+        f"deadline passed; the cycle's p99 during the run was **{r['lapse']['p99']:.2f} ms** "
+        f"(p50 {r['lapse']['p50']:.2f} ms, {r['lapse']['rps']:,.0f} req/s).",
+        "",
+        "## Targets",
+        "",
+    ]
+    flat = min(r[n]["1m"]["rps"] / r[n]["1k"]["rps"] for n in names)
+    close = {n: min(r[n][s]["rps"] for s in SIZES) / h for n in ["assign/unblock", "keep-alive"]}
+    back = r["lapse"]["back_after_last_deadline_s"]
+    lines += [
+        f"1. Flat (every scenario at 1M >= 0.85 of 1k): worst ratio **{flat:.2f}** — {'met' if flat >= 0.85 else 'missed'}.",
+        f"2. Close to the machine (cycle and keep-alive >= 0.6 of /healthz): cycle **{close['assign/unblock']:.2f}**, "
+        f"keep-alive **{close['keep-alive']:.2f}** — {'met' if min(close.values()) >= 0.6 else 'missed'}.",
+        f"3. Lean (<= 250 bytes per free token at 1M): **{r['memory']['bytes_per_token']:.0f}** — "
+        f"{'met' if r['memory']['bytes_per_token'] <= 250 else 'missed'}.",
+        f"4. Reaping does not hurt (100k back within 2 s, p99 < 20 ms): **{back:.2f} s**, p99 **{r['lapse']['p99']:.2f} ms** — "
+        f"{'met' if back is not None and back <= 2 and r['lapse']['p99'] < 20 else 'missed'}.",
+        "",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main():
+    binary = sys.argv[1]
+    redis_port, http_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    results = {}
+    with tempfile.TemporaryDirectory() as data:
+        redis_process = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                                          "--appendonly", "yes", "--appendfsync", "everysec", "--dir", data], stdout=subprocess.DEVNULL)
+        server = subprocess.Popen([binary, "serve", "--port", str(http_port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
+                                   "--keep-alive-ttl", "36000", "--log-level", "error"])
+        redis = Redis(redis_port)
+        try:
+            for _ in range(200):
+                try:
+                    urllib.request.urlopen(base + "/readyz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            print("filling pools...", flush=True)
+            samples = {"1k": fill(base, "p1k", 1_000)}
+            before = redis.used_memory()
+            samples["1m"] = fill(base, "p1m", 1_000_000)
+            delta = redis.used_memory() - before
+            results["memory"] = {"delta": delta, "bytes_per_token": delta / 1_000_000}
+            print(f"memory: {delta / 1e6:.1f} MB for 1M tokens", flush=True)
+            with tempfile.TemporaryDirectory() as lists:
+                for size in SIZES:
+                    tokens_file = pathlib.Path(lists) / f"{size}.txt"
+                    tokens_file.write_text("\n".join(samples[size]) + "\n")
+                    for name, script, env in [
+                        ("keep-alive", "keepalive.lua", {"POOL": f"p{size}", "TOKENS": str(tokens_file)}),
+                        ("assign/unblock", "cycle.lua", {"POOL": f"p{size}"}),
+                        ("assign 404", "assign.lua", {"POOL": f"empty{size}"}),
+                        ("generate", "generate.lua", {"POOL": f"p{size}"}),
+                    ]:
+                        if name == "assign 404":
+                            # An exhausted pool of this size: every token assigned (straight through the script).
+                            fill(base, env["POOL"], SIZES[size], sample=0)
+                            sha = redis.cli("SCRIPT", "LOAD", (ROOT / "Scripts/lua/assign.lua").read_text())
+                            subprocess.run(["redis-cli", "-p", str(redis_port), "--pipe"], capture_output=True, check=True, text=True,
+                                           input=resp("EVALSHA", sha, 5, *redis.keys(env["POOL"]), 36_000_000, 16, 32) * SIZES[size])
+                        results.setdefault(name, {})[size] = wrk(base, script, server.pid, env)
+                        print(name, size, results[name][size], flush=True)
+            results["healthz"] = wrk(base, None, server.pid, path="/healthz")
+            print("healthz", results["healthz"], flush=True)
+            results["redis"] = {
+                "assign": redis_benchmark(redis, "assign.lua", redis.keys("p1m"), [60000, 16, 32]),
+                "keep_alive": redis_benchmark(redis, "keep_alive.lua", redis.keys("p1k"), [samples["1k"][0], "", 60000, 36_000_000]),
+            }
+            print("redis", results["redis"], flush=True)
+            results["lapse"] = lapse_at_once(redis, base, server.pid)
+            print("lapse", results["lapse"], flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+            redis_process.terminate()
+            redis_process.wait(timeout=10)
+    docs = ROOT / "docs"
+    docs.mkdir(exist_ok=True)
+    (docs / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
+    report(results, docs / "benchmarks.md")
+    chart(results, docs / "benchmarks.png")
+    print((docs / "benchmarks.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
