@@ -63,6 +63,7 @@ LINKS = {
 }
 TOKEN_PARAM = {"$ref": "#/components/parameters/Token"}
 LEASE_PARAM = {"$ref": "#/components/parameters/Lease"}
+IDEMPOTENCY_PARAM = {"$ref": "#/components/parameters/IdempotencyKey"}
 ADMIN = [{"adminKey": []}]
 CLIENT = [{"clientKey": []}, {"adminKey": []}]
 
@@ -78,24 +79,25 @@ def token_paths():
         "/tokens": {"post": {
             "operationId": "generateToken", "tags": ["tokens"], "summary": "Generate one token",
             "description": "Adds a new free token living keep-alive TTL from now. Admin key.",
-            "security": ADMIN, "responses": responses(generated, "401", "403", "503"),
+            "security": ADMIN, "parameters": [IDEMPOTENCY_PARAM],
+            "responses": dict(responses(generated, "400", "401", "403", "503"), **{"409": {"$ref": "#/components/responses/IdempotencyKeyInUse"}}),
         }},
         "/tokens/batch": {"post": {
             "operationId": "generateTokens", "tags": ["tokens"], "summary": "Generate 1 to 10000 tokens",
             "description": "Admin key. Bodies over the body limit (64 KiB) are refused with 413.",
-            "security": ADMIN,
+            "security": ADMIN, "parameters": [IDEMPOTENCY_PARAM],
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/BatchRequest"}, "example": {"count": 100}}}},
             "responses": responses({"201": {"description": "The new free tokens", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/TokenList"}, "example": {"tokens": [FREE]}}}}},
-                "400", "401", "403", "413", "503"),
+                "400", "401", "403", "413", "503") | {"409": {"$ref": "#/components/responses/IdempotencyKeyInUse"}},
         }},
         "/tokens/assign": {"post": {
             "operationId": "assignToken", "tags": ["tokens"], "summary": "Assign a random free token",
             "description": "Picks a random free token (SPOP) and gives it a new lease that lapses after the lease TTL "
                            "unless kept alive. Client or admin key.",
-            "security": CLIENT,
-            "responses": dict(responses(assigned, "401", "403", "503"), **{"404": no_free}),
+            "security": CLIENT, "parameters": [IDEMPOTENCY_PARAM],
+            "responses": dict(responses(assigned, "400", "401", "403", "503"), **{"404": no_free}),
         }},
         "/tokens/{token}": {
             "parameters": [TOKEN_PARAM],
@@ -189,6 +191,14 @@ def document():
                 "Pool": {"name": "pool", "in": "path", "required": True, "description": "A pool's name",
                          "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "minLength": 1, "maxLength": 64},
                          "example": "proxies"},
+                "IdempotencyKey": {
+                    "name": "Idempotency-Key", "in": "header", "required": False,
+                    "description": "Makes a retry safe: for one lease TTL after the first call, a call with the same key (in the "
+                                   "same pool) gets the first call's answer instead of new tokens. Assign: the same assignment (token "
+                                   "and lease) for as long as it stands, so one key never holds two live assignments. Generate: the "
+                                   "first call's tokens that are still in the pool.",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7E]+$"},
+                    "example": "job-42-attempt"},
                 "Lease": {"name": "lease", "in": "query", "required": False,
                           "description": "The holder's lease number; when given it must be the current lease, else 409",
                           "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807},
@@ -231,6 +241,8 @@ def document():
                 "Forbidden": problem(403, "forbidden", "Forbidden", "this key may not generate tokens"),
                 "TokenNotFound": problem(404, "token-not-found", "Not Found", f"token {TOKEN} is not in the pool"),
                 "LeaseConflict": problem(409, "lease-conflict", "Conflict", f"lease 6 is not the current lease of token {TOKEN}"),
+                "IdempotencyKeyInUse": problem(409, "idempotency-key-in-use", "Conflict",
+                                               "a request with Idempotency-Key 'job-42-attempt' is still in progress"),
                 "TooLarge": problem(413, "content-too-large", "Content Too Large", "the body is over 65536 bytes"),
                 "Unavailable": dict(problem(503, "redis-unavailable", "Service Unavailable", "no connection to Redis"),
                                     headers={"Retry-After": {"schema": {"type": "integer"}, "example": 1}}),

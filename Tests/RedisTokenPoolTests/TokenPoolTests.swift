@@ -199,6 +199,44 @@ struct TokenPoolTests {
         }
     }
 
+    @Test func anIdempotencyKeyGivesARetryTheFirstAssignmentInsteadOfASecondToken() async throws {
+        try await Self.withPool(leaseTTL: .seconds(5)) { pool in
+            _ = try await pool.generate(count: 5)
+            let first = try await pool.assign(idempotencyKey: "job-1")
+            let again = try await pool.assign(idempotencyKey: "job-1")
+            #expect(again.token == first.token && again.lease == first.lease)
+            let other = try await pool.assign(idempotencyKey: "job-2")
+            #expect(other.token != first.token)
+            #expect(try await pool.stats().assigned == 2)
+            // Keys belong to one pool.
+            let red = try #require(PoolName("red"))
+            _ = try await pool.generate(count: 1, in: red)
+            #expect(try await pool.assign(in: red, idempotencyKey: "job-1").pool == red)
+            // Once the assignment ends, the key makes a new one: never two live at once.
+            _ = try await pool.unblock(first.token, lease: first.lease)
+            let next = try await pool.assign(idempotencyKey: "job-1")
+            #expect(try #require(next.lease) > #require(other.lease))
+            #expect(try await pool.assign(idempotencyKey: "job-1") == next)
+        }
+    }
+
+    @Test func anIdempotentBatchIsGeneratedOnce() async throws {
+        try await Self.withPool { pool in
+            let first = try await pool.generate(count: 1500, idempotencyKey: "fill-1")
+            let again = try await pool.generate(count: 1500, idempotencyKey: "fill-1")
+            #expect(again == first)
+            #expect(try await pool.stats().total == 1500)
+            // A replay answers with the tokens still there; when none is left, the key generates anew.
+            try await pool.delete(first[0].token)
+            #expect(try await pool.generate(count: 1500, idempotencyKey: "fill-1") == Array(first.dropFirst()))
+            let single = try await pool.generate(count: 1, idempotencyKey: "one")
+            try await pool.delete(single[0].token)
+            #expect(try await pool.generate(count: 1, idempotencyKey: "one") != single)
+            _ = try await pool.generate(count: 3, idempotencyKey: "fill-2")
+            #expect(try await pool.stats().total == 1503)
+        }
+    }
+
     @Test func scriptsAreLoadedAgainAfterRedisForgetsThem() async throws {
         try await Self.withPool { pool in
             _ = try await pool.generate(count: 2)

@@ -147,6 +147,19 @@ struct TokenAPITests {
         }
     }
 
+    @Test func idempotencyKeyHeaderReplaysTheFirstAssign() async throws {
+        try await Self.withApp { client in
+            try await client.execute(uri: "/tokens/batch", method: .post, body: ByteBuffer(string: #"{"count": 3}"#)) { #expect($0.status == .created) }
+            let key: HTTPFields = [.idempotencyKey: "retry-me"]
+            let first = try await client.execute(uri: "/tokens/assign", method: .post, headers: key) { try Self.decode(Info.self, $0) }
+            let second = try await client.execute(uri: "/tokens/assign", method: .post, headers: key) { try Self.decode(Info.self, $0) }
+            #expect(first == second)
+            try await client.execute(uri: "/tokens/assign", method: .post, headers: [.idempotencyKey: "has space"]) {
+                try Self.expectProblem($0, .badRequest, "bad-request")
+            }
+        }
+    }
+
     @Test func aBodyOver64KiBIsRefused() async throws {
         try await Self.withApp { client in
             let body = ByteBuffer(string: #"{"count": 1, "pad": ""# + String(repeating: "x", count: 70_000) + "\"}")

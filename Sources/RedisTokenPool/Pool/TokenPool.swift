@@ -53,8 +53,41 @@ public final class TokenPool: Sendable {
     }
 
     /// Adds `count` new free tokens (1 ... ``maxBatch``). O(count log n).
-    public func generate(count: Int = 1, in pool: PoolName = .default) async throws -> [TokenRecord] {
+    ///
+    /// With an `idempotencyKey`, a later call with the same key within one lease TTL gets the
+    /// first call's tokens back (those still in the pool, with their current deadlines) instead
+    /// of new ones; while the first call runs, a second is ``TokenPoolError/idempotencyKeyInUse(_:)``.
+    public func generate(count: Int = 1, in pool: PoolName = .default, idempotencyKey: String? = nil) async throws -> [TokenRecord] {
         precondition((1...Self.maxBatch).contains(count), "count out of range")
+        guard let idempotencyKey else { return try await self.generateNew(count: count, in: pool) }
+        let record = self.idempotencyRecord("generate", idempotencyKey, pool)
+        let claimed = try await self.client.send("SET", record, Self.pending, "NX", "PX", self.leaseMillis)
+        if claimed.isNull {
+            let saved = try await self.client.send("GET", record).string
+            guard let saved, saved != Self.pending else { throw TokenPoolError.idempotencyKeyInUse(idempotencyKey) }
+            let tokens = saved.split(separator: ",").compactMap { Token($0) }
+            let lives = try await self.client.send(["ZMSCORE", self.keys(of: pool)[2]] + tokens.map(\.rawValue)).array ?? []
+            let alive = zip(tokens, lives).compactMap { token, life in
+                life.int.map { TokenRecord(token: token, pool: pool, expiresAt: Int64($0)) }
+            }
+            if !alive.isEmpty { return alive }
+            // Every token of the first answer is gone: nothing to answer with, so this is a new call.
+            _ = try await self.client.send("DEL", record)
+            return try await self.generate(count: count, in: pool, idempotencyKey: idempotencyKey)
+        }
+        do {
+            let records = try await self.generateNew(count: count, in: pool)
+            _ = try await self.client.send("SET", record, records.map(\.token.rawValue).joined(separator: ","), "PX", self.leaseMillis)
+            return records
+        } catch {
+            _ = try? await self.client.send("DEL", record)
+            throw error
+        }
+    }
+
+    private static let pending = "pending"
+
+    private func generateNew(count: Int, in pool: PoolName) async throws -> [TokenRecord] {
         try await self.register(pool)
         var records: [TokenRecord] = []
         records.reserveCapacity(count)
@@ -74,12 +107,21 @@ public final class TokenPool: Sendable {
     }
 
     /// Assigns a random free token under a new lease.
+    ///
+    /// With an `idempotencyKey`, a later call with the same key within one lease TTL gets the
+    /// first call's assignment (same token, same lease number) instead of a second token, for as
+    /// long as that assignment stands: the way out for a client that lost the answer. One key
+    /// holds at most one live assignment.
     /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when none is free.
-    public func assign(in pool: PoolName = .default) async throws -> TokenRecord {
+    public func assign(in pool: PoolName = .default, idempotencyKey: String? = nil) async throws -> TokenRecord {
+        var keys = self.keys(of: pool)
+        var arguments = [self.leaseMillis, String(self.settings.reclaimOnAssign), String(self.settings.maxPopsPerAssign)]
+        if let idempotencyKey {
+            keys.append(self.idempotencyRecord("assign", idempotencyKey, pool))
+            arguments.append(self.leaseMillis)
+        }
         while true {
-            let reply = try await self.run(
-                .assign, pool, [self.leaseMillis, String(self.settings.reclaimOnAssign), String(self.settings.maxPopsPerAssign)]
-            )
+            let reply = try await self.client.evaluate(PoolScript.assign.script, keys: keys, arguments: arguments)
             switch reply.array?.first?.string {
             case "ok": return try Self.record(reply, pool)
             case "empty": throw TokenPoolError.noFreeToken(pool)
@@ -147,6 +189,11 @@ public final class TokenPool: Sendable {
     }
 
     private var registryKey: String { "\(self.settings.keyPrefix):pools" }
+
+    /// `tokenpool:{pool}:idem:OPERATION:KEY`: in the pool's slot, gone after one lease TTL.
+    private func idempotencyRecord(_ operation: String, _ key: String, _ pool: PoolName) -> String {
+        "\(self.settings.keyPrefix):{\(pool.rawValue)}:idem:\(operation):\(key)"
+    }
 
     private func register(_ pool: PoolName) async throws {
         guard !self.registered.withLockedValue({ $0.contains(pool) }) else { return }

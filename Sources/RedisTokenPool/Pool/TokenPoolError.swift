@@ -4,6 +4,7 @@ public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible
         case noFreeToken
         case tokenNotFound
         case leaseConflict
+        case idempotencyKeyInUse
     }
 
     private let code: Code
@@ -27,9 +28,15 @@ public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible
         Self(.leaseConflict, "lease \(lease) is not the current lease of token \(token)")
     }
 
+    /// A call with the same Idempotency-Key is still running.
+    public static func idempotencyKeyInUse(_ key: String) -> Self {
+        Self(.idempotencyKeyInUse, "a request with Idempotency-Key '\(key)' is still in progress")
+    }
+
     public var isNoFreeToken: Bool { self.code == .noFreeToken }
     public var isTokenNotFound: Bool { self.code == .tokenNotFound }
     public var isLeaseConflict: Bool { self.code == .leaseConflict }
+    public var isIdempotencyKeyInUse: Bool { self.code == .idempotencyKeyInUse }
 
     public var description: String { self.message }
 

@@ -30,6 +30,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return ProblemDetails(.notFound, "no-free-token", error.message)
         case let error as TokenPoolError where error.isTokenNotFound:
             return ProblemDetails(.notFound, "token-not-found", error.message)
+        case let error as TokenPoolError where error.isIdempotencyKeyInUse:
+            return ProblemDetails(.conflict, "idempotency-key-in-use", error.message, headers: [.retryAfter: "1"])
         case let error as TokenPoolError:
             return ProblemDetails(.conflict, "lease-conflict", error.message)
         case let error as RedisClientError:

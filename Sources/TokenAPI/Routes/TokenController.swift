@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import RedisTokenPool
 
@@ -19,13 +20,14 @@ struct TokenController<Context: RequestContext>: Sendable {
 
     /// Generate, batch, delete, stats.
     private func addAdminRoutes(to group: RouterGroup<Context>, pool: @escaping @Sendable (Context) throws -> PoolName) {
-        group.post("tokens") { _, context in
-            try await self.pool.generate(count: 1, in: pool(context))[0].json(status: .created)
+        group.post("tokens") { request, context in
+            let (name, key) = try (pool(context), Self.idempotencyKey(request))
+            return try await self.pool.generate(count: 1, in: name, idempotencyKey: key)[0].json(status: .created)
         }
         group.post("tokens/batch") { request, context in
-            let name = try pool(context)
+            let (name, key) = try (pool(context), Self.idempotencyKey(request))
             let count = try await self.batchCount(request)
-            return try await self.pool.generate(count: count, in: name).json(status: .created)
+            return try await self.pool.generate(count: count, in: name, idempotencyKey: key).json(status: .created)
         }
         group.delete("tokens/:token") { _, context in
             let (name, token) = try (pool(context), Self.token(context))
@@ -39,8 +41,9 @@ struct TokenController<Context: RequestContext>: Sendable {
 
     /// Assign, unblock, keep-alive, inspect.
     private func addClientRoutes(to group: RouterGroup<Context>, pool: @escaping @Sendable (Context) throws -> PoolName) {
-        group.post("tokens/assign") { _, context in
-            try await self.pool.assign(in: pool(context)).json()
+        group.post("tokens/assign") { request, context in
+            let (name, key) = try (pool(context), Self.idempotencyKey(request))
+            return try await self.pool.assign(in: name, idempotencyKey: key).json()
         }
         group.post("tokens/:token/unblock") { request, context in
             let (name, token, lease) = try (pool(context), Self.token(context), Self.lease(request))
@@ -89,6 +92,15 @@ struct TokenController<Context: RequestContext>: Sendable {
         return token
     }
 
+    /// `Idempotency-Key`: 1 to 255 visible ASCII characters, or nothing.
+    private static func idempotencyKey(_ request: Request) throws -> String? {
+        guard let key = request.headers[.idempotencyKey] else { return nil }
+        guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw ProblemDetails.badRequest("Idempotency-Key must be 1 to 255 visible ASCII characters")
+        }
+        return key
+    }
+
     /// `?lease=N`, a positive integer, or nothing.
     private static func lease(_ request: Request) throws -> Int64? {
         guard let text = request.uri.queryParameters.get("lease") else { return nil }
@@ -97,4 +109,8 @@ struct TokenController<Context: RequestContext>: Sendable {
         }
         return lease
     }
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = Self("Idempotency-Key")!
 }
