@@ -225,6 +225,8 @@ def report(r, path):
         f"4. Reaping does not hurt (100k back within 2 s, p99 < 20 ms): **{back:.2f} s**, p99 **{r['lapse']['p99']:.2f} ms** — "
         f"{'met' if back is not None and back <= 2 and r['lapse']['p99'] < 20 else 'missed'}.",
         "",
+        "Where a target is missed, [profile.md](profile.md) shows where a request's time goes (perf) and what would close it.",
+        "",
     ]
     path.write_text("\n".join(lines) + "\n")
 
