@@ -7,7 +7,7 @@ APT_PACKAGES := libhiredis-dev redis-server redis-tools pkg-config python3-venv
 PY_PACKAGES := schemathesis==4.32.5 openapi-spec-validator==0.9.0 PyYAML==6.0.3
 VENV := .venv
 
-.PHONY: deps build run test contract bench clean
+.PHONY: deps build run test history soak contract bench clean
 
 deps:
 	@if command -v dpkg >/dev/null 2>&1; then \
@@ -38,7 +38,21 @@ $(VENV)/.installed:
 test: deps $(VENV)/.installed
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) --no-print-directory history
 	$(MAKE) --no-print-directory contract
+
+# Three replicas, one Redis, tokenpool-load for 16 s with faults injected (a replica SIGKILLed,
+# Redis killed and restarted on its append-only file, connections killed, DEBUG SLEEP); the history
+# checker and the fault checks must find nothing. The checker is first shown to catch violations.
+history:
+	python3 Tests/load/test_check_history.py
+	python3 Tests/load/run_load.py .build/debug 16 replica-kill,redis-restart,client-kill,debug-sleep
+
+# The same for minutes, every fault again and again, Redis away for 3 s among them.
+SOAK_SECONDS ?= 180
+soak: deps
+	$(SWIFT) build --build-tests
+	python3 Tests/load/run_load.py .build/debug $(SOAK_SECONDS) replica-kill,redis-restart,redis-pause,client-kill,debug-sleep
 
 contract: $(VENV)/.installed
 	python3 openapi/build_openapi.py --check

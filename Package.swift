@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tokenpool", targets: ["TokenAPI"]),
+        .executable(name: "tokenpool-load", targets: ["TokenPoolLoad"]),
         .library(name: "RedisTokenPool", targets: ["RedisTokenPool"]),
     ],
     dependencies: [
@@ -21,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // C stays in one room: hiredis is only the RESP codec.
@@ -67,6 +69,17 @@ let package = Package(
             exclude: ["Embedded"],
             swiftSettings: swiftSettings,
             plugins: ["EmbedTextFiles"]
+        ),
+        // The load client of the history checker (Tests/load).
+        .executableTarget(
+            name: "TokenPoolLoad",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
         ),
         // Starts and stops a real redis-server on a free port for the tests.
         .target(

@@ -1,0 +1,96 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// `tokenpool-load`: many concurrent workers against one or more replicas, every operation
+/// written to a history (JSON lines) for `Tests/load/check_history.py` to judge.
+///
+/// Workers by role (worker index modulo 8): five hold tokens properly (assign, hold a little,
+/// maybe keep-alive, unblock with the lease), one abandons what it assigns (its leases lapse),
+/// one reuses a lease after unblocking it (a stale holder), one generates and deletes tokens.
+/// Requests go round-robin over the servers; an assign whose answer is lost is retried on the
+/// next server with the same Idempotency-Key.
+@main
+struct LoadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tokenpool-load", abstract: "Drive TokenPool replicas and record a history.")
+
+    @Option(name: .customLong("server"), help: "A replica's base URL; repeat for several.")
+    var servers: [String]
+
+    @Option(help: "Pool to use.") var pool = "load"
+    @Option(help: "Concurrent workers.") var workers = 24
+    @Option(help: "Seconds to run.") var duration = 10.0
+    @Option(help: "Tokens generated before the workers start.") var tokens = 40
+    @Option(help: "Where the history goes (JSON lines).") var history = "history.jsonl"
+    @Option(help: "Seconds to wait after the workers stop before the final reads (>= lease TTL + reap interval).") var settle = 2.0
+
+    func run() async throws {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(1), read: .seconds(3))))
+        let recorder = Recorder()
+        let api = API(client: client, servers: self.servers, pool: self.pool, recorder: recorder)
+        do {
+            var generated: [String] = []
+            while generated.count < self.tokens {
+                generated += try await api.generateBatch(worker: -1, count: self.tokens - generated.count)
+            }
+            let end = Date().addingTimeInterval(self.duration)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<self.workers {
+                    group.addTask { try await Worker(id: worker, api: api, end: end).run() }
+                }
+                try await group.waitForAll()
+            }
+            try await Task.sleep(for: .seconds(self.settle))
+            // Quiet point: every generated token's fate, and the counts.
+            for token in await recorder.generatedTokens() {
+                await api.inspect(worker: -1, token: token)
+            }
+            await api.stats(worker: -1)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+        let count = try await recorder.write(to: self.history)
+        print("tokenpool-load: \(count) operations written to \(self.history)")
+    }
+}
+
+/// One operation as the client saw it. Times are ms since the epoch on this machine's clock.
+struct Operation: Codable, Sendable {
+    var worker: Int
+    var op: String
+    var server: Int
+    var token: String?
+    var lease: Int64?
+    var invoked: Int64
+    var completed: Int64
+    /// HTTP status, or 0 when no answer came (connection refused, reset, timeout).
+    var status: Int
+    var expiresAt: Int64?
+    var leaseExpiresAt: Int64?
+    var stale: Bool?
+    var stats: [String: Int]?
+    var tokens: [String]?
+}
+
+actor Recorder {
+    private var operations: [Operation] = []
+
+    func add(_ operation: Operation) { self.operations.append(operation) }
+
+    func generatedTokens() -> [String] {
+        self.operations.filter { ($0.op == "generate" || $0.op == "batch") && $0.status == 201 }.flatMap { $0.tokens ?? [] }
+    }
+
+    func write(to path: String) throws -> Int {
+        let encoder = JSONEncoder()
+        var text = ""
+        for operation in self.operations {
+            text += String(decoding: try encoder.encode(operation), as: UTF8.self) + "\n"
+        }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return self.operations.count
+    }
+}

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Judges a history written by tokenpool-load against TokenPool's promises.
+
+    check_history.py HISTORY.jsonl
+
+1. no token is held by two clients at once: a hold lasts from the assign's answer until the
+   holder's unblock is invoked, or until its lease could have lapsed (the last leaseExpiresAt the
+   holder was told);
+2. every acknowledged generate is in the pool at the end unless it was acknowledged deleted (or a
+   delete's answer was lost) or its life ran out;
+3. a deleted token (delete acknowledged) is never handed out again, nor one past its life;
+4. the lease numbers of one token increase with real time, and a stale lease never changed
+   anything (every call with a lease its holder had already given back was refused);
+5. /stats at the quiet end agrees with what the final reads saw.
+Prints the counts of operations and violations; exits 1 on any violation.
+"""
+import collections
+import json
+import sys
+
+SLACK_MS = 2  # both clocks are this machine's; answers carry whole milliseconds
+
+
+def main():
+    ops = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    violations = []
+    counts = collections.Counter((op["op"], op["status"]) for op in ops)
+
+    # Holds: one per (token, lease), from the first answer that told a worker it holds it.
+    holds = {}
+    for op in sorted(ops, key=lambda o: o["completed"]):
+        if op["op"] == "assign" and op["status"] == 200:
+            key = (op["token"], op["lease"])
+            if key not in holds:
+                holds[key] = {"worker": op["worker"], "start": op["completed"], "end": op["leaseExpiresAt"], "invoked": op["invoked"]}
+    for op in ops:
+        key = (op.get("token"), op.get("lease"))
+        if key in holds and not op.get("stale") and op["worker"] == holds[key]["worker"]:
+            hold = holds[key]
+            if op["op"] == "keep-alive" and op["status"] == 200 and op.get("leaseExpiresAt"):
+                hold["end"] = max(hold["end"], op["leaseExpiresAt"])
+    for op in ops:
+        key = (op.get("token"), op.get("lease"))
+        if key in holds and op["op"] == "unblock" and not op.get("stale") and op["worker"] == holds[key]["worker"]:
+            holds[key]["end"] = min(holds[key]["end"], op["invoked"])
+
+    by_token = collections.defaultdict(list)
+    for (token, lease), hold in holds.items():
+        by_token[token].append((lease, hold))
+    for token, items in by_token.items():
+        items.sort(key=lambda item: item[1]["start"])
+        for (lease_a, a), (lease_b, b) in zip(items, items[1:]):
+            if b["start"] + SLACK_MS < a["end"]:
+                violations.append(f"1: token {token} held by worker {a['worker']} (lease {lease_a}) until {a['end']} "
+                                  f"and by worker {b['worker']} (lease {lease_b}) from {b['start']}")
+        # 4: a lease issued later in real time carries a larger number.
+        for lease_a, a in items:
+            for lease_b, b in items:
+                if lease_a < lease_b and b["start"] + SLACK_MS < a["invoked"]:
+                    violations.append(f"4: token {token} lease {lease_b} was answered before lease {lease_a} was asked for")
+
+    for op in ops:
+        if op.get("stale") and op["status"] == 200:
+            violations.append(f"4: stale lease {op['lease']} of token {op['token']} was accepted by {op['op']} at {op['invoked']}")
+
+    # 2 and 3.
+    deleted_at = {}
+    maybe_deleted = set()
+    life = {}
+    for op in ops:
+        if op["op"] == "delete":
+            if op["status"] == 204:
+                deleted_at[op["token"]] = min(deleted_at.get(op["token"], op["completed"]), op["completed"])
+            elif op["status"] == 0:
+                maybe_deleted.add(op["token"])
+        if op.get("expiresAt") and op["status"] in (200, 201):
+            for token in op.get("tokens") or [op.get("token")]:
+                life[token] = max(life.get(token, 0), op["expiresAt"])
+    for op in ops:
+        if op["op"] == "assign" and op["status"] == 200:
+            token = op["token"]
+            if token in deleted_at and deleted_at[token] + SLACK_MS < op["invoked"]:
+                violations.append(f"3: token {token} assigned at {op['invoked']} after its delete was acknowledged at {deleted_at[token]}")
+
+    generated = {t for op in ops if op["op"] in ("generate", "batch") and op["status"] == 201 for t in op.get("tokens") or []}
+    final = {op["token"]: op for op in ops if op["op"] == "inspect" and op["worker"] == -1}
+    present = {t for t, op in final.items() if op["status"] == 200}
+    for token in sorted(generated):
+        op = final.get(token)
+        if op is None or op["status"] == 0:
+            violations.append(f"2: token {token} was not read at the end")
+        elif op["status"] == 404 and token not in deleted_at and token not in maybe_deleted and life.get(token, 0) > op["invoked"]:
+            violations.append(f"2: token {token} was generated and never deleted, alive until {life.get(token)}, but is gone")
+        elif op["status"] == 200 and token in deleted_at:
+            violations.append(f"2: token {token} was acknowledged deleted but is still there")
+
+    # 5: the counts at the quiet end.
+    stats = [op for op in ops if op["op"] == "stats" and op["worker"] == -1]
+    lost_generates = sum(1 for op in ops if op["op"] in ("generate", "batch") and op["status"] == 0)
+    if not stats or stats[-1]["status"] != 200:
+        violations.append("5: no /stats answer at the end")
+    else:
+        s = stats[-1]["stats"]
+        assigned = sum(1 for t in present if final[t].get("leaseExpiresAt"))
+        if not (len(present) <= s["total"] <= len(present) + lost_generates * 10_000):
+            violations.append(f"5: /stats total {s['total']} but {len(present)} tokens read at the end")
+        if s["assigned"] != assigned or s["free"] != s["total"] - s["assigned"]:
+            violations.append(f"5: /stats {s} but {assigned} of the tokens read are assigned")
+
+    total = len(ops)
+    print(f"operations: {total}; " + ", ".join(f"{op} {status}: {n}" for (op, status), n in sorted(counts.items())))
+    print(f"holds: {len(holds)} assignments of {len(by_token)} tokens; generated {len(generated)}, deleted {len(deleted_at)}, "
+          f"present at the end {len(present)}")
+    for violation in violations[:50]:
+        print("VIOLATION " + violation)
+    print(f"history: {total} operations checked, {len(violations)} violations")
+    sys.exit(1 if violations else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""History checks under faults: three replicas, one Redis, tokenpool-load, faults injected on a
+timeline, then check_history.py on the history and the fault checks below.
+
+    run_load.py BUILD_DIR SECONDS FAULT[,FAULT...]
+
+Faults (each spread evenly over the run, cycled for long runs):
+  replica-kill   SIGKILL one replica, start it again 1.5 s later
+  redis-restart  SIGKILL Redis (append-only, appendfsync always) and start it again on its file
+  redis-pause    Redis stopped for 3 s (SIGKILL, restart after 3 s)
+  client-kill    CLIENT KILL TYPE normal: every replica's connections dropped
+  debug-sleep    DEBUG SLEEP 1.5: Redis slower than the command timeout
+Fault checks: while Redis is away, every request is answered (503) within 1.5 s; service resumes
+within 2 s of Redis's return; no request waits past the client's 3 s timeout for a live replica.
+"""
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"port {port} did not answer")
+
+
+class Cluster:
+    def __init__(self, build, work):
+        self.build, self.work = build, work
+        self.redis_port = free_port()
+        self.ports = [free_port() for _ in range(3)]
+        self.redis = None
+        self.replicas = [None] * 3
+        self.events = []  # (time ms, what)
+
+    def start_redis(self):
+        self.redis = subprocess.Popen(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
+                                       "--appendonly", "yes", "--appendfsync", "always", "--dir", self.work,
+                                       "--enable-debug-command", "local"], stdout=subprocess.DEVNULL)
+        for _ in range(200):
+            if subprocess.run(["redis-cli", "-p", str(self.redis_port), "PING"], capture_output=True, text=True).stdout.strip() == "PONG":
+                return
+            time.sleep(0.02)
+        sys.exit("redis-server did not start")
+
+    def kill_redis(self):
+        self.redis.send_signal(signal.SIGKILL)
+        self.redis.wait()
+
+    def start_replica(self, i):
+        self.replicas[i] = subprocess.Popen([str(self.build / "tokenpool"), "serve", "--port", str(self.ports[i]),
+                                             "--redis-url", f"redis://127.0.0.1:{self.redis_port}", "--lease-ttl", "1",
+                                             "--reap-interval", "0.2", "--log-level", "critical"])
+
+    def note(self, what):
+        self.events.append((int(time.time() * 1000), what))
+        print(f"fault: {what}", flush=True)
+
+    def inject(self, fault):
+        if fault == "replica-kill":
+            self.replicas[2].send_signal(signal.SIGKILL)
+            self.replicas[2].wait()
+            self.note("replica 3 killed (SIGKILL)")
+            time.sleep(1.5)
+            self.start_replica(2)
+            wait_ready(self.ports[2])
+            self.note("replica 3 restarted")
+        elif fault in ("redis-restart", "redis-pause"):
+            self.kill_redis()
+            self.note("redis-down")
+            time.sleep(3 if fault == "redis-pause" else 0.3)
+            self.start_redis()
+            self.note("redis-up")
+        elif fault == "client-kill":
+            subprocess.run(["redis-cli", "-p", str(self.redis_port), "CLIENT", "KILL", "TYPE", "normal"], capture_output=True)
+            self.note("client connections killed")
+        elif fault == "debug-sleep":
+            self.note("redis-slow")
+            subprocess.run(["redis-cli", "-p", str(self.redis_port), "DEBUG", "SLEEP", "1.5"], capture_output=True)
+            self.note("redis-fast")
+
+    def stop(self):
+        for replica in self.replicas:
+            if replica and replica.poll() is None:
+                replica.terminate()
+        for replica in self.replicas:
+            if replica:
+                replica.wait(timeout=10)
+        if self.redis and self.redis.poll() is None:
+            self.kill_redis()
+
+
+def fault_checks(history, events):
+    """Answers within 1.5 s while Redis is away; back within 2 s of its return."""
+    ops = [json.loads(line) for line in open(history) if line.strip()]
+    failures = []
+    for op in ops:
+        if op["status"] == 503 and op["completed"] - op["invoked"] > 1500:
+            failures.append(f"a 503 took {op['completed'] - op['invoked']} ms ({op['op']} at {op['invoked']})")
+        if op["status"] == 0 and op["completed"] - op["invoked"] >= 2900:
+            failures.append(f"no answer within 3 s ({op['op']} at {op['invoked']}, replica {op['server'] + 1})")
+    for at, what in events:
+        if what in ("redis-up", "redis-fast"):
+            later = [op["completed"] for op in ops if op["invoked"] >= at and op["status"] in (200, 201, 204)]
+            first = min(later) if later else None
+            if first is None or first - at > 2000:
+                failures.append(f"service not back within 2 s of {what} at {at} (first success {first})")
+            else:
+                print(f"fault: service back {first - at} ms after {what}", flush=True)
+    return failures
+
+
+def main():
+    build = pathlib.Path(sys.argv[1])
+    seconds = float(sys.argv[2])
+    faults = [f for f in sys.argv[3].split(",") if f] if len(sys.argv) > 3 else []
+    with tempfile.TemporaryDirectory() as work:
+        cluster = Cluster(build, work)
+        history = os.path.join(work, "history.jsonl")
+        try:
+            cluster.start_redis()
+            for i in range(3):
+                cluster.start_replica(i)
+            for port in cluster.ports:
+                wait_ready(port)
+            load = subprocess.Popen([str(build / "tokenpool-load"), *sum([["--server", f"http://127.0.0.1:{p}"] for p in cluster.ports], []),
+                                     "--duration", str(seconds), "--workers", "24", "--settle", "2.5", "--history", history])
+            started = time.time()
+            slots = max(len(faults), int(seconds // 8)) if faults else 0
+            for i in range(slots):
+                target = started + seconds * (i + 1) / (slots + 1)
+                time.sleep(max(0, target - time.time()))
+                cluster.inject(faults[i % len(faults)])
+            if load.wait(timeout=seconds + 180) != 0:
+                sys.exit("tokenpool-load failed")
+            checked = subprocess.run([sys.executable, str(HERE / "check_history.py"), history])
+            failures = fault_checks(history, cluster.events)
+            for failure in failures:
+                print("FAULT CHECK FAILED " + failure, flush=True)
+            print(f"faults: {slots} injected, {len(failures)} fault checks failed", flush=True)
+            sys.exit(checked.returncode or (1 if failures else 0))
+        finally:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()

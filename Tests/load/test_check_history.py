@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""The checker must catch what it claims to catch: small made-up histories, one per promise."""
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+CHECKER = pathlib.Path(__file__).resolve().parent / "check_history.py"
+T = "A" * 24
+
+
+def op(worker, name, t0, t1, status, **fields):
+    return {"worker": worker, "op": name, "server": 0, "invoked": t0, "completed": t1, "status": status, **fields}
+
+
+def clean():
+    return [
+        op(-1, "batch", 0, 10, 201, tokens=[T], expiresAt=999_999),
+        op(1, "assign", 20, 22, 200, token=T, lease=1, leaseExpiresAt=1022, expiresAt=999_999),
+        op(1, "unblock", 100, 102, 200, token=T, lease=1),
+        op(2, "assign", 110, 112, 200, token=T, lease=2, leaseExpiresAt=1112, expiresAt=999_999),
+        op(2, "unblock", 150, 152, 200, token=T, lease=2),
+        op(2, "keep-alive", 160, 161, 409, token=T, lease=2, stale=True),
+        op(-1, "inspect", 2000, 2001, 200, token=T, expiresAt=999_999),
+        op(-1, "stats", 2002, 2003, 200, stats={"total": 1, "free": 1, "assigned": 0}),
+    ]
+
+
+def verdict(history):
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+        f.write("\n".join(json.dumps(o) for o in history) + "\n")
+    return subprocess.run([sys.executable, str(CHECKER), f.name], capture_output=True, text=True)
+
+
+def main():
+    cases = {"clean history": (clean(), 0)}
+    h = clean(); h[3] = op(2, "assign", 60, 62, 200, token=T, lease=2, leaseExpiresAt=1062, expiresAt=999_999)
+    cases["1: two holders at once"] = (h, 1)
+    h = clean(); h[5]["status"] = 200
+    cases["4: a stale lease accepted"] = (h, 1)
+    h = clean(); h.insert(3, op(9, "delete", 103, 105, 204, token=T))
+    cases["3: assigned after an acknowledged delete"] = (h, 1)
+    h = clean(); h[6]["status"] = 404
+    cases["2: an acknowledged token lost"] = (h, 1)
+    h = clean(); h[7]["stats"] = {"total": 1, "free": 0, "assigned": 1}
+    cases["5: /stats disagrees at the end"] = (h, 1)
+    failed = 0
+    for name, (history, expected) in cases.items():
+        result = verdict(history)
+        ok = result.returncode == expected
+        failed += not ok
+        print(("ok    " if ok else "FAIL  ") + f"checker on {name}: exit {result.returncode}" + ("" if ok else "\n" + result.stdout))
+    print(f"checker: {len(cases) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
