@@ -3,11 +3,11 @@
 
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libhiredis-dev redis-server redis-tools pkg-config python3-venv
+APT_PACKAGES := libhiredis-dev redis-server redis-tools pkg-config python3-venv haproxy
 PY_PACKAGES := schemathesis==4.32.5 openapi-spec-validator==0.9.0 PyYAML==6.0.3
 VENV := .venv
 
-.PHONY: deps build run test history soak contract bench clean
+.PHONY: deps build run test history soak cluster cluster-test contract bench clean
 
 deps:
 	@if command -v dpkg >/dev/null 2>&1; then \
@@ -39,6 +39,7 @@ test: deps $(VENV)/.installed
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory history
+	$(MAKE) --no-print-directory cluster-test
 	$(MAKE) --no-print-directory contract
 
 # Three replicas, one Redis, tokenpool-load for 16 s with faults injected (a replica SIGKILLed,
@@ -47,6 +48,16 @@ test: deps $(VENV)/.installed
 history:
 	python3 Tests/load/test_check_history.py
 	python3 Tests/load/run_load.py .build/debug 16 replica-kill,redis-restart,client-kill,debug-sleep
+
+# docker-compose.yml agrees with make cluster; then the cluster itself: traffic through haproxy
+# while a replica is stopped and started again.
+cluster-test: $(VENV)/.installed
+	$(VENV)/bin/python Tests/cluster/test_compose.py
+	$(VENV)/bin/python cluster/cluster.py test .build/debug
+
+# The docker-compose topology without Docker: redis-server, three replicas, haproxy on :8080.
+cluster: build $(VENV)/.installed
+	$(VENV)/bin/python cluster/cluster.py up .build/release
 
 # The same for minutes, every fault again and again, Redis away for 3 s among them.
 SOAK_SECONDS ?= 180

@@ -7,7 +7,8 @@
    holder's unblock is invoked, or until its lease could have lapsed (the last leaseExpiresAt the
    holder was told);
 2. every acknowledged generate is in the pool at the end unless it was acknowledged deleted (or a
-   delete's answer was lost) or its life ran out;
+   delete's outcome is unknown: no answer, or a 503 after the command may have reached Redis) or
+   its life ran out;
 3. a deleted token (delete acknowledged) is never handed out again, nor one past its life;
 4. the lease numbers of one token increase with real time, and a stale lease never changed
    anything (every call with a lease its holder had already given back was refused);
@@ -71,7 +72,8 @@ def main():
         if op["op"] == "delete":
             if op["status"] == 204:
                 deleted_at[op["token"]] = min(deleted_at.get(op["token"], op["completed"]), op["completed"])
-            elif op["status"] == 0:
+            elif op["status"] in (0, 503):
+                # No answer, or a timeout: the script may still have run (the ambiguity Idempotency-Key is for).
                 maybe_deleted.add(op["token"])
         if op.get("expiresAt") and op["status"] in (200, 201):
             for token in op.get("tokens") or [op.get("token")]:
@@ -96,7 +98,7 @@ def main():
 
     # 5: the counts at the quiet end.
     stats = [op for op in ops if op["op"] == "stats" and op["worker"] == -1]
-    lost_generates = sum(1 for op in ops if op["op"] in ("generate", "batch") and op["status"] == 0)
+    lost_generates = sum(1 for op in ops if op["op"] in ("generate", "batch") and op["status"] in (0, 503))
     if not stats or stats[-1]["status"] != 200:
         violations.append("5: no /stats answer at the end")
     else:

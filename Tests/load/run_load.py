@@ -158,6 +158,11 @@ def main():
             for failure in failures:
                 print("FAULT CHECK FAILED " + failure, flush=True)
             print(f"faults: {slots} injected, {len(failures)} fault checks failed", flush=True)
+            if checked.returncode or failures:
+                kept = pathlib.Path("data") / f"history-{int(time.time())}.jsonl"
+                kept.parent.mkdir(exist_ok=True)
+                kept.write_text(pathlib.Path(history).read_text())
+                print(f"history kept in {kept}", flush=True)
             sys.exit(checked.returncode or (1 if failures else 0))
         finally:
             cluster.stop()

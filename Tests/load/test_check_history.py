@@ -43,6 +43,9 @@ def main():
     cases["3: assigned after an acknowledged delete"] = (h, 1)
     h = clean(); h[6]["status"] = 404
     cases["2: an acknowledged token lost"] = (h, 1)
+    h = clean(); h[6]["status"] = 404; h[7]["stats"] = {"total": 0, "free": 0, "assigned": 0}
+    h.insert(5, op(9, "delete", 170, 171, 503, token=T))
+    cases["2: a token whose delete timed out may be gone"] = (h, 0)
     h = clean(); h[7]["stats"] = {"total": 1, "free": 0, "assigned": 1}
     cases["5: /stats disagrees at the end"] = (h, 1)
     failed = 0
