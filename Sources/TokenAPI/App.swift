@@ -26,6 +26,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "redis://[user:password@]host[:port][/db] or unix:///path (REDIS_URL). Without one, an embedded redis-server is started.")
     var redisURL: String?
 
+    @Option(name: .customLong("redis-tls-ca"), help: "PEM file of CAs to trust for rediss:// (TOKENPOOL_REDIS_TLS_CA).")
+    var redisTLSCA: String?
+
+    @Flag(name: .customLong("redis-tls-insecure"), help: "Accept any certificate from a rediss:// Redis, e.g. Heroku's self-signed ones (TOKENPOOL_REDIS_TLS_INSECURE=1).")
+    var redisTLSInsecure = false
+
     @Option(help: "Folder of the embedded Redis's socket and append-only file (TOKENPOOL_DATA_DIR). Default ./data.")
     var dataDir: String?
 
@@ -81,6 +87,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = try value(self.host, "HOST", { $0 }) ?? configuration.host
         configuration.port = try value(self.port, "PORT", Int.init) ?? configuration.port
         configuration.redisURL = try value(self.redisURL, "REDIS_URL", { $0 })
+        configuration.redisTLSCAFile = try value(self.redisTLSCA, "TOKENPOOL_REDIS_TLS_CA", { $0 })
+        configuration.redisTLSInsecure = self.redisTLSInsecure || ["1", "true", "yes"].contains(environment["TOKENPOOL_REDIS_TLS_INSECURE"]?.lowercased() ?? "")
         configuration.dataDirectory = try value(self.dataDir, "TOKENPOOL_DATA_DIR", { $0 }) ?? configuration.dataDirectory
         configuration.leaseTTL = try seconds(self.leaseTTL, "TOKENPOOL_LEASE_TTL") ?? configuration.leaseTTL
         configuration.keepAliveTTL = try seconds(self.keepAliveTTL, "TOKENPOOL_KEEP_ALIVE_TTL") ?? configuration.keepAliveTTL

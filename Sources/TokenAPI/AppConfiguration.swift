@@ -10,6 +10,8 @@ struct AppConfiguration: Sendable {
     var dataDirectory = "./data"
     var leaseTTL: Duration = .seconds(60)
     var keepAliveTTL: Duration = .seconds(300)
+    var redisTLSCAFile: String?
+    var redisTLSInsecure = false
     var redisConnections = 4
     var redisTimeout: Duration = .seconds(1)
     var reapInterval: Duration = .seconds(1)

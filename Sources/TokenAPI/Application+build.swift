@@ -14,6 +14,13 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
     var redis: RedisConfiguration
     if let url = configuration.redisURL {
         redis = try RedisConfiguration(url: url)
+        if redis.tls != nil {
+            redis.tls?.caFile = configuration.redisTLSCAFile
+            redis.tls?.insecure = configuration.redisTLSInsecure
+            if configuration.redisTLSInsecure {
+                logger.critical("--redis-tls-insecure: Redis's certificate is NOT verified; anyone on the path can read and change the pool")
+            }
+        }
     } else {
         let embedded = try EmbeddedRedis(dataDirectory: configuration.dataDirectory, logger: logger)
         try await embedded.start()

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TokenPoolTestSupport
 
@@ -64,6 +65,53 @@ struct RedisClientTests {
                 if value == nil { try await Task.sleep(for: .milliseconds(100)) }
             }
             #expect(value == "v")
+        }
+    }
+
+    @Test func speaksTLSToARedissURLTrustingTheGivenCA() async throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "tokenpool-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await RedisTestServer.startTLS(in: directory)
+        defer { server.stop() }
+        func ping(_ tls: RedisConfiguration.TLS?) async throws -> String? {
+            var configuration = try RedisConfiguration(url: "rediss://localhost:\(server.port)")
+            configuration.tls = tls
+            configuration.commandTimeout = .milliseconds(700)
+            let client = RedisClient(configuration: configuration, logger: testLogger())
+            return try await withRunning(client) { try await client.send("PING").string }
+        }
+        #expect(try await ping(.init(caFile: directory.appending(path: "cert.pem").path)) == "PONG")
+        #expect(try await ping(.init(insecure: true)) == "PONG")
+        // The system's roots do not know this self-signed certificate.
+        await #expect(throws: RedisClientError.self) { try await ping(.init()) }
+        // Plain text to a TLS port gets nowhere either.
+        await #expect(throws: RedisClientError.self) { try await ping(nil) }
+    }
+
+    @Test func authenticatesAndSelectsTheDatabaseFromTheURL() async throws {
+        let server = try await RedisTestServer.start(extraArguments: ["--requirepass", "s3cret"])
+        defer { server.stop() }
+        func client(_ url: String) throws -> RedisClient {
+            var configuration = try RedisConfiguration(url: url)
+            configuration.commandTimeout = .milliseconds(700)
+            return RedisClient(configuration: configuration, logger: testLogger())
+        }
+        let db2 = try client("redis://:s3cret@127.0.0.1:\(server.port)/2")
+        try await withRunning(db2) { () async throws in
+            _ = try await db2.send("SET", "where", "two")
+        }
+        let db0 = try client("redis://default:s3cret@127.0.0.1:\(server.port)")
+        try await withRunning(db0) { () async throws in
+            #expect(try await db0.send("GET", "where") == .null)
+        }
+        let query = try client("redis://:s3cret@127.0.0.1:\(server.port)?db=2")
+        try await withRunning(query) { () async throws in
+            #expect(try await query.send("GET", "where").string == "two")
+        }
+        let wrong = try client("redis://:nope@127.0.0.1:\(server.port)")
+        _ = try await withRunning(wrong) { () async throws in
+            await #expect(throws: RedisClientError.self) { try await wrong.send("PING") }
         }
     }
 }

@@ -17,13 +17,13 @@ public final class RedisTestServer: Sendable {
     }
 
     /// Starts a server (retrying on another port if one was taken meanwhile) and waits until it accepts connections.
-    public static func start(port: Int? = nil, extraArguments: [String] = []) async throws -> RedisTestServer {
+    public static func start(port: Int? = nil, portArgument: String = "--port", extraArguments: [String] = []) async throws -> RedisTestServer {
         var lastError: any Error = TestServerError("redis-server did not start")
         for _ in 0..<5 {
             let port = try port ?? freePort()
             let process = Process()
             process.executableURL = URL(fileURLWithPath: Self.serverPath)
-            process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
+            process.arguments = [portArgument, "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
                 + extraArguments
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
@@ -38,6 +38,26 @@ public final class RedisTestServer: Sendable {
             lastError = TestServerError("redis-server did not start on port \(port)")
         }
         throw lastError
+    }
+
+    /// A server that speaks only TLS on its port, with a self-signed certificate for
+    /// `localhost`/`127.0.0.1` made with `openssl` in `directory` (`cert.pem` is also the CA).
+    public static func startTLS(in directory: URL) async throws -> RedisTestServer {
+        let cert = directory.appending(path: "cert.pem").path
+        let key = directory.appending(path: "key.pem").path
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+        openssl.standardOutput = FileHandle.nullDevice
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        guard openssl.terminationStatus == 0 else { throw TestServerError("openssl could not make a certificate") }
+        let port = try freePort()
+        return try await Self.start(port: port, portArgument: "--tls-port", extraArguments: [
+            "--port", "0", "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", cert, "--tls-auth-clients", "no",
+        ])
     }
 
     /// Kills the server at once (SIGKILL: the test's Redis keeps nothing).

@@ -8,7 +8,21 @@ public struct RedisConfiguration: Sendable {
         case unixSocket(path: String)
     }
 
+    /// TLS to Redis (`rediss://`): managed Redis services speak it.
+    public struct TLS: Sendable, Equatable {
+        /// A PEM file of CA certificates to trust instead of the system's.
+        public var caFile: String?
+        /// Accept any certificate (Heroku Redis's are self-signed). Off unless asked for.
+        public var insecure: Bool
+
+        public init(caFile: String? = nil, insecure: Bool = false) {
+            self.caFile = caFile
+            self.insecure = insecure
+        }
+    }
+
     public var address: Address
+    public var tls: TLS?
     public var username: String?
     public var password: String?
     public var database: Int
@@ -40,8 +54,8 @@ public struct RedisConfiguration: Sendable {
         self.reconnectBackoff = reconnectBackoff
     }
 
-    /// Reads `redis://[user:password@]host[:port][/db]`, `redis://...?db=N` or
-    /// `unix:///path/to/redis.sock[?db=N]`.
+    /// Reads `redis://[user:password@]host[:port][/db]`, `redis://...?db=N`,
+    /// `rediss://...` (TLS) or `unix:///path/to/redis.sock[?db=N]`.
     public init(url string: String) throws(RedisClientError) {
         guard let components = URLComponents(string: string), let scheme = components.scheme?.lowercased() else {
             throw .invalidURL("not a Redis URL: \(string)")
@@ -53,7 +67,7 @@ public struct RedisConfiguration: Sendable {
             database = number
         }
         switch scheme {
-        case "redis":
+        case "redis", "rediss":
             guard let host = components.host, !host.isEmpty else { throw .invalidURL("no host in \(string)") }
             let path = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
             if !path.isEmpty {
@@ -61,11 +75,12 @@ public struct RedisConfiguration: Sendable {
                 database = number
             }
             self.init(address: .tcp(host: host, port: components.port ?? 6379), database: database)
+            if scheme == "rediss" { self.tls = TLS() }
         case "unix", "redis+unix":
             guard !components.path.isEmpty else { throw .invalidURL("no socket path in \(string)") }
             self.init(address: .unixSocket(path: components.path), database: database)
         default:
-            throw .invalidURL("unsupported scheme '\(scheme)' in \(string): use redis:// or unix://")
+            throw .invalidURL("unsupported scheme '\(scheme)' in \(string): use redis://, rediss:// or unix://")
         }
         self.username = components.user.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding }
         self.password = components.password?.removingPercentEncoding

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// One TCP or unix-socket connection to Redis, with many commands in flight.
 final class RedisConnection: Sendable {
@@ -17,11 +18,16 @@ final class RedisConnection: Sendable {
         logger: Logger
     ) async throws -> RedisConnection {
         let timeout = TimeAmount(configuration.commandTimeout)
+        let tls = try configuration.tls.map { try Self.tlsContext($0) }
+        let serverHostname: String? = if case .tcp(let host, _) = configuration.address, !Self.isIPAddress(host) { host } else { nil }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverHostname))
+                    }
                     try channel.pipeline.syncOperations.addHandlers(
                         MessageToByteHandler(RedisCommandEncoder()),
                         ByteToMessageHandler(RedisReplyDecoder()),
@@ -73,6 +79,21 @@ final class RedisConnection: Sendable {
 
     func close() {
         self.channel.close(promise: nil)
+    }
+
+    private static func tlsContext(_ tls: RedisConfiguration.TLS) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let caFile = tls.caFile {
+            configuration.trustRoots = .file(caFile)
+        }
+        if tls.insecure {
+            configuration.certificateVerification = .none
+        }
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    private static func isIPAddress(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
 
     private static func check(_ reply: RESPValue) throws {
