@@ -171,6 +171,16 @@ def document():
         "paths": {
             **paths,
             **pooled(paths),
+            "/metrics": {"get": {
+                "operationId": "metrics", "tags": ["health"], "summary": "Prometheus metrics",
+                "description": "Requests by route and status with latency histograms, pool gauges (total, free, assigned per "
+                               "pool, read in O(1)), counters of assignments, unblocks, keep-alives, lapses and expiries "
+                               "reaped, reaper batches, Redis command latency and errors. Admin key when keys are set.",
+                "security": ADMIN,
+                "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {
+                    "schema": {"type": "string"}, "example": "tokenpool_assignments_total 42\n"}}},
+                    "401": R["401"], "403": R["403"], "503": R["503"]},
+            }},
             "/healthz": {"get": {"operationId": "health", "tags": ["health"], "summary": "The process answers",
                                  "security": [], "responses": health}},
             "/readyz": {"get": {"operationId": "ready", "tags": ["health"], "summary": "Redis answers too",

@@ -55,6 +55,7 @@ def request_item(op_id, method, path, op):
                            "options": {"raw": {"language": "json"}}}
     tests = [f'pm.test("status is {status}", function () {{ pm.response.to.have.status({status}); }});']
     content = op["responses"][success].get("content", {}).get("application/json")
+    text = op["responses"][success].get("content", {}).get("text/plain")
     if content:
         tests.append('pm.test("answers JSON", function () { pm.response.to.be.json; });')
     if op_id.removesuffix("InPool") in SAVE_TOKEN:
@@ -67,8 +68,8 @@ def request_item(op_id, method, path, op):
         "originalRequest": request,
         "status": STATUS_TEXT.get(status, ""),
         "code": status,
-        "header": [{"key": "Content-Type", "value": "application/json"}] if content else [],
-        "body": json.dumps(content["example"], indent=2) if content else "",
+        "header": [{"key": "Content-Type", "value": "application/json" if content else "text/plain"}] if content or text else [],
+        "body": json.dumps(content["example"], indent=2) if content else (text["example"] if text else ""),
         "_postman_previewlanguage": "json" if content else "text",
     }
     return {
@@ -86,7 +87,7 @@ def build():
     folders = []
     for title, suffix in [("Default pool", ""), ("Named pool", "InPool")]:
         folders.append({"name": title, "item": [request_item(op_id + suffix, *ops[op_id + suffix]) for op_id in ORDER]})
-    folders.append({"name": "Health", "item": [request_item(op_id, *ops[op_id]) for op_id in ["health", "ready"]]})
+    folders.append({"name": "Health", "item": [request_item(op_id, *ops[op_id]) for op_id in ["health", "ready", "metrics"]]})
     listed = {item.pop("_operationId") for folder in folders for item in folder["item"]}
     missing = set(ops) - listed
     if missing:

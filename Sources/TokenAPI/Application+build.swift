@@ -1,5 +1,6 @@
 import Hummingbird
 import NIOCore
+import Prometheus
 import Logging
 import RedisTokenPool
 import ServiceLifecycle
@@ -9,6 +10,7 @@ import ServiceLifecycle
 func buildApplication(_ configuration: AppConfiguration) async throws -> some ApplicationProtocol {
     var logger = Logger(label: "tokenpool")
     logger.logLevel = configuration.logLevel
+    let registry = PrometheusMetrics.registry  // before any metric is made
 
     var services: [any Service] = []
     var redis: RedisConfiguration
@@ -41,7 +43,7 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
     if keys.isOpen {
         logger.warning("No admin or client keys configured: anyone who reaches this server can use every route")
     }
-    let router = buildRouter(pool: pool, keys: keys, maxBodySize: configuration.maxBodySize)
+    let router = buildRouter(pool: pool, keys: keys, maxBodySize: configuration.maxBodySize, registry: registry)
     return Application(
         router: router,
         server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
@@ -51,11 +53,13 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
     )
 }
 
-func buildRouter(pool: TokenPool, keys: APIKeys, maxBodySize: Int) -> Router<BasicRequestContext> {
+func buildRouter(pool: TokenPool, keys: APIKeys, maxBodySize: Int, registry: PrometheusCollectorRegistry) -> Router<BasicRequestContext> {
     let router = Router()
+    router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware())
     HealthController(client: pool.client).addRoutes(to: router)
     DocsController().addRoutes(to: router)
+    MetricsController(pool: pool, registry: registry).addRoutes(to: router.group("").add(middleware: KeyAuthMiddleware(keys: keys, required: .admin)))
     TokenController(pool: pool, maxBodySize: maxBodySize, keys: keys).addRoutes(to: router)
     return router
 }

@@ -39,7 +39,8 @@ struct KeysAndDocsTests {
             #expect($0.status == .created)
         }
         return (
-            admin: [(.post, "\(prefix)/tokens"), (.post, "\(prefix)/tokens/batch"), (.get, "\(prefix)/stats"), (.delete, "\(prefix)/tokens/\(token)")],
+            admin: [(.post, "\(prefix)/tokens"), (.post, "\(prefix)/tokens/batch"), (.get, "\(prefix)/stats"), (.delete, "\(prefix)/tokens/\(token)")]
+                + (prefix.isEmpty ? [(.get, "/metrics")] : []),
             client: [(.post, "\(prefix)/tokens/assign"), (.get, "\(prefix)/tokens/\(token)"), (.post, "\(prefix)/tokens/\(token)/keep-alive"),
                      (.post, "\(prefix)/tokens/\(token)/unblock")]
         )

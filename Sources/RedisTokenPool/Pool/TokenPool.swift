@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
 
@@ -44,6 +45,7 @@ public final class TokenPool: Sendable {
     private let leaseMillis: String
     private let keepAliveMillis: String
     private let registered = NIOLockedValueBox(Set<PoolName>())
+    let metrics = PoolMetrics()
 
     public init(client: RedisClient, settings: TokenPoolSettings = TokenPoolSettings()) {
         self.client = client
@@ -103,6 +105,7 @@ public final class TokenPool: Sendable {
                 records.append(TokenRecord(token: token, pool: pool, expiresAt: Int64(expiresAt)))
             }
         }
+        self.metrics.generated.increment(by: records.count)
         return records
     }
 
@@ -123,7 +126,9 @@ public final class TokenPool: Sendable {
         while true {
             let reply = try await self.client.evaluate(PoolScript.assign.script, keys: keys, arguments: arguments)
             switch reply.array?.first?.string {
-            case "ok": return try Self.record(reply, pool)
+            case "ok":
+                self.metrics.assignments.increment()
+                return try Self.record(reply, pool)
             case "empty": throw TokenPoolError.noFreeToken(pool)
             case "retry": continue  // only dead tokens were popped; each pass drops some
             default: throw RedisClientError.unexpectedReply("assign: \(reply)")
@@ -135,7 +140,9 @@ public final class TokenPool: Sendable {
     /// - Parameter lease: when given, must be the current lease, else ``TokenPoolError/leaseConflict(_:lease:)``.
     public func unblock(_ token: Token, lease: Int64? = nil, in pool: PoolName = .default) async throws -> TokenRecord {
         let reply = try await self.run(.unblock, pool, [token.rawValue, lease.map { String($0) } ?? ""])
-        return try Self.answer(reply, pool, token, lease)
+        let record = try Self.answer(reply, pool, token, lease)
+        self.metrics.unblocks.increment()
+        return record
     }
 
     /// Extends the token's life by the keep-alive TTL and, if assigned, its lease by the lease TTL.
@@ -143,13 +150,16 @@ public final class TokenPool: Sendable {
         let reply = try await self.run(
             .keepAlive, pool, [token.rawValue, lease.map { String($0) } ?? "", self.leaseMillis, self.keepAliveMillis]
         )
-        return try Self.answer(reply, pool, token, lease)
+        let record = try Self.answer(reply, pool, token, lease)
+        self.metrics.keepAlives.increment()
+        return record
     }
 
     /// Removes the token for good.
     public func delete(_ token: Token, in pool: PoolName = .default) async throws {
         let reply = try await self.run(.delete, pool, [token.rawValue])
         guard reply.array?.first?.string == "ok" else { throw TokenPoolError.tokenNotFound(token) }
+        self.metrics.deleted.increment()
     }
 
     /// The token's state now, changing nothing.
@@ -173,6 +183,9 @@ public final class TokenPool: Sendable {
         guard let counts = reply.array?.compactMap(\.int), counts.count == 2 else {
             throw RedisClientError.unexpectedReply("reap: \(reply)")
         }
+        self.metrics.reaperBatches.increment()
+        self.metrics.leasesLapsed.increment(by: counts[0])
+        self.metrics.tokensExpired.increment(by: counts[1])
         return (counts[0], counts[1])
     }
 

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -15,6 +16,7 @@ public final class RedisClient: Service, Sendable {
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let state: NIOLockedValueBox<State>
+    private let metrics = RedisMetrics()
 
     private struct State {
         var connections: [RedisConnection?]
@@ -47,8 +49,20 @@ public final class RedisClient: Service, Sendable {
     /// Sends one command and returns its reply.
     /// - Throws: ``RedisServerError`` for an error reply, ``RedisClientError`` when no reply came.
     public func send(_ arguments: [String]) async throws -> RESPValue {
-        let reply = try await self.connection().send(arguments)
-        if case .error(let message) = reply { throw RedisServerError(message) }
+        let start = ContinuousClock.now
+        let reply: RESPValue
+        do {
+            reply = try await self.connection().send(arguments)
+        } catch {
+            self.metrics.clientErrors.increment()
+            throw error
+        }
+        let (seconds, attoseconds) = (ContinuousClock.now - start).components
+        self.metrics.latency.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        if case .error(let message) = reply {
+            self.metrics.serverErrors.increment()
+            throw RedisServerError(message)
+        }
         return reply
     }
 

@@ -1,0 +1,21 @@
+import Metrics
+
+/// What the pool counts, through swift-metrics (the app bootstraps a Prometheus backend; without
+/// one these are no-ops). Created once, so the hot paths only increment.
+struct PoolMetrics: Sendable {
+    let assignments = Counter(label: "tokenpool_assignments_total")
+    let unblocks = Counter(label: "tokenpool_unblocks_total")
+    let keepAlives = Counter(label: "tokenpool_keep_alives_total")
+    let generated = Counter(label: "tokenpool_tokens_generated_total")
+    let deleted = Counter(label: "tokenpool_tokens_deleted_total")
+    let leasesLapsed = Counter(label: "tokenpool_leases_lapsed_total")
+    let tokensExpired = Counter(label: "tokenpool_tokens_expired_total")
+    let reaperBatches = Counter(label: "tokenpool_reaper_batches_total")
+}
+
+/// Redis commands' latency and failures.
+struct RedisMetrics: Sendable {
+    let latency = Timer(label: "tokenpool_redis_command_duration_seconds")
+    let clientErrors = Counter(label: "tokenpool_redis_errors_total", dimensions: [("kind", "client")])
+    let serverErrors = Counter(label: "tokenpool_redis_errors_total", dimensions: [("kind", "server")])
+}
