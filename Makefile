@@ -38,6 +38,7 @@ $(VENV)/.installed:
 test: deps $(VENV)/.installed
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	python3 Tests/cli/test_cli.py .build/debug
 	$(MAKE) --no-print-directory history
 	$(MAKE) --no-print-directory cluster-test
 	$(MAKE) --no-print-directory contract

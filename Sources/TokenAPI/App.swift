@@ -8,7 +8,10 @@ struct TokenPoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenpool",
         abstract: "Hands out tokens from a shared pool kept in Redis.",
-        subcommands: [ServeCommand.self],
+        subcommands: [
+            ServeCommand.self, GenerateCommand.self, AssignCommand.self, KeepAliveCommand.self, UnblockCommand.self,
+            DeleteCommand.self, StatsCommand.self, HoldCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self
     )
 }

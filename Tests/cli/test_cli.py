@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""The tokenpool client subcommands and `tokenpool hold` against a live server on a real Redis.
+
+    test_cli.py BUILD_DIR
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+results = []
+
+
+def check(ok, what):
+    results.append(ok)
+    print(("ok    " if ok else "FAIL  ") + what, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    build = sys.argv[1]
+    tokenpool = os.path.join(build, "tokenpool")
+    redis_port, port = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "TOKENPOOL_SERVER": base, "TOKENPOOL_KEY": "cli-admin"}
+
+    def cli(*args, key=None, **kwargs):
+        e = dict(env, TOKENPOOL_KEY=key) if key else env
+        return subprocess.run([tokenpool, *args], capture_output=True, text=True, env=e, timeout=60, **kwargs)
+
+    def state(token):
+        request = urllib.request.Request(f"{base}/pools/cli/tokens/{token}", headers={"Authorization": "Bearer cli-admin"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())["state"]
+
+    with tempfile.TemporaryDirectory() as work:
+        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--dir", work],
+                                 stdout=subprocess.DEVNULL)
+        server = subprocess.Popen([tokenpool, "serve", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
+                                   "--lease-ttl", "2", "--admin-key", "cli-admin", "--log-level", "error"])
+        try:
+            for _ in range(200):
+                try:
+                    urllib.request.urlopen(base + "/readyz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            out = cli("generate", "--count", "3", "--pool", "cli")
+            tokens = out.stdout.split()
+            check(out.returncode == 0 and len(tokens) == 3 and all(len(t) == 24 for t in tokens), "generate --count 3 prints three tokens")
+            out = cli("assign", "--pool", "cli")
+            fields = out.stdout.strip().split("\t")
+            check(out.returncode == 0 and fields[1] == "assigned" and fields[0] in tokens, "assign prints the token, its state and lease")
+            token, lease = fields[0], fields[2]
+            check(cli("keep-alive", token, "--lease", lease, "--pool", "cli").returncode == 0, "keep-alive with the lease")
+            out = cli("unblock", token, "--lease", str(int(lease) + 1), "--pool", "cli")
+            check(out.returncode == 5 and "lease" in out.stderr, "unblock with a wrong lease: exit 5 and the reason on stderr")
+            check(cli("unblock", token, "--lease", lease, "--pool", "cli").returncode == 0 and state(token) == "free", "unblock with the lease frees it")
+            out = cli("stats", "--pool", "cli", "--json")
+            check(out.returncode == 0 and json.loads(out.stdout)["total"] == 3, "stats --json prints the server's JSON")
+            check(cli("stats", key="wrong").returncode == 7, "a wrong key: exit 7")
+
+            out = cli("hold", "--pool", "cli", "--", "sh", "-c", "echo $TOKENPOOL_TOKEN $TOKENPOOL_LEASE")
+            held = out.stdout.split()
+            check(out.returncode == 0 and len(held) == 2 and held[0] in tokens, "hold -- sh -c 'echo $TOKENPOOL_TOKEN' prints an assigned token")
+            check(held and state(held[0]) == "free", "and the token is free again afterwards")
+            check(cli("hold", "--pool", "cli", "--", "sh", "-c", "exit 7").returncode == 7, "hold passes on the command's exit status")
+
+            # The lease (2 s) is kept alive while the command runs longer than it.
+            hold = subprocess.Popen([tokenpool, "hold", "--pool", "cli", "--", "sh", "-c", "echo $TOKENPOOL_TOKEN; sleep 3.5"],
+                                    stdout=subprocess.PIPE, text=True, env=env)
+            token = hold.stdout.readline().strip()
+            time.sleep(2.8)
+            check(state(token) == "assigned", "hold keeps the lease alive past its TTL while the command runs")
+            check(hold.wait(timeout=30) == 0 and state(token) == "free", "and unblocks when the command is done")
+
+            hold = subprocess.Popen([tokenpool, "hold", "--pool", "cli", "--", "sh", "-c", "echo $TOKENPOOL_TOKEN; exec sleep 30"],
+                                    stdout=subprocess.PIPE, text=True, env=env)
+            token = hold.stdout.readline().strip()
+            time.sleep(0.3)
+            hold.send_signal(signal.SIGTERM)
+            status = hold.wait(timeout=15)
+            check(status == 128 + signal.SIGTERM and state(token) == "free", f"SIGTERM reaches the command, hold unblocks (exit {status})")
+
+            blockers = [subprocess.Popen([tokenpool, "hold", "--pool", "cli", "--", "sleep", "2"], env=env) for _ in range(3)]
+            time.sleep(0.6)
+            started = time.time()
+            out = cli("hold", "--pool", "cli", "--wait", "500ms", "--", "true")
+            waited = time.time() - started
+            check(out.returncode == 3 and waited >= 0.5, f"no free token within --wait 500ms: exit 3 after {waited:.2f} s")
+            out = cli("hold", "--pool", "cli", "--wait", "10s", "--", "true")
+            check(out.returncode == 0, "--wait 10s gets a token once one is given back")
+            for blocker in blockers:
+                blocker.wait(timeout=30)
+
+            check(cli("delete", tokens[0], "--pool", "cli").returncode == 0, "delete")
+            check(cli("delete", tokens[0], "--pool", "cli").returncode == 4, "delete again: exit 4 (not found)")
+            check(cli("assign", "--server", "http://127.0.0.1:1").returncode == 6, "no server: exit 6")
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+            redis.kill()
+            redis.wait()
+    print(f"cli: {sum(results)} passed, {len(results) - sum(results)} failed")
+    sys.exit(0 if all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
