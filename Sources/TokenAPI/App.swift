@@ -65,11 +65,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds before an idle keep-alive connection is closed (TOKENPOOL_IDLE_TIMEOUT). Default 60.")
     var idleTimeout: Double?
 
+    @Option(help: "logfmt or json (TOKENPOOL_LOG_FORMAT). Default logfmt.")
+    var logFormat: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical (LOG_LEVEL). Default info.")
     var logLevel: String?
 
     func run() async throws {
         let configuration = try self.resolve(ProcessInfo.processInfo.environment)
+        let format = configuration.logFormat
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format) }
         let app = try await buildApplication(configuration)
         try await app.runService()
     }
@@ -106,6 +111,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.clientKeys = keys(self.clientKeys, "TOKENPOOL_CLIENT_KEYS")
         configuration.maxBodySize = try value(self.maxBodySize, "TOKENPOOL_MAX_BODY_SIZE", Int.init) ?? configuration.maxBodySize
         configuration.idleTimeout = try seconds(self.idleTimeout, "TOKENPOOL_IDLE_TIMEOUT") ?? configuration.idleTimeout
+        if let format = try value(self.logFormat, "TOKENPOOL_LOG_FORMAT", { $0 }) {
+            guard let parsed = LineLogHandler.Format(rawValue: format) else { throw ValidationError("--log-format is logfmt or json") }
+            configuration.logFormat = parsed
+        }
         if let level = try value(self.logLevel, "LOG_LEVEL", { $0 }) {
             guard let parsed = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level \(level)") }
             configuration.logLevel = parsed

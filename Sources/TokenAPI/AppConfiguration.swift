@@ -21,4 +21,5 @@ struct AppConfiguration: Sendable {
     var adminKeys: [String] = []
     var clientKeys: [String] = []
     var logLevel: Logger.Level = .info
+    var logFormat: LineLogHandler.Format = .logfmt
 }

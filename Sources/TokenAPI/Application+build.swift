@@ -55,6 +55,7 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
 
 func buildRouter(pool: TokenPool, keys: APIKeys, maxBodySize: Int, registry: PrometheusCollectorRegistry) -> Router<BasicRequestContext> {
     let router = Router()
+    router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware())
     HealthController(client: pool.client).addRoutes(to: router)

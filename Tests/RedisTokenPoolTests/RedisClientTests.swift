@@ -77,9 +77,9 @@ struct RedisClientTests {
         func ping(_ tls: RedisConfiguration.TLS?) async throws -> String? {
             var configuration = try RedisConfiguration(url: "rediss://localhost:\(server.port)")
             configuration.tls = tls
-            configuration.commandTimeout = .milliseconds(700)
+            configuration.commandTimeout = .milliseconds(1500)
             let client = RedisClient(configuration: configuration, logger: testLogger())
-            return try await withRunning(client) { try await client.send("PING").string }
+            return try await withRunning(client, waitForConnection: false) { try await client.send("PING").string }
         }
         #expect(try await ping(.init(caFile: directory.appending(path: "cert.pem").path)) == "PONG")
         #expect(try await ping(.init(insecure: true)) == "PONG")
@@ -110,7 +110,7 @@ struct RedisClientTests {
             #expect(try await query.send("GET", "where").string == "two")
         }
         let wrong = try client("redis://:nope@127.0.0.1:\(server.port)")
-        _ = try await withRunning(wrong) { () async throws in
+        _ = try await withRunning(wrong, waitForConnection: false) { () async throws in
             await #expect(throws: RedisClientError.self) { try await wrong.send("PING") }
         }
     }

@@ -71,11 +71,11 @@ struct TokenPoolTests {
     }
 
     @Test func aLapsedLeaseFreesTheTokenAndItsHolderCannotTouchTheNextHolder() async throws {
-        try await Self.withPool(leaseTTL: .milliseconds(600)) { pool in
+        try await Self.withPool(leaseTTL: .milliseconds(1500)) { pool in
             let token = try await pool.generate()[0].token
             let first = try await pool.assign()
             await #expect(throws: TokenPoolError.noFreeToken(.default)) { try await pool.assign() }
-            try await Task.sleep(for: .milliseconds(800))
+            try await Task.sleep(for: .milliseconds(1800))
             #expect(try await pool.inspect(token).state == .free)
             let second = try await pool.assign()
             #expect(second.token == token)
@@ -87,25 +87,27 @@ struct TokenPoolTests {
     }
 
     @Test func keepAliveExtendsTheLeaseOfAnAssignedToken() async throws {
-        try await Self.withPool(leaseTTL: .milliseconds(1000)) { pool in
+        // Margins of 0.8 s each way: keep-alive before the first deadline, the check after it
+        // but before the extended one.
+        try await Self.withPool(leaseTTL: .seconds(2)) { pool in
             let token = try await pool.generate()[0].token
             let record = try await pool.assign()
-            try await Task.sleep(for: .milliseconds(600))
+            try await Task.sleep(for: .milliseconds(1200))
             let kept = try await pool.keepAlive(token, lease: record.lease)
             #expect(kept.lease == record.lease)
             #expect(try #require(kept.leaseExpiresAt) > #require(record.leaseExpiresAt))
-            try await Task.sleep(for: .milliseconds(600))
-            // 1.2 s after assign, past the first deadline but within the extended one.
+            try await Task.sleep(for: .milliseconds(1200))
+            // 2.4 s after assign, past the first deadline but within the extended one.
             #expect(try await pool.inspect(token).state == .assigned)
         }
     }
 
     @Test func aTokenWithoutKeepAliveDiesAndIsNeverServedAgain() async throws {
-        try await Self.withPool(keepAliveTTL: .milliseconds(600)) { pool in
+        try await Self.withPool(keepAliveTTL: .milliseconds(1500)) { pool in
             let free = try await pool.generate()[0].token
             let held = try await pool.generate()[0].token
             _ = try await pool.assign()  // one of them
-            try await Task.sleep(for: .milliseconds(800))
+            try await Task.sleep(for: .milliseconds(1800))
             for token in [free, held] {
                 await #expect(throws: TokenPoolError.tokenNotFound(token)) { try await pool.inspect(token) }
                 await #expect(throws: TokenPoolError.tokenNotFound(token)) { try await pool.keepAlive(token) }
@@ -116,16 +118,16 @@ struct TokenPoolTests {
     }
 
     @Test func onlyGenerateAndKeepAliveExtendLife() async throws {
-        try await Self.withPool(keepAliveTTL: .milliseconds(1000)) { pool in
+        try await Self.withPool(keepAliveTTL: .seconds(2)) { pool in
             let kept = try await pool.generate()[0]
             let other = try await pool.generate()[0]
-            try await Task.sleep(for: .milliseconds(600))
+            try await Task.sleep(for: .milliseconds(1200))
             let extended = try await pool.keepAlive(kept.token)
             #expect(extended.expiresAt > kept.expiresAt)
             // Assign and unblock leave the other token's life where it was.
             while try await pool.assign().token != other.token {}
             #expect(try await pool.unblock(other.token).expiresAt == other.expiresAt)
-            try await Task.sleep(for: .milliseconds(600))
+            try await Task.sleep(for: .milliseconds(1200))
             #expect(try await pool.inspect(kept.token).expiresAt == extended.expiresAt)
             await #expect(throws: TokenPoolError.self) { try await pool.inspect(other.token) }
         }
@@ -155,16 +157,17 @@ struct TokenPoolTests {
     }
 
     @Test func reapingReturnsLapsedLeasesAndDropsDeadTokensInBoundedBatches() async throws {
-        try await Self.withPool(leaseTTL: .milliseconds(1000), keepAliveTTL: .milliseconds(2500)) { pool in
+        // Leases long enough that 25 assigns on a busy machine finish well inside them.
+        try await Self.withPool(leaseTTL: .seconds(3), keepAliveTTL: .seconds(5)) { pool in
             _ = try await pool.generate(count: 25)
             for _ in 0..<25 { _ = try await pool.assign() }
             #expect(try await pool.stats().assigned == 25)
-            try await Task.sleep(for: .milliseconds(1200))
+            try await Task.sleep(for: .milliseconds(3300))
             #expect(try await pool.stats().assigned == 25)
             #expect(try await pool.reap(.default, batch: 10) == (10, 0))
             #expect(try await pool.reap(.default, batch: 100) == (15, 0))
             #expect(try await pool.stats() == PoolStats(pool: .default, total: 25, free: 25, assigned: 0))
-            try await Task.sleep(for: .milliseconds(1400))
+            try await Task.sleep(for: .milliseconds(2000))
             let reaper = Reaper(pool: pool, logger: testLogger())
             #expect(try await reaper.reapAll() == (0, 25, false))
             #expect(try await pool.stats() == PoolStats(pool: .default, total: 0, free: 0, assigned: 0))

@@ -104,10 +104,19 @@ public func withRedis<T: Sendable>(
 }
 
 /// Runs `body` while `client.run()` keeps its connections; cancels it after.
-public func withRunning<T: Sendable>(_ client: RedisClient, _ body: () async throws -> T) async throws -> T {
+///
+/// With `waitForConnection` (the default) it first waits, up to 10 s, until Redis answers a
+/// PING, so a test's short command timeout measures Redis and not a machine busy connecting.
+public func withRunning<T: Sendable>(_ client: RedisClient, waitForConnection: Bool = true, _ body: () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await client.run() }
         defer { group.cancelAll() }
+        if waitForConnection {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline, (try? await client.send("PING")) == nil {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
         return try await body()
     }
 }

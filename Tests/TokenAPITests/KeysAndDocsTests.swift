@@ -22,7 +22,10 @@ struct KeysAndDocsTests {
         configuration.clientKeys = [Self.client]
         configuration.logLevel = .critical
         let app = try await buildApplication(configuration)
-        try await app.test(.router, test)
+        try await app.test(.router) { client in
+            try await TokenAPITests.waitUntilReady(client)
+            try await test(client)
+        }
     }
 
     static func bearer(_ key: String?) -> HTTPFields {

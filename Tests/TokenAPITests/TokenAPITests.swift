@@ -39,7 +39,21 @@ struct TokenAPITests {
         configuration.redisTimeout = .milliseconds(500)
         configuration.logLevel = .critical
         let app = try await buildApplication(configuration)
-        try await app.test(.router, test)
+        try await app.test(.router) { client in
+            try await waitUntilReady(client)
+            try await test(client)
+        }
+    }
+
+    /// Until the app's Redis connections are up (10 s at most), so short timeouts in a test
+    /// measure what the test is about and not a busy machine still connecting.
+    static func waitUntilReady(_ client: some TestClientProtocol) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            let status = try await client.execute(uri: "/readyz", method: .get) { $0.status }
+            if status == .ok { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
