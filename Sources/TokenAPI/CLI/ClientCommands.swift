@@ -36,15 +36,10 @@ struct AssignCommand: AsyncParsableCommand {
 struct KeepAliveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "keep-alive", abstract: "Keep a token (and its lease) alive.")
     @OptionGroup var options: ServerOptions
-    @Argument var token: String
-    @Option(help: "The lease you hold; 409 (exit 5) if it is not the current one.") var lease: Int?
+    @OptionGroup var target: LeaseTarget
 
     func run() async throws {
-        let query = self.lease.map { "?lease=\($0)" } ?? ""
-        let code = try await TokenPoolHTTP.with(self.options) { http in
-            http.report(await http.call(.POST, "/tokens/\(self.token)/keep-alive\(query)")) { $0.tokenLine }
-        }
-        throw ExitCode(code)
+        throw ExitCode(try await self.target.post("keep-alive", self.options))
     }
 }
 
@@ -52,15 +47,23 @@ struct KeepAliveCommand: AsyncParsableCommand {
 struct UnblockCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "unblock", abstract: "Make an assigned token free again.")
     @OptionGroup var options: ServerOptions
+    @OptionGroup var target: LeaseTarget
+
+    func run() async throws {
+        throw ExitCode(try await self.target.post("unblock", self.options))
+    }
+}
+
+/// A token and, optionally, the lease its holder has: what keep-alive and unblock act on.
+struct LeaseTarget: ParsableArguments {
     @Argument var token: String
     @Option(help: "The lease you hold; 409 (exit 5) if it is not the current one.") var lease: Int?
 
-    func run() async throws {
+    func post(_ action: String, _ options: ServerOptions) async throws -> Int32 {
         let query = self.lease.map { "?lease=\($0)" } ?? ""
-        let code = try await TokenPoolHTTP.with(self.options) { http in
-            http.report(await http.call(.POST, "/tokens/\(self.token)/unblock\(query)")) { $0.tokenLine }
+        return try await TokenPoolHTTP.with(options) { http in
+            http.report(await http.call(.POST, "/tokens/\(self.token)/\(action)\(query)")) { $0.tokenLine }
         }
-        throw ExitCode(code)
     }
 }
 
