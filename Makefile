@@ -43,12 +43,13 @@ test: deps $(VENV)/.installed
 	$(MAKE) --no-print-directory cluster-test
 	$(MAKE) --no-print-directory contract
 
-# Three replicas, one Redis, tokenpool-load for 16 s with faults injected (a replica SIGKILLed,
-# Redis killed and restarted on its append-only file, connections killed, DEBUG SLEEP); the history
-# checker and the fault checks must find nothing. The checker is first shown to catch violations.
+# Three replicas, one Redis, tokenpool-load for 20 s with faults injected (a replica SIGKILLed,
+# Redis killed and restarted on its append-only file, a coordinated failover to a standby,
+# connections killed, DEBUG SLEEP); the history checker and the fault checks must find nothing.
+# The checker is first shown to catch violations.
 history:
 	python3 Tests/load/test_check_history.py
-	python3 Tests/load/run_load.py .build/debug 16 replica-kill,redis-restart,client-kill,debug-sleep
+	python3 Tests/load/run_load.py .build/debug 20 replica-kill,redis-restart,failover,client-kill,debug-sleep
 
 # docker-compose.yml agrees with make cluster; then the cluster itself: traffic through haproxy
 # while a replica is stopped and started again.
@@ -64,7 +65,7 @@ cluster: build $(VENV)/.installed
 SOAK_SECONDS ?= 180
 soak: deps
 	$(SWIFT) build --build-tests
-	python3 Tests/load/run_load.py .build/debug $(SOAK_SECONDS) replica-kill,redis-restart,redis-pause,client-kill,debug-sleep
+	python3 Tests/load/run_load.py .build/debug $(SOAK_SECONDS) replica-kill,redis-restart,redis-pause,failover,client-kill,debug-sleep
 
 contract: $(VENV)/.installed
 	python3 openapi/build_openapi.py --check

@@ -10,6 +10,8 @@ Faults (each spread evenly over the run, cycled for long runs):
   redis-pause    Redis stopped for 3 s (SIGKILL, restart after 3 s)
   client-kill    CLIENT KILL TYPE normal: every replica's connections dropped
   debug-sleep    DEBUG SLEEP 1.5: Redis slower than the command timeout
+  failover       a coordinated failover (FAILOVER TO the standby replica, which waits for it to
+                 catch up), then every replica restarted one by one pointed at the new primary
 Fault checks: while Redis is away, every request is answered (503) within 1.5 s; service resumes
 within 2 s of Redis's return; no request waits past the client's 3 s timeout for a live replica.
 """
@@ -37,7 +39,7 @@ def wait_ready(port, timeout=10):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
             return
         except OSError:
             time.sleep(0.05)
@@ -48,24 +50,39 @@ class Cluster:
     def __init__(self, build, work):
         self.build, self.work = build, work
         self.redis_port = free_port()
+        self.standby_port = free_port()
         self.ports = [free_port() for _ in range(3)]
         self.redis = None
+        self.standby = None
         self.replicas = [None] * 3
         self.events = []  # (time ms, what)
 
-    def start_redis(self):
-        self.redis = subprocess.Popen(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-                                       "--appendonly", "yes", "--appendfsync", "always", "--dir", self.work,
-                                       "--enable-debug-command", "local"], stdout=subprocess.DEVNULL)
+    def start_redis(self, port=None, replica_of=None):
+        port = port or self.redis_port
+        directory = os.path.join(self.work, str(port))
+        os.makedirs(directory, exist_ok=True)
+        command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+                   "--appendfsync", "always", "--dir", directory, "--enable-debug-command", "local"]
+        if replica_of:
+            command += ["--replicaof", "127.0.0.1", str(replica_of)]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         for _ in range(200):
-            if subprocess.run(["redis-cli", "-p", str(self.redis_port), "PING"], capture_output=True, text=True).stdout.strip() == "PONG":
-                return
+            if subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True, text=True).stdout.strip() == "PONG":
+                break
             time.sleep(0.02)
-        sys.exit("redis-server did not start")
+        else:
+            sys.exit("redis-server did not start")
+        if replica_of:
+            self.standby = process
+        else:
+            self.redis = process
 
     def kill_redis(self):
         self.redis.send_signal(signal.SIGKILL)
         self.redis.wait()
+
+    def redis_cli(self, port, *args):
+        return subprocess.run(["redis-cli", "-p", str(port), *map(str, args)], capture_output=True, text=True).stdout.strip()
 
     def start_replica(self, i):
         self.replicas[i] = subprocess.Popen([str(self.build / "tokenpool"), "serve", "--port", str(self.ports[i]),
@@ -94,6 +111,28 @@ class Cluster:
         elif fault == "client-kill":
             subprocess.run(["redis-cli", "-p", str(self.redis_port), "CLIENT", "KILL", "TYPE", "normal"], capture_output=True)
             self.note("client connections killed")
+        elif fault == "failover":
+            if self.standby is None:
+                self.start_redis(self.standby_port, replica_of=self.redis_port)
+                for _ in range(250):
+                    if "master_link_status:up" in self.redis_cli(self.standby_port, "INFO", "replication"):
+                        break
+                    time.sleep(0.02)
+            self.note("failover")
+            self.redis_cli(self.redis_port, "FAILOVER", "TO", "127.0.0.1", self.standby_port, "TIMEOUT", 5000)
+            for _ in range(250):
+                if "role:master" in self.redis_cli(self.standby_port, "INFO", "replication"):
+                    break
+                time.sleep(0.02)
+            # The old primary is now the standby's replica; the names swap with the roles.
+            self.redis_port, self.standby_port = self.standby_port, self.redis_port
+            self.redis, self.standby = self.standby, self.redis
+            for i in range(3):
+                self.replicas[i].terminate()
+                self.replicas[i].wait(timeout=10)
+                self.start_replica(i)
+                wait_ready(self.ports[i])
+            self.note("redis-up")
         elif fault == "debug-sleep":
             self.note("redis-slow")
             subprocess.run(["redis-cli", "-p", str(self.redis_port), "DEBUG", "SLEEP", "1.5"], capture_output=True)
@@ -108,6 +147,9 @@ class Cluster:
                 replica.wait(timeout=10)
         if self.redis and self.redis.poll() is None:
             self.kill_redis()
+        if self.standby and self.standby.poll() is None:
+            self.standby.kill()
+            self.standby.wait()
 
 
 def fault_checks(history, events):
