@@ -114,16 +114,24 @@ class Cluster:
         elif fault == "failover":
             if self.standby is None:
                 self.start_redis(self.standby_port, replica_of=self.redis_port)
-                for _ in range(250):
-                    if "master_link_status:up" in self.redis_cli(self.standby_port, "INFO", "replication"):
-                        break
-                    time.sleep(0.02)
-            self.note("failover")
-            self.redis_cli(self.redis_port, "FAILOVER", "TO", "127.0.0.1", self.standby_port, "TIMEOUT", 5000)
-            for _ in range(250):
-                if "role:master" in self.redis_cli(self.standby_port, "INFO", "replication"):
+            # Only a replica that is connected and done syncing can take over without loss.
+            for _ in range(500):
+                info = self.redis_cli(self.standby_port, "INFO", "replication")
+                if "master_link_status:up" in info and "master_sync_in_progress:0" in info:
                     break
                 time.sleep(0.02)
+            self.note("failover")
+            answer = self.redis_cli(self.redis_port, "FAILOVER", "TO", "127.0.0.1", self.standby_port, "TIMEOUT", 5000)
+            promoted = False
+            for _ in range(350):
+                if "role:master" in self.redis_cli(self.standby_port, "INFO", "replication"):
+                    promoted = True
+                    break
+                time.sleep(0.02)
+            if not promoted:
+                # Nothing changed hands: keep pointing at the primary we have.
+                self.note(f"failover did not happen ({answer or 'no answer'}); skipped")
+                return
             # The old primary is now the standby's replica; the names swap with the roles.
             self.redis_port, self.standby_port = self.standby_port, self.redis_port
             self.redis, self.standby = self.standby, self.redis
