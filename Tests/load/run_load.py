@@ -12,8 +12,9 @@ Faults (each spread evenly over the run, cycled for long runs):
   debug-sleep    DEBUG SLEEP 1.5: Redis slower than the command timeout
   failover       a coordinated failover (FAILOVER TO the standby replica, which waits for it to
                  catch up), then every replica restarted one by one pointed at the new primary
-Fault checks: while Redis is away, every request is answered (503) within 1.5 s; service resumes
-within 2 s of Redis's return; no request waits past the client's 3 s timeout for a live replica.
+Fault checks: while Redis is away, every request is answered (503) within 1.5 s and no replica's
+memory grows by more than 64 MB; service resumes within 2 s of Redis's return; no request waits
+past the client's 3 s timeout for a live replica.
 """
 import json
 import os
@@ -56,6 +57,7 @@ class Cluster:
         self.standby = None
         self.replicas = [None] * 3
         self.events = []  # (time ms, what)
+        self.memory = []  # (fault, RSS kB of each replica before, after)
 
     def start_redis(self, port=None, replica_of=None):
         port = port or self.redis_port
@@ -81,6 +83,17 @@ class Cluster:
         self.redis.send_signal(signal.SIGKILL)
         self.redis.wait()
 
+    def replica_rss(self):
+        """Resident memory of each replica in kB (from /proc)."""
+        sizes = []
+        for replica in self.replicas:
+            try:
+                status = pathlib.Path(f"/proc/{replica.pid}/status").read_text()
+                sizes.append(int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))))
+            except (OSError, StopIteration):
+                sizes.append(0)
+        return sizes
+
     def redis_cli(self, port, *args):
         return subprocess.run(["redis-cli", "-p", str(port), *map(str, args)], capture_output=True, text=True).stdout.strip()
 
@@ -103,11 +116,14 @@ class Cluster:
             wait_ready(self.ports[2])
             self.note("replica 3 restarted")
         elif fault in ("redis-restart", "redis-pause"):
+            before = self.replica_rss()
             self.kill_redis()
             self.note("redis-down")
             time.sleep(3 if fault == "redis-pause" else 0.3)
+            during = self.replica_rss()
             self.start_redis()
             self.note("redis-up")
+            self.memory.append((fault, before, during))
         elif fault == "client-kill":
             subprocess.run(["redis-cli", "-p", str(self.redis_port), "CLIENT", "KILL", "TYPE", "normal"], capture_output=True)
             self.note("client connections killed")
@@ -205,6 +221,11 @@ def main():
                 sys.exit("tokenpool-load failed")
             checked = subprocess.run([sys.executable, str(HERE / "check_history.py"), history])
             failures = fault_checks(history, cluster.events)
+            for fault, before, during in cluster.memory:
+                growth = max(b - a for a, b in zip(before, during) if a and b) if any(before) else 0
+                print(f"fault: {fault}: replica RSS while Redis was away grew by at most {growth} kB", flush=True)
+                if growth > 64 * 1024:
+                    failures.append(f"replica memory grew by {growth} kB while Redis was away ({fault})")
             for failure in failures:
                 print("FAULT CHECK FAILED " + failure, flush=True)
             print(f"faults: {slots} injected, {len(failures)} fault checks failed", flush=True)
