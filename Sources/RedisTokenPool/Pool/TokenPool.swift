@@ -65,8 +65,11 @@ public final class TokenPool: Sendable {
         let record = self.idempotencyRecord("generate", idempotencyKey, pool)
         let claimed = try await self.client.send("SET", record, Self.pending, "NX", "PX", self.leaseMillis)
         if claimed.isNull {
-            let saved = try await self.client.send("GET", record).string
-            guard let saved, saved != Self.pending else { throw TokenPoolError.idempotencyKeyInUse(idempotencyKey) }
+            // The record may have expired between the SET and this GET: then this is a new call.
+            guard let saved = try await self.client.send("GET", record).string else {
+                return try await self.generate(count: count, in: pool, idempotencyKey: idempotencyKey)
+            }
+            guard saved != Self.pending else { throw TokenPoolError.idempotencyKeyInUse(idempotencyKey) }
             let tokens = saved.split(separator: ",").compactMap { Token($0) }
             let lives = try await self.client.send(["ZMSCORE", self.keys(of: pool)[2]] + tokens.map(\.rawValue)).array ?? []
             let alive = zip(tokens, lives).compactMap { token, life in
