@@ -3,7 +3,7 @@
 
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libhiredis-dev redis-server redis-tools pkg-config python3-venv haproxy
+APT_PACKAGES := libhiredis-dev redis-server redis-tools pkg-config python3-venv haproxy faketime
 PY_PACKAGES := schemathesis==4.32.5 openapi-spec-validator==0.9.0 PyYAML==6.0.3
 VENV := .venv
 
@@ -39,6 +39,7 @@ test: deps $(VENV)/.installed
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	python3 Tests/cli/test_cli.py .build/debug
+	python3 Tests/cli/test_readme_lua.py
 	$(MAKE) --no-print-directory history
 	$(MAKE) --no-print-directory cluster-test
 	$(MAKE) --no-print-directory contract

@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "tokenpool", targets: ["TokenAPI"]),
         .executable(name: "tokenpool-load", targets: ["TokenPoolLoad"]),
         .library(name: "RedisTokenPool", targets: ["RedisTokenPool"]),
+        .library(name: "TokenPoolClient", targets: ["TokenPoolClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -62,10 +63,22 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: ["EmbedTextFiles"]
         ),
+        // A typed client of the HTTP API: the CLI, the load tool and the tests use it.
+        .target(
+            name: "TokenPoolClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "TokenAPI",
             dependencies: [
                 "RedisTokenPool",
+                "TokenPoolClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -84,6 +97,7 @@ let package = Package(
         .executableTarget(
             name: "TokenPoolLoad",
             dependencies: [
+                "TokenPoolClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -116,8 +130,10 @@ let package = Package(
             name: "TokenAPITests",
             dependencies: [
                 "TokenAPI",
+                "TokenPoolClient",
                 "RedisTokenPool",
                 "TokenPoolTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -10,11 +10,31 @@ two halves of the document cannot drift apart. Run it after changing the API:
 import copy
 import json
 import pathlib
+import re
 import sys
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "Sources/TokenAPI/Embedded/openapi.json"
 OUT_YAML = OUT.with_suffix(".yaml")
 TOKEN = "rMn7W3pYLYoJ1HnIHHgAwMuB"
+DEFAULTS_SWIFT = OUT.parent.parent.parent / "RedisTokenPool/Settings/Defaults.swift"
+
+
+def read_defaults():
+    """Every default from its one home, Defaults.swift: durations in seconds, numbers as they are."""
+    values = {}
+    for name, value in re.findall(r"public static let (\w+)(?:: [\w.]+)? = (.+)", DEFAULTS_SWIFT.read_text()):
+        if m := re.fullmatch(r"\.seconds\((\d+)\)", value):
+            values[name] = int(m[1])
+        elif m := re.fullmatch(r"\.milliseconds\((\d+)\)", value):
+            values[name] = int(m[1]) / 1000
+        elif re.fullmatch(r"\d+", value):
+            values[name] = int(value)
+        else:
+            values[name] = json.loads(value)
+    return values
+
+
+D = read_defaults()
 
 
 def problem(status, slug, title, detail):
@@ -34,6 +54,7 @@ R = {
     "404": {"$ref": "#/components/responses/TokenNotFound"},
     "409": {"$ref": "#/components/responses/LeaseConflict"},
     "413": {"$ref": "#/components/responses/TooLarge"},
+    "500": {"$ref": "#/components/responses/Internal"},
     "503": {"$ref": "#/components/responses/Unavailable"},
 }
 
@@ -53,8 +74,8 @@ def info(status, description, example):
 
 
 FREE = {"token": TOKEN, "pool": "default", "state": "free", "expiresAt": "2026-11-29T02:39:40.826Z",
-        "leaseExpiresAt": None, "lease": None}
-ASSIGNED = dict(FREE, state="assigned", leaseExpiresAt="2026-11-29T02:35:40.844Z", lease=7)
+        "leaseExpiresAt": None, "lease": None, "leaseExpiresIn": None}
+ASSIGNED = dict(FREE, state="assigned", leaseExpiresAt="2026-11-29T02:35:40.844Z", lease=7, leaseExpiresIn=D["leaseTTL"])
 LINKS = {
     "InspectToken": {"operationId": "inspectToken", "parameters": {"token": "$response.body#/token"}},
     "KeepAliveToken": {"operationId": "keepAliveToken", "parameters": {"token": "$response.body#/token"}},
@@ -141,6 +162,7 @@ def pooled(paths):
                 continue
             op["operationId"] += "InPool"
             op["responses"].setdefault("400", R["400"])
+            op["responses"].setdefault("500", R["500"])
             for response in op["responses"].values():
                 for link in response.get("links", {}).values():
                     link["operationId"] += "InPool"
@@ -160,12 +182,15 @@ def document():
             "title": "TokenPool",
             "version": "1.0.0",
             "description": "Hands out tokens from a shared pool kept in Redis: generate, assign a random free token, "
-                           "keep it alive, unblock, delete. An assignment lapses after the lease TTL (60 s) without "
-                           "keep-alive; a token without keep-alive for the keep-alive TTL (300 s) is deleted. Every "
-                           "assignment carries a lease number (fencing token). Errors are RFC 9457 problem+json. "
-                           "Limits: request bodies up to 64 KiB (413 above, configurable with --max-body-size); a "
-                           "request that cannot get Redis's answer within the command timeout (1 s, --redis-timeout) "
-                           "gets 503 with Retry-After; idle keep-alive connections close after 60 s (--idle-timeout).",
+                           f"keep it alive, unblock, delete. An assignment lapses after the lease TTL ({D['leaseTTL']} s) without "
+                           f"keep-alive; a token without keep-alive for the keep-alive TTL ({D['keepAliveTTL']} s) is deleted. "
+                           "Every assignment carries a lease number (fencing token). Errors are RFC 9457 problem+json: "
+                           "400/404/409/413 for what the request asked, 503 with Retry-After for transient trouble only, 500 "
+                           "for a fault of the service or corrupt data (logged; a retry fails the same way). Limits: request "
+                           f"bodies up to {D['maxBodySize'] // 1024} KiB (413 above, --max-body-size); a request that cannot get "
+                           f"Redis's answer within the command timeout ({D['redisTimeout']} s, --redis-timeout; one deadline for the "
+                           f"wait for a connection and the reply) gets 503 with Retry-After: {D['retryAfterSeconds']}; idle "
+                           f"keep-alive connections close after {D['idleTimeout']} s (--idle-timeout).",
         },
         "tags": [{"name": "tokens"}, {"name": "pools"}, {"name": "health"}],
         "paths": {
@@ -218,7 +243,7 @@ def document():
                 "Token": {"type": "string", "pattern": "^[A-Za-z0-9_-]{24}$", "minLength": 24, "maxLength": 24},
                 "TokenInfo": {
                     "type": "object", "additionalProperties": False,
-                    "required": ["token", "pool", "state", "expiresAt", "leaseExpiresAt", "lease"],
+                    "required": ["token", "pool", "state", "expiresAt", "leaseExpiresAt", "lease", "leaseExpiresIn"],
                     "properties": {
                         "token": {"$ref": "#/components/schemas/Token"},
                         "pool": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
@@ -229,6 +254,10 @@ def document():
                                            "description": "When the lease lapses; null when free"},
                         "lease": {"type": "integer", "format": "int64", "minimum": 1, "nullable": True,
                                   "description": "The lease number (fencing token); null when free"},
+                        "leaseExpiresIn": {"type": "number", "minimum": 0, "nullable": True,
+                                           "description": "Seconds left on the lease when the server answered, measured by "
+                                                          "Redis's clock: a duration, so a client whose clock is off can still "
+                                                          "time its keep-alives (e.g. every third of it); null when free"},
                     },
                 },
                 "TokenList": {"type": "object", "additionalProperties": False, "required": ["tokens"],
@@ -255,8 +284,13 @@ def document():
                                                "a request with Idempotency-Key 'job-42-attempt' is still in progress"),
                 "TooLarge": problem(413, "content-too-large", "Content Too Large", "the body is over 65536 bytes"),
                 "Unavailable": dict(problem(503, "redis-unavailable", "Service Unavailable", "no connection to Redis"),
-                                    headers={"Retry-After": {"schema": {"type": "integer"}, "example": 1}}),
+                                    description="Transient trouble, worth a retry after Retry-After seconds: no connection "
+                                                "to Redis or no answer in time (redis-unavailable), or Redis cannot serve "
+                                                "for now: LOADING, BUSY, READONLY, MASTERDOWN, CLUSTERDOWN, TRYAGAIN, "
+                                                "NOREPLICAS (redis-busy)",
+                                    headers={"Retry-After": {"schema": {"type": "integer"}, "example": D["retryAfterSeconds"]}}),
                 "NotReady": problem(503, "not-ready", "Service Unavailable", "Redis does not answer"),
+                "Internal": problem(500, "internal", "Internal Server Error", "an unexpected error; it was logged"),
             },
         },
     }
@@ -286,6 +320,11 @@ def yaml(value, indent=0):
 
 def main():
     doc = document()
+    # Any operation may meet a fault of the service or corrupt data.
+    for item in doc["paths"].values():
+        for method, op in item.items():
+            if method != "parameters":
+                op["responses"].setdefault("500", R["500"])
     outputs = {OUT: json.dumps(doc, indent=2) + "\n", OUT_YAML: yaml(doc) + "\n"}
     if "--check" in sys.argv:
         for path, text in outputs.items():

@@ -1,27 +1,20 @@
--- assign.lua: hand out one random free token under a new lease.
+-- assign.lua: hand out one random free token under a new lease. Needs prelude.lua (KEYS 1-5).
 --
--- KEYS[1] free    set   tokens that may be assigned
--- KEYS[2] leases  zset  assigned token -> lease deadline (ms since epoch, Redis clock)
--- KEYS[3] alive   zset  every token -> life deadline (ms)
--- KEYS[4] lease   hash  assigned token -> lease number (fencing token)
--- KEYS[5] seq     string  per-pool lease counter (INCR)
--- KEYS[6] (optional) the Idempotency-Key's record, tokenpool:{pool}:idem:KEY
+-- KEYS[6] (optional) the Idempotency-Key's record, tokenpool:{pool}:idem:assign:KEY
 -- ARGV[1] lease TTL in ms
 -- ARGV[2] at most this many lapsed leases are returned to the free set first
 -- ARGV[3] at most this many dead tokens are popped and dropped before giving up
 -- ARGV[4] (with KEYS[6]) how long the record answers for the first call, in ms
 --
--- Returns {'ok', token, expiresAt, leaseExpiresAt, lease} | {'empty'} | {'retry'}
--- ('retry': only dead tokens were popped; calling again makes progress). With KEYS[6], the
--- assignment made is recorded there (token, lease); a later call with the same key gets that
--- assignment back, with its current deadlines, for as long as it stands (not unblocked, lapsed
--- or deleted) and the record lives. So one key holds at most one live assignment.
+-- Returns record(...) (see prelude.lua) | {'empty'} | {'retry'} ('retry': only dead tokens
+-- were popped; calling again makes progress). With KEYS[6], the assignment made is recorded
+-- there (token, lease); a later call with the same key gets that assignment back, with its
+-- current deadlines, for as long as it stands (not unblocked, lapsed or deleted) and the
+-- record lives. So one key holds at most one live assignment.
 -- Complexity: O((k + p) log n), k <= ARGV[2] lapsed leases, p <= ARGV[3] pops.
 --
---   redis-cli --eval assign.lua 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
+--   redis-cli --eval <(cat prelude.lua assign.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' , 60000 16 32
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local leaseTTL = tonumber(ARGV[1])
 
 -- The same Idempotency-Key again: while the assignment it made stands, answer with it.
@@ -29,10 +22,10 @@ if KEYS[6] then
     local saved = redis.call('HMGET', KEYS[6], 'token', 'lease')
     local tok, lease = saved[1], tonumber(saved[2])
     if tok then
-        local life = tonumber(redis.call('ZSCORE', KEYS[3], tok))
-        local leaseUntil = tonumber(redis.call('ZSCORE', KEYS[2], tok))
-        if life and life > now and leaseUntil and leaseUntil > now and tonumber(redis.call('HGET', KEYS[4], tok)) == lease then
-            return {'ok', tok, life, leaseUntil, lease}
+        local life = lifeOf(tok)
+        local leaseUntil, current = currentLease(tok)
+        if life and life > now and current and current == lease then
+            return record(tok, life, leaseUntil, lease)
         end
     end
 end
@@ -40,14 +33,7 @@ end
 -- Lapsed leases go back to the free set first, so a lapsed token is reusable at once.
 local lapsed = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 for _, tok in ipairs(lapsed) do
-    redis.call('ZREM', KEYS[2], tok)
-    redis.call('HDEL', KEYS[4], tok)
-    local life = tonumber(redis.call('ZSCORE', KEYS[3], tok))
-    if life and life > now then
-        redis.call('SADD', KEYS[1], tok)
-    else
-        redis.call('ZREM', KEYS[3], tok)
-    end
+    release(tok, lifeOf(tok))
 end
 
 for _ = 1, tonumber(ARGV[3]) do
@@ -55,7 +41,7 @@ for _ = 1, tonumber(ARGV[3]) do
     if not tok then
         return {'empty'}
     end
-    local life = tonumber(redis.call('ZSCORE', KEYS[3], tok))
+    local life = lifeOf(tok)
     if life and life > now then
         local lease = redis.call('INCR', KEYS[5])
         local leaseUntil = now + leaseTTL
@@ -65,9 +51,9 @@ for _ = 1, tonumber(ARGV[3]) do
             redis.call('HSET', KEYS[6], 'token', tok, 'lease', lease)
             redis.call('PEXPIRE', KEYS[6], ARGV[4])
         end
-        return {'ok', tok, life, leaseUntil, lease}
+        return record(tok, life, leaseUntil, lease)
     end
     -- Its life ran out before the reaper got to it: it is never served again.
-    redis.call('ZREM', KEYS[3], tok)
+    purge(tok)
 end
 return {'retry'}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import RedisTokenPool
 
 @main
 struct TokenPoolCommand: AsyncParsableCommand {
@@ -20,10 +21,10 @@ struct TokenPoolCommand: AsyncParsableCommand {
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the HTTP API.")
 
-    @Option(help: "Address to listen on (HOST). Default 127.0.0.1; 0.0.0.0 for every interface.")
+    @Option(help: "Address to listen on (HOST). Default \(Defaults.host); 0.0.0.0 for every interface.")
     var host: String?
 
-    @Option(help: "Port to listen on (PORT). Default 8080.")
+    @Option(help: "Port to listen on (PORT). Default \(Defaults.port).")
     var port: Int?
 
     @Option(help: "redis://[user:password@]host[:port][/db] or unix:///path (REDIS_URL). Without one, an embedded redis-server is started.")
@@ -38,19 +39,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Folder of the embedded Redis's socket and append-only file (TOKENPOOL_DATA_DIR). Default ./data.")
     var dataDir: String?
 
-    @Option(help: "Seconds an assignment lasts without a keep-alive (TOKENPOOL_LEASE_TTL). Default 60.")
+    @Option(help: "Seconds an assignment lasts without a keep-alive (TOKENPOOL_LEASE_TTL). Default \(Defaults.leaseTTL.secondsText).")
     var leaseTTL: Double?
 
-    @Option(help: "Seconds a token lives without a keep-alive (TOKENPOOL_KEEP_ALIVE_TTL). Default 300.")
+    @Option(help: "Seconds a token lives without a keep-alive (TOKENPOOL_KEEP_ALIVE_TTL). Default \(Defaults.keepAliveTTL.secondsText).")
     var keepAliveTTL: Double?
 
-    @Option(help: "Connections to Redis (TOKENPOOL_REDIS_CONNECTIONS). Default 4.")
+    @Option(help: "Connections to Redis (TOKENPOOL_REDIS_CONNECTIONS). Default \(Defaults.redisConnections).")
     var redisConnections: Int?
 
-    @Option(help: "Seconds a Redis command may take before the request gets 503 (TOKENPOOL_REDIS_TIMEOUT). Default 1.")
+    @Option(help: "Seconds a Redis command may take, waiting for a connection included, before the request gets 503 (TOKENPOOL_REDIS_TIMEOUT). Default \(Defaults.redisTimeout.secondsText).")
     var redisTimeout: Double?
 
-    @Option(help: "Seconds between reaper passes (TOKENPOOL_REAP_INTERVAL). Default 1.")
+    @Option(help: "Seconds between reaper passes (TOKENPOOL_REAP_INTERVAL). Default \(Defaults.reapInterval.secondsText).")
     var reapInterval: Double?
 
     @Option(name: .customLong("admin-key"), help: "A key for every route; repeat to rotate (TOKENPOOL_ADMIN_KEYS, comma-separated).")
@@ -59,10 +60,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("client-key"), help: "A key for assign, unblock, keep-alive, inspect (TOKENPOOL_CLIENT_KEYS, comma-separated).")
     var clientKeys: [String] = []
 
-    @Option(help: "Largest request body in bytes; larger is 413 (TOKENPOOL_MAX_BODY_SIZE). Default 65536.")
+    @Option(help: "Largest request body in bytes; larger is 413 (TOKENPOOL_MAX_BODY_SIZE). Default \(Defaults.maxBodySize).")
     var maxBodySize: Int?
 
-    @Option(help: "Seconds before an idle keep-alive connection is closed (TOKENPOOL_IDLE_TIMEOUT). Default 60.")
+    @Option(help: "Seconds before an idle keep-alive connection is closed (TOKENPOOL_IDLE_TIMEOUT). Default \(Defaults.idleTimeout.secondsText).")
     var idleTimeout: Double?
 
     @Option(help: "logfmt or json (TOKENPOOL_LOG_FORMAT). Default logfmt.")

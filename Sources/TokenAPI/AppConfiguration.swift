@@ -3,21 +3,21 @@ import RedisTokenPool
 
 /// Everything `tokenpool serve` can be told, already resolved from flags, environment and defaults.
 struct AppConfiguration: Sendable {
-    var host = "127.0.0.1"
-    var port = 8080
+    var host = Defaults.host
+    var port = Defaults.port
     /// `nil`: start an embedded `redis-server` in `dataDirectory`.
     var redisURL: String?
     var dataDirectory = "./data"
-    var leaseTTL: Duration = .seconds(60)
-    var keepAliveTTL: Duration = .seconds(300)
+    var leaseTTL = Defaults.leaseTTL
+    var keepAliveTTL = Defaults.keepAliveTTL
     var redisTLSCAFile: String?
     var redisTLSInsecure = false
-    var redisConnections = 4
-    var redisTimeout: Duration = .seconds(1)
-    var reapInterval: Duration = .seconds(1)
-    var maxBodySize = 64 * 1024
+    var redisConnections = Defaults.redisConnections
+    var redisTimeout = Defaults.redisTimeout
+    var reapInterval = Defaults.reapInterval
+    var maxBodySize = Defaults.maxBodySize
     /// Idle keep-alive connections are closed after this.
-    var idleTimeout: Duration = .seconds(60)
+    var idleTimeout = Defaults.idleTimeout
     var adminKeys: [String] = []
     var clientKeys: [String] = []
     var logLevel: Logger.Level = .info

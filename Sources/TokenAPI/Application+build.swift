@@ -58,7 +58,7 @@ func buildRouter(pool: TokenPool, keys: APIKeys, maxBodySize: Int, registry: Pro
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware())
-    HealthController(client: pool.client).addRoutes(to: router)
+    HealthController(pool: pool).addRoutes(to: router)
     DocsController().addRoutes(to: router)
     MetricsController(pool: pool, registry: registry).addRoutes(to: router.group("").add(middleware: KeyAuthMiddleware(keys: keys, required: .admin)))
     TokenController(pool: pool, maxBodySize: maxBodySize, keys: keys).addRoutes(to: router)

@@ -26,6 +26,11 @@ struct HiredisCodecTests {
         #expect(try channel.readInbound(as: RESPValue.self) == nil)
     }
 
+    @Test func aReplyTypeTheDecoderDoesNotKnowIsAnErrorNotANull() throws {
+        #expect(throws: RedisClientError.self) { try HiredisReader.value(ofSyntheticReplyType: 99) }
+        #expect(try HiredisReader.value(ofSyntheticReplyType: 4) == .null)
+    }
+
     @Test func rejectsBytesThatAreNotRESP() throws {
         let channel = EmbeddedChannel(handler: ByteToMessageHandler(RedisReplyDecoder()))
         #expect(throws: RedisClientError.self) {
@@ -37,13 +42,14 @@ struct HiredisCodecTests {
         let channel = try await NIOAsyncTestingChannel { channel in
             try channel.pipeline.syncOperations.addHandlers(
                 MessageToByteHandler(RedisCommandEncoder()),
-                RedisCommandHandler(timeout: .seconds(1))
+                RedisCommandHandler()
             )
         }
         let first = channel.eventLoop.makePromise(of: RESPValue.self)
         let second = channel.eventLoop.makePromise(of: RESPValue.self)
-        try await channel.writeOutbound(RedisRequest(arguments: ["GET", "a"], promise: first))
-        try await channel.writeOutbound(RedisRequest(arguments: ["GET", "b"], promise: second))
+        let deadline = channel.eventLoop.now + .seconds(1)
+        try await channel.writeOutbound(RedisRequest(arguments: ["GET", "a"], promise: first, deadline: deadline))
+        try await channel.writeOutbound(RedisRequest(arguments: ["GET", "b"], promise: second, deadline: deadline))
         #expect(try await channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "*2\r\n$3\r\nGET\r\n$1\r\na\r\n")
         #expect(try await channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "*2\r\n$3\r\nGET\r\n$1\r\nb\r\n")
         try await channel.writeInbound(RESPValue.integer(1))
@@ -56,12 +62,12 @@ struct HiredisCodecTests {
         let channel = try await NIOAsyncTestingChannel { channel in
             try channel.pipeline.syncOperations.addHandlers(
                 MessageToByteHandler(RedisCommandEncoder()),
-                RedisCommandHandler(timeout: .milliseconds(100))
+                RedisCommandHandler()
             )
         }
         try await channel.connect(to: .init(ipAddress: "127.0.0.1", port: 6379))
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        try await channel.writeOutbound(RedisRequest(arguments: ["PING"], promise: promise))
+        try await channel.writeOutbound(RedisRequest(arguments: ["PING"], promise: promise, deadline: channel.eventLoop.now + .milliseconds(100)))
         await channel.testingEventLoop.advanceTime(by: .milliseconds(50))
         #expect(channel.isActive)
         await channel.testingEventLoop.advanceTime(by: .milliseconds(100))

@@ -115,3 +115,49 @@ struct RedisClientTests {
         }
     }
 }
+
+/// One deadline per command, covering the wait for a connection and for the reply.
+struct RedisDeadlineTests {
+    @Test func aConnectionThatOpensLateDoesNotBuyTheCommandASecondTimeout() async throws {
+        // A listener that accepts (the kernel completes the handshake) but never answers.
+        let port = try freePort()
+        var configuration = try RedisConfiguration(url: "redis://127.0.0.1:\(port)")
+        configuration.commandTimeout = .milliseconds(600)
+        configuration.connectionCount = 1
+        configuration.reconnectBackoff = .milliseconds(20)...(.milliseconds(40))
+        let client = RedisClient(configuration: configuration, logger: testLogger())
+        try await withRunning(client, waitForConnection: false) {
+            let start = ContinuousClock.now
+            async let reply = Result(catching: { try await client.send("PING") })
+            try await Task.sleep(for: .milliseconds(300))
+            let listener = try SilentListener(port: port)
+            defer { listener.close() }
+            let result = await reply
+            let took = ContinuousClock.now - start
+            #expect(throws: RedisClientError.self) { try result.get() }
+            // Polling for a connection and then a whole timeout for the reply took 0.9 s here.
+            #expect(took < .milliseconds(850), "took \(took)")
+        }
+    }
+
+    @Test func aWaitingCommandIsSentAsSoonAsAConnectionOpens() async throws {
+        let port = try freePort()
+        var configuration = try RedisConfiguration(url: "redis://127.0.0.1:\(port)")
+        configuration.commandTimeout = .seconds(3)
+        configuration.reconnectBackoff = .milliseconds(20)...(.milliseconds(40))
+        let client = RedisClient(configuration: configuration, logger: testLogger())
+        try await withRunning(client, waitForConnection: false) {
+            async let reply = client.send("PING")
+            try await Task.sleep(for: .milliseconds(200))
+            let server = try await RedisTestServer.start(port: port)
+            defer { server.stop() }
+            #expect(try await reply.string == "PONG")
+        }
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}

@@ -172,7 +172,7 @@ struct TokenPoolTests {
             #expect(try await reaper.reapAll() == (0, 25, false))
             #expect(try await pool.stats() == PoolStats(pool: .default, total: 0, free: 0, assigned: 0))
             let keys = pool.keys(of: .default)
-            #expect(try await pool.client.send(["EXISTS"] + keys.dropLast()).int == 0)
+            #expect(try await pool.client.send(["EXISTS"] + keys.scriptKeys.dropLast()).int == 0)
         }
     }
 
@@ -259,5 +259,63 @@ struct TokenPoolTests {
             // Every range read is bounded by LIMIT.
             #expect(code.components(separatedBy: "'ZRANGE'").count == code.components(separatedBy: "'LIMIT'").count)
         }
+    }
+}
+
+/// Idempotent generate is one script a call, and the embedded server's child process reports
+/// its real exit status.
+struct OneStepTests {
+    @Test func anIdempotentGenerateIsOneScriptCallWithNoOtherCommand() async throws {
+        try await withRedis { _, client in
+            let pool = TokenPool(client: client)
+            _ = try await pool.generate(count: 1)  // registers the pool and loads the script
+            _ = try await client.send("CONFIG", "RESETSTAT")
+            let first = try await pool.generate(count: 3, idempotencyKey: "k")
+            let again = try await pool.generate(count: 3, idempotencyKey: "k")
+            #expect(again == first)
+            // commandstats counts the commands scripts run too: the client's own are EVALSHA alone,
+            // where a claim (SET NX), a replay (GET, ZMSCORE) and a record (SET) used to go apart.
+            let stats = try await client.send("INFO", "commandstats").string ?? ""
+            let names = Set(stats.split(whereSeparator: \.isNewline).compactMap { $0.split(separator: ":").first })
+            #expect(stats.contains("cmdstat_evalsha:calls=2,"))
+            #expect(names.isDisjoint(with: ["cmdstat_set", "cmdstat_get", "cmdstat_zmscore", "cmdstat_del"]), "\(names)")
+        }
+    }
+
+    @Test func aChildsExitStatusIsReportedEveryTimeItIsAsked() async throws {
+        let child = try ChildProcess.spawn("sh", arguments: ["-c", "exit 3"])
+        #expect(await child.waitForExit() == 3)
+        #expect(child.exitStatus() == 3)
+        let killed = try ChildProcess.spawn("sleep", arguments: ["30"])
+        killed.signal(SIGKILL)
+        #expect(await killed.waitForExit() == 128 + SIGKILL)
+        #expect(killed.exitStatus() == 128 + SIGKILL)
+    }
+
+    @Test func theEmbeddedRedisReportsHowItDied() async throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "tokenpool-embedded-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let embedded = try EmbeddedRedis(dataDirectory: directory.path, logger: testLogger())
+        try await embedded.start()
+        let pid = try #require(await EmbeddedRedis.serverPID(at: embedded.socketPath))
+        kill(pid, SIGKILL)
+        let error = await #expect(throws: EmbeddedRedis.Failure.self) { try await embedded.run() }
+        #expect(error?.description.contains("status \(128 + SIGKILL)") == true, "\(String(describing: error))")
+    }
+
+    @Test func aLeftoverEmbeddedRedisIsStoppedBeforeANewOneStarts() async throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "tokenpool-embedded-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try EmbeddedRedis(dataDirectory: directory.path, logger: testLogger())
+        try await first.start()
+        let leftover = try #require(await EmbeddedRedis.serverPID(at: first.socketPath))
+        // The process that started it died without stopping it; a new one starts on the same folder.
+        let second = try EmbeddedRedis(dataDirectory: directory.path, logger: testLogger())
+        try await second.start()
+        let now = try #require(await EmbeddedRedis.serverPID(at: second.socketPath))
+        #expect(now != leftover)
+        _ = await first.childStatus()
+        #expect(kill(leftover, 0) != 0)
+        kill(now, SIGTERM)
     }
 }

@@ -91,7 +91,7 @@ public func testLogger(_ label: String = "tokenpool.test") -> Logger {
 }
 
 /// Runs `body` with a fresh Redis and a running client of it; stops both after.
-public func withRedis<T: Sendable>(
+package func withRedis<T: Sendable>(
     configure: (inout RedisConfiguration) -> Void = { _ in },
     _ body: (RedisTestServer, RedisClient) async throws -> T
 ) async throws -> T {
@@ -107,7 +107,7 @@ public func withRedis<T: Sendable>(
 ///
 /// With `waitForConnection` (the default) it first waits, up to 10 s, until Redis answers a
 /// PING, so a test's short command timeout measures Redis and not a machine busy connecting.
-public func withRunning<T: Sendable>(_ client: RedisClient, waitForConnection: Bool = true, _ body: () async throws -> T) async throws -> T {
+package func withRunning<T: Sendable>(_ client: RedisClient, waitForConnection: Bool = true, _ body: () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await client.run() }
         defer { group.cancelAll() }
@@ -121,7 +121,7 @@ public func withRunning<T: Sendable>(_ client: RedisClient, waitForConnection: B
     }
 }
 
-func freePort() throws -> Int {
+public func freePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestServerError("socket() failed") }
     defer { close(fd) }
@@ -149,5 +149,34 @@ func canConnect(port: Int) -> Bool {
     address.sin_port = UInt16(port).bigEndian
     return withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+}
+
+/// A TCP port that accepts connections (the kernel completes the handshake) and never answers:
+/// a Redis that hangs.
+public final class SilentListener: Sendable {
+    private let fd: Int32
+
+    public init(port: Int) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestServerError("socket() failed") }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard bound, listen(fd, 16) == 0 else {
+            Foundation.close(fd)
+            throw TestServerError("cannot listen on port \(port)")
+        }
+        self.fd = fd
+    }
+
+    public func close() {
+        Foundation.close(self.fd)
     }
 }

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Logging
 import RedisTokenPool
 import Testing
+import TokenPoolClient
 import TokenPoolTestSupport
 
 @testable import TokenAPI

@@ -4,27 +4,15 @@ import Logging
 import HummingbirdTesting
 import RedisTokenPool
 import Testing
+import TokenPoolClient
 import TokenPoolTestSupport
 
 @testable import TokenAPI
 
 /// The HTTP contract, through the router, on a real Redis.
 struct TokenAPITests {
-    struct Info: Decodable, Equatable {
-        var token: String
-        var pool: String
-        var state: String
-        var expiresAt: String
-        var leaseExpiresAt: String?
-        var lease: Int?
-    }
-
-    struct Problem: Decodable {
-        var type: String
-        var title: String
-        var status: Int
-        var detail: String
-    }
+    /// The client library's types: the tests read answers as its users do.
+    typealias Info = TokenInfo
 
     static func withApp(
         leaseTTL: Duration = .seconds(60),
@@ -76,14 +64,14 @@ struct TokenAPITests {
                 #expect(response.headers[.contentType] == "application/json")
                 return try Self.decode(Info.self, response)
             }
-            #expect(created.state == "free" && created.pool == "default" && created.lease == nil && created.leaseExpiresAt == nil)
+            #expect(created.state == .free && created.pool == "default" && created.lease == nil && created.leaseExpiresAt == nil)
             #expect(created.expiresAt.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/) != nil)
 
             let assigned = try await client.execute(uri: "/tokens/assign", method: .post) { response throws in
                 #expect(response.status == .ok)
                 return try Self.decode(Info.self, response)
             }
-            #expect(assigned.token == created.token && assigned.state == "assigned" && assigned.lease == 1)
+            #expect(assigned.token == created.token && assigned.state == .assigned && assigned.lease == 1)
             try await client.execute(uri: "/tokens/assign", method: .post) { try Self.expectProblem($0, .notFound, "no-free-token") }
 
             let path = "/tokens/\(created.token)"
@@ -94,10 +82,10 @@ struct TokenAPITests {
             try await client.execute(uri: "\(path)/unblock?lease=2", method: .post) { try Self.expectProblem($0, .conflict, "lease-conflict") }
             try await client.execute(uri: "\(path)/unblock?lease=1", method: .post) { response throws in
                 #expect(response.status == .ok)
-                #expect(try Self.decode(Info.self, response).state == "free")
+                #expect(try Self.decode(Info.self, response).state == .free)
             }
             try await client.execute(uri: path, method: .get) { response throws in
-                #expect(try Self.decode(Info.self, response).state == "free")
+                #expect(try Self.decode(Info.self, response).state == .free)
             }
             try await client.execute(uri: "/stats", method: .get) { response throws in
                 #expect(String(buffer: response.body) == #"{"pool":"default","total":1,"free":1,"assigned":0}"#)
@@ -118,7 +106,7 @@ struct TokenAPITests {
                 struct Batch: Decodable { var tokens: [Info] }
                 let batch = try Self.decode(Batch.self, response)
                 #expect(batch.tokens.count == 1500 && Set(batch.tokens.map(\.token)).count == 1500)
-                #expect(batch.tokens.allSatisfy { $0.pool == "red" && $0.state == "free" })
+                #expect(batch.tokens.allSatisfy { $0.pool == "red" && $0.state == .free })
             }
             for body in [#"{"count": 0}"#, #"{"count": 10001}"#, #"{"count": "3"}"#, #"{}"#, "not json", ""] {
                 try await client.execute(uri: "/pools/red/tokens/batch", method: .post, body: ByteBuffer(string: body)) {
@@ -191,7 +179,7 @@ struct TokenAPITests {
             try await Task.sleep(for: .milliseconds(450))
             try await client.execute(uri: "/tokens/\(token)", method: .get) { response throws in
                 let info = try Self.decode(Info.self, response)
-                #expect(info.state == "free" && info.lease == nil)
+                #expect(info.state == .free && info.lease == nil)
             }
             try await client.execute(uri: "/tokens/\(token)/keep-alive?lease=\(lease ?? 0)", method: .post) {
                 try Self.expectProblem($0, .conflict, "lease-conflict")

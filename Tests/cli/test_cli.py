@@ -103,6 +103,8 @@ def main():
             for blocker in blockers:
                 blocker.wait(timeout=30)
 
+            check_hold_under_a_wrong_clock(tokenpool, redis_port, env)
+
             check(cli("delete", tokens[0], "--pool", "cli").returncode == 0, "delete")
             check(cli("delete", tokens[0], "--pool", "cli").returncode == 4, "delete again: exit 4 (not found)")
             check(cli("assign", "--server", "http://127.0.0.1:1").returncode == 6, "no server: exit 6")
@@ -113,6 +115,53 @@ def main():
             redis.wait()
     print(f"cli: {sum(results)} passed, {len(results) - sum(results)} failed")
     sys.exit(0 if all(results) else 1)
+
+
+def check_hold_under_a_wrong_clock(tokenpool, redis_port, env):
+    """`hold` keeps its lease by durations the server measured, so a client clock 10 minutes
+    ahead or behind changes nothing (only the wall clock is off, as on a real machine)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([tokenpool, "serve", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
+                               "--lease-ttl", "1", "--admin-key", "cli-admin", "--log-level", "error"])
+    headers = {"Authorization": "Bearer cli-admin"}
+
+    def get(path):
+        with urllib.request.urlopen(urllib.request.Request(base + path, headers=headers), timeout=5) as response:
+            return response.read().decode()
+
+    def keep_alives():
+        lines = [l for l in get("/metrics").splitlines() if l.startswith("tokenpool_keep_alives_total")]
+        return int(float(lines[0].split()[-1])) if lines else 0
+
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(base + "/readyz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.05)
+        request = urllib.request.Request(base + "/pools/clock/tokens", method="POST", headers=headers)
+        urllib.request.urlopen(request, timeout=5).read()
+        for offset in ("+10m", "-10m"):
+            before = keep_alives()
+            clock_env = dict(env, TOKENPOOL_SERVER=base, FAKETIME_DONT_FAKE_MONOTONIC="1")
+            hold = subprocess.Popen(["faketime", "-f", offset, tokenpool, "hold", "--pool", "clock", "--", "sh", "-c",
+                                     "echo $TOKENPOOL_TOKEN $TOKENPOOL_LEASE; sleep 4"], stdout=subprocess.PIPE, text=True, env=clock_env)
+            token, lease = hold.stdout.readline().split()
+            held_throughout = True
+            while hold.poll() is None:
+                info = json.loads(get(f"/pools/clock/tokens/{token}"))
+                held_throughout &= hold.poll() is not None or (info["state"] == "assigned" and str(info["lease"]) == lease)
+                time.sleep(0.2)
+            status = hold.wait(timeout=20)
+            sent = keep_alives() - before
+            free = json.loads(get(f"/pools/clock/tokens/{token}"))["state"] == "free"
+            check(held_throughout and status == 0 and free and 4 <= sent <= 20,
+                  f"hold with the client's clock {offset}: lease {lease} held for 4 s on a 1 s TTL, {sent} keep-alives, exit {status}, freed")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -1,3 +1,5 @@
+import NIOConcurrencyHelpers
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -8,20 +10,28 @@ import Darwin
 ///
 /// Foundation's `Process` passes on the spawning thread's signal mask, and threads of the
 /// Swift runtime block most signals: a `redis-server` started that way ignores SIGTERM.
-public struct ChildProcess: Sendable {
-    public struct SpawnError: Error, CustomStringConvertible {
+///
+/// The child is reaped once, by the first look that finds it gone; its status is kept, so every
+/// later look reports the same real status.
+package final class ChildProcess: Sendable {
+    package struct SpawnError: Error, CustomStringConvertible {
         let errno: Int32
         let path: String
-        public var description: String { "cannot start \(self.path): \(String(cString: strerror(self.errno)))" }
+        package var description: String { "cannot start \(self.path): \(String(cString: strerror(self.errno)))" }
     }
 
-    public let pid: pid_t
+    package let pid: pid_t
+    private let status = NIOLockedValueBox<Int32?>(nil)
+
+    private init(pid: pid_t) {
+        self.pid = pid
+    }
 
     /// Starts `path` (looked up on PATH when it has no slash) with `arguments`.
     /// - Parameters:
     ///   - environment: the child's whole environment; `nil` passes this process's on.
     ///   - ownProcessGroup: a group of its own, so a Ctrl-C at the terminal does not reach it directly.
-    public static func spawn(
+    package static func spawn(
         _ path: String,
         arguments: [String],
         environment: [String: String]? = nil,
@@ -56,18 +66,36 @@ public struct ChildProcess: Sendable {
         return ChildProcess(pid: pid)
     }
 
-    public func signal(_ signal: Int32) {
-        kill(self.pid, signal)
+    /// Sends `signal` unless the child has been reaped (its pid may belong to another by then).
+    package func signal(_ signal: Int32) {
+        self.status.withLockedValue { status in
+            if status == nil { kill(self.pid, signal) }
+        }
     }
 
-    /// The exit status once the child has exited (and is reaped), else `nil`. Never blocks.
-    /// A child ended by a signal gives 128 + the signal, as a shell does.
-    public func exitStatus() -> Int32? {
-        var status: Int32 = 0
-        let result = waitpid(self.pid, &status, WNOHANG)
-        if result == self.pid { 
-            return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    /// The exit status once the child has exited, else `nil`. Never blocks. A child ended by a
+    /// signal gives 128 + the signal, as a shell does.
+    package func exitStatus() -> Int32? {
+        self.status.withLockedValue { status in
+            if let status { return status }
+            var raw: Int32 = 0
+            guard waitpid(self.pid, &raw, WNOHANG) == self.pid else { return nil }
+            status = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+            return status
         }
-        return result == 0 ? nil : -1
     }
+
+    /// Waits until the child has exited and returns its status, without blocking a thread.
+    /// Not cancellable: a caller that asked the child to stop waits until it has.
+    package func waitForExit(pollingEvery interval: Duration = .milliseconds(20)) async -> Int32 {
+        while true {
+            if let status = self.exitStatus() { return status }
+            await sleepIgnoringCancellation(interval)
+        }
+    }
+}
+
+/// `Task.sleep` returns at once in a cancelled task; a detached task's sleep does not.
+package func sleepIgnoringCancellation(_ duration: Duration) async {
+    await Task.detached { try? await Task.sleep(for: duration) }.value
 }

@@ -1,6 +1,8 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// A `redis-server` child process on a unix socket in a data folder, with append-only
@@ -41,7 +43,7 @@ public final class EmbeddedRedis: Service, Sendable {
     /// Launches `redis-server` and waits (up to 10 s) until its socket is there.
     public func start() async throws {
         try FileManager.default.createDirectory(at: self.dataDirectory, withIntermediateDirectories: true)
-        self.stopLeftover()
+        await self.stopLeftover()
         try? FileManager.default.removeItem(atPath: self.socketPath)
         let child = try ChildProcess.spawn(
             self.serverPath,
@@ -90,25 +92,45 @@ public final class EmbeddedRedis: Service, Sendable {
             throw Failure(description: "embedded redis-server exited with status \(status); see \(self.dataDirectory.path)/redis.log")
         }
         child.signal(SIGTERM)
-        while child.exitStatus() == nil {
-            // Not cancellable: once asked to stop, wait until Redis has synced and gone.
-            usleep(20_000)
-        }
-        self.logger.info("Stopped embedded redis-server")
+        // Once asked to stop, wait until Redis has synced its append-only file and gone.
+        let status = await child.waitForExit()
+        self.logger.info("Stopped embedded redis-server", metadata: ["tokenpool.redis.status": "\(status)"])
+    }
+
+    /// The exit status of the server this instance started, once it has exited (waits for that).
+    package func childStatus() async -> Int32? {
+        await self.child.withLockedValue { $0 }?.waitForExit()
     }
 
     /// A redis-server whose parent was killed keeps running; two on one append-only file must not.
-    private func stopLeftover() {
+    /// It is ours if the pid file names it and the server on our socket says that is its pid
+    /// (`INFO server`): no `/proc`, so this works wherever Redis does.
+    private func stopLeftover() async {
         guard let text = try? String(contentsOf: self.pidFile, encoding: .utf8),
             let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
-            let name = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
-            name.hasPrefix("redis-server")
+            kill(pid, 0) == 0,
+            await Self.serverPID(at: self.socketPath) == pid
         else { return }
         self.logger.warning("Stopping a redis-server left behind by an earlier run", metadata: ["tokenpool.redis.pid": "\(pid)"])
         kill(pid, SIGTERM)
-        for _ in 0..<100 where kill(pid, 0) == 0 {
-            usleep(50_000)
+        // Gone once it no longer answers on the socket (it closes it last, after syncing its file).
+        for _ in 0..<250 where kill(pid, 0) == 0 {
+            if await Self.serverPID(at: self.socketPath) != pid { break }
+            await sleepIgnoringCancellation(.milliseconds(20))
         }
+    }
+
+    /// `process_id` from `INFO server` of the Redis on `socketPath`, or `nil` if none answers.
+    static func serverPID(at socketPath: String) async -> Int32? {
+        var configuration = RedisConfiguration(address: .unixSocket(path: socketPath))
+        configuration.commandTimeout = .seconds(1)
+        guard let connection = try? await RedisConnection.connect(configuration, eventLoop: MultiThreadedEventLoopGroup.singleton.next(), logger: Logger(label: "tokenpool.embedded")) else {
+            return nil
+        }
+        defer { connection.close() }
+        guard let info = try? await connection.send(["INFO", "server"], deadline: .now() + .seconds(1)).string else { return nil }
+        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("process_id:") }
+        return line.flatMap { Int32($0.dropFirst("process_id:".count)) }
     }
 
     static func findOnPath(_ name: String) -> String? {

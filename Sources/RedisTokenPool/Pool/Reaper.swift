@@ -14,7 +14,7 @@ public struct Reaper: Service {
     public let maxTimePerPass: Duration
     private let logger: Logger
 
-    public init(pool: TokenPool, interval: Duration = .seconds(1), maxTimePerPass: Duration = .milliseconds(250), logger: Logger) {
+    public init(pool: TokenPool, interval: Duration = Defaults.reapInterval, maxTimePerPass: Duration = Defaults.reapTimePerPass, logger: Logger) {
         self.pool = pool
         self.interval = interval
         self.maxTimePerPass = maxTimePerPass

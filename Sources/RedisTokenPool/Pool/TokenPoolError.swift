@@ -1,13 +1,18 @@
 /// The pool refused an operation. Each case is an answer, not a fault.
 public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible {
-    private enum Code: Hashable, Sendable {
+    /// What kind of refusal. Switch on it exhaustively: a new case must be given its answer.
+    public enum Code: Hashable, Sendable, CaseIterable {
+        /// Every token of the pool is assigned (or the pool is empty).
         case noFreeToken
+        /// The token never was in the pool, was deleted, or its life ran out.
         case tokenNotFound
+        /// The lease given is not the token's current lease: it lapsed, or the token is free.
         case leaseConflict
+        /// A call with the same Idempotency-Key is still running.
         case idempotencyKeyInUse
     }
 
-    private let code: Code
+    public let code: Code
     public let message: String
 
     private init(_ code: Code, _ message: String) {
@@ -15,28 +20,18 @@ public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible
         self.message = message
     }
 
-    /// Every token of the pool is assigned (or the pool is empty).
     public static func noFreeToken(_ pool: PoolName) -> Self {
         Self(.noFreeToken, "no free token in pool '\(pool)'")
     }
-    /// The token never was in the pool, was deleted, or its life ran out.
     public static func tokenNotFound(_ token: Token) -> Self {
         Self(.tokenNotFound, "token \(token) is not in the pool (unknown, deleted or expired)")
     }
-    /// The lease given is not the token's current lease: it lapsed, or the token is free.
     public static func leaseConflict(_ token: Token, lease: Int64) -> Self {
         Self(.leaseConflict, "lease \(lease) is not the current lease of token \(token)")
     }
-
-    /// A call with the same Idempotency-Key is still running.
     public static func idempotencyKeyInUse(_ key: String) -> Self {
         Self(.idempotencyKeyInUse, "a request with Idempotency-Key '\(key)' is still in progress")
     }
-
-    public var isNoFreeToken: Bool { self.code == .noFreeToken }
-    public var isTokenNotFound: Bool { self.code == .tokenNotFound }
-    public var isLeaseConflict: Bool { self.code == .leaseConflict }
-    public var isIdempotencyKeyInUse: Bool { self.code == .idempotencyKeyInUse }
 
     public var description: String { self.message }
 

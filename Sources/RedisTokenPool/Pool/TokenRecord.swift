@@ -13,15 +13,34 @@ public struct TokenRecord: Sendable, Hashable {
     public var leaseExpiresAt: Int64?
     /// The current lease number (fencing token); `nil` for a free token.
     public var lease: Int64?
+    /// Redis's clock when this was read, so durations can be told without another clock.
+    public var observedAt: Int64
 
     public var state: State { self.lease == nil ? .free : .assigned }
 
-    public init(token: Token, pool: PoolName, expiresAt: Int64, leaseExpiresAt: Int64? = nil, lease: Int64? = nil) {
+    /// What is left of the lease by Redis's clock when this was read; `nil` for a free token.
+    public var leaseExpiresIn: Duration? {
+        self.leaseExpiresAt.map { .milliseconds(max(0, $0 - self.observedAt)) }
+    }
+
+    public init(token: Token, pool: PoolName, expiresAt: Int64, leaseExpiresAt: Int64? = nil, lease: Int64? = nil, observedAt: Int64) {
         self.token = token
         self.pool = pool
         self.expiresAt = expiresAt
         self.leaseExpiresAt = leaseExpiresAt
         self.lease = lease
+        self.observedAt = observedAt
+    }
+
+    /// Two records are equal when they say the same of the token, whenever they were read.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        (lhs.token, lhs.pool, lhs.expiresAt, lhs.leaseExpiresAt, lhs.lease) == (rhs.token, rhs.pool, rhs.expiresAt, rhs.leaseExpiresAt, rhs.lease)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(self.token)
+        hasher.combine(self.lease)
+        hasher.combine(self.expiresAt)
     }
 }
 

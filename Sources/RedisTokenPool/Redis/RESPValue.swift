@@ -1,7 +1,7 @@
 import NIOCore
 
 /// One RESP2 reply from Redis, decoded into plain Swift values.
-public enum RESPValue: Sendable, Equatable {
+package enum RESPValue: Sendable, Equatable {
     case simpleString(String)
     /// An `-ERR ...` reply: the command reached Redis and Redis refused it.
     case error(String)
@@ -13,7 +13,7 @@ public enum RESPValue: Sendable, Equatable {
 
 extension RESPValue {
     /// The text of a simple or bulk string, `nil` for any other reply.
-    public var string: String? {
+    package var string: String? {
         switch self {
         case .simpleString(let text): text
         case .bulkString(let bytes): String(buffer: bytes)
@@ -22,7 +22,7 @@ extension RESPValue {
     }
 
     /// An integer reply, or a string reply that spells an integer.
-    public var int: Int? {
+    package var int: Int? {
         switch self {
         case .integer(let value): value
         case .simpleString, .bulkString: self.string.flatMap { Int($0) }
@@ -30,10 +30,10 @@ extension RESPValue {
         }
     }
 
-    public var array: [RESPValue]? {
+    package var array: [RESPValue]? {
         if case .array(let elements) = self { return elements }
         return nil
     }
 
-    public var isNull: Bool { self == .null }
+    package var isNull: Bool { self == .null }
 }

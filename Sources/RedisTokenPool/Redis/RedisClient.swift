@@ -8,11 +8,13 @@ import ServiceLifecycle
 /// A small pool of pipelined connections to one Redis, kept open by ``run()``.
 ///
 /// Run it as a `Service`: while it runs it keeps `connectionCount` connections open and
-/// reconnects with exponential backoff. A command goes to the next open connection; with
-/// none open it waits up to the command timeout for one, then fails with
-/// ``RedisClientError/connectionUnavailable(_:)``. Every command has that timeout.
-public final class RedisClient: Service, Sendable {
-    public let configuration: RedisConfiguration
+/// reconnects with exponential backoff. Every command has one deadline, the command timeout
+/// from when it is sent, which covers both the wait for a connection and the wait for the
+/// reply. A command goes to the next open connection; with none open it waits in a queue and
+/// is handed the first connection that opens, or fails at its deadline with
+/// ``RedisClientError/connectionUnavailable(_:)``.
+package final class RedisClient: Service, Sendable {
+    package let configuration: RedisConfiguration
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let state: NIOLockedValueBox<State>
@@ -22,9 +24,25 @@ public final class RedisClient: Service, Sendable {
         var connections: [RedisConnection?]
         var next = 0
         var scriptHashes: [String: String] = [:]
+        /// Commands waiting for a connection, resumed when one opens.
+        var waiters: [UInt64: CheckedContinuation<RedisConnection, any Error>] = [:]
+        var lastWaiterID: UInt64 = 0
+
+        /// The next open connection, round robin.
+        mutating func pick() -> RedisConnection? {
+            let count = self.connections.count
+            for offset in 0..<count {
+                let index = (self.next + offset) % count
+                if let connection = self.connections[index] {
+                    self.next = (index + 1) % count
+                    return connection
+                }
+            }
+            return nil
+        }
     }
 
-    public init(
+    package init(
         configuration: RedisConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger
@@ -36,7 +54,7 @@ public final class RedisClient: Service, Sendable {
     }
 
     /// Keeps the connections open until cancelled or graceful shutdown.
-    public func run() async throws {
+    package func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 for slot in 0..<self.configuration.connectionCount {
@@ -46,13 +64,20 @@ public final class RedisClient: Service, Sendable {
         }
     }
 
+    /// A deadline one command timeout from now.
+    package func deadline() -> NIODeadline {
+        .now() + TimeAmount(self.configuration.commandTimeout)
+    }
+
     /// Sends one command and returns its reply.
-    /// - Throws: ``RedisServerError`` for an error reply, ``RedisClientError`` when no reply came.
-    public func send(_ arguments: [String]) async throws -> RESPValue {
+    /// - Throws: ``RedisServerError`` for an error reply, ``RedisClientError`` when no reply came
+    ///   before `deadline` (default: one command timeout from now).
+    package func send(_ arguments: [String], deadline: NIODeadline? = nil) async throws -> RESPValue {
+        let deadline = deadline ?? self.deadline()
         let start = ContinuousClock.now
         let reply: RESPValue
         do {
-            reply = try await self.connection().send(arguments)
+            reply = try await self.connection(before: deadline).send(arguments, deadline: deadline)
         } catch {
             self.metrics.clientErrors.increment()
             throw error
@@ -66,59 +91,68 @@ public final class RedisClient: Service, Sendable {
         return reply
     }
 
-    public func send(_ arguments: String...) async throws -> RESPValue {
+    package func send(_ arguments: String...) async throws -> RESPValue {
         try await self.send(arguments)
     }
 
     /// Runs a Lua script by `EVALSHA`, loading it first when Redis does not know it yet
-    /// (first use, or after a restart or failover: `NOSCRIPT`).
-    public func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RESPValue {
+    /// (first use, or after a restart or failover: `NOSCRIPT`). Every step shares one deadline.
+    package func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RESPValue {
+        let deadline = self.deadline()
         let known = self.state.withLockedValue { $0.scriptHashes[script.name] }
         let hash: String
         if let known {
             hash = known
         } else {
-            hash = try await self.load(script)
+            hash = try await self.load(script, deadline: deadline)
         }
         let command = ["EVALSHA", hash, String(keys.count)] + keys + arguments
         do {
-            return try await self.send(command)
+            return try await self.send(command, deadline: deadline)
         } catch let error as RedisServerError where error.prefix == "NOSCRIPT" {
             self.logger.info("Redis lost a script; loading it again", metadata: ["tokenpool.script": "\(script.name)"])
             var reloaded = command
-            reloaded[1] = try await self.load(script)
-            return try await self.send(reloaded)
+            reloaded[1] = try await self.load(script, deadline: deadline)
+            return try await self.send(reloaded, deadline: deadline)
         }
     }
 
-    private func load(_ script: RedisScript) async throws -> String {
-        guard let hash = try await self.send("SCRIPT", "LOAD", script.source).string else {
+    private func load(_ script: RedisScript, deadline: NIODeadline) async throws -> String {
+        guard let hash = try await self.send(["SCRIPT", "LOAD", script.source], deadline: deadline).string else {
             throw RedisClientError.unexpectedReply("SCRIPT LOAD gave no hash")
         }
         self.state.withLockedValue { $0.scriptHashes[script.name] = hash }
         return hash
     }
 
-    private func connection() async throws -> RedisConnection {
-        let deadline = ContinuousClock.now + self.configuration.commandTimeout
-        while true {
-            let picked = self.state.withLockedValue { state -> RedisConnection? in
-                let count = state.connections.count
-                for offset in 0..<count {
-                    let index = (state.next + offset) % count
-                    if let connection = state.connections[index] {
-                        state.next = (index + 1) % count
-                        return connection
-                    }
-                }
-                return nil
-            }
-            if let picked { return picked }
-            if ContinuousClock.now >= deadline {
-                throw RedisClientError.connectionUnavailable("no connection to Redis at \(self.configuration.address)")
-            }
-            try await Task.sleep(for: .milliseconds(10))
+    /// An open connection now, or the first one that opens before `deadline`.
+    private func connection(before deadline: NIODeadline) async throws -> RedisConnection {
+        let id: UInt64 = self.state.withLockedValue { state in
+            state.lastWaiterID &+= 1
+            return state.lastWaiterID
         }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RedisConnection, any Error>) in
+                let picked = self.state.withLockedValue { state -> RedisConnection? in
+                    if let connection = state.pick() { return connection }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                if let picked {
+                    continuation.resume(returning: picked)
+                    return
+                }
+                self.eventLoopGroup.any().scheduleTask(deadline: deadline) {
+                    self.resumeWaiter(id, with: .failure(RedisClientError.connectionUnavailable("no connection to Redis at \(self.configuration.address)")))
+                }
+            }
+        } onCancel: {
+            self.resumeWaiter(id, with: .failure(CancellationError()))
+        }
+    }
+
+    private func resumeWaiter(_ id: UInt64, with result: Result<RedisConnection, any Error>) {
+        self.state.withLockedValue { $0.waiters.removeValue(forKey: id) }?.resume(with: result)
     }
 
     private func maintain(slot: Int) async {
@@ -133,7 +167,13 @@ public final class RedisClient: Service, Sendable {
                     eventLoop: self.eventLoopGroup.next(),
                     logger: logger
                 )
-                self.state.withLockedValue { $0.connections[slot] = connection }
+                let waiters = self.state.withLockedValue { state in
+                    state.connections[slot] = connection
+                    defer { state.waiters.removeAll() }
+                    return Array(state.waiters.values)
+                }
+                // Everyone waiting gets this connection at once: commands pipeline on it.
+                waiters.forEach { $0.resume(returning: connection) }
                 if failures > 0 { logger.info("Reconnected to Redis") }
                 failures = 0
                 backoff = self.configuration.reconnectBackoff.lowerBound
@@ -156,11 +196,11 @@ public final class RedisClient: Service, Sendable {
 }
 
 /// A Lua script and the name it is known by.
-public struct RedisScript: Sendable {
-    public let name: String
-    public let source: String
+package struct RedisScript: Sendable {
+    package let name: String
+    package let source: String
 
-    public init(name: String, source: String) {
+    package init(name: String, source: String) {
         self.name = name
         self.source = source
     }

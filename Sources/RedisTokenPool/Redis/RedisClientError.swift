@@ -2,17 +2,23 @@
 ///
 /// Refusals by Redis itself (`-ERR` replies) are ``RedisServerError``s instead.
 public struct RedisClientError: Error, Sendable, Hashable, CustomStringConvertible {
-    private enum Code: Hashable, Sendable {
+    public enum Code: Hashable, Sendable {
+        /// No connection to Redis could be had before the command's deadline.
         case connectionUnavailable
+        /// The connection closed before the reply arrived.
         case connectionClosed
+        /// No reply before the command's deadline.
         case timeout
+        /// The bytes from Redis were not RESP, or of a reply type this client does not know.
         case protocolError
+        /// A reply that breaks the contract of the command or script that asked for it.
         case unexpectedReply
+        /// A Redis URL that cannot be used.
         case invalidURL
     }
 
-    private let code: Code
-    /// What happened, for logs.
+    public let code: Code
+    /// What happened, for logs. Never holds a token.
     public let message: String
 
     private init(_ code: Code, _ message: String) {
@@ -20,20 +26,24 @@ public struct RedisClientError: Error, Sendable, Hashable, CustomStringConvertib
         self.message = message
     }
 
-    /// No connection to Redis could be had within the command timeout.
     public static func connectionUnavailable(_ message: String = "no connection to Redis") -> Self {
         Self(.connectionUnavailable, message)
     }
-    /// The connection closed before the reply arrived.
     public static let connectionClosed = Self(.connectionClosed, "connection to Redis closed")
-    /// No reply within the command timeout; the connection is closed and re-established.
-    public static let timeout = Self(.timeout, "Redis did not answer within the command timeout")
-    /// The bytes from Redis were not RESP.
+    /// The connection is closed and re-established: a late reply could not be matched safely.
+    public static let timeout = Self(.timeout, "Redis did not answer before the command's deadline")
     static func protocolError(_ message: String) -> Self { Self(.protocolError, "RESP protocol error: \(message)") }
-    /// A reply whose shape the caller did not expect.
     public static func unexpectedReply(_ message: String) -> Self { Self(.unexpectedReply, "unexpected reply: \(message)") }
-    /// A Redis URL that cannot be used.
     public static func invalidURL(_ message: String) -> Self { Self(.invalidURL, message) }
+
+    /// Trouble that passes by itself (no connection, a timeout): worth a retry. A protocol
+    /// error or a reply that breaks a contract is a bug or corrupt data, and is not.
+    public var isTransient: Bool {
+        switch self.code {
+        case .connectionUnavailable, .connectionClosed, .timeout: true
+        case .protocolError, .unexpectedReply, .invalidURL: false
+        }
+    }
 
     public var description: String { self.message }
 
@@ -52,6 +62,17 @@ public struct RedisServerError: Error, Sendable, CustomStringConvertible {
 
     /// The first word of the reply: `ERR`, `NOSCRIPT`, `WRONGTYPE`, `BUSY`...
     public var prefix: Substring { self.message.prefix { $0 != " " } }
+
+    /// The replies Redis gives while it cannot serve for a while (loading, busy with a script,
+    /// a replica or a cluster mid-failover): the same command may well succeed on a retry.
+    /// Anything else (`WRONGTYPE`, a script error) will fail again the same way.
+    public var isTransient: Bool {
+        Self.transientPrefixes.contains(self.prefix)
+    }
+
+    private static let transientPrefixes: Set<Substring> = [
+        "LOADING", "BUSY", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS",
+    ]
 
     public var description: String { "Redis error: \(self.message)" }
 }

@@ -1,61 +1,43 @@
-import DequeModule
 import NIOCore
 
-/// A command on its way to Redis and the promise its reply completes.
+/// A command on its way to Redis, the promise its reply completes, and its deadline.
 struct RedisRequest: Sendable {
     var arguments: [String]
     var promise: EventLoopPromise<RESPValue>
+    var deadline: NIODeadline
 }
 
 /// Matches replies to commands in FIFO order, so many commands can be in flight on one
-/// connection (pipelining).
+/// connection (pipelining). The rules live in ``RedisCommandStateMachine``; this performs them.
 ///
 /// Writes are flushed once per event-loop tick, so commands sent together leave in one
-/// syscall. If the oldest command waits longer than `timeout`, every waiting command fails
-/// with ``RedisClientError/timeout`` and the connection closes: a late reply could no longer
-/// be matched safely. On close or error every waiting command fails.
+/// syscall. One timer watches the oldest command's deadline: past it, every waiting command
+/// fails with ``RedisClientError/timeout`` and the connection closes, as a late reply could no
+/// longer be matched safely. On close or error every waiting command fails.
 final class RedisCommandHandler: ChannelDuplexHandler {
     typealias InboundIn = RESPValue
     typealias OutboundIn = RedisRequest
     typealias OutboundOut = [String]
 
-    private struct Waiting {
-        var promise: EventLoopPromise<RESPValue>
-        var deadline: NIODeadline
-    }
-
-    private let timeout: TimeAmount
-    private var waiting: Deque<Waiting> = []
+    private var state = RedisCommandStateMachine<EventLoopPromise<RESPValue>>()
     private var flushScheduled = false
-    private var timeoutCheck: RepeatedTask?
-    private var failure: RedisClientError?
-
-    init(timeout: TimeAmount) {
-        self.timeout = timeout
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let interval = TimeAmount.nanoseconds(max(10_000_000, self.timeout.nanoseconds / 10))
-        self.timeoutCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            let (handler, context) = loopBound.value
-            handler.checkTimeouts(context: context)
-        }
-    }
+    private var timer: Scheduled<Void>?
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        self.timeoutCheck?.cancel()
-        self.failAll(.connectionClosed)
+        self.timer?.cancel()
+        self.state.fail(.connectionClosed).forEach { $0.fail(RedisClientError.connectionClosed) }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = Self.unwrapOutboundIn(data)
-        if let failure = self.failure {
-            request.promise.fail(failure)
-            promise?.fail(failure)
+        switch self.state.write(request.promise, deadline: request.deadline) {
+        case .fail(let error):
+            request.promise.fail(error)
+            promise?.fail(error)
             return
+        case .write(let armTimerAt):
+            if let armTimerAt { self.arm(at: armTimerAt, context: context) }
         }
-        self.waiting.append(Waiting(promise: request.promise, deadline: context.eventLoop.now + self.timeout))
         context.write(Self.wrapOutboundOut(request.arguments), promise: promise)
         if !self.flushScheduled {
             self.flushScheduled = true
@@ -73,38 +55,38 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let reply = Self.unwrapInboundIn(data)
-        guard let first = self.waiting.popFirst() else {
-            self.fail(context: context, .unexpectedReply("a reply that no command asked for"))
-            return
+        switch self.state.replyReceived() {
+        case .succeed(let promise):
+            promise.succeed(Self.unwrapInboundIn(data))
+        case .failAllAndClose(let promises, let error):
+            self.failAndClose(promises, error, context: context)
         }
-        first.promise.succeed(reply)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.failAll(.connectionClosed)
+        self.state.fail(.connectionClosed).forEach { $0.fail(RedisClientError.connectionClosed) }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.fail(context: context, error as? RedisClientError ?? .connectionClosed)
+        let error = error as? RedisClientError ?? .connectionClosed
+        self.failAndClose(self.state.fail(error), error, context: context)
     }
 
-    private func checkTimeouts(context: ChannelHandlerContext) {
-        if let oldest = self.waiting.first, oldest.deadline < context.eventLoop.now {
-            self.fail(context: context, .timeout)
+    private func arm(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        self.timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = loopBound.value
+            switch handler.state.timerFired(now: .now()) {
+            case .none: break
+            case .arm(let next): handler.arm(at: next, context: context)
+            case .failAllAndClose(let promises, let error): handler.failAndClose(promises, error, context: context)
+            }
         }
     }
 
-    private func fail(context: ChannelHandlerContext, _ error: RedisClientError) {
-        self.failAll(error)
+    private func failAndClose(_ promises: [EventLoopPromise<RESPValue>], _ error: RedisClientError, context: ChannelHandlerContext) {
+        promises.forEach { $0.fail(error) }
         context.close(promise: nil)
-    }
-
-    private func failAll(_ error: RedisClientError) {
-        if self.failure == nil { self.failure = error }
-        while let next = self.waiting.popFirst() {
-            next.promise.fail(error)
-        }
     }
 }

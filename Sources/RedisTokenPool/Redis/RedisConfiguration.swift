@@ -28,7 +28,7 @@ public struct RedisConfiguration: Sendable {
     public var database: Int
     /// Connections kept open; commands are pipelined on each.
     public var connectionCount: Int
-    /// How long a command may wait for its reply, or for a connection, before it fails.
+    /// One deadline per command, from when it is sent: the wait for a connection and for the reply.
     public var commandTimeout: Duration
     public var connectTimeout: Duration
     /// Reconnect delays double from the first to the last.
@@ -39,10 +39,10 @@ public struct RedisConfiguration: Sendable {
         username: String? = nil,
         password: String? = nil,
         database: Int = 0,
-        connectionCount: Int = 4,
-        commandTimeout: Duration = .seconds(1),
-        connectTimeout: Duration = .seconds(1),
-        reconnectBackoff: ClosedRange<Duration> = .milliseconds(50)...(.seconds(2))
+        connectionCount: Int = Defaults.redisConnections,
+        commandTimeout: Duration = Defaults.redisTimeout,
+        connectTimeout: Duration = Defaults.connectTimeout,
+        reconnectBackoff: ClosedRange<Duration> = Defaults.reconnectBackoffMin...Defaults.reconnectBackoffMax
     ) {
         self.address = address
         self.username = username

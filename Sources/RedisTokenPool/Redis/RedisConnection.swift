@@ -4,7 +4,7 @@ import NIOPosix
 import NIOSSL
 
 /// One TCP or unix-socket connection to Redis, with many commands in flight.
-final class RedisConnection: Sendable {
+package final class RedisConnection: Sendable {
     private let channel: any Channel
 
     private init(channel: any Channel) {
@@ -17,7 +17,6 @@ final class RedisConnection: Sendable {
         eventLoop: any EventLoop,
         logger: Logger
     ) async throws -> RedisConnection {
-        let timeout = TimeAmount(configuration.commandTimeout)
         let tls = try configuration.tls.map { try Self.tlsContext($0) }
         let serverHostname: String? = if case .tcp(let host, _) = configuration.address, !Self.isIPAddress(host) { host } else { nil }
         let bootstrap = ClientBootstrap(group: eventLoop)
@@ -31,7 +30,7 @@ final class RedisConnection: Sendable {
                     try channel.pipeline.syncOperations.addHandlers(
                         MessageToByteHandler(RedisCommandEncoder()),
                         ByteToMessageHandler(RedisReplyDecoder()),
-                        RedisCommandHandler(timeout: timeout)
+                        RedisCommandHandler()
                     )
                 }
             }
@@ -43,13 +42,14 @@ final class RedisConnection: Sendable {
             channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
         }
         let connection = RedisConnection(channel: channel)
+        let deadline = NIODeadline.now() + TimeAmount(configuration.commandTimeout)
         do {
             if let password = configuration.password {
                 let auth = configuration.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
-                try Self.check(try await connection.send(auth))
+                try Self.check(try await connection.send(auth, deadline: deadline))
             }
             if configuration.database != 0 {
-                try Self.check(try await connection.send(["SELECT", String(configuration.database)]))
+                try Self.check(try await connection.send(["SELECT", String(configuration.database)], deadline: deadline))
             }
         } catch {
             connection.close()
@@ -59,12 +59,13 @@ final class RedisConnection: Sendable {
     }
 
     /// Sends one command; its reply, `-ERR` replies included, completes the result.
-    func send(_ arguments: [String]) async throws -> RESPValue {
+    /// - Throws: ``RedisClientError/timeout`` when no reply came before `deadline`.
+    func send(_ arguments: [String], deadline: NIODeadline) async throws -> RESPValue {
         let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
         let written = self.channel.eventLoop.makePromise(of: Void.self)
         // A write to a channel that has just closed never reaches the handler: fail the command here.
         written.futureResult.whenFailure { _ in promise.fail(RedisClientError.connectionClosed) }
-        self.channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise), promise: written)
+        self.channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise, deadline: deadline), promise: written)
         return try await promise.futureResult.get()
     }
 

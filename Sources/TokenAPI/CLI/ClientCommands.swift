@@ -1,6 +1,5 @@
 import ArgumentParser
-import Foundation
-import NIOHTTP1
+import TokenPoolClient
 
 /// `tokenpool generate [--count N]`
 struct GenerateCommand: AsyncParsableCommand {
@@ -9,13 +8,10 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(help: "How many (1-10000).") var count = 1
 
     func run() async throws {
-        let code = try await TokenPoolHTTP.with(self.options) { http in
-            let answer = await http.call(.POST, "/tokens/batch", body: #"{"count": \#(self.count)}"#)
-            return http.report(answer) { json in
-                ((json["tokens"] as? [[String: Any]]) ?? []).map { $0["token"] as? String ?? "" }.joined(separator: "\n")
-            }
-        }
-        throw ExitCode(code)
+        let pool = self.options.pool
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.generate(count: self.count, in: pool) }) {
+            $0.map(\.token).joined(separator: "\n")
+        })
     }
 }
 
@@ -25,10 +21,8 @@ struct AssignCommand: AsyncParsableCommand {
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
-        let code = try await TokenPoolHTTP.with(self.options) { http in
-            http.report(await http.call(.POST, "/tokens/assign"), noFreeToken: true) { $0.tokenLine }
-        }
-        throw ExitCode(code)
+        let pool = self.options.pool
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.assign(in: pool) }) { $0.line })
     }
 }
 
@@ -39,7 +33,8 @@ struct KeepAliveCommand: AsyncParsableCommand {
     @OptionGroup var target: LeaseTarget
 
     func run() async throws {
-        throw ExitCode(try await self.target.post("keep-alive", self.options))
+        let (token, lease, pool) = (self.target.token, self.target.lease, self.options.pool)
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.keepAlive(token, lease: lease, in: pool) }) { $0.line })
     }
 }
 
@@ -50,21 +45,15 @@ struct UnblockCommand: AsyncParsableCommand {
     @OptionGroup var target: LeaseTarget
 
     func run() async throws {
-        throw ExitCode(try await self.target.post("unblock", self.options))
+        let (token, lease, pool) = (self.target.token, self.target.lease, self.options.pool)
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.unblock(token, lease: lease, in: pool) }) { $0.line })
     }
 }
 
 /// A token and, optionally, the lease its holder has: what keep-alive and unblock act on.
 struct LeaseTarget: ParsableArguments {
     @Argument var token: String
-    @Option(help: "The lease you hold; 409 (exit 5) if it is not the current one.") var lease: Int?
-
-    func post(_ action: String, _ options: ServerOptions) async throws -> Int32 {
-        let query = self.lease.map { "?lease=\($0)" } ?? ""
-        return try await TokenPoolHTTP.with(options) { http in
-            http.report(await http.call(.POST, "/tokens/\(self.token)/\(action)\(query)")) { $0.tokenLine }
-        }
-    }
+    @Option(help: "The lease you hold; 409 (exit 5) if it is not the current one.") var lease: Int64?
 }
 
 /// `tokenpool delete TOKEN`
@@ -74,12 +63,11 @@ struct DeleteCommand: AsyncParsableCommand {
     @Argument var token: String
 
     func run() async throws {
-        let code = try await TokenPoolHTTP.with(self.options) { http in
-            let answer = await http.call(.DELETE, "/tokens/\(self.token)")
-            if answer.status == 204 && self.options.json { print("{}") }
-            return http.report(answer) { _ in "" }
-        }
-        throw ExitCode(code)
+        let (token, pool) = (self.token, self.options.pool)
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) -> Empty in
+            try await client.delete(token, in: pool)
+            return Empty()
+        }) { _ in "" })
     }
 }
 
@@ -89,11 +77,9 @@ struct StatsCommand: AsyncParsableCommand {
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
-        let code = try await TokenPoolHTTP.with(self.options) { http in
-            http.report(await http.call(.GET, "/stats")) { json in
-                "total \(json["total"] as? Int ?? 0)\tfree \(json["free"] as? Int ?? 0)\tassigned \(json["assigned"] as? Int ?? 0)"
-            }
-        }
-        throw ExitCode(code)
+        let pool = self.options.pool
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.stats(of: pool) }) {
+            "total \($0.total)\tfree \($0.free)\tassigned \($0.assigned)"
+        })
     }
 }

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import NIOHTTP1
 import RedisTokenPool
+import TokenPoolClient
 
 #if canImport(Glibc)
 import Glibc
@@ -34,57 +34,68 @@ struct HoldCommand: AsyncParsableCommand {
     private var arguments: [String] { self.command.first == "--" ? Array(self.command.dropFirst()) : self.command }
 
     func run() async throws {
-        let status = try await TokenPoolHTTP.with(self.options) { http in try await self.hold(http) }
-        throw ExitCode(status)
+        throw ExitCode(try await self.hold(self.options.client))
     }
 
-    private func hold(_ http: TokenPoolHTTP) async throws -> Int32 {
+    private func hold(_ client: TokenPoolClient) async throws -> Int32 {
+        let pool = self.options.pool
         // Assign, retrying while none is free until --wait runs out.
         let deadline = ContinuousClock.now + (Self.duration(self.wait) ?? .zero)
-        var answer = await http.call(.POST, "/tokens/assign")
-        while answer.status == 404 && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(250))
-            answer = await http.call(.POST, "/tokens/assign")
+        var held: TokenInfo
+        while true {
+            do {
+                held = try await client.assign(in: pool)
+                break
+            } catch where error.code == .noFreeToken && ContinuousClock.now < deadline {
+                try await monotonicSleep(for: .milliseconds(250))
+            } catch {
+                ServerOptions.report(error)
+                return ClientExit.code(for: error)
+            }
         }
-        guard answer.status == 200, let json = answer.json, let token = json["token"] as? String, let lease = json["lease"] as? Int else {
-            return http.report(answer, noFreeToken: true) { _ in "" }
-        }
+        let (token, lease) = (held.token, held.lease)
 
         // The command runs in our process group, so a Ctrl-C at the terminal reaches it as well.
         var environment = ProcessInfo.processInfo.environment
         environment["TOKENPOOL_TOKEN"] = token
-        environment["TOKENPOOL_LEASE"] = String(lease)
-        environment["TOKENPOOL_POOL"] = self.options.pool
+        environment["TOKENPOOL_LEASE"] = lease.map { String($0) }
+        environment["TOKENPOOL_POOL"] = pool
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(self.arguments[0], arguments: Array(self.arguments.dropFirst()), environment: environment, ownProcessGroup: false)
         } catch {
-            _ = await http.call(.POST, "/tokens/\(token)/unblock?lease=\(lease)")
+            _ = try? await client.unblock(token, lease: lease, in: pool)
             FileHandle.standardError.write(Data("tokenpool: \(error)\n".utf8))
             return 127
         }
         let forwarding = Self.forwardSignals(to: child)
         defer { forwarding.forEach { $0.cancel() } }
 
-        // Keep the lease alive at a third of what is left of it, until the command exits.
-        let interval = Self.keepAliveInterval(leaseExpiresAt: json["leaseExpiresAt"] as? String)
+        // Keep the lease alive at a third of what is left of it: a duration the server measured
+        // by Redis's clock, so a wrong clock here changes nothing.
+        var interval = held.keepAliveInterval ?? .seconds(10)
         var nextKeepAlive = ContinuousClock.now + interval
         var status: Int32?
         while status == nil {
-            try? await Task.sleep(for: .milliseconds(50))
+            // A timer on the monotonic clock: see monotonicSleep.
+            try? await monotonicSleep(for: .milliseconds(50))
             status = child.exitStatus()
             if status == nil && ContinuousClock.now >= nextKeepAlive {
-                let kept = await http.call(.POST, "/tokens/\(token)/keep-alive?lease=\(lease)")
-                if kept.status == 404 || kept.status == 409 {
-                    FileHandle.standardError.write(Data("tokenpool: the lease on \(token) was lost (\(kept.status)); the command goes on without it\n".utf8))
+                do {
+                    interval = try await client.keepAlive(token, lease: lease, in: pool).keepAliveInterval ?? interval
+                } catch where error.code == .tokenNotFound || error.code == .leaseConflict {
+                    FileHandle.standardError.write(Data("tokenpool: the lease on \(token) was lost (\(error.status)); the command goes on without it\n".utf8))
+                } catch {
+                    // Transient: the next try comes at the same interval, well inside the lease.
                 }
                 nextKeepAlive = ContinuousClock.now + interval
             }
         }
-        let freed = await http.call(.POST, "/tokens/\(token)/unblock?lease=\(lease)")
-        if freed.status != 200 && freed.status != 409 {
-            FileHandle.standardError.write(Data("tokenpool: could not unblock \(token) (\(freed.status)); its lease will lapse\n".utf8))
-        }
+        do {
+            try await client.unblock(token, lease: lease, in: pool)
+        } catch where error.code != .leaseConflict {
+            FileHandle.standardError.write(Data("tokenpool: could not unblock \(token) (\(error)); its lease will lapse\n".utf8))
+        } catch {}
         return status ?? 1
     }
 
@@ -97,14 +108,6 @@ struct HoldCommand: AsyncParsableCommand {
             source.resume()
             return source
         }
-    }
-
-    private static func keepAliveInterval(leaseExpiresAt: String?) -> Duration {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        guard let text = leaseExpiresAt, let until = formatter.date(from: text) else { return .seconds(10) }
-        let left = until.timeIntervalSinceNow
-        return .milliseconds(Int64(max(0.1, left / 3) * 1000))
     }
 
     /// `30s`, `2m`, `500ms`, `1.5` (seconds).

@@ -1,5 +1,6 @@
 import Hummingbird
 import NIOCore
+import RedisTokenPool
 
 /// An RFC 9457 `application/problem+json` answer: the only shape errors leave the server in.
 struct ProblemDetails: HTTPResponseError {
@@ -17,6 +18,16 @@ struct ProblemDetails: HTTPResponseError {
     }
 
     static func badRequest(_ detail: String) -> Self { Self(.badRequest, "bad-request", detail) }
+
+    /// Transient trouble: worth a retry after `Retry-After` seconds.
+    static func unavailable(_ slug: String, _ detail: String) -> Self {
+        Self(.serviceUnavailable, slug, detail, headers: [.retryAfter: Self.retryAfter])
+    }
+
+    /// Our own bug or corrupt data; the details are in the log, not in the answer.
+    static let `internal` = Self(.internalServerError, "internal", "an unexpected error; it was logged")
+
+    static let retryAfter = String(Defaults.retryAfterSeconds)
 
     func response(from request: Request, context: some RequestContext) -> Response {
         var writer = JSONWriter(capacity: 192)

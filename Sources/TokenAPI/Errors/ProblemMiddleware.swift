@@ -2,9 +2,10 @@ import Hummingbird
 import Logging
 import RedisTokenPool
 
-/// Turns every error a route throws into problem+json. Domain errors become 404/409,
-/// Redis trouble 503 with `Retry-After`, HTTP errors keep their status, and anything else,
-/// which is a bug, a logged 500.
+/// Turns every error a route throws into problem+json: the pool's refusals become 404/409,
+/// transient Redis trouble 503 with `Retry-After`, HTTP errors keep their status, and
+/// everything else (a bug, corrupt data, a reply that breaks a script's contract) a 500,
+/// logged once at error level.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -12,41 +13,51 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError where error.status == .notFound {
             // The router found no route: a known path with another method is 405.
             let allowed = AllowedMethods.shared.methods(for: request.uri.path)
-            if allowed.isEmpty { throw Self.problem(for: error, logger: context.logger) }
+            if allowed.isEmpty { throw Self.problem(for: error, pool: nil, logger: context.logger) }
             throw ProblemDetails(
                 .methodNotAllowed, "method-not-allowed", "\(request.method) is not allowed here; allowed: \(allowed.joined(separator: ", "))",
                 headers: [.allow: allowed.joined(separator: ", ")]
             )
         } catch {
-            throw Self.problem(for: error, logger: context.logger)
+            throw Self.problem(for: error, pool: context.parameters.get("pool") ?? PoolName.default.rawValue, logger: context.logger)
         }
     }
 
-    static func problem(for error: any Error, logger: Logger) -> ProblemDetails {
+    static func problem(for error: any Error, pool: String?, logger: Logger) -> ProblemDetails {
         switch error {
         case let problem as ProblemDetails:
             return problem
-        case let error as TokenPoolError where error.isNoFreeToken:
-            return ProblemDetails(.notFound, "no-free-token", error.message)
-        case let error as TokenPoolError where error.isTokenNotFound:
-            return ProblemDetails(.notFound, "token-not-found", error.message)
-        case let error as TokenPoolError where error.isIdempotencyKeyInUse:
-            return ProblemDetails(.conflict, "idempotency-key-in-use", error.message, headers: [.retryAfter: "1"])
         case let error as TokenPoolError:
-            return ProblemDetails(.conflict, "lease-conflict", error.message)
-        case let error as RedisClientError:
+            return Self.problem(for: error)
+        case let error as RedisClientError where error.isTransient:
             logger.warning("Redis unavailable", metadata: ["error": "\(error)"])
-            return ProblemDetails(.serviceUnavailable, "redis-unavailable", error.message, headers: [.retryAfter: "1"])
-        case let error as RedisServerError:
-            logger.error("Redis refused a command", metadata: ["error": "\(error)"])
-            return ProblemDetails(.serviceUnavailable, "redis-error", error.message, headers: [.retryAfter: "1"])
+            return .unavailable("redis-unavailable", error.message)
+        case let error as RedisServerError where error.isTransient:
+            logger.warning("Redis cannot serve for now", metadata: ["tokenpool.pool": "\(pool ?? "-")", "tokenpool.redis.error": "\(error.message)"])
+            return .unavailable("redis-busy", "Redis cannot serve for now: \(error.prefix)")
+        case is RedisClientError, is RedisServerError:
+            // WRONGTYPE, a script error, a reply that breaks a script's contract: a bug or corrupt
+            // data. A retry would fail the same way, so this is no 503.
+            let message = (error as? RedisServerError)?.message ?? (error as? RedisClientError)?.message ?? ""
+            logger.error("Redis answered what TokenPool cannot use", metadata: ["tokenpool.pool": "\(pool ?? "-")", "tokenpool.redis.error": "\(message)"])
+            return .internal
         case let error as any HTTPResponseError:
             let slug = error.status.reasonPhrase.lowercased().split(separator: " ").joined(separator: "-")
             let detail = (error as? HTTPError)?.body ?? error.status.reasonPhrase
             return ProblemDetails(error.status, slug, detail)
         default:
-            logger.error("Unexpected error", metadata: ["error": "\(String(reflecting: error))"])
-            return ProblemDetails(.internalServerError, "internal", "an unexpected error; it was logged")
+            logger.error("Unexpected error", metadata: ["tokenpool.pool": "\(pool ?? "-")", "error": "\(String(reflecting: error))"])
+            return .internal
+        }
+    }
+
+    /// Every refusal of the pool has its own answer; a new code will not compile until it has one.
+    static func problem(for error: TokenPoolError) -> ProblemDetails {
+        switch error.code {
+        case .noFreeToken: ProblemDetails(.notFound, "no-free-token", error.message)
+        case .tokenNotFound: ProblemDetails(.notFound, "token-not-found", error.message)
+        case .leaseConflict: ProblemDetails(.conflict, "lease-conflict", error.message)
+        case .idempotencyKeyInUse: ProblemDetails(.conflict, "idempotency-key-in-use", error.message, headers: [.retryAfter: ProblemDetails.retryAfter])
         }
     }
 }

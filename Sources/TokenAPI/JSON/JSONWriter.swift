@@ -44,6 +44,25 @@ struct JSONWriter {
         self.needsComma = true
     }
 
+    /// Milliseconds written as a decimal number of seconds: `1500` -> `1.5`, `nil` -> `null`.
+    mutating func field(_ key: String, secondsFromMilliseconds millis: Int64?) {
+        self.key(key)
+        if let millis {
+            let (whole, fraction) = millis.quotientAndRemainder(dividingBy: 1000)
+            if millis < 0 { self.buffer.writeStaticString("-") }
+            self.buffer.writeString(String(abs(whole)))
+            if fraction != 0 {
+                var digits = String(abs(fraction))
+                digits = String(repeating: "0", count: 3 - digits.count) + digits
+                while digits.hasSuffix("0") { digits.removeLast() }
+                self.buffer.writeString("." + digits)
+            }
+        } else {
+            self.buffer.writeStaticString("null")
+        }
+        self.needsComma = true
+    }
+
     mutating func field(_ key: String, _ value: Int) {
         self.field(key, Int64(value))
     }

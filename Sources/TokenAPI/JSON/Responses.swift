@@ -17,7 +17,7 @@ struct JSONResponse: ResponseGenerator {
 }
 
 extension JSONWriter {
-    /// TokenInfo: `{"token","pool","state","expiresAt","leaseExpiresAt","lease"}`.
+    /// TokenInfo: `{"token","pool","state","expiresAt","leaseExpiresAt","lease","leaseExpiresIn"}`.
     mutating func tokenInfo(_ record: TokenRecord) {
         self.beginObject()
         self.field("token", record.token.rawValue)
@@ -26,6 +26,7 @@ extension JSONWriter {
         self.field("expiresAt", RFC3339.string(fromMilliseconds: record.expiresAt))
         self.field("leaseExpiresAt", record.leaseExpiresAt.map(RFC3339.string(fromMilliseconds:)))
         self.field("lease", record.lease)
+        self.field("leaseExpiresIn", secondsFromMilliseconds: record.leaseExpiresAt.map { max(0, $0 - record.observedAt) })
         self.endObject()
     }
 }

@@ -11,13 +11,24 @@ struct AllowedMethods: Sendable {
         "/openapi.json": ["GET"], "/openapi.yaml": ["GET"], "/docs": ["GET"], "/redoc": ["GET"],
     ])
 
+    /// The part of the OpenAPI document read here: each path's operations, by method.
+    private struct Document: Decodable {
+        struct Item: Decodable {
+            var get, put, post, delete, patch, head, options: Operation?
+        }
+        struct Operation: Decodable {}
+        var paths: [String: Item]
+    }
+
     init(openAPI: String, extra: [String: [String]]) {
-        let document = try? JSONSerialization.jsonObject(with: Data(openAPI.utf8)) as? [String: Any]
-        let paths = document?["paths"] as? [String: [String: Any]] ?? [:]
+        let paths = (try? JSONDecoder().decode(Document.self, from: Data(openAPI.utf8)))?.paths ?? [:]
         var templates = extra
         for (path, item) in paths {
-            let verbs = ["get", "put", "post", "delete", "patch", "head", "options"].filter { item[$0] != nil }
-            templates[path, default: []] += verbs.map { $0.uppercased() }
+            let operations: [(String, Document.Operation?)] = [
+                ("GET", item.get), ("PUT", item.put), ("POST", item.post), ("DELETE", item.delete), ("PATCH", item.patch),
+                ("HEAD", item.head), ("OPTIONS", item.options),
+            ]
+            templates[path, default: []] += operations.compactMap { $0.1 == nil ? nil : $0.0 }
         }
         self.routes = templates.map { path, methods in
             (path.split(separator: "/").map { $0.hasPrefix("{") ? nil : String($0) }, methods.sorted())

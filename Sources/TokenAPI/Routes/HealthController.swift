@@ -3,7 +3,7 @@ import RedisTokenPool
 
 /// `/healthz`: the process answers. `/readyz`: and Redis answers too.
 struct HealthController<Context: RequestContext>: Sendable {
-    let client: RedisClient
+    let pool: TokenPool
 
     func addRoutes(to router: Router<Context>) {
         router.get("healthz") { _, _ in
@@ -11,10 +11,10 @@ struct HealthController<Context: RequestContext>: Sendable {
         }
         router.get("readyz") { _, _ in
             do {
-                _ = try await self.client.send("PING")
+                _ = try await self.pool.client.send("PING")
                 return Self.ok
             } catch {
-                throw ProblemDetails(.serviceUnavailable, "not-ready", "Redis does not answer: \(error)", headers: [.retryAfter: "1"])
+                throw ProblemDetails.unavailable("not-ready", "Redis does not answer: \(error)")
             }
         }
     }

@@ -1,0 +1,32 @@
+/// The Redis keys of one pool. Every key shares the `{pool}` hash tag, so a script touches one
+/// Redis Cluster slot.
+package struct PoolKeys: Sendable {
+    /// `PREFIX:{pool}:free`, a set: tokens that may be assigned.
+    package let free: String
+    /// `PREFIX:{pool}:leases`, a sorted set: assigned token -> lease deadline (ms).
+    package let leases: String
+    /// `PREFIX:{pool}:alive`, a sorted set: every token -> life deadline (ms).
+    package let alive: String
+    /// `PREFIX:{pool}:lease`, a hash: assigned token -> lease number.
+    package let lease: String
+    /// `PREFIX:{pool}:seq`, a string: the pool's lease counter.
+    package let seq: String
+    private let base: String
+
+    package init(prefix: String, pool: PoolName) {
+        self.base = "\(prefix):{\(pool.rawValue)}:"
+        self.free = self.base + "free"
+        self.leases = self.base + "leases"
+        self.alive = self.base + "alive"
+        self.lease = self.base + "lease"
+        self.seq = self.base + "seq"
+    }
+
+    /// KEYS[1...5] of every script, in the order `Scripts/lua/prelude.lua` names them.
+    package var scriptKeys: [String] { [self.free, self.leases, self.alive, self.lease, self.seq] }
+
+    /// `PREFIX:{pool}:idem:OPERATION:KEY`: an Idempotency-Key's record, in the pool's slot.
+    package func idempotencyRecord(_ operation: String, _ key: String) -> String {
+        self.base + "idem:\(operation):\(key)"
+    }
+}

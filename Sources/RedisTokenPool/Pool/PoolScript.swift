@@ -1,0 +1,27 @@
+/// The scripts of `Scripts/lua`, each with `prelude.lua` in front, embedded at build time by
+/// the EmbedTextFiles plugin.
+enum PoolScript: CaseIterable {
+    case assign, unblock, keepAlive, delete, generate, inspect, stats, reap
+
+    var script: RedisScript {
+        switch self {
+        case .assign: Self.assignScript
+        case .unblock: Self.unblockScript
+        case .keepAlive: Self.keepAliveScript
+        case .delete: Self.deleteScript
+        case .generate: Self.generateScript
+        case .inspect: Self.inspectScript
+        case .stats: Self.statsScript
+        case .reap: Self.reapScript
+        }
+    }
+
+    private static let assignScript = RedisScript(name: "assign", source: LuaSource.assign)
+    private static let unblockScript = RedisScript(name: "unblock", source: LuaSource.unblock)
+    private static let keepAliveScript = RedisScript(name: "keep_alive", source: LuaSource.keepAlive)
+    private static let deleteScript = RedisScript(name: "delete", source: LuaSource.delete)
+    private static let generateScript = RedisScript(name: "generate", source: LuaSource.generate)
+    private static let inspectScript = RedisScript(name: "inspect", source: LuaSource.inspect)
+    private static let statsScript = RedisScript(name: "stats", source: LuaSource.stats)
+    private static let reapScript = RedisScript(name: "reap", source: LuaSource.reap)
+}

@@ -1,0 +1,31 @@
+/// How long leases and lives last, and how much work one call may do. Defaults: ``Defaults``.
+public struct TokenPoolSettings: Sendable {
+    /// An assignment lapses this long after assign or the last keep-alive.
+    public var leaseTTL: Duration
+    /// A token is deleted this long after it was generated or last kept alive.
+    public var keepAliveTTL: Duration
+    /// Lapsed leases that assign returns to the free set before it pops.
+    public var reclaimOnAssign: Int
+    /// Dead tokens that one assign script may pop and drop before it starts again.
+    public var maxPopsPerAssign: Int
+    /// Tokens that one reap script handles at most, of each kind.
+    public var reapBatch: Int
+    /// First part of every key: `PREFIX:{pool}:free`.
+    public var keyPrefix: String
+
+    public init(
+        leaseTTL: Duration = Defaults.leaseTTL,
+        keepAliveTTL: Duration = Defaults.keepAliveTTL,
+        reclaimOnAssign: Int = Defaults.reclaimOnAssign,
+        maxPopsPerAssign: Int = Defaults.maxPopsPerAssign,
+        reapBatch: Int = Defaults.reapBatch,
+        keyPrefix: String = Defaults.keyPrefix
+    ) {
+        self.leaseTTL = leaseTTL
+        self.keepAliveTTL = keepAliveTTL
+        self.reclaimOnAssign = reclaimOnAssign
+        self.maxPopsPerAssign = maxPopsPerAssign
+        self.reapBatch = reapBatch
+        self.keyPrefix = keyPrefix
+    }
+}

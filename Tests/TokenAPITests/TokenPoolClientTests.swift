@@ -1,0 +1,86 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import RedisTokenPool
+import Testing
+import TokenPoolClient
+import TokenPoolTestSupport
+
+@testable import TokenAPI
+
+/// The client library against a live server on a real Redis: the typed answers and errors.
+struct TokenPoolClientTests {
+    static func withLiveServer(leaseTTL: Duration = .seconds(60), _ test: @escaping @Sendable (TokenPoolClient) async throws -> Void) async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        var configuration = AppConfiguration()
+        configuration.redisURL = server.url
+        configuration.port = 0
+        configuration.leaseTTL = leaseTTL
+        configuration.logLevel = .critical
+        let app = try await buildApplication(configuration)
+        try await app.test(.live) { client in
+            try await TokenAPITests.waitUntilReady(client)
+            try await test(TokenPoolClient(baseURL: "http://127.0.0.1:\(client.port!)", timeout: .seconds(5)))
+        }
+    }
+
+    @Test func aTokensWholeLifeThroughTheClient() async throws {
+        try await Self.withLiveServer { pool in
+            let made = try await pool.generate(count: 2, in: "lib")
+            #expect(made.count == 2 && made.allSatisfy { $0.state == .free && $0.pool == "lib" })
+            let held = try await pool.assign(in: "lib", idempotencyKey: "once")
+            #expect(held.state == .assigned && held.lease != nil)
+            #expect(try await pool.assign(in: "lib", idempotencyKey: "once") == held)
+            let leaseLeft = try #require(held.leaseExpiresIn)
+            #expect(leaseLeft > 59 && leaseLeft <= 60)
+            #expect(held.keepAliveInterval! > .seconds(19) && held.keepAliveInterval! <= .seconds(20))
+            let kept = try await pool.keepAlive(held.token, lease: held.lease, in: "lib")
+            #expect(kept.lease == held.lease)
+            let stats = try await pool.stats(of: "lib")
+            #expect((stats.pool, stats.total, stats.free, stats.assigned) == ("lib", 2, 1, 1))
+            #expect(try await pool.unblock(held.token, lease: held.lease, in: "lib").state == .free)
+            try await pool.delete(held.token, in: "lib")
+            #expect(try await pool.stats(of: "lib").total == 1)
+        }
+    }
+
+    @Test func errorsAreTypedWithTheServersProblem() async throws {
+        try await Self.withLiveServer { pool in
+            let error = await #expect(throws: TokenPoolClientError.self) { try await pool.assign(in: "empty") }
+            #expect(error?.code == .noFreeToken && error?.status == 404 && error?.problem?.slug == "no-free-token")
+            let token = try await pool.generate(in: "c")[0]
+            let held = try await pool.assign(in: "c")
+            let conflict = await #expect(throws: TokenPoolClientError.self) { try await pool.unblock(token.token, lease: held.lease! + 1, in: "c") }
+            #expect(conflict?.code == .leaseConflict)
+            let missing = await #expect(throws: TokenPoolClientError.self) { try await pool.inspect(Token.random().rawValue, in: "c") }
+            #expect(missing?.code == .tokenNotFound)
+            let bad = await #expect(throws: TokenPoolClientError.self) { try await pool.generate(count: 0, in: "c") }
+            #expect(bad?.code == .badRequest)
+            let nobody = TokenPoolClient(baseURL: "http://127.0.0.1:1", timeout: .seconds(2))
+            let transport = await #expect(throws: TokenPoolClientError.self) { try await nobody.stats() }
+            #expect(transport?.code == .transport && transport?.status == 0 && transport?.isRetryable == true)
+        }
+    }
+
+    @Test func withTokenKeepsTheLeaseAliveAndUnblocksAfter() async throws {
+        try await Self.withLiveServer(leaseTTL: .milliseconds(600)) { pool in
+            _ = try await pool.generate(in: "w")
+            let lease = try await pool.withToken(in: "w") { held in
+                // Three lease TTLs: without keep-alives the lease would lapse.
+                try await Task.sleep(for: .milliseconds(1800))
+                let now = try await pool.inspect(held.token, in: "w")
+                #expect(now.state == .assigned && now.lease == held.lease)
+                return held.lease
+            }
+            #expect(lease != nil)
+            #expect(try await pool.stats(of: "w").free == 1)
+            // Unblocked also when the body throws.
+            await #expect(throws: CancellationError.self) {
+                try await pool.withToken(in: "w") { _ in throw CancellationError() }
+            }
+            #expect(try await pool.stats(of: "w").free == 1)
+        }
+    }
+}

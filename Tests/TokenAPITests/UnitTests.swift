@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import RedisTokenPool
+import Testing
+
+@testable import TokenAPI
+
+/// Small pieces with no server: configuration precedence, RFC 3339, the JSON writer.
+struct UnitTests {
+    @Test func aFlagBeatsTheEnvironmentWhichBeatsTheDefault() throws {
+        let environment = ["TOKENPOOL_LEASE_TTL": "7", "PORT": "9000", "TOKENPOOL_REDIS_CONNECTIONS": "2"]
+        var command = try ServeCommand.parse(["--lease-ttl", "3"])
+        let resolved = try command.resolve(environment)
+        #expect(resolved.leaseTTL == .seconds(3))  // flag
+        #expect(resolved.port == 9000)  // environment
+        #expect(resolved.redisConnections == 2)
+        #expect(resolved.keepAliveTTL == Defaults.keepAliveTTL)  // default
+        #expect(resolved.redisTimeout == Defaults.redisTimeout)
+        command = try ServeCommand.parse([])
+        #expect(try command.resolve([:]).leaseTTL == Defaults.leaseTTL)
+        #expect(throws: (any Error).self) { try ServeCommand.parse([]).resolve(["TOKENPOOL_LEASE_TTL": "soon"]) }
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--lease-ttl", "-1"]).resolve([:]) }
+    }
+
+    @Test func theFlagsHelpShowsTheDefaults() {
+        let help = ServeCommand.helpMessage()
+        #expect(help.contains("Default \(Defaults.leaseTTL.secondsText)."))
+        #expect(help.contains("Default \(Defaults.redisConnections)."))
+    }
+
+    @Test(arguments: [
+        (Int64(0), "1970-01-01T00:00:00.000Z"), (1_700_000_000_123, "2023-11-14T22:13:20.123Z"),
+        (-1, "1969-12-31T23:59:59.999Z"), (951_782_400_000, "2000-02-29T00:00:00.000Z"), (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),
+    ])
+    func rfc3339WritesUTCWithMilliseconds(_ millis: Int64, _ text: String) {
+        #expect(RFC3339.string(fromMilliseconds: millis) == text)
+    }
+
+    @Test func rfc3339AgreesWithFoundationOverManyDays() {
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        for step in stride(from: Int64(-5_000_000_000_000), to: 5_000_000_000_000, by: 97_654_321_000) {
+            #expect(RFC3339.string(fromMilliseconds: step) == style.format(Date(timeIntervalSince1970: Double(step) / 1000)))
+        }
+    }
+
+    @Test func theJSONWriterEscapesAndNests() throws {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.field("text", "a\"b\\c\n\u{1}é")
+        writer.field("none", nil as String?)
+        writer.field("number", Int64(-42))
+        writer.field("seconds", secondsFromMilliseconds: 1500)
+        writer.field("whole", secondsFromMilliseconds: 60000)
+        writer.field("tiny", secondsFromMilliseconds: 7)
+        writer.beginArray("list")
+        writer.beginObject()
+        writer.field("n", 1)
+        writer.endObject()
+        writer.beginObject()
+        writer.endObject()
+        writer.endArray()
+        writer.endObject()
+        let text = String(buffer: writer.buffer)
+        #expect(text == #"{"text":"a\"b\\c\u000a\u0001é","none":null,"number":-42,"seconds":1.5,"whole":60,"tiny":0.007,"list":[{"n":1},{}]}"#)
+        let parsed = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? NSDictionary
+        #expect(parsed?["text"] as? String == "a\"b\\c\n\u{1}é")
+    }
+}
