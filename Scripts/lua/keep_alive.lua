@@ -12,19 +12,9 @@
 --   redis-cli --eval <(cat prelude.lua keep_alive.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' , TOKEN '' 60000 300000
 local tok = ARGV[1]
-
-local life = lifeOf(tok)
-if not life then
-    return {'not_found'}
-end
-if life <= now then
-    purge(tok)
-    return {'not_found'}
-end
-
-local leaseUntil, current = currentLease(tok)
-if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= current then
-    return {'conflict'}
+local _, leaseUntil, current, refusal = openToken(tok, ARGV[2])
+if refusal then
+    return refusal
 end
 
 local newLife = now + tonumber(ARGV[4])

@@ -48,6 +48,26 @@ local function release(tok, life)
     end
 end
 
+-- Opens a token for a keep-alive or an unblock: its life, lease deadline and current lease
+-- number, or, as the fourth value, the refusal to answer with: {'not_found'} for a token the
+-- pool does not know or one past its life (purged on the spot), {'conflict'} when `expected`
+-- (a lease number, or '' for any) is not the current lease. A refusal changes nothing else.
+local function openToken(tok, expected)
+    local life = lifeOf(tok)
+    if not life then
+        return nil, nil, nil, {'not_found'}
+    end
+    if life <= now then
+        purge(tok)
+        return nil, nil, nil, {'not_found'}
+    end
+    local leaseUntil, current = currentLease(tok)
+    if expected ~= '' and tonumber(expected) ~= current then
+        return nil, nil, nil, {'conflict'}
+    end
+    return life, leaseUntil, current, nil
+end
+
 -- The reply of every operation on one token:
 -- {'ok', token, expiresAt, leaseExpiresAt|false, lease|false, now}. `now` lets a client
 -- count durations (leaseExpiresAt - now) without comparing its clock with Redis's.

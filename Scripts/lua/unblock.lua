@@ -11,20 +11,10 @@
 --   redis-cli --eval <(cat prelude.lua unblock.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' , TOKEN ''
 local tok = ARGV[1]
-
-local life = lifeOf(tok)
-if not life then
-    return {'not_found'}
-end
-if life <= now then
-    -- Past its life: gone for good, whatever the reaper has done so far.
-    purge(tok)
-    return {'not_found'}
-end
-
-local leaseUntil, current = currentLease(tok)
-if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= current then
-    return {'conflict'}
+-- Past its life a token is gone for good, whatever the reaper has done so far.
+local life, leaseUntil, current, refusal = openToken(tok, ARGV[2])
+if refusal then
+    return refusal
 end
 if leaseUntil then
     release(tok, life)

@@ -27,6 +27,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_ready(base):
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(base + "/readyz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
 def main():
     build = sys.argv[1]
     tokenpool = os.path.join(build, "tokenpool")
@@ -49,12 +58,7 @@ def main():
         server = subprocess.Popen([tokenpool, "serve", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
                                    "--lease-ttl", "2", "--admin-key", "cli-admin", "--log-level", "error"])
         try:
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(base + "/readyz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            wait_ready(base)
             out = cli("generate", "--count", "3", "--pool", "cli")
             tokens = out.stdout.split()
             check(out.returncode == 0 and len(tokens) == 3 and all(len(t) == 24 for t in tokens), "generate --count 3 prints three tokens")
@@ -135,12 +139,7 @@ def check_hold_under_a_wrong_clock(tokenpool, redis_port, env):
         return int(float(lines[0].split()[-1])) if lines else 0
 
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(base + "/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_ready(base)
         request = urllib.request.Request(base + "/pools/clock/tokens", method="POST", headers=headers)
         urllib.request.urlopen(request, timeout=5).read()
         for offset in ("+10m", "-10m"):

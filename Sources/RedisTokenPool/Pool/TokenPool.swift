@@ -1,6 +1,7 @@
 import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
+import ServiceLifecycle
 
 /// Token pools kept in Redis. Every change is one atomic Lua script, timed by Redis's clock,
 /// and no operation is O(n) in a pool's size.
@@ -21,6 +22,15 @@ public final class TokenPool: Sendable {
         self.leaseMillis = String(settings.leaseTTL.milliseconds)
         self.keepAliveMillis = String(settings.keepAliveTTL.milliseconds)
     }
+
+    /// A pool on Redis connections of its own. Run ``connections`` in your `ServiceGroup` for
+    /// as long as you use the pool: it keeps them open and reconnects.
+    public convenience init(redis: RedisConfiguration, settings: TokenPoolSettings = TokenPoolSettings(), logger: Logger) {
+        self.init(client: RedisClient(configuration: redis, logger: logger), settings: settings)
+    }
+
+    /// The Redis connections this pool uses, as a `Service` to run.
+    public var connections: any Service { self.client }
 
     /// Adds `count` new free tokens (1 ... ``maxBatch``). O(count log n).
     ///
