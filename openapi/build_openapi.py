@@ -287,7 +287,9 @@ def document():
                                     description="Transient trouble, worth a retry after Retry-After seconds: no connection "
                                                 "to Redis or no answer in time (redis-unavailable), or Redis cannot serve "
                                                 "for now: LOADING, BUSY, READONLY, MASTERDOWN, CLUSTERDOWN, TRYAGAIN, "
-                                                "NOREPLICAS (redis-busy)",
+                                                "NOREPLICAS (redis-busy); or, with --redis-wait-replicas, a change that fewer replicas than asked "
+                                                "acknowledged in time (not-replicated: it may not survive a failover; retry with "
+                                                "the same Idempotency-Key)",
                                     headers={"Retry-After": {"schema": {"type": "integer"}, "example": D["retryAfterSeconds"]}}),
                 "NotReady": problem(503, "not-ready", "Service Unavailable", "Redis does not answer"),
                 "Internal": problem(500, "internal", "Internal Server Error", "an unexpected error; it was logged"),

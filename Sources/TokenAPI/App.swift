@@ -27,8 +27,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (PORT). Default \(Defaults.port).")
     var port: Int?
 
-    @Option(help: "redis://[user:password@]host[:port][/db] or unix:///path (REDIS_URL). Without one, an embedded redis-server is started.")
+    @Option(help: """
+        redis://[user:password@]host[:port][/db], unix:///path, or redis-sentinel://[user:password@]h1:26379[,h2:26379]/MASTER[?db=N] \
+        (REDIS_URL; rediss:// and rediss-sentinel:// for TLS). Without one, an embedded redis-server is started.
+        """)
     var redisURL: String?
+
+    @Option(help: "Password of the sentinels themselves, for redis-sentinel:// (TOKENPOOL_REDIS_SENTINEL_PASSWORD).")
+    var redisSentinelPassword: String?
+
+    @Option(help: "Acknowledge a change only once this many replicas have it (WAIT); fewer in time is 503 not-replicated (TOKENPOOL_REDIS_WAIT_REPLICAS). Default \(Defaults.redisWaitReplicas).")
+    var redisWaitReplicas: Int?
 
     @Option(name: .customLong("redis-tls-ca"), help: "PEM file of CAs to trust for rediss:// (TOKENPOOL_REDIS_TLS_CA).")
     var redisTLSCA: String?
@@ -97,6 +106,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.port = try value(self.port, "PORT", Int.init) ?? configuration.port
         configuration.redisURL = try value(self.redisURL, "REDIS_URL", { $0 })
         configuration.redisTLSCAFile = try value(self.redisTLSCA, "TOKENPOOL_REDIS_TLS_CA", { $0 })
+        configuration.redisSentinelPassword = try value(self.redisSentinelPassword, "TOKENPOOL_REDIS_SENTINEL_PASSWORD", { $0 })
+        configuration.redisWaitReplicas = try value(self.redisWaitReplicas, "TOKENPOOL_REDIS_WAIT_REPLICAS", Int.init) ?? Defaults.redisWaitReplicas
         configuration.redisTLSInsecure = self.redisTLSInsecure || ["1", "true", "yes"].contains(environment["TOKENPOOL_REDIS_TLS_INSECURE"]?.lowercased() ?? "")
         configuration.dataDirectory = try value(self.dataDir, "TOKENPOOL_DATA_DIR", { $0 }) ?? configuration.dataDirectory
         configuration.leaseTTL = try seconds(self.leaseTTL, "TOKENPOOL_LEASE_TTL") ?? configuration.leaseTTL
@@ -123,6 +134,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (0...65535).contains(configuration.port) else { throw ValidationError("port must be 0 to 65535") }
         guard configuration.maxBodySize > 0 else { throw ValidationError("max-body-size must be positive") }
         guard (1...64).contains(configuration.redisConnections) else { throw ValidationError("redis-connections must be 1 to 64") }
+        guard configuration.redisWaitReplicas >= 0 else { throw ValidationError("redis-wait-replicas must be 0 or more") }
         return configuration
     }
 }

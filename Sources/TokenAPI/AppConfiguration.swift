@@ -12,6 +12,10 @@ struct AppConfiguration: Sendable {
     var keepAliveTTL = Defaults.keepAliveTTL
     var redisTLSCAFile: String?
     var redisTLSInsecure = false
+    /// With N > 0 a change is acknowledged once N replicas have it (`WAIT`).
+    var redisWaitReplicas = 0
+    /// The sentinels' own password, for `redis-sentinel://` URLs.
+    var redisSentinelPassword: String?
     var redisConnections = Defaults.redisConnections
     var redisTimeout = Defaults.redisTimeout
     var reapInterval = Defaults.reapInterval

@@ -30,6 +30,8 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
         redis = try RedisConfiguration(url: embedded.url)
     }
     redis.connectionCount = configuration.redisConnections
+    redis.waitReplicas = configuration.redisWaitReplicas
+    redis.sentinel?.password = configuration.redisSentinelPassword
     redis.commandTimeout = configuration.redisTimeout
     let client = RedisClient(configuration: redis, logger: logger)
     let pool = TokenPool(

@@ -46,3 +46,20 @@ struct ConfigurationTests {
         #expect(PoolName("a:b") == nil)
     }
 }
+
+struct SentinelURLTests {
+    @Test func readsSentinelsMasterNameCredentialsAndDatabase() throws {
+        let configuration = try RedisConfiguration(url: "redis-sentinel://app:p%40ss@s1:26379,s2:26380,s3/tokens?db=2")
+        #expect(configuration.sentinel?.sentinels == [.tcp(host: "s1", port: 26379), .tcp(host: "s2", port: 26380), .tcp(host: "s3", port: 26379)])
+        #expect(configuration.sentinel?.masterName == "tokens")
+        #expect(configuration.username == "app" && configuration.password == "p@ss")
+        #expect(configuration.database == 2)
+        #expect(configuration.tls == nil)
+        #expect(try RedisConfiguration(url: "rediss-sentinel://s1/m").tls != nil)
+    }
+
+    @Test(arguments: ["redis-sentinel://s1:26379", "redis-sentinel:///m", "redis-sentinel://s1:x/m", "redis-sentinel://s1/m?db=-1", "redis-sentinel://s1:0/m"])
+    func refusesSentinelURLsItCannotUse(_ url: String) {
+        #expect(throws: RedisClientError.self) { try RedisConfiguration(url: url) }
+    }
+}

@@ -162,3 +162,37 @@ extension Result where Failure == any Error {
         do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }
+
+/// `--redis-wait-replicas`: a change is acknowledged only once replicas have it.
+struct WaitReplicasTests {
+    @Test func withoutTheReplicasAskedForAChangeIsNotReplicatedAndWithThemItIs() async throws {
+        try await withRedis(configure: { $0.waitReplicas = 1; $0.commandTimeout = .milliseconds(800) }) { server, client in
+            let pool = TokenPool(client: client)
+            let start = ContinuousClock.now
+            await #expect(throws: RedisClientError.notReplicated(0, of: 1)) { try await pool.generate(count: 1) }
+            #expect(ContinuousClock.now - start < .seconds(2))
+            // Reads are not held up.
+            #expect(try await pool.stats().total == 1)
+            _ = try await client.send("CONFIG", "SET", "repl-diskless-sync-delay", "0")
+            let replica = try await RedisTestServer.start(extraArguments: ["--replicaof", "127.0.0.1", String(server.port)])
+            defer { replica.stop() }
+            var synced = false
+            for _ in 0..<200 where !synced {
+                synced = (try? await client.send("INFO", "replication").string?.contains("state=online")) == true
+                if !synced { try await Task.sleep(for: .milliseconds(25)) }
+            }
+            #expect(synced)
+            let made = try await pool.generate(count: 1)
+            let info = try await RedisClient.withOne(url: replica.url) { try await $0.send("ZSCORE", pool.keys(of: .default).alive, made[0].token.rawValue) }
+            #expect(info.int == Int(made[0].expiresAt))
+        }
+    }
+}
+
+extension RedisClient {
+    /// Runs `body` with a client of its own on `url`.
+    static func withOne<T: Sendable>(url: String, _ body: (RedisClient) async throws -> T) async throws -> T {
+        let client = RedisClient(configuration: try RedisConfiguration(url: url), logger: testLogger())
+        return try await withRunning(client) { try await body(client) }
+    }
+}

@@ -21,10 +21,14 @@ public final class RedisTestServer: Sendable {
         var lastError: any Error = TestServerError("redis-server did not start")
         for _ in 0..<5 {
             let port = try port ?? freePort()
+            // A folder of its own: a replica writes the data it syncs there, and a server started
+            // in a folder with a dump.rdb would load it.
+            let directory = FileManager.default.temporaryDirectory.appending(path: "tokenpool-redis-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: Self.serverPath)
-            process.arguments = [portArgument, "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
-                + extraArguments
+            process.arguments = [portArgument, "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
+                                 "--dir", directory.path] + extraArguments
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()

@@ -43,6 +43,12 @@ struct ErrorMappingTests {
         #expect(problem.headers[.retryAfter] == nil)
     }
 
+    @Test func aChangeNotReplicatedInTimeIs503NotReplicated() {
+        let problem = ProblemMiddleware<BasicRequestContext>.problem(for: RedisClientError.notReplicated(0, of: 1), pool: "p", logger: testLogger())
+        #expect(problem.status == .serviceUnavailable && problem.slug == "not-replicated")
+        #expect(problem.headers[.retryAfter] != nil)
+    }
+
     @Test func aReplyThatBreaksAScriptsContractIs500AndNoConnectionIs503() {
         let broken = ProblemMiddleware<BasicRequestContext>.problem(for: RedisClientError.unexpectedReply("x"), pool: "p", logger: testLogger())
         #expect(broken.status == .internalServerError)

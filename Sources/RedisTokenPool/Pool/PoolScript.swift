@@ -16,6 +16,14 @@ enum PoolScript: CaseIterable {
         }
     }
 
+    /// Whether the script may write: with `--redis-wait-replicas` such a script is followed by `WAIT`.
+    var changesState: Bool {
+        switch self {
+        case .assign, .unblock, .keepAlive, .delete, .generate, .reap: true
+        case .inspect, .stats: false
+        }
+    }
+
     private static let assignScript = RedisScript(name: "assign", source: LuaSource.assign)
     private static let unblockScript = RedisScript(name: "unblock", source: LuaSource.unblock)
     private static let keepAliveScript = RedisScript(name: "keep_alive", source: LuaSource.keepAlive)

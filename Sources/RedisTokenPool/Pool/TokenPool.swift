@@ -65,7 +65,9 @@ public final class TokenPool: Sendable {
             let chunk = (0..<chunkSize).map { _ in Token.random() }
             let last = records.count + chunkSize == count
             let arguments = [self.keepAliveMillis, self.leaseMillis, call == 0 ? "first" : "next", last ? "done" : "pending"]
-            let reply = try await self.client.evaluate(PoolScript.generate.script, keys: scriptKeys, arguments: arguments + chunk.map(\.rawValue))
+            let reply = try await self.client.evaluate(
+                PoolScript.generate.script, keys: scriptKeys, arguments: arguments + chunk.map(\.rawValue), changesState: true
+            )
             switch try GenerateReply.decode(reply, pool: pool) {
             case .busy:
                 throw TokenPoolError.idempotencyKeyInUse(idempotencyKey ?? "")
@@ -103,7 +105,7 @@ public final class TokenPool: Sendable {
         // Each 'retry' dropped at least one dead token for good, so this ends; the bound is a
         // guard against a script that breaks its word.
         for _ in 0..<1_000 {
-            let reply = try await self.client.evaluate(PoolScript.assign.script, keys: keys, arguments: arguments)
+            let reply = try await self.client.evaluate(PoolScript.assign.script, keys: keys, arguments: arguments, changesState: true)
             switch try TokenReply.decode(reply, script: "assign", pool: pool) {
             case .ok(let record):
                 self.metrics.assignments.increment()
@@ -182,7 +184,7 @@ public final class TokenPool: Sendable {
     }
 
     private func run(_ script: PoolScript, _ pool: PoolName, _ arguments: [String]) async throws -> RESPValue {
-        try await self.client.evaluate(script.script, keys: self.keys(of: pool).scriptKeys, arguments: arguments)
+        try await self.client.evaluate(script.script, keys: self.keys(of: pool).scriptKeys, arguments: arguments, changesState: script.changesState)
     }
 
     /// Runs a script on one token and maps its `record`, `not_found` and `conflict` replies.

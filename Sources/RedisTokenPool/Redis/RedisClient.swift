@@ -19,6 +19,7 @@ package final class RedisClient: Service, Sendable {
     private let logger: Logger
     private let state: NIOLockedValueBox<State>
     private let metrics = RedisMetrics()
+    private let sentinel: RedisSentinel?
 
     private struct State {
         var connections: [RedisConnection?]
@@ -51,6 +52,7 @@ package final class RedisClient: Service, Sendable {
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.state = NIOLockedValueBox(State(connections: Array(repeating: nil, count: configuration.connectionCount)))
+        self.sentinel = configuration.sentinel.map { RedisSentinel(sentinel: $0, base: configuration, logger: logger) }
     }
 
     /// Keeps the connections open until cancelled or graceful shutdown.
@@ -59,6 +61,14 @@ package final class RedisClient: Service, Sendable {
             await withDiscardingTaskGroup { group in
                 for slot in 0..<self.configuration.connectionCount {
                     group.addTask { await self.maintain(slot: slot) }
+                }
+                if let sentinel = self.sentinel {
+                    group.addTask {
+                        await sentinel.watch(eventLoopGroup: self.eventLoopGroup) {
+                            self.logger.notice("Sentinels switched the master; reconnecting")
+                            self.closeConnections()
+                        }
+                    }
                 }
             }
         }
@@ -73,22 +83,35 @@ package final class RedisClient: Service, Sendable {
     /// - Throws: ``RedisServerError`` for an error reply, ``RedisClientError`` when no reply came
     ///   before `deadline` (default: one command timeout from now).
     package func send(_ arguments: [String], deadline: NIODeadline? = nil) async throws -> RESPValue {
-        let deadline = deadline ?? self.deadline()
+        let reply = try await self.perform([arguments], deadline: deadline ?? self.deadline())[0]
+        if case .error(let message) = reply { throw RedisServerError(message) }
+        return reply
+    }
+
+    /// Sends commands back to back on one connection and returns their replies, error replies
+    /// included, in order.
+    private func perform(_ commands: [[String]], deadline: NIODeadline) async throws -> [RESPValue] {
         let start = ContinuousClock.now
-        let reply: RESPValue
+        let connection: RedisConnection
+        let replies: [RESPValue]
         do {
-            reply = try await self.connection(before: deadline).send(arguments, deadline: deadline)
+            connection = try await self.connection(before: deadline)
+            replies =
+                commands.count == 1
+                ? [try await connection.send(commands[0], deadline: deadline)]
+                : try await connection.sendPipelined(commands, deadline: deadline)
         } catch {
             self.metrics.clientErrors.increment()
             throw error
         }
         let (seconds, attoseconds) = (ContinuousClock.now - start).components
         self.metrics.latency.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-        if case .error(let message) = reply {
+        for case .error(let message) in replies {
             self.metrics.serverErrors.increment()
-            throw RedisServerError(message)
+            // Under Sentinel, READONLY means this connection reached a demoted master: find the new one.
+            if self.sentinel != nil, message.hasPrefix("READONLY") { connection.close() }
         }
-        return reply
+        return replies
     }
 
     package func send(_ arguments: String...) async throws -> RESPValue {
@@ -97,7 +120,11 @@ package final class RedisClient: Service, Sendable {
 
     /// Runs a Lua script by `EVALSHA`, loading it first when Redis does not know it yet
     /// (first use, or after a restart or failover: `NOSCRIPT`). Every step shares one deadline.
-    package func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RESPValue {
+    ///
+    /// With `changesState` and ``RedisConfiguration/waitReplicas`` N > 0, `WAIT N` follows the
+    /// script on the same connection; fewer than N acknowledgements before the deadline is
+    /// ``RedisClientError/notReplicated(_:of:)``.
+    package func evaluate(_ script: RedisScript, keys: [String], arguments: [String], changesState: Bool = false) async throws -> RESPValue {
         let deadline = self.deadline()
         let known = self.state.withLockedValue { $0.scriptHashes[script.name] }
         let hash: String
@@ -106,15 +133,27 @@ package final class RedisClient: Service, Sendable {
         } else {
             hash = try await self.load(script, deadline: deadline)
         }
-        let command = ["EVALSHA", hash, String(keys.count)] + keys + arguments
+        var command = ["EVALSHA", hash, String(keys.count)] + keys + arguments
         do {
-            return try await self.send(command, deadline: deadline)
+            return try await self.evaluate(command, changesState: changesState, deadline: deadline)
         } catch let error as RedisServerError where error.prefix == "NOSCRIPT" {
             self.logger.info("Redis lost a script; loading it again", metadata: ["tokenpool.script": "\(script.name)"])
-            var reloaded = command
-            reloaded[1] = try await self.load(script, deadline: deadline)
-            return try await self.send(reloaded, deadline: deadline)
+            command[1] = try await self.load(script, deadline: deadline)
+            return try await self.evaluate(command, changesState: changesState, deadline: deadline)
         }
+    }
+
+    private func evaluate(_ command: [String], changesState: Bool, deadline: NIODeadline) async throws -> RESPValue {
+        let wanted = self.configuration.waitReplicas
+        guard changesState, wanted > 0 else { return try await self.send(command, deadline: deadline) }
+        // WAIT gives up a little before the deadline, so its answer arrives before the command times out.
+        let left = (deadline - .now()).nanoseconds / 1_000_000
+        let replies = try await self.perform([command, ["WAIT", String(wanted), String(max(1, left * 3 / 4))]], deadline: deadline)
+        if case .error(let message) = replies[0] { throw RedisServerError(message) }
+        if case .error(let message) = replies[1] { throw RedisServerError(message) }
+        guard let acknowledged = replies[1].int else { throw RedisClientError.unexpectedReply("WAIT: \(replies[1].shape)") }
+        guard acknowledged >= wanted else { throw RedisClientError.notReplicated(acknowledged, of: wanted) }
+        return replies[0]
     }
 
     private func load(_ script: RedisScript, deadline: NIODeadline) async throws -> String {
@@ -162,11 +201,7 @@ package final class RedisClient: Service, Sendable {
         logger[metadataKey: "tokenpool.redis.connection"] = "\(slot)"
         while !Task.isCancelled {
             do {
-                let connection = try await RedisConnection.connect(
-                    self.configuration,
-                    eventLoop: self.eventLoopGroup.next(),
-                    logger: logger
-                )
+                let connection = try await self.connect(logger: logger)
                 let waiters = self.state.withLockedValue { state in
                     state.connections[slot] = connection
                     defer { state.waiters.removeAll() }
@@ -190,8 +225,37 @@ package final class RedisClient: Service, Sendable {
                 }
             }
             try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, self.configuration.reconnectBackoff.upperBound)
+            // Under Sentinel a new master may be up any moment: keep asking often.
+            let ceiling = self.sentinel == nil ? self.configuration.reconnectBackoff.upperBound : .milliseconds(200)
+            backoff = min(backoff * 2, max(ceiling, self.configuration.reconnectBackoff.lowerBound))
         }
+    }
+
+    /// A new connection: to the configured address, or to the master the sentinels name,
+    /// confirmed with `ROLE` (a sentinel may still name a master that was just demoted).
+    private func connect(logger: Logger) async throws -> RedisConnection {
+        let eventLoop = self.eventLoopGroup.next()
+        guard let sentinel = self.sentinel else {
+            return try await RedisConnection.connect(self.configuration, eventLoop: eventLoop, logger: logger)
+        }
+        var configuration = self.configuration
+        configuration.address = try await sentinel.masterAddress(eventLoop: eventLoop)
+        let connection = try await RedisConnection.connect(configuration, eventLoop: eventLoop, logger: logger)
+        do {
+            let role = try await connection.send(["ROLE"], deadline: self.deadline())
+            guard role.array?.first?.string == "master" else {
+                throw RedisClientError.connectionUnavailable("\(configuration.address) is not a master (yet)")
+            }
+        } catch {
+            connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    /// Closes every open connection; each reconnects (and, under Sentinel, finds the master again).
+    private func closeConnections() {
+        self.state.withLockedValue { $0.connections.compactMap { $0 } }.forEach { $0.close() }
     }
 }
 

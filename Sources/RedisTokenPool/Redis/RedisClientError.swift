@@ -15,6 +15,9 @@ public struct RedisClientError: Error, Sendable, Hashable, CustomStringConvertib
         case unexpectedReply
         /// A Redis URL that cannot be used.
         case invalidURL
+        /// The change was made on the master, but fewer replicas than asked for acknowledged it
+        /// before the deadline: it may or may not survive a failover.
+        case notReplicated
     }
 
     public let code: Code
@@ -35,12 +38,15 @@ public struct RedisClientError: Error, Sendable, Hashable, CustomStringConvertib
     static func protocolError(_ message: String) -> Self { Self(.protocolError, "RESP protocol error: \(message)") }
     public static func unexpectedReply(_ message: String) -> Self { Self(.unexpectedReply, "unexpected reply: \(message)") }
     public static func invalidURL(_ message: String) -> Self { Self(.invalidURL, message) }
+    public static func notReplicated(_ acknowledged: Int, of wanted: Int) -> Self {
+        Self(.notReplicated, "the change reached \(acknowledged) of \(wanted) replicas in time; it may not survive a failover")
+    }
 
     /// Trouble that passes by itself (no connection, a timeout): worth a retry. A protocol
     /// error or a reply that breaks a contract is a bug or corrupt data, and is not.
     public var isTransient: Bool {
         switch self.code {
-        case .connectionUnavailable, .connectionClosed, .timeout: true
+        case .connectionUnavailable, .connectionClosed, .timeout, .notReplicated: true
         case .protocolError, .unexpectedReply, .invalidURL: false
         }
     }

@@ -19,9 +19,16 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     typealias OutboundIn = RedisRequest
     typealias OutboundOut = [String]
 
-    private var state = RedisCommandStateMachine<EventLoopPromise<RESPValue>>()
+    private var state: RedisCommandStateMachine<EventLoopPromise<RESPValue>>
     private var flushScheduled = false
     private var timer: Scheduled<Void>?
+    private let onPush: (@Sendable (RESPValue) -> Void)?
+
+    /// - Parameter onPush: for a subscriber's connection: receives every pushed message.
+    init(onPush: (@Sendable (RESPValue) -> Void)? = nil) {
+        self.onPush = onPush
+        self.state = RedisCommandStateMachine(acceptsPushes: onPush != nil)
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.timer?.cancel()
@@ -58,6 +65,8 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         switch self.state.replyReceived() {
         case .succeed(let promise):
             promise.succeed(Self.unwrapInboundIn(data))
+        case .push:
+            self.onPush?(Self.unwrapInboundIn(data))
         case .failAllAndClose(let promises, let error):
             self.failAndClose(promises, error, context: context)
         }

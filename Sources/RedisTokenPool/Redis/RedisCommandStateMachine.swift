@@ -21,6 +21,12 @@ struct RedisCommandStateMachine<Promise> {
     }
 
     private var state: State = .active(pending: [], timerArmed: false)
+    /// A subscriber's connection: a reply no command asked for is a pushed message, not an error.
+    private let acceptsPushes: Bool
+
+    init(acceptsPushes: Bool = false) {
+        self.acceptsPushes = acceptsPushes
+    }
 
     enum WriteAction {
         /// Send the command; arm the timer at this deadline if one is given.
@@ -31,6 +37,8 @@ struct RedisCommandStateMachine<Promise> {
 
     enum ReadAction {
         case succeed(Promise)
+        /// A message pushed to a subscriber.
+        case push
         /// A reply nobody asked for: the stream can no longer be trusted.
         case failAllAndClose([Promise], RedisClientError)
     }
@@ -59,6 +67,7 @@ struct RedisCommandStateMachine<Promise> {
             return .failAllAndClose([], error)
         case .active(var pending, let timerArmed):
             guard let first = pending.popFirst() else {
+                if self.acceptsPushes { return .push }
                 let error = RedisClientError.unexpectedReply("a reply that no command asked for")
                 return .failAllAndClose(self.fail(error), error)
             }

@@ -21,7 +21,29 @@ public struct RedisConfiguration: Sendable {
         }
     }
 
+    /// Redis Sentinel: the data nodes' master is found by asking the sentinels, and found again
+    /// after a failover. `address` is then only where the last master was.
+    public struct Sentinel: Sendable, Equatable {
+        /// The sentinels, tried in order.
+        public var sentinels: [Address]
+        /// The name the sentinels monitor the master under.
+        public var masterName: String
+        /// The sentinels' own password, if they need one (`--redis-sentinel-password`).
+        public var password: String?
+
+        public init(sentinels: [Address], masterName: String, password: String? = nil) {
+            self.sentinels = sentinels
+            self.masterName = masterName
+            self.password = password
+        }
+    }
+
     public var address: Address
+    /// Set for `redis-sentinel://` URLs.
+    public var sentinel: Sentinel?
+    /// With N > 0, every state-changing script is followed by `WAIT N` on the same connection:
+    /// a change is acknowledged only once N replicas have it. 0: acknowledged when the master has it.
+    public var waitReplicas: Int = Defaults.redisWaitReplicas
     public var tls: TLS?
     public var username: String?
     public var password: String?
@@ -55,8 +77,14 @@ public struct RedisConfiguration: Sendable {
     }
 
     /// Reads `redis://[user:password@]host[:port][/db]`, `redis://...?db=N`,
-    /// `rediss://...` (TLS) or `unix:///path/to/redis.sock[?db=N]`.
+    /// `rediss://...` (TLS), `unix:///path/to/redis.sock[?db=N]` or
+    /// `redis-sentinel://[user:password@]h1:26379[,h2:26379...]/MASTERNAME[?db=N]`
+    /// (`rediss-sentinel://` for TLS to the data nodes; the password is the data nodes').
     public init(url string: String) throws(RedisClientError) {
+        if let separator = string.range(of: "://"), ["redis-sentinel", "rediss-sentinel"].contains(string[..<separator.lowerBound].lowercased()) {
+            try self.init(sentinelURL: string, rest: string[separator.upperBound...], tls: string.lowercased().hasPrefix("rediss"))
+            return
+        }
         guard let components = URLComponents(string: string), let scheme = components.scheme?.lowercased() else {
             throw .invalidURL("not a Redis URL: \(string)")
         }
@@ -80,9 +108,52 @@ public struct RedisConfiguration: Sendable {
             guard !components.path.isEmpty else { throw .invalidURL("no socket path in \(string)") }
             self.init(address: .unixSocket(path: components.path), database: database)
         default:
-            throw .invalidURL("unsupported scheme '\(scheme)' in \(string): use redis://, rediss:// or unix://")
+            throw .invalidURL("unsupported scheme '\(scheme)' in \(string): use redis://, rediss://, unix:// or redis-sentinel://")
         }
         self.username = components.user.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding }
         self.password = components.password?.removingPercentEncoding
+    }
+}
+
+extension RedisConfiguration {
+    /// `[user:password@]h1:26379[,h2:26379...]/MASTERNAME[?db=N]`: several hosts, which
+    /// `URLComponents` does not read, so by hand.
+    private init(sentinelURL string: String, rest: Substring, tls: Bool) throws(RedisClientError) {
+        var rest = rest
+        var query: Substring = ""
+        if let mark = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: mark)...]
+            rest = rest[..<mark]
+        }
+        var user: String?
+        var password: String?
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            user = parts[0].isEmpty ? nil : String(parts[0]).removingPercentEncoding
+            password = parts.count > 1 ? String(parts[1]).removingPercentEncoding : nil
+        }
+        guard let slash = rest.firstIndex(of: "/") else { throw .invalidURL("no master name in \(string): ...host:port/MASTERNAME") }
+        let masterName = String(rest[rest.index(after: slash)...])
+        guard !masterName.isEmpty, !masterName.contains("/") else { throw .invalidURL("no master name in \(string)") }
+        var sentinels: [Address] = []
+        for host in rest[..<slash].split(separator: ",") {
+            let parts = host.split(separator: ":")
+            guard (1...2).contains(parts.count), !parts[0].isEmpty else { throw .invalidURL("bad sentinel address '\(host)' in \(string)") }
+            guard let port = parts.count == 2 ? Int(parts[1]) : 26379, (1...65535).contains(port) else {
+                throw .invalidURL("bad sentinel port in '\(host)' in \(string)")
+            }
+            sentinels.append(.tcp(host: String(parts[0]), port: port))
+        }
+        guard let first = sentinels.first else { throw .invalidURL("no sentinel in \(string)") }
+        var database = 0
+        for item in query.split(separator: "&") where item.hasPrefix("db=") {
+            guard let number = Int(item.dropFirst(3)), number >= 0 else { throw .invalidURL("bad database number in \(string)") }
+            database = number
+        }
+        self.init(address: first, username: user, password: password, database: database)
+        self.sentinel = Sentinel(sentinels: sentinels, masterName: masterName)
+        if tls { self.tls = TLS() }
     }
 }

@@ -12,10 +12,13 @@ package final class RedisConnection: Sendable {
     }
 
     /// Connects, authenticates and selects the database, or throws.
+    /// - Parameter onPush: makes this a subscriber's connection, which hands every pushed
+    ///   message (`SUBSCRIBE`) to `onPush`.
     static func connect(
         _ configuration: RedisConfiguration,
         eventLoop: any EventLoop,
-        logger: Logger
+        logger: Logger,
+        onPush: (@Sendable (RESPValue) -> Void)? = nil
     ) async throws -> RedisConnection {
         let tls = try configuration.tls.map { try Self.tlsContext($0) }
         let serverHostname: String? = if case .tcp(let host, _) = configuration.address, !Self.isIPAddress(host) { host } else { nil }
@@ -30,7 +33,7 @@ package final class RedisConnection: Sendable {
                     try channel.pipeline.syncOperations.addHandlers(
                         MessageToByteHandler(RedisCommandEncoder()),
                         ByteToMessageHandler(RedisReplyDecoder()),
-                        RedisCommandHandler()
+                        RedisCommandHandler(onPush: onPush)
                     )
                 }
             }
@@ -67,6 +70,24 @@ package final class RedisConnection: Sendable {
         written.futureResult.whenFailure { _ in promise.fail(RedisClientError.connectionClosed) }
         self.channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise, deadline: deadline), promise: written)
         return try await promise.futureResult.get()
+    }
+
+    /// Sends commands back to back, so they leave together and run in order with nothing
+    /// between them on this connection; returns their replies in order.
+    func sendPipelined(_ commands: [[String]], deadline: NIODeadline) async throws -> [RESPValue] {
+        let promises = commands.map { arguments in
+            let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
+            let written = self.channel.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenFailure { _ in promise.fail(RedisClientError.connectionClosed) }
+            self.channel.write(RedisRequest(arguments: arguments, promise: promise, deadline: deadline), promise: written)
+            return promise
+        }
+        self.channel.flush()
+        var replies: [RESPValue] = []
+        for promise in promises {
+            replies.append(try await promise.futureResult.get())
+        }
+        return replies
     }
 
     /// Returns when the connection has closed, for whatever reason. Cancelling closes it.

@@ -27,6 +27,8 @@ public enum Defaults {
     /// First reconnect delay; it doubles up to ``reconnectBackoffMax``.
     public static let reconnectBackoffMin: Duration = .milliseconds(50)
     public static let reconnectBackoffMax: Duration = .seconds(2)
+    /// Replicas that must have a change before it is acknowledged (`WAIT`); 0: the master alone.
+    public static let redisWaitReplicas = 0
     /// `Retry-After` on every 503, in seconds.
     public static let retryAfterSeconds = 1
     /// Largest request body in bytes; larger is 413.

@@ -29,6 +29,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return problem
         case let error as TokenPoolError:
             return Self.problem(for: error)
+        case let error as RedisClientError where error.code == .notReplicated:
+            logger.warning("A change was not replicated in time", metadata: ["tokenpool.pool": "\(pool ?? "-")", "error": "\(error)"])
+            return .unavailable("not-replicated", error.message + "; retry with the same Idempotency-Key")
         case let error as RedisClientError where error.isTransient:
             logger.warning("Redis unavailable", metadata: ["error": "\(error)"])
             return .unavailable("redis-unavailable", error.message)

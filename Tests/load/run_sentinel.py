@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Redis Sentinel failover under load: 1 master, 2 replicas, 3 sentinels (down-after 1000 ms),
+three TokenPool replicas on `redis-sentinel://`, tokenpool-load running; the master is SIGKILLed
+(once for a short run, every 25 s for a long one, the killed server coming back as a replica).
+
+    run_sentinel.py BUILD_DIR SECONDS WAIT_REPLICAS [--report]
+
+Checked: the history checker finds nothing, and every TokenPool replica answers a request with
+success within 3 s of the sentinels naming the new master. With --report (for WAIT_REPLICAS 0,
+where a failover may lose acknowledged changes) the checker's findings are printed, not
+asserted.
+"""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from run_load import HERE, free_port, wait_ready
+
+MASTER_NAME = "tokens"
+
+
+def cli(port, *args):
+    return subprocess.run(["redis-cli", "-p", str(port), *map(str, args)], capture_output=True, text=True, timeout=10).stdout.strip()
+
+
+def start_redis(work, port, replica_of=None):
+    directory = os.path.join(work, str(port))
+    os.makedirs(directory, exist_ok=True)
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
+               "--repl-diskless-sync-delay", "0"]
+    if replica_of:
+        command += ["--replicaof", "127.0.0.1", str(replica_of)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    for _ in range(200):
+        if cli(port, "PING") == "PONG":
+            return process
+        time.sleep(0.02)
+    sys.exit(f"redis-server on {port} did not start")
+
+
+def start_sentinel(work, port, master_port):
+    conf = pathlib.Path(work) / f"sentinel-{port}.conf"
+    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {work}\n"
+                    f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n"
+                    f"sentinel down-after-milliseconds {MASTER_NAME} 1000\n"
+                    f"sentinel failover-timeout {MASTER_NAME} 5000\n"
+                    f"sentinel parallel-syncs {MASTER_NAME} 2\n")
+    return subprocess.Popen(["redis-server", str(conf), "--sentinel"], stdout=subprocess.DEVNULL)
+
+
+def master_of(sentinel_port):
+    answer = cli(sentinel_port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME).split()
+    return int(answer[1]) if len(answer) == 2 else None
+
+
+def wait_until(what, check, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    sys.exit(f"sentinel: {what} did not happen within {timeout} s")
+
+
+def main():
+    build = pathlib.Path(sys.argv[1])
+    seconds = float(sys.argv[2])
+    wait_replicas = int(sys.argv[3])
+    report_only = "--report" in sys.argv
+    processes = []
+    with tempfile.TemporaryDirectory() as work:
+        try:
+            master_port, replica_ports = free_port(), [free_port(), free_port()]
+            sentinel_ports = [free_port() for _ in range(3)]
+            master = start_redis(work, master_port)
+            replicas = [start_redis(work, port, replica_of=master_port) for port in replica_ports]
+            processes += [master, *replicas]
+            processes += [start_sentinel(work, port, master_port) for port in sentinel_ports]
+            # Sentinels need a few seconds to learn the replicas and each other before they can fail over.
+            wait_until("replicas in sync", lambda: all("master_link_status:up" in cli(p, "INFO", "replication") for p in replica_ports), 20)
+            wait_until("sentinels know each other and the replicas", lambda: all(
+                len(cli(s, "SENTINEL", "REPLICAS", MASTER_NAME).splitlines()) >= 2 * 2
+                and cli(s, "SENTINEL", "SENTINELS", MASTER_NAME).count("\n") >= 1 for s in sentinel_ports), 30)
+
+            url = "redis-sentinel://" + ",".join(f"127.0.0.1:{p}" for p in sentinel_ports) + f"/{MASTER_NAME}"
+            ports = [free_port() for _ in range(3)]
+            servers = [subprocess.Popen([str(build / "tokenpool"), "serve", "--port", str(port), "--redis-url", url,
+                                         "--redis-wait-replicas", str(wait_replicas), "--lease-ttl", "1", "--reap-interval", "0.2",
+                                         "--log-level", "critical"]) for port in ports]
+            processes += servers
+            for port in ports:
+                wait_ready(port)
+
+            history = os.path.join(work, "history.jsonl")
+            load = subprocess.Popen([str(build / "tokenpool-load"), *sum([["--server", f"http://127.0.0.1:{p}"] for p in ports], []),
+                                     "--duration", str(seconds), "--workers", "24", "--settle", "2.5", "--history", history])
+            nodes = {master_port: master, replica_ports[0]: replicas[0], replica_ports[1]: replicas[1]}
+            kills = max(1, int(seconds // 25))
+            started, promotions = time.time(), []
+            for k in range(kills):
+                time.sleep(max(0, started + seconds * (k + 0.35) / kills - time.time()))
+                current = master_of(sentinel_ports[0]) or master_port
+                # Kill only a master that has a replica in sync, as a failover needs one.
+                wait_until("a replica in sync", lambda: "master_link_status:up" in "".join(
+                    cli(p, "INFO", "replication") for p in nodes if p != current), 20)
+                killed_at = time.time()
+                nodes[current].send_signal(signal.SIGKILL)
+                nodes[current].wait()
+                print(f"sentinel: master {current} killed (SIGKILL)", flush=True)
+                promoted_at = None
+                while time.time() < killed_at + 30:
+                    named = [master_of(s) for s in sentinel_ports]
+                    if any(n and n != current for n in named):
+                        promoted_at = time.time()
+                        print(f"sentinel: {next(n for n in named if n and n != current)} promoted "
+                              f"{int((promoted_at - killed_at) * 1000)} ms after the kill", flush=True)
+                        break
+                    time.sleep(0.05)
+                if promoted_at is None:
+                    sys.exit("sentinel: no new master within 30 s")
+                promotions.append(promoted_at)
+                time.sleep(2)
+                # Back, empty; the sentinels make it a replica of the new master.
+                nodes[current] = start_redis(work, current)
+                processes.append(nodes[current])
+            if load.wait(timeout=seconds + 180) != 0:
+                sys.exit("tokenpool-load failed")
+
+            checked = subprocess.run([sys.executable, str(HERE / "check_history.py"), history])
+            ops = [json.loads(line) for line in open(history) if line.strip()]
+            failures = []
+            for promoted_at in promotions:
+                promoted_ms = int(promoted_at * 1000)
+                for server in range(3):
+                    served = [op["completed"] for op in ops if op["server"] == server and op["invoked"] >= promoted_ms
+                              and op["status"] in (200, 201, 204)]
+                    first = min(served) - promoted_ms if served else None
+                    print(f"sentinel: replica {server + 1} served again {first} ms after the promotion", flush=True)
+                    if first is None or first > 3000:
+                        failures.append(f"replica {server + 1} did not serve within 3 s of the promotion ({first} ms)")
+            unavailable = sum(1 for op in ops if op["status"] == 503)
+            print(f"sentinel: wait-replicas {wait_replicas}: {len(ops)} operations, {len(promotions)} failovers, "
+                  f"{unavailable} answered 503", flush=True)
+            for failure in failures:
+                print("SENTINEL CHECK FAILED " + failure, flush=True)
+            if report_only:
+                print(f"sentinel: report only; history checker exit {checked.returncode}", flush=True)
+                sys.exit(0)
+            print(f"sentinel: {len(failures)} checks failed", flush=True)
+            sys.exit(checked.returncode or (1 if failures else 0))
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+
+
+if __name__ == "__main__":
+    main()
