@@ -93,6 +93,7 @@ bench: deps $(VENV)/.installed
 	$(VENV)/bin/pip install -q matplotlib==3.10.7
 	$(SWIFT) build -c release --product tokenpool
 	$(VENV)/bin/python bench/run_bench.py .build/release/tokenpool
+	$(VENV)/bin/python bench/wait_replicas.py .build/release/tokenpool
 
 clean:
 	rm -rf .build $(VENV)

@@ -96,8 +96,13 @@ def latency(out, label):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def lua_source(script):
+    """A script as the server runs it: prelude.lua in front (see Scripts/lua/prelude.lua)."""
+    return (ROOT / "Scripts/lua/prelude.lua").read_text() + (ROOT / "Scripts/lua" / script).read_text()
+
+
 def redis_benchmark(redis, script, keys, args, requests=200_000):
-    sha = redis.cli("SCRIPT", "LOAD", (ROOT / "Scripts/lua" / script).read_text())
+    sha = redis.cli("SCRIPT", "LOAD", lua_source(script))
     out = subprocess.run(["redis-benchmark", "-p", str(redis.port), "-n", str(requests), "-c", "50", "-q",
                           "EVALSHA", sha, str(len(keys)), *keys, *map(str, args)], capture_output=True, text=True, check=True).stdout
     return float(re.search(r"([\d.]+) requests per second", out.replace("\r", "\n").strip().splitlines()[-1]).group(1))
@@ -113,7 +118,7 @@ def resp(*args):
 def lapse_at_once(redis, base, pid, count=100_000):
     """`count` leases lapse within about a second while the assign/unblock cycle runs on another pool."""
     fill(base, "reap", count, sample=0)
-    sha = redis.cli("SCRIPT", "LOAD", (ROOT / "Scripts/lua/assign.lua").read_text())
+    sha = redis.cli("SCRIPT", "LOAD", lua_source("assign.lua"))
     lease_ms = 3000
     command = resp("EVALSHA", sha, 5, *redis.keys("reap"), lease_ms, 16, 32)
     started = time.time()
@@ -269,7 +274,7 @@ def main():
                         if name == "assign 404":
                             # An exhausted pool of this size: every token assigned (straight through the script).
                             fill(base, env["POOL"], SIZES[size], sample=0)
-                            sha = redis.cli("SCRIPT", "LOAD", (ROOT / "Scripts/lua/assign.lua").read_text())
+                            sha = redis.cli("SCRIPT", "LOAD", lua_source("assign.lua"))
                             subprocess.run(["redis-cli", "-p", str(redis_port), "--pipe"], capture_output=True, check=True, text=True,
                                            input=resp("EVALSHA", sha, 5, *redis.keys(env["POOL"]), 36_000_000, 16, 32) * SIZES[size])
                         results.setdefault(name, {})[size] = wrk(base, script, server.pid, env)
