@@ -7,7 +7,7 @@ APT_PACKAGES := libhiredis-dev redis-server redis-tools pkg-config python3-venv 
 PY_PACKAGES := schemathesis==4.32.5 openapi-spec-validator==0.9.0 PyYAML==6.0.3
 VENV := .venv
 
-.PHONY: deps build run test history sentinel-test soak cluster cluster-test contract bench clean
+.PHONY: deps build run test history sentinel-test redis-cluster-test soak cluster cluster-test contract bench clean
 
 deps:
 	@if command -v dpkg >/dev/null 2>&1; then \
@@ -42,6 +42,7 @@ test: deps $(VENV)/.installed
 	python3 Tests/cli/test_readme_lua.py
 	$(MAKE) --no-print-directory history
 	$(MAKE) --no-print-directory sentinel-test
+	$(MAKE) --no-print-directory redis-cluster-test
 	$(MAKE) --no-print-directory cluster-test
 	$(MAKE) --no-print-directory contract
 
@@ -59,6 +60,12 @@ history:
 sentinel-test:
 	python3 Tests/load/run_sentinel.py .build/debug 20 1
 
+# Redis Cluster: 3 masters with 2 replicas each; the API contract against it, then three pools on
+# three masters under load while a pool's slot migrates and another pool's master is SIGKILLed.
+redis-cluster-test: $(VENV)/.installed
+	$(VENV)/bin/python Tests/load/run_cluster.py .build/debug contract
+	python3 Tests/load/run_cluster.py .build/debug 30
+
 # docker-compose.yml agrees with make cluster; then the cluster itself: traffic through haproxy
 # while a replica is stopped and started again.
 cluster-test: $(VENV)/.installed
@@ -70,13 +77,16 @@ cluster: build $(VENV)/.installed
 	$(VENV)/bin/python cluster/cluster.py up .build/release
 
 # The same for minutes, every fault again and again, Redis away for 3 s among them.
-# REDIS=sentinel: the Sentinel topology, its master SIGKILLed every 25 s.
+# REDIS=sentinel: the Sentinel topology, its master SIGKILLed every 25 s. REDIS=cluster: the
+# Redis Cluster run, a slot migration and a master SIGKILLed every 30 s.
 SOAK_SECONDS ?= 180
 REDIS ?= single
 soak: deps
 	$(SWIFT) build --build-tests
 ifeq ($(REDIS),sentinel)
 	python3 Tests/load/run_sentinel.py .build/debug $(SOAK_SECONDS) 1
+else ifeq ($(REDIS),cluster)
+	python3 Tests/load/run_cluster.py .build/debug $(SOAK_SECONDS)
 else
 	python3 Tests/load/run_load.py .build/debug $(SOAK_SECONDS) replica-kill,redis-restart,redis-pause,failover,client-kill,debug-sleep
 endif

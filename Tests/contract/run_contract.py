@@ -126,12 +126,15 @@ def check_postman(base, document):
 
 def main():
     binary = sys.argv[1]
+    # --redis-url URL: run against that Redis (e.g. a Redis Cluster) instead of starting one.
+    given = sys.argv[sys.argv.index("--redis-url") + 1] if "--redis-url" in sys.argv else None
     redis_port, http_port = free_port(), free_port()
     base = f"http://127.0.0.1:{http_port}"
     with tempfile.TemporaryDirectory() as data:
         redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                                   "--appendonly", "no", "--dir", data], stdout=subprocess.DEVNULL)
-        server = subprocess.Popen([binary, "serve", "--port", str(http_port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
+        url = given or f"redis://127.0.0.1:{redis_port}"
+        server = subprocess.Popen([binary, "serve", "--port", str(http_port), "--redis-url", url,
                                    "--admin-key", ADMIN, "--client-key", CLIENT, "--log-level", "error"])
         try:
             wait_ready(base, server)

@@ -20,6 +20,7 @@ package final class RedisClient: Service, Sendable {
     private let state: NIOLockedValueBox<State>
     private let metrics = RedisMetrics()
     private let sentinel: RedisSentinel?
+    private let cluster: RedisClusterClient?
 
     private struct State {
         var connections: [RedisConnection?]
@@ -53,10 +54,15 @@ package final class RedisClient: Service, Sendable {
         self.logger = logger
         self.state = NIOLockedValueBox(State(connections: Array(repeating: nil, count: configuration.connectionCount)))
         self.sentinel = configuration.sentinel.map { RedisSentinel(sentinel: $0, base: configuration, logger: logger) }
+        self.cluster = configuration.cluster.map { _ in RedisClusterClient(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger) }
     }
 
     /// Keeps the connections open until cancelled or graceful shutdown.
     package func run() async throws {
+        if let cluster = self.cluster {
+            await cancelWhenGracefulShutdown { await cluster.run() }
+            return
+        }
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 for slot in 0..<self.configuration.connectionCount {
@@ -83,7 +89,18 @@ package final class RedisClient: Service, Sendable {
     /// - Throws: ``RedisServerError`` for an error reply, ``RedisClientError`` when no reply came
     ///   before `deadline` (default: one command timeout from now).
     package func send(_ arguments: [String], deadline: NIODeadline? = nil) async throws -> RESPValue {
+        if let cluster = self.cluster {
+            // Our commands name their key first (SADD key ..., SMEMBERS key); others go to any master.
+            return try await cluster.send(arguments, key: arguments.count > 1 ? arguments[1] : nil, deadline: deadline ?? self.deadline())
+        }
         let reply = try await self.perform([arguments], deadline: deadline ?? self.deadline())[0]
+        if case .error(let message) = reply { throw RedisServerError(message) }
+        return reply
+    }
+
+    /// `ASKING` and then the command, on one connection (Redis Cluster, after `-ASK`).
+    func sendAsking(_ arguments: [String], deadline: NIODeadline) async throws -> RESPValue {
+        let reply = try await self.perform([["ASKING"], arguments], deadline: deadline)[1]
         if case .error(let message) = reply { throw RedisServerError(message) }
         return reply
     }
@@ -125,7 +142,16 @@ package final class RedisClient: Service, Sendable {
     /// script on the same connection; fewer than N acknowledgements before the deadline is
     /// ``RedisClientError/notReplicated(_:of:)``.
     package func evaluate(_ script: RedisScript, keys: [String], arguments: [String], changesState: Bool = false) async throws -> RESPValue {
-        let deadline = self.deadline()
+        if let cluster = self.cluster {
+            return try await cluster.evaluate(script, keys: keys, arguments: arguments, changesState: changesState, deadline: self.deadline())
+        }
+        return try await self.evaluate(script, keys: keys, arguments: arguments, changesState: changesState, deadline: self.deadline())
+    }
+
+    /// - Parameter asking: prefix `ASKING` (Redis Cluster, after an `-ASK` redirection).
+    func evaluate(
+        _ script: RedisScript, keys: [String], arguments: [String], changesState: Bool, deadline: NIODeadline, asking: Bool = false
+    ) async throws -> RESPValue {
         let known = self.state.withLockedValue { $0.scriptHashes[script.name] }
         let hash: String
         if let known {
@@ -135,25 +161,34 @@ package final class RedisClient: Service, Sendable {
         }
         var command = ["EVALSHA", hash, String(keys.count)] + keys + arguments
         do {
-            return try await self.evaluate(command, changesState: changesState, deadline: deadline)
+            return try await self.evaluate(command, changesState: changesState, deadline: deadline, asking: asking)
         } catch let error as RedisServerError where error.prefix == "NOSCRIPT" {
             self.logger.info("Redis lost a script; loading it again", metadata: ["tokenpool.script": "\(script.name)"])
             command[1] = try await self.load(script, deadline: deadline)
-            return try await self.evaluate(command, changesState: changesState, deadline: deadline)
+            return try await self.evaluate(command, changesState: changesState, deadline: deadline, asking: asking)
         }
     }
 
-    private func evaluate(_ command: [String], changesState: Bool, deadline: NIODeadline) async throws -> RESPValue {
-        let wanted = self.configuration.waitReplicas
-        guard changesState, wanted > 0 else { return try await self.send(command, deadline: deadline) }
-        // WAIT gives up a little before the deadline, so its answer arrives before the command times out.
-        let left = (deadline - .now()).nanoseconds / 1_000_000
-        let replies = try await self.perform([command, ["WAIT", String(wanted), String(max(1, left * 3 / 4))]], deadline: deadline)
-        if case .error(let message) = replies[0] { throw RedisServerError(message) }
-        if case .error(let message) = replies[1] { throw RedisServerError(message) }
-        guard let acknowledged = replies[1].int else { throw RedisClientError.unexpectedReply("WAIT: \(replies[1].shape)") }
-        guard acknowledged >= wanted else { throw RedisClientError.notReplicated(acknowledged, of: wanted) }
-        return replies[0]
+    private func evaluate(_ command: [String], changesState: Bool, deadline: NIODeadline, asking: Bool) async throws -> RESPValue {
+        let wanted = changesState ? self.configuration.waitReplicas : 0
+        var commands = asking ? [["ASKING"], command] : [command]
+        if wanted > 0 {
+            // WAIT gives up a little before the deadline, so its answer arrives before the command times out.
+            let left = (deadline - .now()).nanoseconds / 1_000_000
+            commands.append(["WAIT", String(wanted), String(max(1, left * 3 / 4))])
+        }
+        let replies = try await self.perform(commands, deadline: deadline).dropFirst(asking ? 1 : 0)
+        for case .error(let message) in replies { throw RedisServerError(message) }
+        guard wanted > 0, let acknowledged = replies.last else { return replies[replies.startIndex] }
+        guard let count = acknowledged.int else { throw RedisClientError.unexpectedReply("WAIT: \(acknowledged.shape)") }
+        guard count >= wanted else { throw RedisClientError.notReplicated(count, of: wanted) }
+        return replies[replies.startIndex]
+    }
+
+    /// Every node this client sends to answers `PING`; else which do not.
+    package func ping() async throws {
+        if let cluster = self.cluster { return try await cluster.ping(deadline: self.deadline()) }
+        _ = try await self.send(["PING"])
     }
 
     private func load(_ script: RedisScript, deadline: NIODeadline) async throws -> String {

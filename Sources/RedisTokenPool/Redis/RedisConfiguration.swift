@@ -3,9 +3,16 @@ import NIOCore
 
 /// Where Redis is and how to talk to it.
 public struct RedisConfiguration: Sendable {
-    public enum Address: Sendable, Equatable {
+    public enum Address: Sendable, Hashable, CustomStringConvertible {
         case tcp(host: String, port: Int)
         case unixSocket(path: String)
+
+        public var description: String {
+            switch self {
+            case .tcp(let host, let port): "\(host):\(port)"
+            case .unixSocket(let path): path
+            }
+        }
     }
 
     /// TLS to Redis (`rediss://`): managed Redis services speak it.
@@ -38,7 +45,19 @@ public struct RedisConfiguration: Sendable {
         }
     }
 
+    /// Redis Cluster: commands go to the master of their key's hash slot, found from these seeds.
+    public struct Cluster: Sendable, Equatable {
+        /// Nodes to ask for the slot map first; the masters learnt from them are asked after.
+        public var seeds: [Address]
+
+        public init(seeds: [Address]) {
+            self.seeds = seeds
+        }
+    }
+
     public var address: Address
+    /// Set for `redis-cluster://` URLs.
+    public var cluster: Cluster?
     /// Set for `redis-sentinel://` URLs.
     public var sentinel: Sentinel?
     /// With N > 0, every state-changing script is followed by `WAIT N` on the same connection:
@@ -79,11 +98,15 @@ public struct RedisConfiguration: Sendable {
     /// Reads `redis://[user:password@]host[:port][/db]`, `redis://...?db=N`,
     /// `rediss://...` (TLS), `unix:///path/to/redis.sock[?db=N]` or
     /// `redis-sentinel://[user:password@]h1:26379[,h2:26379...]/MASTERNAME[?db=N]`
-    /// (`rediss-sentinel://` for TLS to the data nodes; the password is the data nodes').
+    /// (`rediss-sentinel://` for TLS to the data nodes; the password is the data nodes') or
+    /// `redis-cluster://[user:password@]h1:7000[,h2:7001...]` (seed nodes; `rediss-cluster://`).
     public init(url string: String) throws(RedisClientError) {
-        if let separator = string.range(of: "://"), ["redis-sentinel", "rediss-sentinel"].contains(string[..<separator.lowerBound].lowercased()) {
-            try self.init(sentinelURL: string, rest: string[separator.upperBound...], tls: string.lowercased().hasPrefix("rediss"))
-            return
+        if let separator = string.range(of: "://") {
+            let scheme = string[..<separator.lowerBound].lowercased()
+            if ["redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster"].contains(scheme) {
+                try self.init(multiHostURL: string, rest: string[separator.upperBound...], scheme: scheme)
+                return
+            }
         }
         guard let components = URLComponents(string: string), let scheme = components.scheme?.lowercased() else {
             throw .invalidURL("not a Redis URL: \(string)")
@@ -108,7 +131,7 @@ public struct RedisConfiguration: Sendable {
             guard !components.path.isEmpty else { throw .invalidURL("no socket path in \(string)") }
             self.init(address: .unixSocket(path: components.path), database: database)
         default:
-            throw .invalidURL("unsupported scheme '\(scheme)' in \(string): use redis://, rediss://, unix:// or redis-sentinel://")
+            throw .invalidURL("unsupported scheme '\(scheme)' in \(string): use redis://, rediss://, unix://, redis-sentinel:// or redis-cluster://")
         }
         self.username = components.user.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding }
         self.password = components.password?.removingPercentEncoding
@@ -116,9 +139,11 @@ public struct RedisConfiguration: Sendable {
 }
 
 extension RedisConfiguration {
-    /// `[user:password@]h1:26379[,h2:26379...]/MASTERNAME[?db=N]`: several hosts, which
-    /// `URLComponents` does not read, so by hand.
-    private init(sentinelURL string: String, rest: Substring, tls: Bool) throws(RedisClientError) {
+    /// `[user:password@]h1:26379[,h2:26379...]/MASTERNAME[?db=N]` (Sentinel) or
+    /// `[user:password@]h1:7000[,h2:7001...]` (Cluster): several hosts, which `URLComponents`
+    /// does not read, so by hand.
+    private init(multiHostURL string: String, rest: Substring, scheme: String) throws(RedisClientError) {
+        let isSentinel = scheme.hasSuffix("sentinel")
         var rest = rest
         var query: Substring = ""
         if let mark = rest.firstIndex(of: "?") {
@@ -134,26 +159,38 @@ extension RedisConfiguration {
             user = parts[0].isEmpty ? nil : String(parts[0]).removingPercentEncoding
             password = parts.count > 1 ? String(parts[1]).removingPercentEncoding : nil
         }
-        guard let slash = rest.firstIndex(of: "/") else { throw .invalidURL("no master name in \(string): ...host:port/MASTERNAME") }
-        let masterName = String(rest[rest.index(after: slash)...])
-        guard !masterName.isEmpty, !masterName.contains("/") else { throw .invalidURL("no master name in \(string)") }
-        var sentinels: [Address] = []
-        for host in rest[..<slash].split(separator: ",") {
-            let parts = host.split(separator: ":")
-            guard (1...2).contains(parts.count), !parts[0].isEmpty else { throw .invalidURL("bad sentinel address '\(host)' in \(string)") }
-            guard let port = parts.count == 2 ? Int(parts[1]) : 26379, (1...65535).contains(port) else {
-                throw .invalidURL("bad sentinel port in '\(host)' in \(string)")
-            }
-            sentinels.append(.tcp(host: String(parts[0]), port: port))
+        var masterName = ""
+        if let slash = rest.firstIndex(of: "/") {
+            masterName = String(rest[rest.index(after: slash)...])
+            rest = rest[..<slash]
         }
-        guard let first = sentinels.first else { throw .invalidURL("no sentinel in \(string)") }
+        if isSentinel {
+            guard !masterName.isEmpty, !masterName.contains("/") else { throw .invalidURL("no master name in \(string): ...host:port/MASTERNAME") }
+        } else {
+            guard masterName.isEmpty else { throw .invalidURL("a cluster has no database or path: \(string)") }
+        }
+        var hosts: [Address] = []
+        for host in rest.split(separator: ",") {
+            let parts = host.split(separator: ":")
+            guard (1...2).contains(parts.count), !parts[0].isEmpty else { throw .invalidURL("bad address '\(host)' in \(string)") }
+            guard let port = parts.count == 2 ? Int(parts[1]) : (isSentinel ? 26379 : 6379), (1...65535).contains(port) else {
+                throw .invalidURL("bad port in '\(host)' in \(string)")
+            }
+            hosts.append(.tcp(host: String(parts[0]), port: port))
+        }
+        guard let first = hosts.first else { throw .invalidURL("no host in \(string)") }
         var database = 0
         for item in query.split(separator: "&") where item.hasPrefix("db=") {
             guard let number = Int(item.dropFirst(3)), number >= 0 else { throw .invalidURL("bad database number in \(string)") }
             database = number
         }
+        guard isSentinel || database == 0 else { throw .invalidURL("a cluster has only database 0: \(string)") }
         self.init(address: first, username: user, password: password, database: database)
-        self.sentinel = Sentinel(sentinels: sentinels, masterName: masterName)
-        if tls { self.tls = TLS() }
+        if isSentinel {
+            self.sentinel = Sentinel(sentinels: hosts, masterName: masterName)
+        } else {
+            self.cluster = Cluster(seeds: hosts)
+        }
+        if scheme.hasPrefix("rediss") { self.tls = TLS() }
     }
 }

@@ -11,7 +11,7 @@ struct HealthController<Context: RequestContext>: Sendable {
         }
         router.get("readyz") { _, _ in
             do {
-                _ = try await self.pool.client.send("PING")
+                try await self.pool.client.ping()
                 return Self.ok
             } catch {
                 throw ProblemDetails.unavailable("not-ready", "Redis does not answer: \(error)")

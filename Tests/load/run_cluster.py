@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Redis Cluster under load: 3 masters with 2 replicas each (cluster-node-timeout 1000 ms),
+three TokenPool replicas on `redis-cluster://`, one tokenpool-load per pool, the pools on
+different masters. While they run: (a) the slot of the busiest pool migrates to another master
+(SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE), (b) another pool's master is SIGKILLed
+and a replica promoted (for a long run, both again and again).
+
+    run_cluster.py BUILD_DIR SECONDS
+    run_cluster.py BUILD_DIR contract  # the API contract suite against a tokenpool on the cluster
+    run_cluster.py BUILD_DIR up        # start the cluster, print its URL, wait for Ctrl-C
+
+Checked: the history checker finds nothing in any pool's history; answers are 200/201/204/404/
+409/503 only; in the pool a step touched, no 503 comes later than 3 s after the step.
+"""
+import json
+import os
+import pathlib
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from run_load import HERE, wait_ready
+
+ANSWERS = {200, 201, 204, 404, 409, 503}
+
+
+def cluster_port():
+    """A free port below 55536 whose bus port (+10000) is free too."""
+    while True:
+        port = random.randint(20000, 45000)
+        try:
+            for p in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(port, *args):
+    return subprocess.run(["redis-cli", "-p", str(port), *map(str, args)], capture_output=True, text=True, timeout=20).stdout.strip()
+
+
+def wait_until(what, check, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    sys.exit(f"cluster: {what} did not happen within {timeout} s")
+
+
+class Cluster:
+    def __init__(self, work):
+        self.work = work
+        self.ports = [cluster_port() for _ in range(9)]
+        self.nodes = {}
+
+    def start_node(self, port):
+        directory = os.path.join(self.work, str(port))
+        os.makedirs(directory, exist_ok=True)
+        self.nodes[port] = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
+             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
+             "--repl-diskless-sync-delay", "0"], stdout=subprocess.DEVNULL)
+        wait_until(f"node {port} up", lambda: cli(port, "PING") == "PONG", 10)
+
+    def create(self):
+        for port in self.ports:
+            self.start_node(port)
+        out = subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
+                              "--cluster-replicas", "2", "--cluster-yes"], capture_output=True, text=True, timeout=60)
+        if out.returncode:
+            sys.exit("cluster create failed:\n" + out.stdout + out.stderr)
+        wait_until("cluster ok", lambda: all("cluster_state:ok" in cli(p, "CLUSTER", "INFO") for p in self.ports), 30)
+        wait_until("replicas in sync", lambda: all(
+            "master_link_status:up" in info for info in (cli(p, "INFO", "replication") for p in self.replica_ports())), 30)
+
+    def live(self):
+        return [p for p, process in self.nodes.items() if process.poll() is None]
+
+    def node_lines(self):
+        for port in self.live():
+            text = cli(port, "CLUSTER", "NODES")
+            if text:
+                return [line.split() for line in text.splitlines()]
+        return []
+
+    def masters(self):
+        """{port: (node id, [slot ranges])} of the masters that are not failed."""
+        out = {}
+        for fields in self.node_lines():
+            if "master" in fields[2] and "fail" not in fields[2]:
+                out[int(fields[1].split(":")[1].split("@")[0])] = (fields[0], fields[8:])
+        return out
+
+    def replica_ports(self):
+        return [int(f[1].split(":")[1].split("@")[0]) for f in self.node_lines() if "slave" in f[2]]
+
+    def owner(self, slot):
+        for port, (_, ranges) in self.masters().items():
+            for r in ranges:
+                if r.startswith("["):
+                    continue
+                low, _, high = r.partition("-")
+                if int(low) <= slot <= int(high or low):
+                    return port
+        return None
+
+    def migrate(self, slot, target):
+        source = self.owner(slot)
+        masters = self.masters()
+        src_id, dst_id = masters[source][0], masters[target][0]
+        cli(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        cli(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        moved = 0
+        while True:
+            keys = cli(source, "CLUSTER", "GETKEYSINSLOT", slot, 100).split()
+            if not keys:
+                break
+            cli(source, "MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
+            moved += len(keys)
+        for port in masters:
+            cli(port, "CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        return source, moved
+
+    def stop(self):
+        for process in self.nodes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def pools_on_masters(cluster):
+    """One pool name per master: pool i's slot is served by master i."""
+    masters = sorted(cluster.masters())
+    chosen = {}
+    for i in range(10_000):
+        name = f"pool{i}"
+        slot = int(cli(masters[0], "CLUSTER", "KEYSLOT", f"tokenpool:{{{name}}}:free"))
+        owner = cluster.owner(slot)
+        if owner not in chosen:
+            chosen[owner] = (name, slot)
+        if len(chosen) == len(masters):
+            return [chosen[m] for m in masters]
+    sys.exit("cluster: no pool names for every master")
+
+
+def main():
+    build = pathlib.Path(sys.argv[1])
+    with tempfile.TemporaryDirectory() as work:
+        cluster = Cluster(work)
+        servers = []
+        try:
+            cluster.create()
+            url = "redis-cluster://" + ",".join(f"127.0.0.1:{p}" for p in cluster.ports[:3])
+            if sys.argv[2] == "up":
+                print(url, flush=True)
+                signal.sigwait([signal.SIGINT, signal.SIGTERM])
+                return
+            if sys.argv[2] == "contract":
+                contract = HERE.parent / "contract" / "run_contract.py"
+                sys.exit(subprocess.run([sys.executable, str(contract), str(build / "tokenpool"), "--redis-url", url]).returncode)
+            seconds = float(sys.argv[2])
+            pools = pools_on_masters(cluster)
+            print("cluster: pools " + ", ".join(f"{name} (slot {slot}, master {cluster.owner(slot)})" for name, slot in pools), flush=True)
+            ports = [free_port() for _ in range(3)]
+            servers = [subprocess.Popen([str(build / "tokenpool"), "serve", "--port", str(port), "--redis-url", url,
+                                         "--lease-ttl", "1", "--reap-interval", "0.2", "--log-level", "critical"]) for port in ports]
+            for port in ports:
+                wait_ready(port, timeout=20)
+            histories = [os.path.join(work, f"history-{name}.jsonl") for name, _ in pools]
+            loads = [subprocess.Popen([str(build / "tokenpool-load"), *sum([["--server", f"http://127.0.0.1:{p}"] for p in ports], []),
+                                       "--pool", name, "--duration", str(seconds), "--workers", "8", "--settle", "2.5",
+                                       "--history", history], stdout=subprocess.DEVNULL)
+                     for (name, _), history in zip(pools, histories)]
+            started = time.time()
+            steps = max(1, int(seconds // 30))
+            events = []  # (pool index, time ms, what)
+            for k in range(steps):
+                time.sleep(max(0, started + seconds * (k + 0.3) / steps - time.time()))
+                if k == 0:
+                    for port in sorted(cluster.masters()):
+                        print(f"cluster: master {port} holds {cli(port, 'DBSIZE')} keys under load", flush=True)
+                # (a) pool 0's slot to the master of neither pool 0 nor pool 1 (whose master (b) kills), key by key.
+                name, slot = pools[0]
+                target = next(p for p in sorted(cluster.masters()) if p not in (cluster.owner(slot), cluster.owner(pools[1][1])))
+                source, moved = cluster.migrate(slot, target)
+                events.append((0, int(time.time() * 1000), f"slot {slot} of {name} migrated {source} -> {target} ({moved} keys)"))
+                print(f"cluster: {events[-1][2]}", flush=True)
+                time.sleep(max(0, started + seconds * (k + 0.65) / steps - time.time()))
+                # (b) another pool's master SIGKILLed; a replica takes over.
+                name, slot = pools[1]
+                victim = cluster.owner(slot)
+                wait_until("replicas of the victim in sync", lambda: any(
+                    "master_link_status:up" in cli(p, "INFO", "replication") and f"master_port:{victim}" in cli(p, "INFO", "replication")
+                    for p in cluster.live() if p != victim), 20)
+                killed = time.time()
+                cluster.nodes[victim].send_signal(signal.SIGKILL)
+                cluster.nodes[victim].wait()
+                wait_until("a replica promoted", lambda: cluster.owner(slot) not in (None, victim)
+                           and "cluster_state:ok" in cli(cluster.owner(slot), "CLUSTER", "INFO"), 30)
+                events.append((1, int(time.time() * 1000), f"master {victim} of {name} killed; {cluster.owner(slot)} promoted "
+                                                            f"{int((time.time() - killed) * 1000)} ms after"))
+                print(f"cluster: {events[-1][2]}", flush=True)
+                # Back, empty: it joins as a replica of the new master.
+                cluster.start_node(victim)
+            for load in loads:
+                if load.wait(timeout=seconds + 180) != 0:
+                    sys.exit("tokenpool-load failed")
+            failures = []
+            checked = 0
+            for i, history in enumerate(histories):
+                print(f"cluster: history of {pools[i][0]}", flush=True)
+                checked |= subprocess.run([sys.executable, str(HERE / "check_history.py"), history]).returncode
+                ops = [json.loads(line) for line in open(history) if line.strip()]
+                odd = {op["status"] for op in ops} - ANSWERS
+                if odd:
+                    failures.append(f"{pools[i][0]}: answers other than {sorted(ANSWERS)}: {sorted(odd)}")
+                for pool, at, what in events:
+                    if pool != i:
+                        continue
+                    nxt = min([e[1] for e in events if e[1] > at] + [10**15])
+                    late = [op["invoked"] - at for op in ops if op["status"] == 503 and at + 3000 < op["invoked"] < nxt]
+                    last = max([op["invoked"] - at for op in ops if op["status"] == 503 and at <= op["invoked"] < nxt], default=None)
+                    print(f"cluster: after '{what}': last 503 {last} ms after", flush=True)
+                    if late:
+                        failures.append(f"{pools[i][0]}: {len(late)} answers 503 more than 3 s after '{what}'")
+            for failure in failures:
+                print("CLUSTER CHECK FAILED " + failure, flush=True)
+            print(f"cluster: {len(events)} steps, {len(failures)} checks failed", flush=True)
+            sys.exit(checked or (1 if failures else 0))
+        finally:
+            for server in servers:
+                if server.poll() is None:
+                    server.terminate()
+                    server.wait(timeout=10)
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()
