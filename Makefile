@@ -70,11 +70,14 @@ redis-cluster-test: $(VENV)/.installed
 # while a replica is stopped and started again.
 cluster-test: $(VENV)/.installed
 	$(VENV)/bin/python Tests/cluster/test_compose.py
-	$(VENV)/bin/python cluster/cluster.py test .build/debug
+	$(VENV)/bin/python cluster/cluster.py test .build/debug single
+	$(VENV)/bin/python cluster/cluster.py test .build/debug sentinel
+	$(VENV)/bin/python cluster/cluster.py test .build/debug cluster
 
-# The docker-compose topology without Docker: redis-server, three replicas, haproxy on :8080.
+# The docker-compose topology without Docker: Redis, three replicas, haproxy on :8080.
+# REDIS=sentinel (docker-compose.sentinel.yml) or REDIS=cluster (docker-compose.cluster.yml).
 cluster: build $(VENV)/.installed
-	$(VENV)/bin/python cluster/cluster.py up .build/release
+	$(VENV)/bin/python cluster/cluster.py up .build/release $(REDIS)
 
 # The same for minutes, every fault again and again, Redis away for 3 s among them.
 # REDIS=sentinel: the Sentinel topology, its master SIGKILLed every 25 s. REDIS=cluster: the

@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
 """`make cluster`: the docker-compose topology without Docker.
 
-    cluster.py up [BUILD_DIR]     redis-server, three replicas, haproxy on :8080 until Ctrl-C
-    cluster.py test [BUILD_DIR]   the same on free ports; traffic through haproxy while replica 2
-                                  is stopped and started again; haproxy must take it out and back in
-    cluster.py plan               print what would run, read from docker-compose.yml
+    cluster.py up [BUILD_DIR] [TOPOLOGY]     Redis, three replicas, haproxy on :8080 until Ctrl-C
+    cluster.py test [BUILD_DIR] [TOPOLOGY]   the same on free ports; traffic through haproxy while
+                                             replica 2 is stopped and started again; haproxy must
+                                             take it out and back in
+    cluster.py plan [TOPOLOGY]               print what would run, read from the compose file
 
-The commands come from docker-compose.yml itself (Redis's command, the replicas' command with
-their port, haproxy's environment and mounted config), so the two cannot drift apart.
+TOPOLOGY is single (docker-compose.yml, one Redis), sentinel (docker-compose.sentinel.yml) or
+cluster (docker-compose.cluster.yml). The commands come from the compose file itself (each Redis
+node's, sentinel's and replica's command, the addresses in the environment, haproxy's
+environment and mounted config, the cluster-init command), with each service's host and port
+replaced by 127.0.0.1 and a port of its own, so the two cannot drift apart.
 """
 import csv
 import io
 import json
 import os
+import re
 import pathlib
 import signal
 import socket
@@ -34,18 +39,58 @@ def free_port():
         return s.getsockname()[1]
 
 
-def plan(build, data, ports):
+COMPOSE = {"single": "docker-compose.yml", "sentinel": "docker-compose.sentinel.yml", "cluster": "docker-compose.cluster.yml"}
+
+
+def compose_services(topology):
+    return yaml.safe_load((ROOT / COMPOSE[topology]).read_text())["services"]
+
+
+def port_names(topology):
+    """A local port for every service, and haproxy's stats."""
+    return [name for name in compose_services(topology) if name != "cluster-init"] + ["stats"]
+
+
+def plan(build, data, ports, topology="single"):
     """The processes of the compose file, as local processes on the given ports."""
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    services = compose["services"]
-    redis_command = list(services["redis"]["command"]) + ["--port", str(ports["redis"]), "--bind", "127.0.0.1", "--dir", str(data)]
+    services = compose_services(topology)
+
+    def localize(text):
+        # "service:port" -> "127.0.0.1:local port" ("redis:6379", "sentinel1:26379", "redis-node1:6379").
+        return re.sub(r"\b([a-z][a-z0-9-]*):(\d+)\b",
+                      lambda m: f"127.0.0.1:{ports[m[1]]}" if m[1] in ports else m[0], str(text))
+
+    nodes, init = {}, None
+    for name, spec in services.items():
+        if name.startswith("tokenpool") or name == "haproxy":
+            continue
+        command = list(spec["command"])
+        if name == "cluster-init":
+            init = [localize(a) for a in command]
+        elif command[0] == "sh":
+            # A sentinel: it starts from a copy of the mounted configuration, as the compose command does.
+            template = ROOT / next(v for v in spec["volumes"] if v.endswith(":ro")).split(":")[0]
+            text = re.sub(r"\b([a-z][a-z0-9-]*) (\d+)\b", lambda m: f"127.0.0.1 {ports[m[1]]}" if m[1] in ports else m[0],
+                          template.read_text())
+            conf = pathlib.Path(data) / f"{name}.conf"
+            nodes[name] = {"command": ["redis-server", str(conf), "--sentinel"], "conf": str(conf),
+                           "text": text + f"port {ports[name]}\nbind 127.0.0.1\ndir {data}\n"}
+        else:
+            args, i = [], 0
+            while i < len(command):
+                if command[i] == "--replicaof":
+                    args += ["--replicaof", "127.0.0.1", str(ports[command[i + 1]])]
+                    i += 3
+                else:
+                    args.append(command[i])
+                    i += 1
+            nodes[name] = {"command": args + ["--port", str(ports[name]), "--bind", "127.0.0.1", "--dir", str(pathlib.Path(data) / name)]}
     replicas = {}
-    for i, name in enumerate(sorted(n for n in services if n.startswith("tokenpool")), start=1):
+    for name in sorted(n for n in services if n.startswith("tokenpool")):
         command = list(services[name]["command"])
         command[command.index("--port") + 1] = str(ports[name])
         command[command.index("--host") + 1] = "127.0.0.1"
-        env = dict(services[name]["environment"])
-        env["REDIS_URL"] = env["REDIS_URL"].replace("redis:6379", f"127.0.0.1:{ports['redis']}")
+        env = {k: localize(v) for k, v in services[name]["environment"].items()}
         replicas[name] = {"command": [str(build / "tokenpool"), *command, "--log-level", "warning"], "env": env}
     haproxy = services["haproxy"]
     mount = next(v for v in haproxy["volumes"] if v.endswith("haproxy.cfg:ro"))
@@ -56,19 +101,40 @@ def plan(build, data, ports):
     for name in replicas:
         key = "TOKENPOOL_" + name.removeprefix("tokenpool")
         env[key] = f"127.0.0.1:{ports[name]}"
-    return {"redis": redis_command, "replicas": replicas,
-            "haproxy": {"command": ["haproxy", "-db", "-f", str(config)], "env": env, "config": str(config)}}
+    out = {"nodes": nodes, "init": init, "replicas": replicas,
+           "haproxy": {"command": ["haproxy", "-db", "-f", str(config)], "env": env, "config": str(config)}}
+    if topology == "single":
+        out["redis"] = nodes["redis"]["command"]
+    return out
+
+
+def redis_cli(port, *args):
+    return subprocess.run(["redis-cli", "-p", str(port), *map(str, args)], capture_output=True, text=True, timeout=20).stdout.strip()
+
+
+def wait_for(what, check, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    sys.exit(f"cluster: {what} did not happen within {timeout} s")
 
 
 class Cluster:
-    def __init__(self, build, data, ports):
-        self.plan = plan(build, data, ports)
+    def __init__(self, build, data, ports, topology="single"):
+        self.plan = plan(build, data, ports, topology)
         self.ports = ports
         self.processes = {}
 
     def start(self, name):
-        if name == "redis":
-            self.processes[name] = subprocess.Popen(self.plan["redis"], stdout=subprocess.DEVNULL)
+        if name in self.plan["nodes"]:
+            spec = self.plan["nodes"][name]
+            if "conf" in spec:
+                pathlib.Path(spec["conf"]).write_text(spec["text"])
+            else:
+                pathlib.Path(spec["command"][-1]).mkdir(parents=True, exist_ok=True)
+            self.processes[name] = subprocess.Popen(spec["command"], stdout=subprocess.DEVNULL)
         elif name == "haproxy":
             spec = self.plan["haproxy"]
             self.processes[name] = subprocess.Popen(spec["command"], env={**os.environ, **spec["env"]},
@@ -84,17 +150,28 @@ class Cluster:
             process.wait(timeout=15)
 
     def up(self):
-        self.start("redis")
-        time.sleep(0.3)
+        # Redis first (data nodes before sentinels, as the compose file orders them), then the
+        # one-shot cluster-init, then the replicas and haproxy.
+        for name in self.plan["nodes"]:
+            self.start(name)
+            wait_for(f"{name} answering", lambda: redis_cli(self.ports[name], "PING") == "PONG", 10)
+        if self.plan["init"]:
+            subprocess.run(self.plan["init"], capture_output=True, check=True, timeout=60)
+            wait_for("the Redis cluster", lambda: all("cluster_state:ok" in redis_cli(self.ports[n], "CLUSTER", "INFO")
+                                                      for n in self.plan["nodes"]))
+        sentinels = [n for n, spec in self.plan["nodes"].items() if "conf" in spec]
+        if sentinels:
+            wait_for("sentinels knowing the replicas", lambda: all(
+                len(redis_cli(self.ports[n], "SENTINEL", "REPLICAS", "tokens").splitlines()) >= 4 for n in sentinels))
         for name in self.plan["replicas"]:
             self.start(name)
         self.start("haproxy")
         for name in self.plan["replicas"]:
-            wait_http(f"http://127.0.0.1:{self.ports[name]}/readyz")
+            wait_http(f"http://127.0.0.1:{self.ports[name]}/readyz", timeout=30)
         wait_http(f"http://127.0.0.1:{self.ports['haproxy']}/readyz")
 
     def down(self):
-        for name in ["haproxy", *self.plan["replicas"], "redis"]:
+        for name in ["haproxy", *self.plan["replicas"], *reversed(list(self.plan["nodes"]))]:
             self.stop(name)
 
     def server_status(self):
@@ -167,26 +244,35 @@ def test(cluster):
 
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "up"
-    build = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else ROOT / ".build/release")
+    topology = next((a for a in sys.argv[2:] if a in COMPOSE), "single")
+    build = pathlib.Path(next((a for a in sys.argv[2:] if a not in COMPOSE), ROOT / ".build/release"))
+    fixed = {"redis": 6379, "haproxy": 8080, "stats": 8404, "tokenpool1": 8081, "tokenpool2": 8082, "tokenpool3": 8083}
+    if mode in ("plan", "up"):
+        # Well-known ports where they exist; the other services of a topology from 7000 up.
+        ports = {name: fixed.get(name, 7000 + i) for i, name in enumerate(port_names(topology))}
     if mode == "plan":
-        print(json.dumps(plan(build, ROOT / "data/cluster", {"redis": 6379, "haproxy": 8080, "stats": 8404,
-                                                             "tokenpool1": 8081, "tokenpool2": 8082, "tokenpool3": 8083}), indent=2))
+        print(json.dumps(plan(build, ROOT / "data/cluster", ports, topology), indent=2))
         return
     if mode == "up":
-        data = ROOT / "data/cluster"
+        data = ROOT / "data/cluster" / topology
         data.mkdir(parents=True, exist_ok=True)
-        ports = {"redis": 6379, "haproxy": 8080, "stats": 8404, "tokenpool1": 8081, "tokenpool2": 8082, "tokenpool3": 8083}
-        cluster = Cluster(build, data, ports)
+        cluster = Cluster(build, data, ports, topology)
         try:
             cluster.up()
-            print("cluster: http://127.0.0.1:8080 (haproxy stats: http://127.0.0.1:8404/stats); Ctrl-C stops it", flush=True)
+            print(f"cluster ({topology}): http://127.0.0.1:8080 (haproxy stats: http://127.0.0.1:8404/stats); Ctrl-C stops it", flush=True)
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
         finally:
             cluster.down()
         return
     with tempfile.TemporaryDirectory() as data:
-        ports = {name: free_port() for name in ["redis", "haproxy", "stats", "tokenpool1", "tokenpool2", "tokenpool3"]}
-        cluster = Cluster(build, data, ports)
+        ports = {}
+        for name in port_names(topology):
+            # Redis Cluster's bus port is the port + 10000: keep node ports low enough.
+            port = free_port()
+            while topology == "cluster" and name.startswith("redis-node") and port > 55535:
+                port = free_port()
+            ports[name] = port
+        cluster = Cluster(build, data, ports, topology)
         try:
             cluster.up()
             ok = test(cluster)

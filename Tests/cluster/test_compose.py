@@ -63,8 +63,82 @@ def main():
         expected[expected.index("--port") + 1] = str(ports[name])
         check(run[: len(expected)] == expected, f"make cluster runs {name} with the compose command on its own port")
         check(local["haproxy"]["env"]["TOKENPOOL_" + name.removeprefix("tokenpool")] == f"127.0.0.1:{ports[name]}", f"make cluster points haproxy at {name}")
+    check_sentinel()
+    check_cluster()
     print(f"compose: {sum(results)} passed, {len(results) - sum(results)} failed")
     sys.exit(0 if all(results) else 1)
+
+
+def local_ports(topology):
+    return {name: 20000 + i for i, name in enumerate(cluster.port_names(topology))}
+
+
+def check_replicas_and_haproxy(services, local, ports, url_check):
+    replicas = sorted(n for n in services if n.startswith("tokenpool"))
+    for name in replicas:
+        expected = list(services[name]["command"])
+        expected[expected.index("--host") + 1] = "127.0.0.1"
+        expected[expected.index("--port") + 1] = str(ports[name])
+        check(local["replicas"][name]["command"][1:1 + len(expected)] == expected, f"make cluster runs {name} with the compose command")
+        check(url_check(services[name]["environment"]["REDIS_URL"], local["replicas"][name]["env"]["REDIS_URL"]),
+              f"{name}: the same Redis URL, each service at its local address")
+    check(services["haproxy"]["volumes"] == compose_base()["services"]["haproxy"]["volumes"]
+          and pathlib.Path(local["haproxy"]["config"]) == ROOT / "cluster/haproxy.cfg", "haproxy: the same haproxy.cfg as the single topology")
+
+
+def compose_base():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def check_sentinel():
+    services = cluster.compose_services("sentinel")
+    ports = local_ports("sentinel")
+    local = cluster.plan(ROOT / ".build/debug", pathlib.Path("/tmp/x"), ports, "sentinel")
+    nodes = [n for n in services if n.startswith("redis-")]
+    sentinels = [n for n in services if n.startswith("sentinel")]
+    check(nodes == ["redis-master", "redis-replica1", "redis-replica2"] and len(sentinels) == 3,
+          "sentinel: a master, two replicas, three sentinels")
+    for name in nodes[1:]:
+        command = services[name]["command"]
+        check(command[command.index("--replicaof") + 1:][:2] == ["redis-master", "6379"], f"sentinel: {name} replicates the master")
+        run = local["nodes"][name]["command"]
+        check(run[run.index("--replicaof") + 1:][:2] == ["127.0.0.1", str(ports["redis-master"])], f"sentinel: make cluster's {name} replicates the local master")
+    conf = (ROOT / "cluster/sentinel.conf").read_text()
+    check("sentinel monitor tokens redis-master 6379 2" in conf and "down-after-milliseconds tokens 1000" in conf,
+          "sentinel.conf: monitors the master as 'tokens', quorum 2, down after 1 s")
+    for name in sentinels:
+        check(any(v.startswith("./cluster/sentinel.conf:") for v in services[name]["volumes"]), f"sentinel: {name} starts from cluster/sentinel.conf")
+        check(f"sentinel monitor tokens 127.0.0.1 {ports['redis-master']} 2" in local["nodes"][name]["text"],
+              f"sentinel: make cluster's {name} monitors the local master with the same file")
+    url = services["tokenpool1"]["environment"]["REDIS_URL"]
+    check(url == "redis-sentinel://" + ",".join(f"{n}:26379" for n in sentinels) + "/tokens", "sentinel: the replicas ask all three sentinels for 'tokens'")
+    wait = services["tokenpool1"]["command"]
+    check(0 < int(wait[wait.index("--redis-wait-replicas") + 1]) <= len(nodes) - 1, "sentinel: the replicas wait for a replica, and there are enough")
+    check_replicas_and_haproxy(services, local, ports, lambda a, b: b == "redis-sentinel://" + ",".join(
+        f"127.0.0.1:{ports[n]}" for n in sentinels) + "/tokens")
+
+
+def check_cluster():
+    services = cluster.compose_services("cluster")
+    ports = local_ports("cluster")
+    local = cluster.plan(ROOT / ".build/debug", pathlib.Path("/tmp/x"), ports, "cluster")
+    nodes = [n for n in services if n.startswith("redis-node")]
+    check(len(nodes) == 9 and all(services[n]["command"] == services[nodes[0]]["command"] for n in nodes), "cluster: nine nodes, one command")
+    command = services[nodes[0]]["command"]
+    check(command[command.index("--cluster-enabled") + 1] == "yes" and command[command.index("--cluster-node-timeout") + 1] == "1000",
+          "cluster: cluster mode, node timeout 1 s")
+    for name in nodes:
+        check(local["nodes"][name]["command"][: len(command)] == command, f"cluster: make cluster runs {name} with the compose command")
+    init = services["cluster-init"]["command"]
+    check(init[:3] == ["redis-cli", "--cluster", "create"] and init[3:12] == [f"{n}:6379" for n in nodes]
+          and init[init.index("--cluster-replicas") + 1] == "2", "cluster: cluster-init makes three masters with two replicas each of all nine")
+    check(local["init"][3:12] == [f"127.0.0.1:{ports[n]}" for n in nodes], "cluster: make cluster creates it from the same command")
+    url = services["tokenpool1"]["environment"]["REDIS_URL"]
+    check(url.startswith("redis-cluster://") and all(h.split(":")[0] in nodes for h in url.removeprefix("redis-cluster://").split(",")),
+          "cluster: the replicas are seeded with cluster nodes")
+    seeds = url.removeprefix("redis-cluster://").split(",")
+    check_replicas_and_haproxy(services, local, ports, lambda a, b: b == "redis-cluster://" + ",".join(
+        f"127.0.0.1:{ports[h.split(':')[0]]}" for h in seeds))
 
 
 if __name__ == "__main__":

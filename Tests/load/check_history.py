@@ -115,6 +115,17 @@ def main():
           f"present at the end {len(present)}")
     for violation in violations[:50]:
         print("VIOLATION " + violation)
+    # The longest stretch in which every answer was 503 (by invocation order): how long an outage
+    # looked to clients. Reported, not judged.
+    longest, run_start, run_end = 0, None, None
+    for op in sorted(ops, key=lambda o: o["invoked"]):
+        if op["status"] == 503:
+            run_start = op["invoked"] if run_start is None else run_start
+            run_end = max(run_end or 0, op["completed"])
+            longest = max(longest, run_end - run_start)
+        else:
+            run_start, run_end = None, None
+    print(f"longest 503 stretch: {longest} ms")
     print(f"history: {total} operations checked, {len(violations)} violations")
     sys.exit(1 if violations else 0)
 

@@ -85,6 +85,11 @@ class Cluster:
         wait_until("cluster ok", lambda: all("cluster_state:ok" in cli(p, "CLUSTER", "INFO") for p in self.ports), 30)
         wait_until("replicas in sync", lambda: all(
             "master_link_status:up" in info for info in (cli(p, "INFO", "replication") for p in self.replica_ports())), 30)
+        # Every node sees the same slot map: right after create, a node may still answer CLUSTERDOWN.
+        wait_until("one slot map on every node", lambda: len({
+            " ".join(sorted(l.split()[0] + l.split()[2].replace("myself,", "") + " ".join(l.split()[8:])
+                            for l in cli(p, "CLUSTER", "NODES").splitlines()))
+            for p in self.ports}) == 1, 30)
 
     def live(self):
         return [p for p, process in self.nodes.items() if process.poll() is None]
