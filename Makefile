@@ -107,6 +107,7 @@ bench: deps $(VENV)/.installed
 	$(SWIFT) build -c release --product tokenpool
 	$(VENV)/bin/python bench/run_bench.py .build/release/tokenpool
 	$(VENV)/bin/python bench/wait_replicas.py .build/release/tokenpool
+	$(VENV)/bin/python bench/cluster_pools.py
 
 clean:
 	rm -rf .build $(VENV)

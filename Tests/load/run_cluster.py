@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from run_load import HERE, wait_ready
+from run_load import HERE, cli, free_port, wait_ready, wait_until
 
 ANSWERS = {200, 201, 204, 404, 409, 503}
 
@@ -41,23 +41,7 @@ def cluster_port():
             continue
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-def cli(port, *args):
-    return subprocess.run(["redis-cli", "-p", str(port), *map(str, args)], capture_output=True, text=True, timeout=20).stdout.strip()
-
-
-def wait_until(what, check, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    sys.exit(f"cluster: {what} did not happen within {timeout} s")
 
 
 class Cluster:

@@ -47,6 +47,21 @@ def wait_ready(port, timeout=10):
     sys.exit(f"port {port} did not answer")
 
 
+def cli(port, *args):
+    """redis-cli against a local port; its output, stripped."""
+    return subprocess.run(["redis-cli", "-p", str(port), *map(str, args)], capture_output=True, text=True, timeout=20).stdout.strip()
+
+
+def wait_until(what, check, timeout):
+    """Polls `check` every 50 ms; exits the harness if it is not true within `timeout` s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    sys.exit(f"{what} did not happen within {timeout} s")
+
+
 class Cluster:
     def __init__(self, build, work):
         self.build, self.work = build, work

@@ -19,13 +19,10 @@ import sys
 import tempfile
 import time
 
-from run_load import HERE, free_port, wait_ready
+from run_load import HERE, cli, free_port, wait_ready, wait_until
 
 MASTER_NAME = "tokens"
 
-
-def cli(port, *args):
-    return subprocess.run(["redis-cli", "-p", str(port), *map(str, args)], capture_output=True, text=True, timeout=10).stdout.strip()
 
 
 def start_redis(work, port, replica_of=None):
@@ -57,14 +54,6 @@ def master_of(sentinel_port):
     answer = cli(sentinel_port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME).split()
     return int(answer[1]) if len(answer) == 2 else None
 
-
-def wait_until(what, check, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    sys.exit(f"sentinel: {what} did not happen within {timeout} s")
 
 
 def main():
