@@ -157,17 +157,24 @@ struct TokenPoolTests {
     }
 
     @Test func reapingReturnsLapsedLeasesAndDropsDeadTokensInBoundedBatches() async throws {
-        // Leases long enough that 25 assigns on a busy machine finish well inside them.
-        try await Self.withPool(leaseTTL: .seconds(3), keepAliveTTL: .seconds(5)) { pool in
-            _ = try await pool.generate(count: 25)
-            for _ in 0..<25 { _ = try await pool.assign() }
+        // Waits are timed from the deadlines Redis gave (as durations), so a slow machine only
+        // makes the test longer, never wrong.
+        try await Self.withPool(leaseTTL: .seconds(2), keepAliveTTL: .seconds(6)) { pool in
+            let generated = try await pool.generate(count: 25)
+            let lifeEnds = ContinuousClock.now + .milliseconds(generated[0].expiresAt - generated[0].observedAt)
+            var lastLeaseEnds = ContinuousClock.now
+            for _ in 0..<25 {
+                let record = try await pool.assign()
+                lastLeaseEnds = ContinuousClock.now + (record.leaseExpiresIn ?? .zero)
+            }
             #expect(try await pool.stats().assigned == 25)
-            try await Task.sleep(for: .milliseconds(3300))
+            try await Task.sleep(until: lastLeaseEnds + .milliseconds(200))
+            try #require(ContinuousClock.now < lifeEnds - .milliseconds(500), "the machine is too slow for this test's TTLs")
             #expect(try await pool.stats().assigned == 25)
             #expect(try await pool.reap(.default, batch: 10) == (10, 0))
             #expect(try await pool.reap(.default, batch: 100) == (15, 0))
             #expect(try await pool.stats() == PoolStats(pool: .default, total: 25, free: 25, assigned: 0))
-            try await Task.sleep(for: .milliseconds(2000))
+            try await Task.sleep(until: lifeEnds + .milliseconds(200))
             let reaper = Reaper(pool: pool, logger: testLogger())
             #expect(try await reaper.reapAll() == (0, 25, false))
             #expect(try await pool.stats() == PoolStats(pool: .default, total: 0, free: 0, assigned: 0))
