@@ -127,6 +127,8 @@ def check_cluster():
     command = services[nodes[0]]["command"]
     check(command[command.index("--cluster-enabled") + 1] == "yes" and command[command.index("--cluster-node-timeout") + 1] == "1000",
           "cluster: cluster mode, node timeout 1 s")
+    check(command[command.index("--cluster-require-full-coverage") + 1] == "no",
+          "cluster: a master down stops only its own slots (cluster-require-full-coverage no)")
     for name in nodes:
         check(local["nodes"][name]["command"][: len(command)] == command, f"cluster: make cluster runs {name} with the compose command")
     init = services["cluster-init"]["command"]
