@@ -82,7 +82,13 @@ def check_docs(base):
 
 def run_schemathesis(base):
     st = shutil.which("st", path=os.path.dirname(sys.executable)) or "st"
-    command = [st, "run", base + "/openapi.json", "--checks", "all", "-H", f"Authorization: Bearer {ADMIN}",
+    # Every check but one: the stateful phase reuses an Idempotency-Key across POSTs, which by
+    # contract makes them one resource (the replay answers the first call's token); deleting it
+    # through one POST's link then rightly leaves the other link's DELETE a 404, which
+    # ensure_resource_availability calls a missing resource. Create-then-read/delete without a
+    # key is covered by the Swift suites and the Postman replay below.
+    command = [st, "run", base + "/openapi.json", "--checks", "all", "--exclude-checks", "ensure_resource_availability",
+               "-H", f"Authorization: Bearer {ADMIN}",
                "--max-examples", os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"), "--workers", "1",  # CPython 3.11 ast.parse is not thread-safe (hypothesis calls it)
                "--seed", os.environ.get("SCHEMATHESIS_SEED", "20261129"), "--no-color"]
     print("$ " + " ".join(command), flush=True)
