@@ -84,6 +84,7 @@ final class RedisClusterClient: Sendable {
         let slot = key.map(HashSlot.of)
         var askAt: RedisConfiguration.Address?
         var backoff = TimeAmount.milliseconds(10)
+        var redirections = 0
         while true {
             let lastError: any Error
             do {
@@ -96,6 +97,12 @@ final class RedisClusterClient: Sendable {
                 return try await body(node, askAt != nil)
             } catch let error as RedisServerError {
                 if let redirection = Redirection(error) {
+                    // Nodes that disagree for a moment (a migration, a failover) could bounce a
+                    // command back and forth: a bound, then transient trouble (503).
+                    redirections += 1
+                    guard redirections <= 16 else {
+                        throw RedisClientError.connectionUnavailable("slot \(redirection.slot): redirected 16 times; the cluster is changing")
+                    }
                     askAt = nil
                     switch redirection.kind {
                     case .moved:
