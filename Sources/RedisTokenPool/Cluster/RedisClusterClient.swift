@@ -164,6 +164,7 @@ final class RedisClusterClient: Sendable {
         if skip { return }
         let candidates = self.state.withLockedValue { $0.map.masters } + self.configuration.cluster!.seeds
         for address in candidates {
+            guard case .tcp(let host, _) = address else { continue }
             var configuration = self.configuration
             configuration.cluster = nil
             configuration.address = address
@@ -172,7 +173,6 @@ final class RedisClusterClient: Sendable {
                 let connection = try await RedisConnection.connect(configuration, eventLoop: self.eventLoopGroup.next(), logger: self.logger)
                 defer { connection.close() }
                 let reply = try await connection.send(["CLUSTER", "SLOTS"], deadline: .now() + .milliseconds(500))
-                guard case .tcp(let host, _) = address else { continue }
                 let map = try SlotMap(clusterSlots: reply, fallbackHost: host)
                 guard map.uncovered == 0 else { continue }
                 self.state.withLockedValue { $0.map = map }

@@ -41,8 +41,9 @@ public final class TokenPool: Sendable {
     public func generate(count: Int = 1, in pool: PoolName = .default, idempotencyKey: String? = nil) async throws -> [TokenRecord] {
         precondition((1...Self.maxBatch).contains(count), "count out of range")
         try await self.register(pool)
-        let keys = PoolKeys(prefix: self.settings.keyPrefix, pool: pool)
-        let scriptKeys = keys.scriptKeys + (idempotencyKey.map { [keys.idempotencyRecord("generate", $0)] } ?? [])
+        let keys = self.keys(of: pool)
+        let record = idempotencyKey.map { keys.idempotencyRecord("generate", $0) }
+        let scriptKeys = keys.scriptKeys + (record.map { [$0] } ?? [])
         // Collisions of 144-bit random tokens do not happen in practice; the bound makes sure a
         // broken random source cannot loop forever.
         let maxCalls = count / Self.generateChunk + 8
@@ -52,7 +53,7 @@ public final class TokenPool: Sendable {
             throw error
         } catch {
             // A batch cut short must not leave its record 'pending' (409 to every retry for a lease TTL).
-            if scriptKeys.count > 5 { _ = try? await self.client.send("DEL", scriptKeys[5]) }
+            if let record { _ = try? await self.client.send("DEL", record) }
             throw error
         }
     }
@@ -95,7 +96,7 @@ public final class TokenPool: Sendable {
     /// holds at most one live assignment.
     /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when none is free.
     public func assign(in pool: PoolName = .default, idempotencyKey: String? = nil) async throws -> TokenRecord {
-        let poolKeys = PoolKeys(prefix: self.settings.keyPrefix, pool: pool)
+        let poolKeys = self.keys(of: pool)
         var keys = poolKeys.scriptKeys
         var arguments = [self.leaseMillis, String(self.settings.reclaimOnAssign), String(self.settings.maxPopsPerAssign)]
         if let idempotencyKey {
@@ -106,7 +107,7 @@ public final class TokenPool: Sendable {
         // guard against a script that breaks its word.
         for _ in 0..<1_000 {
             let reply = try await self.client.evaluate(PoolScript.assign.script, keys: keys, arguments: arguments, changesState: true)
-            switch try TokenReply.decode(reply, script: "assign", pool: pool) {
+            switch try TokenReply.decode(reply, script: PoolScript.assign.script.name, pool: pool) {
             case .ok(let record):
                 self.metrics.assignments.increment()
                 return record
@@ -121,7 +122,7 @@ public final class TokenPool: Sendable {
     /// Frees an assigned token; a free token stays free.
     /// - Parameter lease: when given, must be the current lease, else ``TokenPoolError/leaseConflict(_:lease:)``.
     public func unblock(_ token: Token, lease: Int64? = nil, in pool: PoolName = .default) async throws -> TokenRecord {
-        let record = try await self.tokenOperation(.unblock, "unblock", token, lease, pool, [token.rawValue, lease.map { String($0) } ?? ""])
+        let record = try await self.tokenOperation(.unblock, token, lease, pool, [token.rawValue, lease.map { String($0) } ?? ""])
         self.metrics.unblocks.increment()
         return record
     }
@@ -129,7 +130,7 @@ public final class TokenPool: Sendable {
     /// Extends the token's life by the keep-alive TTL and, if assigned, its lease by the lease TTL.
     public func keepAlive(_ token: Token, lease: Int64? = nil, in pool: PoolName = .default) async throws -> TokenRecord {
         let arguments = [token.rawValue, lease.map { String($0) } ?? "", self.leaseMillis, self.keepAliveMillis]
-        let record = try await self.tokenOperation(.keepAlive, "keep_alive", token, lease, pool, arguments)
+        let record = try await self.tokenOperation(.keepAlive, token, lease, pool, arguments)
         self.metrics.keepAlives.increment()
         return record
     }
@@ -146,7 +147,7 @@ public final class TokenPool: Sendable {
 
     /// The token's state now, changing nothing.
     public func inspect(_ token: Token, in pool: PoolName = .default) async throws -> TokenRecord {
-        try await self.tokenOperation(.inspect, "inspect", token, nil, pool, [token.rawValue])
+        try await self.tokenOperation(.inspect, token, nil, pool, [token.rawValue])
     }
 
     /// Counts in O(1); they may lag lapses and expiries until the reaper's next pass.
@@ -189,8 +190,9 @@ public final class TokenPool: Sendable {
 
     /// Runs a script on one token and maps its `record`, `not_found` and `conflict` replies.
     private func tokenOperation(
-        _ script: PoolScript, _ name: String, _ token: Token, _ lease: Int64?, _ pool: PoolName, _ arguments: [String]
+        _ script: PoolScript, _ token: Token, _ lease: Int64?, _ pool: PoolName, _ arguments: [String]
     ) async throws -> TokenRecord {
+        let name = script.script.name
         let reply = try await self.run(script, pool, arguments)
         switch try TokenReply.decode(reply, script: name, pool: pool) {
         case .ok(let record): return record

@@ -38,12 +38,12 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as RedisServerError where error.isTransient:
             logger.warning("Redis cannot serve for now", metadata: ["tokenpool.pool": "\(pool ?? "-")", "tokenpool.redis.error": "\(error.message)"])
             return .unavailable("redis-busy", "Redis cannot serve for now: \(error.prefix)")
-        case is RedisClientError, is RedisServerError:
-            // WRONGTYPE, a script error, a reply that breaks a script's contract: a bug or corrupt
-            // data. A retry would fail the same way, so this is no 503.
-            let message = (error as? RedisServerError)?.message ?? (error as? RedisClientError)?.message ?? ""
-            logger.error("Redis answered what TokenPool cannot use", metadata: ["tokenpool.pool": "\(pool ?? "-")", "tokenpool.redis.error": "\(message)"])
-            return .internal
+        // WRONGTYPE, a script error, a reply that breaks a script's contract: a bug or corrupt
+        // data. A retry would fail the same way, so this is no 503.
+        case let error as RedisServerError:
+            return Self.unusableReply(redisMessage: error.message, pool: pool, logger: logger)
+        case let error as RedisClientError:
+            return Self.unusableReply(redisMessage: error.message, pool: pool, logger: logger)
         case let error as any HTTPResponseError:
             let slug = error.status.reasonPhrase.lowercased().split(separator: " ").joined(separator: "-")
             let detail = (error as? HTTPError)?.body ?? error.status.reasonPhrase
@@ -52,6 +52,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             logger.error("Unexpected error", metadata: ["tokenpool.pool": "\(pool ?? "-")", "error": "\(String(reflecting: error))"])
             return .internal
         }
+    }
+
+    private static func unusableReply(redisMessage: String, pool: String?, logger: Logger) -> ProblemDetails {
+        logger.error("Redis answered what TokenPool cannot use", metadata: ["tokenpool.pool": "\(pool ?? "-")", "tokenpool.redis.error": "\(redisMessage)"])
+        return .internal
     }
 
     /// Every refusal of the pool has its own answer; a new code will not compile until it has one.
