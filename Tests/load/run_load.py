@@ -231,6 +231,11 @@ def main():
             for i in range(slots):
                 target = started + seconds * (i + 1) / (slots + 1)
                 time.sleep(max(0, target - time.time()))
+                # A slow fault (a failover waiting for its standby) can push the next one past the
+                # load's end, where there is no traffic to show the service coming back.
+                if time.time() > started + seconds - 4:
+                    cluster.note(f"{faults[i % len(faults)]} skipped: the load ends in under 4 s")
+                    continue
                 cluster.inject(faults[i % len(faults)])
             if load.wait(timeout=seconds + 180) != 0:
                 sys.exit("tokenpool-load failed")
@@ -243,7 +248,8 @@ def main():
                     failures.append(f"replica memory grew by {growth} kB while Redis was away ({fault})")
             for failure in failures:
                 print("FAULT CHECK FAILED " + failure, flush=True)
-            print(f"faults: {slots} injected, {len(failures)} fault checks failed", flush=True)
+            skipped = sum(1 for _, what in cluster.events if what.endswith("skipped: the load ends in under 4 s"))
+            print(f"faults: {slots - skipped} injected, {len(failures)} fault checks failed", flush=True)
             if checked.returncode or failures:
                 kept = pathlib.Path("data") / f"history-{int(time.time())}.jsonl"
                 kept.parent.mkdir(exist_ok=True)
