@@ -1,26 +1,52 @@
--- assign.lua: hand out one random free token under a new lease. Needs prelude.lua (KEYS 1-5).
+-- assign.lua: hand out one random free token under a new lease, or, for a waiting assign with
+-- none free, join the pool's queue. Needs prelude.lua (KEYS 1-8).
 --
--- KEYS[6] (optional) the Idempotency-Key's record, tokenpool:{pool}:idem:assign:KEY
+-- KEYS[9] (optional) the Idempotency-Key's record, tokenpool:{pool}:idem:assign:KEY
 -- ARGV[1] lease TTL in ms
 -- ARGV[2] at most this many lapsed leases are returned to the free set first
 -- ARGV[3] at most this many dead tokens are popped and dropped before giving up
--- ARGV[4] (with KEYS[6]) how long the record answers for the first call, in ms
+-- ARGV[4] how long an Idempotency-Key's record answers, in ms (with KEYS[9])
+-- ARGV[5] (optional) a waiter id, 'CHANNEL#N': with none free, join the queue under it...
+-- ARGV[6] ...for this many ms...
+-- ARGV[7] ...and at most this many ms before its replica renews it (renew.lua)
 --
 -- Returns record(...) (see prelude.lua) | {'empty'} | {'retry'} ('retry': only dead tokens
--- were popped; calling again makes progress). With KEYS[6], the assignment made is recorded
--- there (token, lease); a later call with the same key gets that assignment back, with its
--- current deadlines, for as long as it stands (not unblocked, lapsed or deleted) and the
--- record lives. So one key holds at most one live assignment.
--- Complexity: O((k + p) log n), k <= ARGV[2] lapsed leases, p <= ARGV[3] pops.
+-- were popped; calling again makes progress) | {'queued', waitUntil, now}: the waiter is in the
+-- queue; the token freed for it is published on its channel (see handOver in prelude.lua).
+-- With KEYS[9], the assignment made is recorded there (token, lease); a later call with the
+-- same key gets that assignment back, with its current deadlines, for as long as it stands
+-- (not unblocked, lapsed or deleted) and the record lives. So one key holds at most one live
+-- assignment. A waiting call with a key is recorded too: a retry picks up the token handed to
+-- the earlier call, or takes its place in the queue; never two places, never two tokens.
+-- Complexity: O((k + p) log n + log w), k <= ARGV[2] lapsed leases, p <= ARGV[3] pops.
 --
 --   redis-cli --eval <(cat prelude.lua assign.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
---     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' , 60000 16 32
+--     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
+--     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' , 60000 16 32 60000
 local leaseTTL = tonumber(ARGV[1])
+local idem, idemTTL = KEYS[9], tonumber(ARGV[4])
+local waiter = ARGV[5]
+if waiter == '' then
+    waiter = nil
+end
 
--- The same Idempotency-Key again: while the assignment it made stands, answer with it.
-if KEYS[6] then
-    local saved = redis.call('HMGET', KEYS[6], 'token', 'lease')
-    local tok, lease = saved[1], tonumber(saved[2])
+-- Queues `id` under `ticket` until ARGV[6] ms from now (renewed every ARGV[7] ms at least).
+local function enqueue(id, ticket)
+    local waitUntil = now + tonumber(ARGV[6])
+    redis.call('ZADD', KEYS[6], ticket, id)
+    redis.call('ZADD', KEYS[7], math.min(waitUntil, now + tonumber(ARGV[7])), id)
+    if idem then
+        redis.call('HSET', idem, 'waiter', id)
+        redis.call('PEXPIRE', idem, idemTTL + tonumber(ARGV[6]))
+    end
+    return {'queued', waitUntil, now}
+end
+
+-- The same Idempotency-Key again.
+if idem then
+    local saved = redis.call('HMGET', idem, 'token', 'lease', 'waiter')
+    local tok, lease, earlier = saved[1], tonumber(saved[2]), saved[3]
+    -- While the assignment it made stands, answer with it.
     if tok then
         local life = lifeOf(tok)
         local leaseUntil, current = currentLease(tok)
@@ -28,9 +54,20 @@ if KEYS[6] then
             return record(tok, life, leaseUntil, lease)
         end
     end
+    -- An earlier call waited: the token handed to it is this call's; else its place in the queue is.
+    if earlier and earlier ~= waiter then
+        local ticket = redis.call('ZSCORE', KEYS[6], earlier)
+        local picked = pickUp(earlier, leaseTTL, idem, idemTTL)
+        if picked then
+            return picked
+        end
+        if ticket and waiter then
+            return enqueue(waiter, ticket)
+        end
+    end
 end
 
--- Lapsed leases go back to the free set first, so a lapsed token is reusable at once.
+-- Lapsed leases end first (to the queue's head, or the free set), so a lapsed token is reusable at once.
 local lapsed = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 for _, tok in ipairs(lapsed) do
     release(tok, lifeOf(tok))
@@ -39,19 +76,14 @@ end
 for _ = 1, tonumber(ARGV[3]) do
     local tok = redis.call('SPOP', KEYS[1])
     if not tok then
+        if waiter then
+            return enqueue(waiter, redis.call('INCR', KEYS[5]))
+        end
         return {'empty'}
     end
     local life = lifeOf(tok)
     if life and life > now then
-        local lease = redis.call('INCR', KEYS[5])
-        local leaseUntil = now + leaseTTL
-        redis.call('ZADD', KEYS[2], leaseUntil, tok)
-        redis.call('HSET', KEYS[4], tok, lease)
-        if KEYS[6] then
-            redis.call('HSET', KEYS[6], 'token', tok, 'lease', lease)
-            redis.call('PEXPIRE', KEYS[6], ARGV[4])
-        end
-        return record(tok, life, leaseUntil, lease)
+        return grant(tok, life, leaseTTL, redis.call('INCR', KEYS[5]), idem, idemTTL)
     end
     -- Its life ran out before the reaper got to it: it is never served again.
     purge(tok)

@@ -1,11 +1,12 @@
--- delete.lua: remove a token from the pool for good. Needs prelude.lua (KEYS 1-5).
+-- delete.lua: remove a token from the pool for good. Needs prelude.lua (KEYS 1-8).
 --
 -- ARGV[1] token
 --
 -- Returns {'ok'} | {'not_found'} (unknown, or already past its life). Complexity: O(log n).
 --
 --   redis-cli --eval <(cat prelude.lua delete.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
---     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' , TOKEN
+--     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
+--     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' , TOKEN
 local tok = ARGV[1]
 
 local life = lifeOf(tok)

@@ -1,4 +1,4 @@
--- inspect.lua: read one token's state without changing anything. Needs prelude.lua (KEYS 1-5).
+-- inspect.lua: read one token's state without changing anything. Needs prelude.lua (KEYS 1-8).
 --
 -- ARGV[1] token
 --
@@ -6,7 +6,8 @@
 -- one whose lease lapsed is free. Complexity: O(log n).
 --
 --   redis-cli --eval <(cat prelude.lua inspect.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
---     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' , TOKEN
+--     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
+--     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' , TOKEN
 local tok = ARGV[1]
 
 local life = lifeOf(tok)

@@ -1,5 +1,5 @@
 -- keep_alive.lua: push a token's life to now + keep-alive TTL, and an assigned token's
--- lease to now + lease TTL. Needs prelude.lua (KEYS 1-5).
+-- lease to now + lease TTL. Needs prelude.lua (KEYS 1-8).
 --
 -- ARGV[1] token
 -- ARGV[2] expected lease number, or '' for any (see unblock.lua)
@@ -10,7 +10,8 @@
 -- nothing. Complexity: O(log n).
 --
 --   redis-cli --eval <(cat prelude.lua keep_alive.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
---     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' , TOKEN '' 60000 300000
+--     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
+--     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' , TOKEN '' 60000 300000
 local tok = ARGV[1]
 local _, leaseUntil, current, refusal = openToken(tok, ARGV[2])
 if refusal then

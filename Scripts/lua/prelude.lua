@@ -8,7 +8,13 @@
 -- KEYS[2] leases  zset    assigned token -> lease deadline (ms since epoch, Redis clock)
 -- KEYS[3] alive   zset    every token -> life deadline (ms)
 -- KEYS[4] lease   hash    assigned token -> lease number (fencing token)
--- KEYS[5] seq     string  the pool's lease counter (INCR)
+-- KEYS[5] seq     string  the pool's counter (INCR): lease numbers and queue tickets
+-- KEYS[6] queue   zset    waiting assign: waiter id -> ticket (arrival order, as Redis saw it)
+-- KEYS[7] waiters zset    waiter id -> until (ms): its wait's end, or sooner unless its
+--                         replica renews it (renew.lua); queued or handed a token
+-- KEYS[8] handed  hash    waiter id -> 'TOKEN LEASE': handed over, not yet picked up
+--
+-- A waiter id is 'CHANNEL#N': a hand-over is published on CHANNEL, the replica's own.
 
 -- Redis's clock in ms since the epoch: the only clock a script reads.
 local t = redis.call('TIME')
@@ -37,15 +43,96 @@ local function currentLease(tok)
     return leaseUntil, nil
 end
 
--- Ends a lease, lapsed or given back: the token is free again while it lives, gone after. O(log n).
+-- The reply of every operation on one token:
+-- {'ok', token, expiresAt, leaseExpiresAt|false, lease|false, now}. `now` lets a client
+-- count durations (leaseExpiresAt - now) without comparing its clock with Redis's.
+local function record(tok, life, leaseUntil, lease)
+    return {'ok', tok, life, leaseUntil or false, lease or false, now}
+end
+
+-- A waiter leaves the queue, whatever it was doing. O(log w).
+local function forget(id)
+    redis.call('ZREM', KEYS[6], id)
+    redis.call('ZREM', KEYS[7], id)
+    redis.call('HDEL', KEYS[8], id)
+end
+
+-- Hands a free token to the first waiter still there, under a new lease that lasts until that
+-- waiter's `until` (its pickup: renewed by its replica, so at most a second if the replica is
+-- gone); leave.lua turns it into a whole lease. The waiter's replica hears of it on its channel.
+-- Waiters past their `until` are dropped on the way (at most 16 per call). Returns whether it
+-- handed the token over. O(log n + log w).
+local function handOver(tok)
+    for _ = 1, 16 do
+        local head = redis.call('ZPOPMIN', KEYS[6])
+        local id = head[1]
+        if not id then
+            return false
+        end
+        local untilMs = tonumber(redis.call('ZSCORE', KEYS[7], id))
+        if untilMs and untilMs > now then
+            local lease = redis.call('INCR', KEYS[5])
+            redis.call('ZADD', KEYS[2], untilMs, tok)
+            redis.call('HSET', KEYS[4], tok, lease)
+            redis.call('HSET', KEYS[8], id, tok .. ' ' .. lease)
+            redis.call('PUBLISH', string.match(id, '^(.*)#'), id .. ' ' .. tok .. ' ' .. lease)
+            return true
+        end
+        forget(id)
+    end
+    return false
+end
+
+-- A token becomes free while it lives: to the head of the queue if anyone waits, else the free set.
+local function free(tok)
+    if not handOver(tok) then
+        redis.call('SADD', KEYS[1], tok)
+    end
+end
+
+-- Ends a lease, lapsed or given back: the token is free again while it lives, gone after. O(log n + log w).
 local function release(tok, life)
     redis.call('ZREM', KEYS[2], tok)
     redis.call('HDEL', KEYS[4], tok)
     if life and life > now then
-        redis.call('SADD', KEYS[1], tok)
+        free(tok)
     else
         redis.call('ZREM', KEYS[3], tok)
     end
+end
+
+-- Opens a lease for `leaseTTL` ms on `tok` (popped or handed over); `idem` (optional) is the
+-- Idempotency-Key's record that remembers it for `idemTTL` ms. Returns record(...).
+local function grant(tok, life, leaseTTL, number, idem, idemTTL)
+    local leaseUntil = now + leaseTTL
+    redis.call('ZADD', KEYS[2], leaseUntil, tok)
+    redis.call('HSET', KEYS[4], tok, number)
+    if idem then
+        redis.call('HSET', idem, 'token', tok, 'lease', number)
+        redis.call('PEXPIRE', idem, idemTTL)
+    end
+    return record(tok, life, leaseUntil, number)
+end
+
+-- Picks up the token handed to waiter `id`, if any: a whole lease from now, and the waiter
+-- leaves. Returns record(...) or nil (nothing handed, or the hand-over ran out and the token
+-- went on: its lease is no longer the one handed). O(log n + log w).
+local function pickUp(id, leaseTTL, idem, idemTTL)
+    local handed = redis.call('HGET', KEYS[8], id)
+    forget(id)
+    if not handed then
+        return nil
+    end
+    local tok, number = string.match(handed, '^(%S+) (%d+)$')
+    local life = lifeOf(tok)
+    if not life or tonumber(redis.call('HGET', KEYS[4], tok)) ~= tonumber(number) then
+        return nil
+    end
+    if life <= now then
+        purge(tok)
+        return nil
+    end
+    return grant(tok, life, leaseTTL, tonumber(number), idem, idemTTL)
 end
 
 -- Opens a token for a keep-alive or an unblock: its life, lease deadline and current lease
@@ -67,11 +154,3 @@ local function openToken(tok, expected)
     end
     return life, leaseUntil, current, nil
 end
-
--- The reply of every operation on one token:
--- {'ok', token, expiresAt, leaseExpiresAt|false, lease|false, now}. `now` lets a client
--- count durations (leaseExpiresAt - now) without comparing its clock with Redis's.
-local function record(tok, life, leaseUntil, lease)
-    return {'ok', tok, life, leaseUntil or false, lease or false, now}
-end
-

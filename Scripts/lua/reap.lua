@@ -1,16 +1,24 @@
--- reap.lua: one bounded batch of reclaiming. Lapsed leases go back to the free set; tokens
--- past their life leave every key. Operations already treat both as lapsed the instant
--- their deadline passes: this only returns memory and keeps the free set honest.
--- Needs prelude.lua (KEYS 1-5).
+-- reap.lua: one bounded batch of reclaiming. Waiters past their `until` leave the queue;
+-- lapsed leases go to the queue's head or back to the free set; tokens past their life leave
+-- every key. Operations already treat all three as gone the instant their deadline passes:
+-- this only returns memory and keeps the free set and the queue honest.
+-- Needs prelude.lua (KEYS 1-8).
 --
--- ARGV[1] at most this many lapsed leases, and at most this many dead tokens, per call
+-- ARGV[1] at most this many of each: gone waiters, lapsed leases, dead tokens, per call
 --
--- Returns {leasesEnded, tokensExpired}; a count equal to ARGV[1] means more may be waiting.
--- Complexity: O(k log n) for the k <= 2 * ARGV[1] tokens reclaimed; never a scan.
+-- Returns {leasesEnded, tokensExpired, waitersGone, waiting}; a count equal to ARGV[1] means
+-- more may be left. Complexity: O(k (log n + log w)) for the k <= 3 * ARGV[1] handled; never a scan.
 --
 --   redis-cli --eval <(cat prelude.lua reap.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
---     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' , 1000
+--     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
+--     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' , 1000
 local batch = tonumber(ARGV[1])
+
+-- First the waiters that are gone, so no lapsed lease is handed to one of them.
+local gone = redis.call('ZRANGE', KEYS[7], '-inf', now, 'BYSCORE', 'LIMIT', 0, batch)
+for _, id in ipairs(gone) do
+    forget(id)
+end
 
 local lapsed = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE', 'LIMIT', 0, batch)
 for _, tok in ipairs(lapsed) do
@@ -21,4 +29,4 @@ local dead = redis.call('ZRANGE', KEYS[3], '-inf', now, 'BYSCORE', 'LIMIT', 0, b
 for _, tok in ipairs(dead) do
     purge(tok)
 end
-return {#lapsed, #dead}
+return {#lapsed, #dead, #gone, redis.call('ZCARD', KEYS[6])}

@@ -60,6 +60,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a Redis command may take, waiting for a connection included, before the request gets 503 (TOKENPOOL_REDIS_TIMEOUT). Default \(Defaults.redisTimeout.secondsText).")
     var redisTimeout: Double?
 
+    @Option(help: "Longest wait a waiting assign (?wait=) may ask for, in seconds (TOKENPOOL_MAX_WAIT). Default \(Defaults.maxWait.secondsText).")
+    var maxWait: Double?
+
     @Option(help: "Seconds between reaper passes (TOKENPOOL_REAP_INTERVAL). Default \(Defaults.reapInterval.secondsText).")
     var reapInterval: Double?
 
@@ -115,6 +118,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.redisConnections = try value(self.redisConnections, "TOKENPOOL_REDIS_CONNECTIONS", Int.init) ?? configuration.redisConnections
         configuration.redisTimeout = try seconds(self.redisTimeout, "TOKENPOOL_REDIS_TIMEOUT") ?? configuration.redisTimeout
         configuration.reapInterval = try seconds(self.reapInterval, "TOKENPOOL_REAP_INTERVAL") ?? configuration.reapInterval
+        configuration.maxWait = try seconds(self.maxWait, "TOKENPOOL_MAX_WAIT") ?? configuration.maxWait
         func keys(_ flags: [String], _ variable: String) -> [String] {
             let listed = flags.isEmpty ? (environment[variable] ?? "").split(separator: ",").map(String.init) : flags
             return listed.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

@@ -19,6 +19,7 @@ struct AppConfiguration: Sendable {
     var redisConnections = Defaults.redisConnections
     var redisTimeout = Defaults.redisTimeout
     var reapInterval = Defaults.reapInterval
+    var maxWait = Defaults.maxWait
     var maxBodySize = Defaults.maxBodySize
     /// Idle keep-alive connections are closed after this.
     var idleTimeout = Defaults.idleTimeout

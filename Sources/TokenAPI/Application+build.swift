@@ -36,9 +36,10 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
     let client = RedisClient(configuration: redis, logger: logger)
     let pool = TokenPool(
         client: client,
-        settings: TokenPoolSettings(leaseTTL: configuration.leaseTTL, keepAliveTTL: configuration.keepAliveTTL)
+        settings: TokenPoolSettings(leaseTTL: configuration.leaseTTL, keepAliveTTL: configuration.keepAliveTTL, maxWait: configuration.maxWait),
+        logger: logger
     )
-    services.append(client)
+    services.append(pool.connections)
     services.append(Reaper(pool: pool, interval: configuration.reapInterval, logger: logger))
 
     let keys = APIKeys(admin: configuration.adminKeys, client: configuration.clientKeys)

@@ -45,6 +45,18 @@ public struct TokenPoolClient: Sendable {
         try await self.call(.POST, pool, "/tokens/assign", idempotencyKey: idempotencyKey, as: TokenInfo.self)
     }
 
+    /// A random free token, or the next one freed within `wait`: the server queues the call,
+    /// first come first served across its replicas (no polling). `wait` is at most the server's
+    /// `--max-wait` (60 s by default; 25 s behind Heroku's router); the request's own timeout
+    /// grows by `wait`.
+    /// - Throws: ``TokenPoolClientError`` with code `.noFreeToken` when none came in time.
+    public func assign(in pool: String = "default", idempotencyKey: String? = nil, wait: Duration) async throws(TokenPoolClientError) -> TokenInfo {
+        let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
+        guard milliseconds > 0 else { return try await self.assign(in: pool, idempotencyKey: idempotencyKey) }
+        let seconds = String(format: "%.3f", Double(milliseconds) / 1000)
+        return try await self.call(.POST, pool, "/tokens/assign?wait=\(seconds)", idempotencyKey: idempotencyKey, timeout: self.timeout + wait, as: TokenInfo.self)
+    }
+
     /// Frees the token; with `lease`, only if that is still the current lease (else `.leaseConflict`).
     @discardableResult
     public func unblock(_ token: String, lease: Int64? = nil, in pool: String = "default") async throws(TokenPoolClientError) -> TokenInfo {
@@ -59,7 +71,7 @@ public struct TokenPoolClient: Sendable {
 
     /// Removes the token for good (admin key).
     public func delete(_ token: String, in pool: String = "default") async throws(TokenPoolClientError) {
-        _ = try await self.send(.DELETE, pool, "/tokens/\(token)", body: nil, idempotencyKey: nil)
+        _ = try await self.send(.DELETE, pool, "/tokens/\(token)", body: nil, idempotencyKey: nil, timeout: self.timeout)
     }
 
     /// The token's state, changing nothing.
@@ -76,12 +88,14 @@ public struct TokenPoolClient: Sendable {
     /// lease's time left, a duration by Redis's clock, so this machine's clock does not matter),
     /// and unblocks it afterwards, also when `body` throws. If the lease is lost meanwhile (404
     /// or 409 on a keep-alive), `body` is cancelled and this throws that error.
+    /// With `wait`, waits that long at most for a token (see ``assign(in:idempotencyKey:wait:)``).
     public func withToken<T: Sendable>(
         in pool: String = "default",
         idempotencyKey: String? = nil,
+        wait: Duration = .zero,
         _ body: @escaping @Sendable (TokenInfo) async throws -> T
     ) async throws -> T {
-        let held = try await self.assign(in: pool, idempotencyKey: idempotencyKey)
+        let held = try await self.assign(in: pool, idempotencyKey: idempotencyKey, wait: wait)
         let result: Result<T, any Error> = await withTaskGroup(of: Result<T, any Error>?.self) { group in
             group.addTask {
                 do {
@@ -127,9 +141,10 @@ public struct TokenPoolClient: Sendable {
     }
 
     private func call<T: Decodable>(
-        _ method: HTTPMethod, _ pool: String, _ path: String, body: ByteBuffer? = nil, idempotencyKey: String? = nil, as type: T.Type
+        _ method: HTTPMethod, _ pool: String, _ path: String, body: ByteBuffer? = nil, idempotencyKey: String? = nil, timeout: Duration? = nil,
+        as type: T.Type
     ) async throws(TokenPoolClientError) -> T {
-        let bytes = try await self.send(method, pool, path, body: body, idempotencyKey: idempotencyKey)
+        let bytes = try await self.send(method, pool, path, body: body, idempotencyKey: idempotencyKey, timeout: timeout ?? self.timeout)
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes.readableBytesView))
         } catch {
@@ -139,7 +154,7 @@ public struct TokenPoolClient: Sendable {
 
     /// One request; the body of a 2xx answer, or the error the answer means.
     private func send(
-        _ method: HTTPMethod, _ pool: String, _ path: String, body: ByteBuffer?, idempotencyKey: String?
+        _ method: HTTPMethod, _ pool: String, _ path: String, body: ByteBuffer?, idempotencyKey: String?, timeout: Duration
     ) async throws(TokenPoolClientError) -> ByteBuffer {
         let prefix = pool == "default" ? "" : "/pools/\(pool)"
         var request = HTTPClientRequest(url: self.baseURL + prefix + path)
@@ -154,7 +169,7 @@ public struct TokenPoolClient: Sendable {
         let headers: HTTPHeaders
         let bytes: ByteBuffer
         do {
-            let response = try await self.http.execute(request, timeout: TimeAmount(self.timeout))
+            let response = try await self.http.execute(request, timeout: TimeAmount(timeout))
             status = Int(response.status.code)
             headers = response.headers
             bytes = try await response.body.collect(upTo: 64 << 20)

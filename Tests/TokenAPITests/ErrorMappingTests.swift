@@ -16,9 +16,10 @@ struct ErrorMappingTests {
         let answers: [TokenPoolError.Code: (Int, String)] = [
             .noFreeToken: (404, "no-free-token"), .tokenNotFound: (404, "token-not-found"),
             .leaseConflict: (409, "lease-conflict"), .idempotencyKeyInUse: (409, "idempotency-key-in-use"),
+            .waitInterrupted: (503, "wait-interrupted"),
         ]
         let errors: [TokenPoolError] = [
-            .noFreeToken(.default), .tokenNotFound(Token.random()), .leaseConflict(Token.random(), lease: 3), .idempotencyKeyInUse("k"),
+            .noFreeToken(.default), .tokenNotFound(Token.random()), .leaseConflict(Token.random(), lease: 3), .idempotencyKeyInUse("k"), .waitInterrupted(.default),
         ]
         #expect(Set(errors.map(\.code)) == Set(TokenPoolError.Code.allCases))
         for error in errors {

@@ -127,6 +127,11 @@ final class RedisClusterClient: Sendable {
         }
     }
 
+    /// The client of some master: for what any node serves alike (`PUBLISH` reaches every node).
+    func anyMaster() async throws -> RedisClient {
+        try await self.master(of: nil)
+    }
+
     private func master(of slot: Int?) async throws -> RedisClient {
         if let address = self.state.withLockedValue({ state in slot.map { state.map.master(of: $0) } ?? state.map.masters.first }) {
             return self.node(at: address)

@@ -9,8 +9,14 @@ package struct PoolKeys: Sendable {
     package let alive: String
     /// `PREFIX:{pool}:lease`, a hash: assigned token -> lease number.
     package let lease: String
-    /// `PREFIX:{pool}:seq`, a string: the pool's lease counter.
+    /// `PREFIX:{pool}:seq`, a string: the pool's counter of lease numbers and queue tickets.
     package let seq: String
+    /// `PREFIX:{pool}:queue`, a sorted set: waiter id -> ticket, in arrival order.
+    package let queue: String
+    /// `PREFIX:{pool}:waiters`, a sorted set: waiter id -> until (ms).
+    package let waiters: String
+    /// `PREFIX:{pool}:handed`, a hash: waiter id -> "TOKEN LEASE" handed over, not yet picked up.
+    package let handed: String
     private let base: String
 
     package init(prefix: String, pool: PoolName) {
@@ -20,10 +26,13 @@ package struct PoolKeys: Sendable {
         self.alive = self.base + "alive"
         self.lease = self.base + "lease"
         self.seq = self.base + "seq"
+        self.queue = self.base + "queue"
+        self.waiters = self.base + "waiters"
+        self.handed = self.base + "handed"
     }
 
-    /// KEYS[1...5] of every script, in the order `Scripts/lua/prelude.lua` names them.
-    package var scriptKeys: [String] { [self.free, self.leases, self.alive, self.lease, self.seq] }
+    /// KEYS[1...8] of every script, in the order `Scripts/lua/prelude.lua` names them.
+    package var scriptKeys: [String] { [self.free, self.leases, self.alive, self.lease, self.seq, self.queue, self.waiters, self.handed] }
 
     /// `PREFIX:{pool}:idem:OPERATION:KEY`: an Idempotency-Key's record, in the pool's slot.
     package func idempotencyRecord(_ operation: String, _ key: String) -> String {

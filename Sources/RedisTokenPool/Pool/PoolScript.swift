@@ -1,7 +1,7 @@
 /// The scripts of `Scripts/lua`, each with `prelude.lua` in front, embedded at build time by
 /// the EmbedTextFiles plugin.
 enum PoolScript: CaseIterable {
-    case assign, unblock, keepAlive, delete, generate, inspect, stats, reap
+    case assign, unblock, keepAlive, delete, generate, inspect, stats, reap, leave, renew
 
     var script: RedisScript {
         switch self {
@@ -13,13 +13,15 @@ enum PoolScript: CaseIterable {
         case .inspect: Self.inspectScript
         case .stats: Self.statsScript
         case .reap: Self.reapScript
+        case .leave: Self.leaveScript
+        case .renew: Self.renewScript
         }
     }
 
     /// Whether the script may write: with `--redis-wait-replicas` such a script is followed by `WAIT`.
     var changesState: Bool {
         switch self {
-        case .assign, .unblock, .keepAlive, .delete, .generate, .reap: true
+        case .assign, .unblock, .keepAlive, .delete, .generate, .reap, .leave, .renew: true
         case .inspect, .stats: false
         }
     }
@@ -32,4 +34,6 @@ enum PoolScript: CaseIterable {
     private static let inspectScript = RedisScript(name: "inspect", source: LuaSource.inspect)
     private static let statsScript = RedisScript(name: "stats", source: LuaSource.stats)
     private static let reapScript = RedisScript(name: "reap", source: LuaSource.reap)
+    private static let leaveScript = RedisScript(name: "leave", source: LuaSource.leave)
+    private static let renewScript = RedisScript(name: "renew", source: LuaSource.renew)
 }

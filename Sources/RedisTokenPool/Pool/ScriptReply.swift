@@ -10,6 +10,10 @@ enum TokenReply: Sendable {
     case empty
     /// assign: only dead tokens were popped; calling again makes progress.
     case retry
+    /// assign with a waiter: `{'queued', waitUntil, now}`, in the queue until `waitUntil` (ms).
+    case queued(waitUntil: Int64, observedAt: Int64)
+    /// leave: nothing was handed to the waiter, or the hand-over ran out.
+    case gone
 
     static func decode(_ reply: RESPValue, script: String, pool: PoolName) throws(RedisClientError) -> Self {
         guard let fields = reply.array, let status = fields.first?.string else {
@@ -27,6 +31,12 @@ enum TokenReply: Sendable {
         case ("conflict", 1): return .conflict
         case ("empty", 1): return .empty
         case ("retry", 1): return .retry
+        case ("gone", 1): return .gone
+        case ("queued", 3):
+            guard let waitUntil = fields[1].int64, let now = fields[2].int64 else {
+                throw .unexpectedReply("\(script): 'queued' without waitUntil and now")
+            }
+            return .queued(waitUntil: waitUntil, observedAt: now)
         default:
             throw .unexpectedReply("\(script): status '\(status.prefix(16))' with \(fields.count) fields")
         }

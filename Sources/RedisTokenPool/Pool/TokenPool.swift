@@ -11,26 +11,29 @@ public final class TokenPool: Sendable {
 
     package let client: RedisClient
     public let settings: TokenPoolSettings
-    private let leaseMillis: String
+    let leaseMillis: String
     private let keepAliveMillis: String
     private let registered = NIOLockedValueBox(Set<PoolName>())
     let metrics = PoolMetrics()
+    /// This replica's waiting assigns.
+    let waitingRoom: WaitingRoom
 
-    package init(client: RedisClient, settings: TokenPoolSettings = TokenPoolSettings()) {
+    package init(client: RedisClient, settings: TokenPoolSettings = TokenPoolSettings(), logger: Logger = Logger(label: "tokenpool")) {
         self.client = client
         self.settings = settings
         self.leaseMillis = String(settings.leaseTTL.milliseconds)
         self.keepAliveMillis = String(settings.keepAliveTTL.milliseconds)
+        self.waitingRoom = WaitingRoom(client: client, settings: settings, logger: logger)
     }
 
     /// A pool on Redis connections of its own. Run ``connections`` in your `ServiceGroup` for
     /// as long as you use the pool: it keeps them open and reconnects.
     public convenience init(redis: RedisConfiguration, settings: TokenPoolSettings = TokenPoolSettings(), logger: Logger) {
-        self.init(client: RedisClient(configuration: redis, logger: logger), settings: settings)
+        self.init(client: RedisClient(configuration: redis, logger: logger), settings: settings, logger: logger)
     }
 
-    /// The Redis connections this pool uses, as a `Service` to run.
-    public var connections: any Service { self.client }
+    /// The Redis connections this pool uses and its ear for waiting assigns, as a `Service` to run.
+    public var connections: any Service { PoolConnections(client: self.client, waitingRoom: self.waitingRoom) }
 
     /// Adds `count` new free tokens (1 ... ``maxBatch``). O(count log n).
     ///
@@ -96,12 +99,23 @@ public final class TokenPool: Sendable {
     /// holds at most one live assignment.
     /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when none is free.
     public func assign(in pool: PoolName = .default, idempotencyKey: String? = nil) async throws -> TokenRecord {
+        switch try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, waiter: nil) {
+        case .ok(let record): return record
+        case .empty: throw TokenPoolError.noFreeToken(pool)
+        default: throw RedisClientError.unexpectedReply("assign: queued without a waiter")
+        }
+    }
+
+    /// Runs assign.lua until it assigns, finds none free, or queues `waiter`.
+    func runAssign(in pool: PoolName, idempotencyKey: String?, waiter: (id: String, wait: Duration)?) async throws -> TokenReply {
         let poolKeys = self.keys(of: pool)
         var keys = poolKeys.scriptKeys
-        var arguments = [self.leaseMillis, String(self.settings.reclaimOnAssign), String(self.settings.maxPopsPerAssign)]
+        var arguments = [self.leaseMillis, String(self.settings.reclaimOnAssign), String(self.settings.maxPopsPerAssign), self.leaseMillis]
         if let idempotencyKey {
             keys.append(poolKeys.idempotencyRecord("assign", idempotencyKey))
-            arguments.append(self.leaseMillis)
+        }
+        if let waiter {
+            arguments += [waiter.id, String(waiter.wait.milliseconds), String(self.settings.waitPresence.milliseconds)]
         }
         // Each 'retry' dropped at least one dead token for good, so this ends; the bound is a
         // guard against a script that breaks its word.
@@ -110,10 +124,11 @@ public final class TokenPool: Sendable {
             switch try TokenReply.decode(reply, script: PoolScript.assign.script.name, pool: pool) {
             case .ok(let record):
                 self.metrics.assignments.increment()
-                return record
-            case .empty: throw TokenPoolError.noFreeToken(pool)
+                return .ok(record)
             case .retry: continue
-            case .notFound, .conflict: throw RedisClientError.unexpectedReply("assign: a reply only token operations give")
+            case .empty: return .empty
+            case .queued(let waitUntil, let now) where waiter != nil: return .queued(waitUntil: waitUntil, observedAt: now)
+            case .queued, .notFound, .conflict, .gone: throw RedisClientError.unexpectedReply("assign: a reply only other scripts give")
             }
         }
         throw RedisClientError.unexpectedReply("assign: 1000 retries in a row")
@@ -152,13 +167,14 @@ public final class TokenPool: Sendable {
 
     /// Counts in O(1); they may lag lapses and expiries until the reaper's next pass.
     public func stats(of pool: PoolName = .default) async throws -> PoolStats {
-        let counts = try await self.run(.stats, pool, []).integers(3, script: "stats")
-        return PoolStats(pool: pool, total: counts[0], free: counts[1], assigned: counts[2])
+        let counts = try await self.run(.stats, pool, []).integers(4, script: "stats")
+        return PoolStats(pool: pool, total: counts[0], free: counts[1], assigned: counts[2], waiting: counts[3])
     }
 
-    /// One bounded batch of reclaiming in `pool`: lapsed leases back to free, dead tokens out.
+    /// One bounded batch of reclaiming in `pool`: gone waiters out of the queue, lapsed leases
+    /// to the queue or back to free, dead tokens out.
     public func reap(_ pool: PoolName, batch: Int? = nil) async throws -> (leasesEnded: Int, tokensExpired: Int) {
-        let counts = try await self.run(.reap, pool, [String(batch ?? self.settings.reapBatch)]).integers(2, script: "reap")
+        let counts = try await self.run(.reap, pool, [String(batch ?? self.settings.reapBatch)]).integers(4, script: "reap")
         self.metrics.reaperBatches.increment()
         self.metrics.leasesLapsed.increment(by: counts[0])
         self.metrics.tokensExpired.increment(by: counts[1])
@@ -198,7 +214,7 @@ public final class TokenPool: Sendable {
         case .ok(let record): return record
         case .notFound: throw TokenPoolError.tokenNotFound(token)
         case .conflict: throw TokenPoolError.leaseConflict(token, lease: lease ?? 0)
-        case .empty, .retry: throw RedisClientError.unexpectedReply("\(name): a reply only assign gives")
+        case .empty, .retry, .queued, .gone: throw RedisClientError.unexpectedReply("\(name): a reply only assign or leave gives")
         }
     }
 }

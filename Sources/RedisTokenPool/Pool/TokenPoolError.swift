@@ -10,6 +10,9 @@ public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible
         case leaseConflict
         /// A call with the same Idempotency-Key is still running.
         case idempotencyKeyInUse
+        /// A waiting assign lost its place in the queue (Redis restarted or was out of reach, or
+        /// a retry with its Idempotency-Key took the place): transient, ask again.
+        case waitInterrupted
     }
 
     public let code: Code
@@ -31,6 +34,10 @@ public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible
     }
     public static func idempotencyKeyInUse(_ key: String) -> Self {
         Self(.idempotencyKeyInUse, "a request with Idempotency-Key '\(key)' is still in progress")
+    }
+
+    public static func waitInterrupted(_ pool: PoolName) -> Self {
+        Self(.waitInterrupted, "the wait in pool '\(pool)' lost its place in the queue; ask again")
     }
 
     public var description: String { self.message }

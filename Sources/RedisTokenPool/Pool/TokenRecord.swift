@@ -50,11 +50,14 @@ public struct PoolStats: Sendable, Hashable {
     public var total: Int
     public var free: Int
     public var assigned: Int
+    /// Waiting assigns in the pool's queue.
+    public var waiting: Int
 
-    public init(pool: PoolName, total: Int, free: Int, assigned: Int) {
+    public init(pool: PoolName, total: Int, free: Int, assigned: Int, waiting: Int = 0) {
         self.pool = pool
         self.total = total
         self.free = free
         self.assigned = assigned
+        self.waiting = waiting
     }
 }

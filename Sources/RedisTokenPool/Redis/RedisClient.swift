@@ -15,12 +15,12 @@ import ServiceLifecycle
 /// ``RedisClientError/connectionUnavailable(_:)``.
 package final class RedisClient: Service, Sendable {
     package let configuration: RedisConfiguration
-    private let eventLoopGroup: any EventLoopGroup
-    private let logger: Logger
+    let eventLoopGroup: any EventLoopGroup
+    let logger: Logger
     private let state: NIOLockedValueBox<State>
     private let metrics = RedisMetrics()
     private let sentinel: RedisSentinel?
-    private let cluster: RedisClusterClient?
+    let cluster: RedisClusterClient?
 
     private struct State {
         var connections: [RedisConnection?]
@@ -268,14 +268,15 @@ package final class RedisClient: Service, Sendable {
 
     /// A new connection: to the configured address, or to the master the sentinels name,
     /// confirmed with `ROLE` (a sentinel may still name a master that was just demoted).
-    private func connect(logger: Logger) async throws -> RedisConnection {
+    /// - Parameter onPush: for a subscriber's connection (see ``RedisConnection/connect(_:eventLoop:logger:onPush:)``).
+    func connect(logger: Logger, onPush: (@Sendable (RESPValue) -> Void)? = nil) async throws -> RedisConnection {
         let eventLoop = self.eventLoopGroup.next()
         guard let sentinel = self.sentinel else {
-            return try await RedisConnection.connect(self.configuration, eventLoop: eventLoop, logger: logger)
+            return try await RedisConnection.connect(self.configuration, eventLoop: eventLoop, logger: logger, onPush: onPush)
         }
         var configuration = self.configuration
         configuration.address = try await sentinel.masterAddress(eventLoop: eventLoop)
-        let connection = try await RedisConnection.connect(configuration, eventLoop: eventLoop, logger: logger)
+        let connection = try await RedisConnection.connect(configuration, eventLoop: eventLoop, logger: logger, onPush: onPush)
         do {
             let role = try await connection.send(["ROLE"], deadline: self.deadline())
             guard role.array?.first?.string == "master" else {

@@ -18,6 +18,14 @@ public enum Defaults {
     public static let reapInterval: Duration = .seconds(1)
     /// Work one reaper pass may do per pool before it yields.
     public static let reapTimePerPass: Duration = .milliseconds(250)
+    /// The longest wait a waiting assign may ask for (`?wait=`); more is 400.
+    public static let maxWait: Duration = .seconds(60)
+    /// A waiter stays in the queue this long past its replica's last word (its replica renews
+    /// it every ``waitRenewInterval``): so long a dead replica's waiters, and a token handed to
+    /// one of them, hold up the queue at most.
+    public static let waitPresence: Duration = .milliseconds(750)
+    /// How often a replica renews its waiters and catches up on hand-overs it may have missed.
+    public static let waitRenewInterval: Duration = .milliseconds(250)
     /// Connections to Redis, commands pipelined on each.
     public static let redisConnections = 4
     /// One deadline per Redis command: the wait for a connection and for the reply.

@@ -12,6 +12,12 @@ public struct TokenPoolSettings: Sendable {
     public var reapBatch: Int
     /// First part of every key: `PREFIX:{pool}:free`.
     public var keyPrefix: String
+    /// The longest wait a waiting assign may ask for.
+    public var maxWait: Duration
+    /// How long a waiter stays queued past its replica's last renewal.
+    public var waitPresence: Duration
+    /// How often this replica renews its waiters.
+    public var waitRenewInterval: Duration
 
     public init(
         leaseTTL: Duration = Defaults.leaseTTL,
@@ -19,7 +25,10 @@ public struct TokenPoolSettings: Sendable {
         reclaimOnAssign: Int = Defaults.reclaimOnAssign,
         maxPopsPerAssign: Int = Defaults.maxPopsPerAssign,
         reapBatch: Int = Defaults.reapBatch,
-        keyPrefix: String = Defaults.keyPrefix
+        keyPrefix: String = Defaults.keyPrefix,
+        maxWait: Duration = Defaults.maxWait,
+        waitPresence: Duration = Defaults.waitPresence,
+        waitRenewInterval: Duration = Defaults.waitRenewInterval
     ) {
         self.leaseTTL = leaseTTL
         self.keepAliveTTL = keepAliveTTL
@@ -27,5 +36,8 @@ public struct TokenPoolSettings: Sendable {
         self.maxPopsPerAssign = maxPopsPerAssign
         self.reapBatch = reapBatch
         self.keyPrefix = keyPrefix
+        self.maxWait = maxWait
+        self.waitPresence = waitPresence
+        self.waitRenewInterval = waitRenewInterval
     }
 }

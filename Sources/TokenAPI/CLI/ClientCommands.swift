@@ -79,7 +79,7 @@ struct StatsCommand: AsyncParsableCommand {
     func run() async throws {
         let pool = self.options.pool
         throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.stats(of: pool) }) {
-            "total \($0.total)\tfree \($0.free)\tassigned \($0.assigned)"
+            "total \($0.total)\tfree \($0.free)\tassigned \($0.assigned)\twaiting \($0.waiting)"
         })
     }
 }

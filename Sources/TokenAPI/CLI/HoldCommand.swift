@@ -39,15 +39,20 @@ struct HoldCommand: AsyncParsableCommand {
 
     private func hold(_ client: TokenPoolClient) async throws -> Int32 {
         let pool = self.options.pool
-        // Assign, retrying while none is free until --wait runs out.
+        // Assign, waiting in the server's queue until --wait runs out: in turns of at most 25 s,
+        // within every proxy's timeout (Heroku's router cuts a request at 30 s).
         let deadline = ContinuousClock.now + (Self.duration(self.wait) ?? .zero)
         var held: TokenInfo
         while true {
+            let left = deadline - ContinuousClock.now
             do {
-                held = try await client.assign(in: pool)
+                held = try await client.assign(in: pool, wait: max(.zero, min(left, .seconds(25))))
                 break
             } catch where error.code == .noFreeToken && ContinuousClock.now < deadline {
-                try await monotonicSleep(for: .milliseconds(250))
+                continue
+            } catch where error.problem?.slug == "wait-interrupted" && ContinuousClock.now < deadline {
+                // The place was lost (Redis restarted or out of reach): queue again after a breath.
+                try await monotonicSleep(for: .milliseconds(200))
             } catch {
                 ServerOptions.report(error)
                 return ClientExit.code(for: error)

@@ -66,6 +66,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case .tokenNotFound: ProblemDetails(.notFound, "token-not-found", error.message)
         case .leaseConflict: ProblemDetails(.conflict, "lease-conflict", error.message)
         case .idempotencyKeyInUse: ProblemDetails(.conflict, "idempotency-key-in-use", error.message, headers: [.retryAfter: ProblemDetails.retryAfter])
+        case .waitInterrupted: .unavailable("wait-interrupted", error.message)
         }
     }
 }

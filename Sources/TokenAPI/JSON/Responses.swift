@@ -6,13 +6,13 @@ import RedisTokenPool
 struct JSONResponse: ResponseGenerator {
     var status: HTTPResponse.Status
     var body: ByteBuffer
+    /// `Connection: close`: the server ends the connection after this answer.
+    var closesConnection = false
 
     func response(from request: Request, context: some RequestContext) -> Response {
-        Response(
-            status: self.status,
-            headers: [.contentType: "application/json", .contentLength: String(self.body.readableBytes)],
-            body: ResponseBody(byteBuffer: self.body)
-        )
+        var headers: HTTPFields = [.contentType: "application/json", .contentLength: String(self.body.readableBytes)]
+        if self.closesConnection { headers[.connection] = "close" }
+        return Response(status: self.status, headers: headers, body: ResponseBody(byteBuffer: self.body))
     }
 }
 
@@ -60,6 +60,7 @@ extension PoolStats {
         writer.field("total", self.total)
         writer.field("free", self.free)
         writer.field("assigned", self.assigned)
+        writer.field("waiting", self.waiting)
         writer.endObject()
         return JSONResponse(status: .ok, body: writer.buffer)
     }

@@ -26,6 +26,7 @@ struct MetricsController<Context: RequestContext>: Sendable {
                 for (state, value) in [("total", stats.total), ("free", stats.free), ("assigned", stats.assigned)] {
                     Gauge(label: "tokenpool_pool_tokens", dimensions: [("pool", name.rawValue), ("state", state)]).record(value)
                 }
+                Gauge(label: "tokenpool_pool_waiting", dimensions: [("pool", name.rawValue)]).record(stats.waiting)
             }
             var buffer: [UInt8] = []
             buffer.reserveCapacity(8192)

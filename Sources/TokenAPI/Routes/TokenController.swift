@@ -42,8 +42,26 @@ struct TokenController<Context: RequestContext>: Sendable {
     /// Assign, unblock, keep-alive, inspect.
     private func addClientRoutes(to group: RouterGroup<Context>, pool: @escaping @Sendable (Context) throws -> PoolName) {
         group.post("tokens/assign") { request, context in
-            let (name, key) = try (pool(context), Self.idempotencyKey(request))
-            return try await self.pool.assign(in: name, idempotencyKey: key).json()
+            let (name, key, wait) = try (pool(context), Self.idempotencyKey(request), self.wait(request))
+            guard let wait else {
+                return try await self.pool.assign(in: name, idempotencyKey: key).json()
+            }
+            switch try await self.pool.startAssign(in: name, idempotencyKey: key, wait: wait) {
+            case .assigned(let record):
+                return try record.json()
+            case .queued(let place):
+                // A client that goes away leaves the queue at once. Watching for that ends the
+                // connection after the answer, so the answer says so.
+                do {
+                    var response = try await request.body.consumeWithCancellationOnInboundClose { _ in try await place.token().json() }
+                    response.closesConnection = true
+                    return response
+                } catch {
+                    var problem = ProblemMiddleware<Context>.problem(for: error, pool: name.rawValue, logger: context.logger)
+                    problem.headers[.connection] = "close"
+                    throw problem
+                }
+            }
         }
         group.post("tokens/:token/unblock") { request, context in
             let (name, token, lease) = try (pool(context), Self.token(context), Self.lease(request))
@@ -101,6 +119,31 @@ struct TokenController<Context: RequestContext>: Sendable {
         return key
     }
 
+    /// `?wait=SECONDS` or `Prefer: wait=SECONDS` (RFC 7240; the query wins): a decimal number
+    /// from 0 to the maximum wait. Nothing or 0: no wait.
+    private func wait(_ request: Request) throws -> Duration? {
+        let text = request.uri.queryParameters.get("wait") ?? request.headers[values: .prefer].lazy.compactMap(Self.preferredWait).first
+        guard let text else { return nil }
+        let maximum = self.pool.settings.maxWait
+        guard let seconds = Double(text), seconds.isFinite, seconds >= 0, text.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }) else {
+            throw ProblemDetails.badRequest("wait must be a number of seconds from 0 to \(maximum.secondsText), not '\(text.prefix(32))'")
+        }
+        let wait = Duration.milliseconds(Int64((seconds * 1000).rounded()))
+        guard wait <= maximum else {
+            throw ProblemDetails.badRequest("wait must be at most \(maximum.secondsText) seconds (--max-wait), not \(text.prefix(32))")
+        }
+        return wait > .zero ? wait : nil
+    }
+
+    /// The `wait` preference of one `Prefer` field value: `wait=10`, `respond-async, wait=5`.
+    private static func preferredWait(_ field: String) -> String? {
+        for preference in field.split(separator: ",") {
+            let parts = preference.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0].lowercased() == "wait" { return parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+        }
+        return nil
+    }
+
     /// `?lease=N`, a positive integer, or nothing.
     private static func lease(_ request: Request) throws -> Int64? {
         guard let text = request.uri.queryParameters.get("lease") else { return nil }
@@ -113,4 +156,5 @@ struct TokenController<Context: RequestContext>: Sendable {
 
 extension HTTPField.Name {
     static let idempotencyKey = Self("Idempotency-Key")!
+    static let prefer = Self("Prefer")!
 }

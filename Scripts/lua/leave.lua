@@ -1,0 +1,30 @@
+-- leave.lua: a waiting assign ends: the waiter leaves the queue, taking the token handed to it
+-- (a whole lease from now) or giving it on to the next waiter or the free set.
+-- Needs prelude.lua (KEYS 1-8).
+--
+-- KEYS[9] (optional) the Idempotency-Key's record of the waiting assign
+-- ARGV[1] the waiter id
+-- ARGV[2] 'take' (its replica heard of a hand-over, or its wait ran out) or 'drop' (its client left)
+-- ARGV[3] lease TTL in ms
+-- ARGV[4] how long the Idempotency-Key's record answers, in ms (with KEYS[9])
+--
+-- Returns record(...) (see prelude.lua) for a token taken | {'gone'}: nothing handed to it, or
+-- the hand-over ran out before this and the token went on. Complexity: O(log n + log w).
+--
+--   redis-cli --eval <(cat prelude.lua leave.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
+--     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
+--     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' , 'tokenpool:handover:R#1' drop 60000 60000
+local id = ARGV[1]
+if ARGV[2] == 'take' then
+    return pickUp(id, tonumber(ARGV[3]), KEYS[9], tonumber(ARGV[4])) or {'gone'}
+end
+
+local handed = redis.call('HGET', KEYS[8], id)
+forget(id)
+if handed then
+    local tok, number = string.match(handed, '^(%S+) (%d+)$')
+    if tonumber(redis.call('HGET', KEYS[4], tok)) == tonumber(number) then
+        release(tok, lifeOf(tok))
+    end
+end
+return {'gone'}

@@ -1,0 +1,133 @@
+import Logging
+import Metrics
+import NIOCore
+import ServiceLifecycle
+
+/// How a waiting assign starts: with a token at once, or with a place in the pool's queue.
+public enum WaitingAssign: Sendable {
+    case assigned(TokenRecord)
+    case queued(QueuedAssign)
+}
+
+/// A place in a pool's queue. ``token()`` waits for the token handed to it.
+public struct QueuedAssign: Sendable {
+    let pool: TokenPool
+    let name: PoolName
+    let id: String
+    let idempotencyKey: String?
+    let deadline: NIODeadline
+    let started: ContinuousClock.Instant
+
+    /// Waits for the token that the queue hands this place, first come first served.
+    ///
+    /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when the wait ran out first,
+    ///   ``TokenPoolError/waitInterrupted(_:)`` when Redis lost the place (restarted, out of
+    ///   reach longer than the presence window) or a retry with the same Idempotency-Key took
+    ///   it, `CancellationError` when the task is cancelled: the place is given up and a token
+    ///   already handed to it goes on to the next waiter.
+    public func token() async throws -> TokenRecord {
+        let room = self.pool.waitingRoom
+        let event = await room.wait(self.id, until: self.deadline)
+        let record = self.idempotencyKey.map { self.pool.keys(of: self.name).idempotencyRecord("assign", $0) }
+        switch event {
+        case .cancelled:
+            room.depart(WaitingRoom.Departure(pool: self.name, id: self.id, idempotencyRecord: record))
+            self.pool.metrics.waited(since: self.started, outcome: .cancelled)
+            throw CancellationError()
+        case .lost:
+            room.remove(self.id)
+            self.pool.metrics.waited(since: self.started, outcome: .interrupted)
+            throw TokenPoolError.waitInterrupted(self.name)
+        case .handed, .timedOut:
+            // Even when the wait ran out, a token handed to it in the last instant is taken.
+            defer { room.remove(self.id) }
+            let keys = self.pool.keys(of: self.name).scriptKeys + (record.map { [$0] } ?? [])
+            let arguments = [self.id, "take", self.pool.leaseMillis, self.pool.leaseMillis]
+            let reply = try await self.pool.client.evaluate(PoolScript.leave.script, keys: keys, arguments: arguments, changesState: true)
+            switch try TokenReply.decode(reply, script: PoolScript.leave.script.name, pool: self.name) {
+            case .ok(let record):
+                self.pool.metrics.assignments.increment()
+                self.pool.metrics.waited(since: self.started, outcome: .assigned)
+                return record
+            case .gone:
+                if case .timedOut = event {
+                    self.pool.metrics.waited(since: self.started, outcome: .timedOut)
+                    throw TokenPoolError.noFreeToken(self.name)
+                }
+                // The hand-over ran out before this replica could pick it up, and the token went on.
+                self.pool.metrics.waited(since: self.started, outcome: .interrupted)
+                throw TokenPoolError.waitInterrupted(self.name)
+            default:
+                throw RedisClientError.unexpectedReply("leave: a reply only other scripts give")
+            }
+        }
+    }
+}
+
+extension TokenPool {
+    /// Assigns a random free token, or waits up to `wait` for the next one freed, in the order
+    /// Redis saw the waiters join across every replica. `wait` zero is ``assign(in:idempotencyKey:)``.
+    ///
+    /// With an `idempotencyKey`, a retry picks up the token handed to the earlier call or takes
+    /// its place in the queue: never two places, never two tokens.
+    /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when none came in time; see ``QueuedAssign/token()``.
+    public func assign(in pool: PoolName = .default, idempotencyKey: String? = nil, wait: Duration) async throws -> TokenRecord {
+        switch try await self.startAssign(in: pool, idempotencyKey: idempotencyKey, wait: wait) {
+        case .assigned(let record): return record
+        case .queued(let place): return try await place.token()
+        }
+    }
+
+    /// The first half of ``assign(in:idempotencyKey:wait:)``: a token now, or a place in the
+    /// queue to wait on (an HTTP server can watch its client while it waits).
+    public func startAssign(in pool: PoolName = .default, idempotencyKey: String? = nil, wait: Duration) async throws -> WaitingAssign {
+        guard wait > .zero else { return .assigned(try await self.assign(in: pool, idempotencyKey: idempotencyKey)) }
+        let started = ContinuousClock.now
+        let deadline = NIODeadline.now() + TimeAmount(wait)
+        let id = self.waitingRoom.register(in: pool)
+        let reply: TokenReply
+        do {
+            reply = try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, waiter: (id, wait))
+        } catch {
+            // It may have joined before the answer was lost: its `until` lapses within the presence window.
+            self.waitingRoom.remove(id)
+            throw error
+        }
+        switch reply {
+        case .ok(let record):
+            self.waitingRoom.remove(id)
+            return .assigned(record)
+        case .queued(let waitUntil, _):
+            self.waitingRoom.queued(id, until: waitUntil)
+            return .queued(QueuedAssign(pool: self, name: pool, id: id, idempotencyKey: idempotencyKey, deadline: deadline, started: started))
+        default:
+            self.waitingRoom.remove(id)
+            throw RedisClientError.unexpectedReply("assign: a waiting assign neither assigned nor queued")
+        }
+    }
+}
+
+/// The Redis client and the waiting room of one ``TokenPool``, run together.
+struct PoolConnections: Service {
+    let client: RedisClient
+    let waitingRoom: WaitingRoom
+
+    func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.client.run() }
+            group.addTask { try await self.waitingRoom.run() }
+        }
+    }
+}
+
+extension PoolMetrics {
+    enum WaitOutcome: String {
+        case assigned, timedOut = "timed_out", interrupted, cancelled
+    }
+
+    /// Time spent in the queue, by how the wait ended.
+    func waited(since start: ContinuousClock.Instant, outcome: WaitOutcome) {
+        Timer(label: "tokenpool_wait_duration_seconds", dimensions: [("outcome", outcome.rawValue)])
+            .record(duration: ContinuousClock.now - start)
+    }
+}

@@ -1,0 +1,182 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import ServiceLifecycle
+
+/// This replica's waiting assigns: each waits in-process for the token that a script hands it
+/// in Redis, first come first served across every replica.
+///
+/// A waiter's id is `CHANNEL#N`, where CHANNEL is this replica's own Redis channel: the script
+/// that frees a token for the queue's head publishes the hand-over there, and ``run()`` wakes
+/// the waiter at once. Every ``TokenPoolSettings/waitRenewInterval`` the room also renews its
+/// waiters in Redis (renew.lua), which keeps them in the queue (a replica that stops renewing
+/// loses its waiters within ``TokenPoolSettings/waitPresence``) and reports hand-overs a lost
+/// message did not: a message lost in a blip costs a renewal, never a lease.
+final class WaitingRoom: Service, Sendable {
+    /// What ends a wait in-process; the first one to arrive wins.
+    enum Event: Sendable {
+        case handed
+        case timedOut
+        /// Redis no longer has the waiter: Redis lost it, or a retry with its Idempotency-Key took its place.
+        case lost
+        case cancelled
+    }
+
+    private struct Waiter {
+        let pool: PoolName
+        /// Its wait's end by Redis's clock (ms), once assign.lua has queued it.
+        var waitUntil: Int64?
+        var continuation: CheckedContinuation<Event, Never>?
+        var timer: Scheduled<Void>?
+        var event: Event?
+    }
+
+    private struct State {
+        var waiters: [String: Waiter] = [:]
+        var lastNumber: UInt64 = 0
+    }
+
+    /// A waiter whose client left, for ``run()`` to take out of the queue (leave.lua 'drop').
+    struct Departure: Sendable {
+        let pool: PoolName
+        let id: String
+        let idempotencyRecord: String?
+    }
+
+    let channel: String
+    private let client: RedisClient
+    private let settings: TokenPoolSettings
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+    private let departures: AsyncStream<Departure>
+    private let departing: AsyncStream<Departure>.Continuation
+
+    init(client: RedisClient, settings: TokenPoolSettings, logger: Logger) {
+        let replica = (0..<6).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
+        self.channel = "\(settings.keyPrefix):handover:\(replica)"
+        self.client = client
+        self.settings = settings
+        self.logger = logger
+        (self.departures, self.departing) = AsyncStream.makeStream(of: Departure.self)
+    }
+
+    /// A new waiter in `pool`, known here before assign.lua can hand it anything.
+    func register(in pool: PoolName) -> String {
+        self.state.withLockedValue { state in
+            state.lastNumber += 1
+            let id = "\(self.channel)#\(state.lastNumber)"
+            state.waiters[id] = Waiter(pool: pool)
+            return id
+        }
+    }
+
+    /// assign.lua queued the waiter until `waitUntil` (ms, Redis's clock): renew it from now on.
+    func queued(_ id: String, until waitUntil: Int64) {
+        self.state.withLockedValue { $0.waiters[id]?.waitUntil = waitUntil }
+    }
+
+    /// Waits for the first event of waiter `id`: a hand-over, `deadline`, a lost place or the
+    /// task's cancellation.
+    func wait(_ id: String, until deadline: NIODeadline) async -> Event {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Event, Never>) in
+                let ready = self.state.withLockedValue { state -> Event? in
+                    guard var waiter = state.waiters[id] else { return .lost }
+                    if let event = waiter.event { return event }
+                    waiter.continuation = continuation
+                    waiter.timer = self.client.eventLoopGroup.any().scheduleTask(deadline: deadline) { self.deliver(.timedOut, to: id) }
+                    state.waiters[id] = waiter
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        } onCancel: {
+            self.deliver(.cancelled, to: id)
+        }
+    }
+
+    /// The waiter is done with; later events for it are ignored.
+    func remove(_ id: String) {
+        self.state.withLockedValue { $0.waiters.removeValue(forKey: id) }?.timer?.cancel()
+    }
+
+    /// The waiter's client left: ``run()`` takes it out of the queue, and gives on what was handed to it.
+    func depart(_ departure: Departure) {
+        self.remove(departure.id)
+        self.departing.yield(departure)
+    }
+
+    func deliver(_ event: Event, to id: String) {
+        let (continuation, timer) = self.state.withLockedValue { state -> (CheckedContinuation<Event, Never>?, Scheduled<Void>?) in
+            guard var waiter = state.waiters[id], waiter.event == nil else { return (nil, nil) }
+            waiter.event = event
+            defer { waiter.continuation = nil; waiter.timer = nil; state.waiters[id] = waiter }
+            return (waiter.continuation, waiter.timer)
+        }
+        timer?.cancel()
+        continuation?.resume(returning: event)
+    }
+
+    /// Hears hand-overs, renews the waiters and takes departed ones out of the queue, until
+    /// cancelled or graceful shutdown.
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    // "ID TOKEN LEASE"
+                    await self.client.subscribe(to: self.channel) { message in
+                        guard let id = message.split(separator: " ", maxSplits: 1).first else { return }
+                        self.deliver(.handed, to: String(id))
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: self.settings.waitRenewInterval)
+                        await self.renewAll()
+                    }
+                }
+                group.addTask {
+                    for await departure in self.departures {
+                        await self.leave(departure)
+                    }
+                }
+            }
+        }
+    }
+
+    private func leave(_ departure: Departure) async {
+        let keys = PoolKeys(prefix: self.settings.keyPrefix, pool: departure.pool).scriptKeys + (departure.idempotencyRecord.map { [$0] } ?? [])
+        let lease = String(self.settings.leaseTTL.milliseconds)
+        do {
+            _ = try await self.client.evaluate(PoolScript.leave.script, keys: keys, arguments: [departure.id, "drop", lease, lease], changesState: true)
+        } catch {
+            // Its `until` runs out within the presence window, and any token handed to it with it.
+            self.logger.debug("A departed waiter stays queued until it lapses", metadata: ["tokenpool.pool": "\(departure.pool)", "error": "\(error)"])
+        }
+    }
+
+    /// renew.lua for each pool with waiters here, at most 500 waiters a call.
+    private func renewAll() async {
+        let queued = self.state.withLockedValue { state in
+            Dictionary(grouping: state.waiters.compactMap { id, waiter in waiter.waitUntil.map { (waiter.pool, id, $0) } }, by: \.0)
+        }
+        let presence = String(self.settings.waitPresence.milliseconds)
+        for (pool, waiters) in queued {
+            let keys = PoolKeys(prefix: self.settings.keyPrefix, pool: pool).scriptKeys
+            for start in stride(from: 0, to: waiters.count, by: 500) {
+                let chunk = waiters[start..<min(start + 500, waiters.count)]
+                let arguments = [presence, "16"] + chunk.flatMap { [$0.1, String($0.2)] }
+                do {
+                    let reply = try await self.client.evaluate(PoolScript.renew.script, keys: keys, arguments: arguments, changesState: true)
+                    guard let fields = reply.array, fields.count % 2 == 0 else { throw RedisClientError.unexpectedReply("renew: \(reply.shape)") }
+                    for index in stride(from: 0, to: fields.count, by: 2) {
+                        guard let id = fields[index].string, let report = fields[index + 1].string else { continue }
+                        self.deliver(report == "lost" ? .lost : .handed, to: id)
+                    }
+                } catch {
+                    self.logger.debug("Cannot renew waiters", metadata: ["tokenpool.pool": "\(pool)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import RedisTokenPool
+import Testing
+import TokenPoolClient
+import TokenPoolTestSupport
+
+@testable import TokenAPI
+
+/// `?wait=` and `Prefer: wait=` over a live HTTP server on a real Redis.
+struct WaitingAssignHTTPTests {
+    static func withLiveApp(_ test: @escaping @Sendable (any TestClientProtocol, TokenPoolClient) async throws -> Void) async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        var configuration = AppConfiguration()
+        configuration.redisURL = server.url
+        configuration.port = 0
+        configuration.maxWait = .seconds(10)
+        configuration.logLevel = .critical
+        let app = try await buildApplication(configuration)
+        try await app.test(.live) { client in
+            try await TokenAPITests.waitUntilReady(client)
+            try await test(client, TokenPoolClient(baseURL: "http://127.0.0.1:\(client.port!)", timeout: .seconds(5)))
+        }
+    }
+
+    @Test(arguments: ["abc", "-1", "10.5", "1e1", "0x10", "", "nan"])
+    func aWaitThatIsNotANumberOfSecondsUpToTheMaximumIs400(_ wait: String) async throws {
+        try await Self.withLiveApp { client, _ in
+            try await client.execute(uri: "/tokens/assign?wait=\(wait)", method: .post) { response throws in
+                try TokenAPITests.expectProblem(response, .badRequest, "bad-request")
+            }
+            try await client.execute(uri: "/pools/p/tokens/assign", method: .post, headers: [.prefer: "wait=\(wait)"]) { response throws in
+                try TokenAPITests.expectProblem(response, .badRequest, "bad-request")
+            }
+        }
+    }
+
+    @Test func preferWaitWaitsAndTheQueryWins() async throws {
+        try await Self.withLiveApp { client, _ in
+            var start = ContinuousClock.now
+            try await client.execute(uri: "/tokens/assign?wait=0", method: .post, headers: [.prefer: "wait=5"]) { response throws in
+                try TokenAPITests.expectProblem(response, .notFound, "no-free-token")
+                #expect(response.headers[.connection] == nil)
+            }
+            #expect(ContinuousClock.now - start < .milliseconds(400))
+            // Last on this connection: an answer after a wait closes it.
+            start = ContinuousClock.now
+            try await client.execute(uri: "/tokens/assign", method: .post, headers: [.prefer: "respond-async, wait=0.5"]) { response throws in
+                try TokenAPITests.expectProblem(response, .notFound, "no-free-token")
+                #expect(response.headers[.connection] == "close")
+            }
+            let waited = ContinuousClock.now - start
+            #expect(waited >= .milliseconds(500) && waited < .milliseconds(900), "answered after \(waited)")
+        }
+    }
+
+    @Test func theClientWaitsForTheTokenAnotherClientFrees() async throws {
+        try await Self.withLiveApp { _, pool in
+            let made = try await pool.generate(in: "q")[0]
+            let held = try await pool.assign(in: "q")
+            let waiter = Task { try await pool.assign(in: "q", wait: .seconds(8)) }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while try await pool.stats(of: "q").waiting != 1 {
+                try #require(ContinuousClock.now < deadline)
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            try await pool.unblock(held.token, lease: held.lease, in: "q")
+            let got = try await waiter.value
+            #expect(got.token == made.token && got.lease! > held.lease!)
+            // A free token is answered at once, on a connection that stays open.
+            try await pool.unblock(got.token, lease: got.lease, in: "q")
+            #expect(try await pool.assign(in: "q", wait: .seconds(8)).token == made.token)
+        }
+    }
+}
