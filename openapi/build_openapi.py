@@ -85,6 +85,7 @@ LINKS = {
 TOKEN_PARAM = {"$ref": "#/components/parameters/Token"}
 LEASE_PARAM = {"$ref": "#/components/parameters/Lease"}
 IDEMPOTENCY_PARAM = {"$ref": "#/components/parameters/IdempotencyKey"}
+WAIT_PARAMS = [{"$ref": "#/components/parameters/Wait"}, {"$ref": "#/components/parameters/Prefer"}]
 ADMIN = [{"adminKey": []}]
 CLIENT = [{"clientKey": []}, {"adminKey": []}]
 
@@ -96,6 +97,8 @@ def token_paths():
     assigned = info("200", "The assigned token with its lease", ASSIGNED)
     assigned["200"]["links"] = {k: copy.deepcopy(v) for k, v in LINKS.items() if k != "DeleteToken"}
     no_free = problem(404, "no-free-token", "Not Found", "no free token in pool 'default'")
+    no_free["description"] = "No free token (within the wait, when one was asked for)"
+
     return {
         "/tokens": {"post": {
             "operationId": "generateToken", "tags": ["tokens"], "summary": "Generate one token",
@@ -116,8 +119,14 @@ def token_paths():
         "/tokens/assign": {"post": {
             "operationId": "assignToken", "tags": ["tokens"], "summary": "Assign a random free token",
             "description": "Picks a random free token (SPOP) and gives it a new lease that lapses after the lease TTL "
-                           "unless kept alive. Client or admin key.",
-            "security": CLIENT, "parameters": [IDEMPOTENCY_PARAM],
+                           "unless kept alive. Client or admin key. With a wait (`?wait=SECONDS` or `Prefer: wait=SECONDS`) "
+                           "and none free, the request joins the pool's queue and gets the first token freed (by unblock, a "
+                           "lapsed lease, a keep-alive on a lapsed lease, or generate), in the order the requests joined across "
+                           "every replica; 404 when the wait runs out. A client that disconnects leaves the queue. An answer "
+                           "after a wait carries `Connection: close`. With an Idempotency-Key, a retry of a waiting assign picks "
+                           "up the token handed to the first call or takes its place in the queue: never two places, never "
+                           "two tokens (the first call then gets 503 wait-interrupted).",
+            "security": CLIENT, "parameters": [IDEMPOTENCY_PARAM] + WAIT_PARAMS,
             "responses": dict(responses(assigned, "400", "401", "403", "503"), **{"404": no_free}),
         }},
         "/tokens/{token}": {
@@ -147,7 +156,7 @@ def token_paths():
             "security": ADMIN,
             "responses": responses({"200": {"description": "Counts", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Stats"},
-                "example": {"pool": "default", "total": 10, "free": 7, "assigned": 3}}}}}, "401", "403", "503"),
+                "example": {"pool": "default", "total": 10, "free": 0, "assigned": 10, "waiting": 4}}}}}, "401", "403", "503"),
         }},
     }
 
@@ -190,7 +199,9 @@ def document():
                            f"bodies up to {D['maxBodySize'] // 1024} KiB (413 above, --max-body-size); a request that cannot get "
                            f"Redis's answer within the command timeout ({D['redisTimeout']} s, --redis-timeout; one deadline for the "
                            f"wait for a connection and the reply) gets 503 with Retry-After: {D['retryAfterSeconds']}; idle "
-                           f"keep-alive connections close after {D['idleTimeout']} s (--idle-timeout).",
+                           f"keep-alive connections close after {D['idleTimeout']} s (--idle-timeout; a request still being "
+                           f"answered, such as a waiting assign, is never cut); a waiting assign waits {D['maxWait']} s at most "
+                           "(--max-wait).",
         },
         "tags": [{"name": "tokens"}, {"name": "pools"}, {"name": "health"}],
         "paths": {
@@ -199,7 +210,8 @@ def document():
             "/metrics": {"get": {
                 "operationId": "metrics", "tags": ["health"], "summary": "Prometheus metrics",
                 "description": "Requests by route and status with latency histograms, pool gauges (total, free, assigned per "
-                               "pool, read in O(1)), counters of assignments, unblocks, keep-alives, lapses and expiries "
+                               "pool, read in O(1); tokenpool_pool_waiting, the queue's length), a histogram of time spent "
+                               "waiting by outcome (tokenpool_wait_duration_seconds), counters of assignments, unblocks, keep-alives, lapses and expiries "
                                "reaped, reaper batches, Redis command latency and errors. Admin key when keys are set.",
                 "security": ADMIN,
                 "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {
@@ -234,6 +246,16 @@ def document():
                                    "first call's tokens that are still in the pool.",
                     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7E]+$"},
                     "example": "job-42-attempt"},
+                "Wait": {"name": "wait", "in": "query", "required": False,
+                         "description": "Seconds to wait for a token when none is free (a decimal number, at most the "
+                                        f"server's --max-wait, {D['maxWait']} s by default; more is 400). 0 or absent: no wait. "
+                                        "Behind Heroku's router (30 s per request) ask for 25 at most.",
+                         "schema": {"type": "number", "minimum": 0, "maximum": D["maxWait"]}, "example": 10},
+                "Prefer": {"name": "Prefer", "in": "header", "required": False,
+                           "description": "RFC 7240 `wait=SECONDS`: the same as the wait query parameter, which wins when "
+                                          "both are given. As a preference it is a hint: one that is not a number is ignored, "
+                                          "one above the server's maximum waits the maximum.",
+                           "schema": {"type": "string"}, "example": "wait=10"},
                 "Lease": {"name": "lease", "in": "query", "required": False,
                           "description": "The holder's lease number; when given it must be the current lease, else 409",
                           "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807},
@@ -264,10 +286,12 @@ def document():
                               "properties": {"tokens": {"type": "array", "items": {"$ref": "#/components/schemas/TokenInfo"}}}},
                 "BatchRequest": {"type": "object", "required": ["count"],
                                  "properties": {"count": {"type": "integer", "minimum": 1, "maximum": 10000}}},
-                "Stats": {"type": "object", "additionalProperties": False, "required": ["pool", "total", "free", "assigned"],
+                "Stats": {"type": "object", "additionalProperties": False, "required": ["pool", "total", "free", "assigned", "waiting"],
                           "properties": {"pool": {"type": "string"}, "total": {"type": "integer", "minimum": 0},
                                          "free": {"type": "integer", "minimum": 0},
-                                         "assigned": {"type": "integer", "minimum": 0}}},
+                                         "assigned": {"type": "integer", "minimum": 0},
+                                         "waiting": {"type": "integer", "minimum": 0,
+                                                     "description": "Waiting assigns in the pool's queue"}}},
                 "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
                             "properties": {"type": {"type": "string"}, "title": {"type": "string"},
                                            "status": {"type": "integer"}, "detail": {"type": "string"},
@@ -289,7 +313,9 @@ def document():
                                                 "for now: LOADING, BUSY, READONLY, MASTERDOWN, CLUSTERDOWN, TRYAGAIN, "
                                                 "NOREPLICAS (redis-busy); or, with --redis-wait-replicas, a change that fewer replicas than asked "
                                                 "acknowledged in time (not-replicated: it may not survive a failover; retry with "
-                                                "the same Idempotency-Key)",
+                                                "the same Idempotency-Key); or a waiting assign that lost its place in the "
+                                                "queue (wait-interrupted: Redis restarted or was out of reach, or a retry with "
+                                                "its Idempotency-Key took the place)",
                                     headers={"Retry-After": {"schema": {"type": "integer"}, "example": D["retryAfterSeconds"]}}),
                 "NotReady": problem(503, "not-ready", "Service Unavailable", "Redis does not answer"),
                 "Internal": problem(500, "internal", "Internal Server Error", "an unexpected error; it was logged"),
@@ -328,6 +354,9 @@ def main():
             if method != "parameters":
                 op["responses"].setdefault("500", R["500"])
     outputs = {OUT: json.dumps(doc, indent=2) + "\n", OUT_YAML: yaml(doc) + "\n"}
+    # The server writes its own --max-wait over the wait parameter's maximum: it must be the only one.
+    for text in outputs.values():
+        assert text.count(f'"maximum": {D["maxWait"]}\n') == 1, "the wait's maximum is not the only one of its value"
     if "--check" in sys.argv:
         for path, text in outputs.items():
             if not path.exists() or path.read_text() != text:

@@ -34,9 +34,12 @@ def operations(document):
     return found
 
 
-def url(path, lease):
+def url(path, lease, wait=False):
     raw_path = path.replace("{token}", "{{token}}").replace("{pool}", "{{pool}}")
     query = [{"key": "lease", "value": "{{lease}}"}] if lease else []
+    if wait:
+        # Off by default, so the collection replays fast; tick it to wait for a token.
+        query.append({"key": "wait", "value": "10", "disabled": True, "description": "Seconds to wait for a token when none is free"})
     raw = "{{baseUrl}}" + raw_path + ("?lease={{lease}}" if lease else "")
     return {"raw": raw, "host": ["{{baseUrl}}"], "path": [p for p in raw_path.split("/") if p], **({"query": query} if query else {})}
 
@@ -47,8 +50,9 @@ def request_item(op_id, method, path, op):
     security = op.get("security", [])
     key = "{{adminKey}}" if security and list(security[0]) == ["adminKey"] else "{{clientKey}}"
     takes_lease = any(p.get("$ref", "").endswith("/Lease") for p in op.get("parameters", []))
+    takes_wait = any(p.get("$ref", "").endswith("/Wait") for p in op.get("parameters", []))
     headers = [{"key": "Authorization", "value": f"Bearer {key}"}] if security else []
-    request = {"method": method, "header": list(headers), "url": url(path, takes_lease), "description": op.get("description", op.get("summary", ""))}
+    request = {"method": method, "header": list(headers), "url": url(path, takes_lease, takes_wait), "description": op.get("description", op.get("summary", ""))}
     if "requestBody" in op:
         request["header"].append({"key": "Content-Type", "value": "application/json"})
         request["body"] = {"mode": "raw", "raw": json.dumps(op["requestBody"]["content"]["application/json"]["example"]),

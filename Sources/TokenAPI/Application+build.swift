@@ -62,7 +62,7 @@ func buildRouter(pool: TokenPool, keys: APIKeys, maxBodySize: Int, registry: Pro
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware())
     HealthController(pool: pool).addRoutes(to: router)
-    DocsController().addRoutes(to: router)
+    DocsController(maxWait: pool.settings.maxWait).addRoutes(to: router)
     MetricsController(pool: pool, registry: registry).addRoutes(to: router.group("").add(middleware: KeyAuthMiddleware(keys: keys, required: .admin)))
     TokenController(pool: pool, maxBodySize: maxBodySize, keys: keys).addRoutes(to: router)
     return router

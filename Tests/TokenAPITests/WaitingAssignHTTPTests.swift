@@ -11,13 +11,16 @@ import TokenPoolTestSupport
 
 /// `?wait=` and `Prefer: wait=` over a live HTTP server on a real Redis.
 struct WaitingAssignHTTPTests {
-    static func withLiveApp(_ test: @escaping @Sendable (any TestClientProtocol, TokenPoolClient) async throws -> Void) async throws {
+    static func withLiveApp(
+        maxWait: Duration = .seconds(10),
+        _ test: @escaping @Sendable (any TestClientProtocol, TokenPoolClient) async throws -> Void
+    ) async throws {
         let server = try await RedisTestServer.start()
         defer { server.stop() }
         var configuration = AppConfiguration()
         configuration.redisURL = server.url
         configuration.port = 0
-        configuration.maxWait = .seconds(10)
+        configuration.maxWait = maxWait
         configuration.logLevel = .critical
         let app = try await buildApplication(configuration)
         try await app.test(.live) { client in
@@ -26,15 +29,34 @@ struct WaitingAssignHTTPTests {
         }
     }
 
-    @Test(arguments: ["abc", "-1", "10.5", "1e1", "0x10", "", "nan"])
+    @Test(arguments: ["abc", "-1", "10.5", "1e2", "0x10", "", "nan", "inf"])
     func aWaitThatIsNotANumberOfSecondsUpToTheMaximumIs400(_ wait: String) async throws {
         try await Self.withLiveApp { client, _ in
             try await client.execute(uri: "/tokens/assign?wait=\(wait)", method: .post) { response throws in
                 try TokenAPITests.expectProblem(response, .badRequest, "bad-request")
             }
-            try await client.execute(uri: "/pools/p/tokens/assign", method: .post, headers: [.prefer: "wait=\(wait)"]) { response throws in
+            try await client.execute(uri: "/pools/p/tokens/assign?wait=\(wait)", method: .post) { response throws in
                 try TokenAPITests.expectProblem(response, .badRequest, "bad-request")
             }
+        }
+    }
+
+    /// RFC 7240: a preference the server cannot honour is ignored, one above its limit honoured up to it.
+    @Test func aPreferWaitThatIsNotANumberIsIgnoredAndOneAboveTheMaximumWaitsTheMaximum() async throws {
+        try await Self.withLiveApp(maxWait: .milliseconds(300)) { client, _ in
+            var start = ContinuousClock.now
+            for preference in ["wait=abc", "wait=", "wait=-1", "respond-async"] {
+                try await client.execute(uri: "/tokens/assign", method: .post, headers: [.prefer: preference]) { response throws in
+                    try TokenAPITests.expectProblem(response, .notFound, "no-free-token")
+                }
+            }
+            #expect(ContinuousClock.now - start < .milliseconds(250))
+            start = ContinuousClock.now
+            try await client.execute(uri: "/tokens/assign", method: .post, headers: [.prefer: "wait=30"]) { response throws in
+                try TokenAPITests.expectProblem(response, .notFound, "no-free-token")
+            }
+            let waited = ContinuousClock.now - start
+            #expect(waited >= .milliseconds(300) && waited < .seconds(2), "answered after \(waited)")
         }
     }
 

@@ -141,7 +141,9 @@ def main():
                                   "--appendonly", "no", "--dir", data], stdout=subprocess.DEVNULL)
         url = given or f"redis://127.0.0.1:{redis_port}"
         server = subprocess.Popen([binary, "serve", "--port", str(http_port), "--redis-url", url,
-                                   "--admin-key", ADMIN, "--client-key", CLIENT, "--log-level", "error"])
+                                   "--admin-key", ADMIN, "--client-key", CLIENT, "--log-level", "error",
+                                   # Waits of a second at most, so examples that wait keep the run short.
+                                   "--max-wait", "1"])
         try:
             wait_ready(base, server)
             document = check_docs(base)

@@ -119,27 +119,39 @@ struct TokenController<Context: RequestContext>: Sendable {
         return key
     }
 
-    /// `?wait=SECONDS` or `Prefer: wait=SECONDS` (RFC 7240; the query wins): a decimal number
-    /// from 0 to the maximum wait. Nothing or 0: no wait.
+    /// How long an assign may wait: `?wait=SECONDS`, a decimal number from 0 to the maximum
+    /// wait (else 400), or else `Prefer: wait=SECONDS` (RFC 7240), which as a preference is
+    /// ignored when it is not a number and honoured up to the maximum when it is more.
+    /// Nothing or 0: no wait.
     private func wait(_ request: Request) throws -> Duration? {
-        let text = request.uri.queryParameters.get("wait") ?? request.headers[values: .prefer].lazy.compactMap(Self.preferredWait).first
-        guard let text else { return nil }
         let maximum = self.pool.settings.maxWait
-        guard let seconds = Double(text), seconds.isFinite, seconds >= 0, text.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }) else {
-            throw ProblemDetails.badRequest("wait must be a number of seconds from 0 to \(maximum.secondsText), not '\(text.prefix(32))'")
+        if let text = request.uri.queryParameters.get("wait") {
+            guard let wait = Self.duration(text) else {
+                throw ProblemDetails.badRequest("wait must be a number of seconds from 0 to \(maximum.secondsText), not '\(text.prefix(32))'")
+            }
+            guard wait <= maximum else {
+                throw ProblemDetails.badRequest("wait must be at most \(maximum.secondsText) seconds (--max-wait), not \(text.prefix(32))")
+            }
+            return wait > .zero ? wait : nil
         }
-        let wait = Duration.milliseconds(Int64((seconds * 1000).rounded()))
-        guard wait <= maximum else {
-            throw ProblemDetails.badRequest("wait must be at most \(maximum.secondsText) seconds (--max-wait), not \(text.prefix(32))")
-        }
+        guard let preferred = request.headers[values: .prefer].lazy.compactMap(Self.preferredWait).first else { return nil }
+        let wait = min(preferred, maximum)
         return wait > .zero ? wait : nil
     }
 
-    /// The `wait` preference of one `Prefer` field value: `wait=10`, `respond-async, wait=5`.
-    private static func preferredWait(_ field: String) -> String? {
+    /// A non-negative number as JSON writes one: `10`, `0.25`, `1e1` (no `inf`, `nan` or hex).
+    private static func duration(_ text: String) -> Duration? {
+        let allowed = text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || [0x2E, 0x65, 0x45, 0x2B, 0x2D].contains($0) }
+        guard allowed, let seconds = Double(text), seconds.isFinite, seconds >= 0, seconds < 1e9 else { return nil }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+
+    /// The `wait` preference of one `Prefer` field value (`wait=10`, `respond-async, wait=5`),
+    /// nil when there is none or it is not a number.
+    private static func preferredWait(_ field: String) -> Duration? {
         for preference in field.split(separator: ",") {
             let parts = preference.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            if parts.count == 2, parts[0].lowercased() == "wait" { return parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+            if parts.count == 2, parts[0].lowercased() == "wait" { return Self.duration(parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))) }
         }
         return nil
     }
