@@ -53,6 +53,8 @@ test: deps $(VENV)/.installed
 history:
 	python3 Tests/load/test_check_history.py
 	python3 Tests/load/run_load.py .build/debug 20 replica-kill,redis-restart,failover,client-kill,debug-sleep
+	python3 Tests/load/run_load.py .build/debug 20 replica-kill,redis-restart,client-kill --wait 1.5
+	python3 Tests/load/run_wait.py .build/debug 30
 
 # Redis Sentinel: 1 master, 2 replicas, 3 sentinels, three replicas with --redis-wait-replicas 1
 # under tokenpool-load; the master is SIGKILLed. No history violation, every replica serving

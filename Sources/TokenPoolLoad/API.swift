@@ -8,11 +8,14 @@ struct API: Sendable {
     let servers: [TokenPoolClient]
     let pool: String
     let recorder: Recorder
+    /// How long an assign waits for a token when none is free (zero: it does not).
+    let wait: Duration
     private let next = Counter()
 
-    init(client: HTTPClient, servers: [String], pool: String, recorder: Recorder) {
+    init(client: HTTPClient, servers: [String], pool: String, wait: Duration = .zero, recorder: Recorder) {
         self.servers = servers.map { TokenPoolClient(baseURL: $0, timeout: .seconds(3), httpClient: client) }
         self.pool = pool
+        self.wait = wait
         self.recorder = recorder
     }
 
@@ -43,6 +46,9 @@ struct API: Sendable {
             expiresAt: answer.info?.expiresAtDate.map(milliseconds), leaseExpiresAt: answer.info?.leaseExpiresAtDate.map(milliseconds),
             stale: stale
         )
+        if op == "assign", self.wait > .zero {
+            operation.wait = Int64(self.wait.components.seconds * 1000 + self.wait.components.attoseconds / 1_000_000_000_000_000)
+        }
         if let stats = answer.stats {
             operation.stats = ["total": stats.total, "free": stats.free, "assigned": stats.assigned]
         }
@@ -68,7 +74,7 @@ struct API: Sendable {
         for _ in 0..<3 {
             let invoked = now()
             let (server, answer) = await self.call(200) { client throws(TokenPoolClientError) in
-                Answer(status: 200, info: try await client.assign(in: self.pool, idempotencyKey: attempt))
+                Answer(status: 200, info: try await client.assign(in: self.pool, idempotencyKey: attempt, wait: self.wait))
             }
             await self.record(worker, "assign", server, invoked, answer)
             if let info = answer.info, let lease = info.lease {

@@ -24,11 +24,20 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Tokens generated before the workers start.") var tokens = 40
     @Option(help: "Where the history goes (JSON lines).") var history = "history.jsonl"
     @Option(help: "Seconds to wait after the workers stop before the final reads (>= lease TTL + reap interval).") var settle = 2.0
+    @Option(help: "Seconds an assign waits for a token when none is free (0: no waiting; below the 3 s read timeout).") var wait = 0.0
+    @Option(help: "mixed: the roles below; holders: every worker assigns, holds --hold-ms, unblocks.") var roles = "mixed"
+    @Option(help: "With --roles holders: how long each holds a token, in ms.") var holdMs = 50
 
     func run() async throws {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(1), read: .seconds(3))))
+        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(1), read: .seconds(3)))
+        // Every worker may wait at once: a connection each, not AsyncHTTPClient's 8 per host.
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, self.workers))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let recorder = Recorder()
-        let api = API(client: client, servers: self.servers, pool: self.pool, recorder: recorder)
+        let wait = Duration.milliseconds(Int64((self.wait * 1000).rounded()))
+        let api = API(client: client, servers: self.servers, pool: self.pool, wait: wait, recorder: recorder)
+        let holders = self.roles == "holders"
+        let hold = Duration.milliseconds(self.holdMs)
         do {
             var generated: [String] = []
             while generated.count < self.tokens {
@@ -37,7 +46,10 @@ struct LoadCommand: AsyncParsableCommand {
             let end = Date().addingTimeInterval(self.duration)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in 0..<self.workers {
-                    group.addTask { try await Worker(id: worker, api: api, end: end).run() }
+                    group.addTask {
+                        let worker = Worker(id: worker, api: api, end: end)
+                        try await holders ? worker.hold(for: hold) : worker.run()
+                    }
                 }
                 try await group.waitForAll()
             }
@@ -73,6 +85,8 @@ struct Operation: Codable, Sendable {
     var stale: Bool?
     var stats: [String: Int]?
     var tokens: [String]?
+    /// For a waiting assign: how long it asked to wait, in ms.
+    var wait: Int64?
 }
 
 actor Recorder {

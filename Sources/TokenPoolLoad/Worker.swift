@@ -6,6 +6,17 @@ struct Worker: Sendable {
     let api: API
     let end: Date
 
+    /// Assign (waiting, with --wait), hold for `hold`, unblock: again and again.
+    func hold(for hold: Duration) async throws {
+        var attempt = 0
+        while Date() < self.end {
+            attempt += 1
+            guard let held = await self.api.assign(worker: self.id, attempt: "w\(self.id)-\(attempt)") else { continue }
+            try await Task.sleep(for: hold)
+            await self.api.leaseCall("unblock", worker: self.id, token: held.token, lease: held.lease)
+        }
+    }
+
     func run() async throws {
         var attempt = 0
         var generated: [String] = []

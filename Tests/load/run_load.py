@@ -2,7 +2,11 @@
 """History checks under faults: three replicas, one Redis, tokenpool-load, faults injected on a
 timeline, then check_history.py on the history and the fault checks below.
 
-    run_load.py BUILD_DIR SECONDS FAULT[,FAULT...]
+    run_load.py BUILD_DIR SECONDS FAULT[,FAULT...] [--wait SECONDS]
+
+With --wait, every assign of the load waits up to SECONDS for a token (waiting assign), so the
+faults hit clients while they wait: a waiter gets a token or an error, never a token someone
+else holds, and its answer comes within its wait plus the fault checks' bounds.
 
 Faults (each spread evenly over the run, cycled for long runs):
   replica-kill   SIGKILL one replica, start it again 1.5 s later
@@ -196,7 +200,9 @@ def fault_checks(history, events):
     ops = [json.loads(line) for line in open(history) if line.strip()]
     failures = []
     for op in ops:
-        if op["status"] == 503 and op["completed"] - op["invoked"] > 1500:
+        # A waiting assign may spend its wait in the queue before the fault reaches it.
+        waited = op.get("wait") or 0
+        if op["status"] == 503 and op["completed"] - op["invoked"] > 1500 + waited:
             failures.append(f"a 503 took {op['completed'] - op['invoked']} ms ({op['op']} at {op['invoked']})")
         if op["status"] == 0 and op["completed"] - op["invoked"] >= 2900:
             failures.append(f"no answer within 3 s ({op['op']} at {op['invoked']}, replica {op['server'] + 1})")
@@ -214,7 +220,8 @@ def fault_checks(history, events):
 def main():
     build = pathlib.Path(sys.argv[1])
     seconds = float(sys.argv[2])
-    faults = [f for f in sys.argv[3].split(",") if f] if len(sys.argv) > 3 else []
+    faults = [f for f in sys.argv[3].split(",") if f] if len(sys.argv) > 3 and not sys.argv[3].startswith("--") else []
+    wait = sys.argv[sys.argv.index("--wait") + 1] if "--wait" in sys.argv else "0"
     with tempfile.TemporaryDirectory() as work:
         cluster = Cluster(build, work)
         history = os.path.join(work, "history.jsonl")
@@ -225,7 +232,9 @@ def main():
             for port in cluster.ports:
                 wait_ready(port)
             load = subprocess.Popen([str(build / "tokenpool-load"), *sum([["--server", f"http://127.0.0.1:{p}"] for p in cluster.ports], []),
-                                     "--duration", str(seconds), "--workers", "24", "--settle", "2.5", "--history", history])
+                                     "--duration", str(seconds), "--workers", "24", "--settle", "2.5", "--history", history,
+                                     # Waiting clients want fewer tokens than workers, so they do wait.
+                                     "--wait", wait, "--tokens", "40" if wait == "0" else "8"])
             started = time.time()
             slots = max(len(faults), int(seconds // 8)) if faults else 0
             for i in range(slots):

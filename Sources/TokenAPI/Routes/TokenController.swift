@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import RedisTokenPool
 
 /// The token routes, registered once for the `default` pool (`/tokens...`) and once for
@@ -56,6 +57,10 @@ struct TokenController<Context: RequestContext>: Sendable {
                     var response = try await request.body.consumeWithCancellationOnInboundClose { _ in try await place.token().json() }
                     response.closesConnection = true
                     return response
+                } catch is CancellationError {
+                    // The client went away while it waited (nginx's 499): nobody reads this answer.
+                    context.logger.debug("A waiting client left", metadata: ["tokenpool.pool": "\(name)"])
+                    throw ProblemDetails(.init(code: 499, reasonPhrase: "Client Closed Request"), "client-closed-request", "the client left while it waited")
                 } catch {
                     var problem = ProblemMiddleware<Context>.problem(for: error, pool: name.rawValue, logger: context.logger)
                     problem.headers[.connection] = "close"

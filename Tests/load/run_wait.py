@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Waiting assign across three replicas on one Redis, as a user meets it over HTTP.
+
+    run_wait.py BUILD_DIR [SECONDS]
+
+1. fairness: 20 waiters join 50 ms apart through the three replicas; one token, freed once per
+   waiter: they are served in the order they joined, every one;
+2. timeouts: wait=1 on an empty pool answers 404 no-free-token 1.0 to 1.1 s after it was sent;
+3. a waiter whose client closes its socket leaves the queue within a second, and the token it
+   would have got goes to the next waiter;
+4. contention: 200 waiting clients (tokenpool-load --roles holders) on 20 tokens, each holding
+   ~50 ms and unblocking, for SECONDS (default 30): the history checker finds nothing, the tokens
+   are assigned >= 95% of the time (sampled from /stats by Redis's count), and the longest wait
+   stays within a small multiple of a fair share. Prints utilisation, p50/p99/max wait.
+"""
+import json
+import os
+import pathlib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from run_load import free_port, wait_ready  # noqa: E402
+
+results = []
+
+
+def check(ok, what):
+    results.append(ok)
+    print(("ok    " if ok else "FAIL  ") + what, flush=True)
+
+
+def call(port, method, path, timeout=40):
+    """(status, JSON body or None, seconds taken)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=b"" if method == "POST" else None)
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+            return response.status, json.loads(body) if body else None, time.monotonic() - start
+    except urllib.error.HTTPError as error:
+        body = error.read()
+        return error.code, json.loads(body) if body else None, time.monotonic() - start
+
+
+def waiting(port, pool):
+    return call(port, "GET", f"/pools/{pool}/stats")[1]["waiting"]
+
+
+def until(what, predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    check(False, f"{what} within {timeout} s")
+    return False
+
+
+def fairness(ports):
+    pool = "fair"
+    token = call(ports[0], "POST", f"/pools/{pool}/tokens")[1]["token"]
+    lease = call(ports[0], "POST", f"/pools/{pool}/tokens/assign")[1]["lease"]
+    served = []
+    lock = threading.Lock()
+
+    def waiter(index):
+        status, body, _ = call(ports[index % 3], "POST", f"/pools/{pool}/tokens/assign?wait=30")
+        with lock:
+            served.append((index, status, body))
+
+    threads = []
+    for index in range(20):
+        thread = threading.Thread(target=waiter, args=(index,))
+        thread.start()
+        threads.append(thread)
+        if not until(f"waiter {index} in the queue", lambda: waiting(ports[0], pool) == index + 1):
+            return
+        time.sleep(0.05)
+    for count in range(1, 21):
+        call(ports[count % 3], "POST", f"/pools/{pool}/tokens/{token}/unblock?lease={lease}")
+        if not until(f"waiter {count} served", lambda: len(served) >= count):
+            return
+        with lock:
+            _, status, body = served[-1]
+        if status != 200:
+            check(False, f"the {count}th waiter got {status}")
+            return
+        lease = body["lease"]
+    for thread in threads:
+        thread.join()
+    order = [index for index, _, _ in served]
+    check(order == list(range(20)), f"20 waiters joining 50 ms apart through 3 replicas served in joining order: {order}")
+
+
+def timeouts(ports):
+    pool = "empty"
+    call(ports[0], "POST", f"/pools/{pool}/tokens")
+    call(ports[0], "POST", f"/pools/{pool}/tokens/assign")
+    taken = []
+    for i in range(5):
+        status, body, seconds = call(ports[i % 3], "POST", f"/pools/{pool}/tokens/assign?wait=1")
+        taken.append(round(seconds, 3))
+        if status != 404 or body["type"] != "urn:tokenpool:problem:no-free-token":
+            check(False, f"wait=1 on an empty pool answered {status}")
+            return
+    check(all(1.0 <= s <= 1.1 for s in taken), f"wait=1 on an empty pool: 404 after {taken} s (1.0 to 1.1)")
+    check(waiting(ports[0], pool) == 0, "no waiter left behind")
+
+
+def disconnect(ports):
+    pool = "gone"
+    token = call(ports[0], "POST", f"/pools/{pool}/tokens")[1]["token"]
+    lease = call(ports[0], "POST", f"/pools/{pool}/tokens/assign")[1]["lease"]
+    quitter = socket.create_connection(("127.0.0.1", ports[1]))
+    quitter.sendall(f"POST /pools/{pool}/tokens/assign?wait=30 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode())
+    until("the quitter in the queue", lambda: waiting(ports[0], pool) == 1)
+    answer = {}
+    thread = threading.Thread(target=lambda: answer.update(zip(("status", "body", "s"), call(ports[2], "POST", f"/pools/{pool}/tokens/assign?wait=30"))))
+    thread.start()
+    until("the next waiter in the queue", lambda: waiting(ports[0], pool) == 2)
+    closed = time.monotonic()
+    quitter.close()
+    left = until("the quitter out of the queue", lambda: waiting(ports[0], pool) == 1, timeout=1.0)
+    check(left, f"a waiter whose client closed its socket left the queue after {time.monotonic() - closed:.3f} s (<= 1 s)")
+    call(ports[0], "POST", f"/pools/{pool}/tokens/{token}/unblock?lease={lease}")
+    thread.join(timeout=10)
+    check(answer.get("status") == 200 and answer["body"]["token"] == token,
+          f"the token the quitter would have got went to the next waiter ({answer.get('status')})")
+    check(waiting(ports[0], pool) == 0, "the queue is empty after")
+
+
+def contention(build, ports, seconds, work):
+    pool = "busy"
+    history = os.path.join(work, "contention.jsonl")
+    samples = []
+    stop = threading.Event()
+
+    def sample():
+        # Redis's own count of assigned tokens, ten times a second.
+        while not stop.is_set():
+            try:
+                stats = call(ports[0], "GET", f"/pools/{pool}/stats", timeout=2)[1]
+                if stats["total"]:
+                    samples.append((time.monotonic(), stats["assigned"], stats["total"], stats["waiting"]))
+            except (OSError, KeyError, TypeError):
+                pass
+            time.sleep(0.1)
+
+    load = subprocess.Popen([str(build / "tokenpool-load"), *sum([["--server", f"http://127.0.0.1:{p}"] for p in ports], []),
+                             "--pool", pool, "--roles", "holders", "--workers", "200", "--tokens", "20", "--hold-ms", "50",
+                             "--wait", "2", "--duration", str(seconds), "--settle", "0.5", "--history", history])
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    code = load.wait(timeout=seconds + 120)
+    stop.set()
+    sampler.join()
+    check(code == 0, "tokenpool-load with 200 waiting holders ran")
+    checked = subprocess.run([sys.executable, str(HERE / "check_history.py"), history])
+    check(checked.returncode == 0, "the history checker finds nothing")
+    ops = [json.loads(line) for line in open(history) if line.strip()]
+    assigns = [op for op in ops if op["op"] == "assign"]
+    waits = sorted(op["completed"] - op["invoked"] for op in assigns if op["status"] == 200)
+    statuses = {}
+    for op in assigns:
+        statuses[op["status"]] = statuses.get(op["status"], 0) + 1
+    # The middle of the run: the first and last seconds have clients still arriving or leaving.
+    start, end = samples[0][0] + 2, samples[-1][0] - 2
+    steady = [(assigned, total) for at, assigned, total, _ in samples if start <= at <= end]
+    server_side = sum(a for a, _ in steady) / sum(t for _, t in steady)
+    holds = []
+    starts = {(op["token"], op["lease"]): op["completed"] for op in assigns if op["status"] == 200}
+    for op in ops:
+        if op["op"] == "unblock" and (op["token"], op["lease"]) in starts:
+            holds.append(op["invoked"] - starts[(op["token"], op["lease"])])
+    span = (max(op["completed"] for op in assigns) - min(op["invoked"] for op in assigns))
+    client_side = sum(holds) / (20 * span)
+    cycle = 50 + statistics.median(h - 50 for h in holds) if holds else 50
+    fair = 200 / 20 * cycle
+    p50, p99, worst = waits[len(waits) // 2], waits[int(len(waits) * 0.99)], waits[-1]
+    print(f"contention: {len(waits)} assigns in {span / 1000:.1f} s ({statuses}); waited p50 {p50} ms, p99 {p99} ms, "
+          f"max {worst} ms (fair share ~{fair:.0f} ms); utilisation {server_side:.3f} by Redis's count over {len(steady)} samples, "
+          f"{client_side:.3f} from the clients' holds (answer received -> unblock sent)", flush=True)
+    check(server_side >= 0.95, f"tokens assigned {server_side:.1%} of the time (>= 95%)")
+    check(worst <= 3 * fair, f"no client waited more than 3 fair shares ({worst} ms <= {3 * fair:.0f} ms)")
+    print(json.dumps({"assigns": len(waits), "p50_ms": p50, "p99_ms": p99, "max_ms": worst, "fair_ms": round(fair),
+                      "utilisation_redis": round(server_side, 4), "utilisation_clients": round(client_side, 4)}), flush=True)
+
+
+def main():
+    build = pathlib.Path(sys.argv[1])
+    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30
+    with tempfile.TemporaryDirectory() as work:
+        redis_port = free_port()
+        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                  "--dir", work], stdout=subprocess.DEVNULL)
+        ports = [free_port() for _ in range(3)]
+        replicas = []
+        try:
+            for port in ports:
+                replicas.append(subprocess.Popen([str(build / "tokenpool"), "serve", "--port", str(port), "--redis-url",
+                                                  f"redis://127.0.0.1:{redis_port}", "--lease-ttl", "5", "--log-level", "error"]))
+            for port in ports:
+                wait_ready(port)
+            fairness(ports)
+            timeouts(ports)
+            disconnect(ports)
+            contention(build, ports, seconds, work)
+        finally:
+            for replica in replicas:
+                replica.terminate()
+            for replica in replicas:
+                replica.wait(timeout=10)
+            redis.kill()
+            redis.wait()
+    print(f"wait: {sum(results)} passed, {len(results) - sum(results)} failed", flush=True)
+    sys.exit(0 if all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
