@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -125,6 +126,7 @@ class Cluster:
     def __init__(self, build, data, ports, topology="single"):
         self.plan = plan(build, data, ports, topology)
         self.ports = ports
+        self.topology = topology
         self.processes = {}
 
     def start(self, name):
@@ -191,10 +193,10 @@ def wait_http(url, timeout=15):
     sys.exit(f"{url} did not answer")
 
 
-def request(method, url, body=None):
+def request(method, url, body=None, timeout=5):
     data = json.dumps(body).encode() if body else None
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method=method, data=data), timeout=5) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method, data=data), timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, None
@@ -202,8 +204,24 @@ def request(method, url, body=None):
         return 0, None
 
 
+def waits_through_haproxy(base):
+    """A waiting assign answered after 5.5 s, longer than haproxy's old 5 s server timeout."""
+    request("POST", base + "/pools/patient/tokens")
+    _, held = request("POST", base + "/pools/patient/tokens/assign")
+    answer = {}
+    waiter = threading.Thread(target=lambda: answer.update(zip(("status", "info"), request("POST", base + "/pools/patient/tokens/assign?wait=20", timeout=30))))
+    started = time.time()
+    waiter.start()
+    time.sleep(5.5)
+    request("POST", f"{base}/pools/patient/tokens/{held['token']}/unblock?lease={held['lease']}")
+    waiter.join(timeout=30)
+    took = time.time() - started
+    return answer.get("status") == 200 and answer["info"]["token"] == held["token"], took
+
+
 def test(cluster):
     base = f"http://127.0.0.1:{cluster.ports['haproxy']}"
+    waited = waits_through_haproxy(base) if cluster.topology == "single" else None
     statuses = {}
     seen_down = seen_back = False
     request("POST", base + "/pools/cluster/tokens/batch", {"count": 50})
@@ -229,7 +247,8 @@ def test(cluster):
         seen_back |= restarted is not None and state.startswith("UP") and seen_down
     total = sum(statuses.values())
     failed = sum(n for code, n in statuses.items() if code not in (200, 404))
-    checks = [
+    checks = [] if waited is None else [(waited[0], f"a waiting assign through haproxy got the token freed after {waited[1]:.1f} s")]
+    checks += [
         (seen_down, "haproxy took the stopped replica out (DOWN)"),
         (seen_back, "haproxy took it back in (UP) once it was started again"),
         (failed == 0, f"every request through haproxy answered ({total} requests: {statuses})"),

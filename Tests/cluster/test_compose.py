@@ -47,6 +47,10 @@ def main():
         check(haproxy["environment"][f"TOKENPOOL_{number}"] == f"{name}:{port}", f"haproxy reaches {name} on the port it serves ({port})")
         check(re.search(rf'server {name} "\$\{{TOKENPOOL_{number}\}}" check', config) is not None, f"haproxy.cfg has {name} with a health check")
     check("option httpchk GET /readyz" in config, "haproxy checks /readyz")
+    max_wait = int(re.search(r"maxWait: Duration = \.seconds\((\d+)\)", (ROOT / "Sources/RedisTokenPool/Settings/Defaults.swift").read_text())[1])
+    for side in ("client", "server"):
+        seconds = int(re.search(rf"timeout {side} (\d+)s", config)[1])
+        check(seconds > max_wait, f"haproxy's timeout {side} ({seconds} s) outlasts the longest waiting assign ({max_wait} s)")
     bind = haproxy["environment"]["HAPROXY_BIND"]
     check(f"{bind.lstrip(':')}:{bind.lstrip(':')}" in haproxy["ports"] and '"${HAPROXY_BIND}"' in config, "haproxy publishes the port it binds (8080)")
     mount = next((v for v in haproxy["volumes"] if v.endswith(":/usr/local/etc/haproxy/haproxy.cfg:ro")), "")
