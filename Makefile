@@ -60,13 +60,13 @@ history:
 # under tokenpool-load; the master is SIGKILLed. No history violation, every replica serving
 # again within 3 s of the promotion.
 sentinel-test:
-	python3 Tests/load/run_sentinel.py .build/debug 20 1
+	python3 Tests/load/run_sentinel.py .build/debug 20 1 --waiting
 
 # Redis Cluster: 3 masters with 2 replicas each; the API contract against it, then three pools on
 # three masters under load while a pool's slot migrates and another pool's master is SIGKILLed.
 redis-cluster-test: $(VENV)/.installed
 	$(VENV)/bin/python Tests/load/run_cluster.py .build/debug contract
-	python3 Tests/load/run_cluster.py .build/debug 30
+	python3 Tests/load/run_cluster.py .build/debug 30 --waiting
 
 # docker-compose.yml agrees with make cluster; then the cluster itself: traffic through haproxy
 # while a replica is stopped and started again.

@@ -102,8 +102,17 @@ def main():
             out = cli("hold", "--pool", "cli", "--wait", "500ms", "--", "true")
             waited = time.time() - started
             check(out.returncode == 3 and waited >= 0.5, f"no free token within --wait 500ms: exit 3 after {waited:.2f} s")
-            out = cli("hold", "--pool", "cli", "--wait", "10s", "--", "true")
-            check(out.returncode == 0, "--wait 10s gets a token once one is given back")
+            waiter = subprocess.Popen([tokenpool, "hold", "--pool", "cli", "--wait", "10s", "--", "true"], env=env)
+            queued = False
+            for _ in range(200):
+                request = urllib.request.Request(f"{base}/pools/cli/stats", headers={"Authorization": "Bearer cli-admin"})
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    if json.loads(response.read())["waiting"] == 1:
+                        queued = True
+                        break
+                time.sleep(0.01)
+            check(queued, "hold --wait waits in the server's queue (stats: waiting 1), not in a polling loop")
+            check(waiter.wait(timeout=30) == 0, "--wait 10s gets a token once one is given back")
             for blocker in blockers:
                 blocker.wait(timeout=30)
 

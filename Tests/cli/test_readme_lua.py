@@ -31,8 +31,8 @@ def main():
             out = subprocess.run(["bash", "-c", "set -e\ncd " + str(ROOT) + "\n" + script], capture_output=True, text=True, timeout=30)
             evals = [line for line in lines if line.startswith("redis-cli --eval")]
             ok = out.returncode == 0 and "ERR" not in out.stdout + out.stderr and len(evals) == 3
-            # generate made one token, assign took it, stats counts it assigned: total 1, free 0, assigned 1.
-            ok = ok and out.stdout.split()[-3:] == ["1", "0", "1"]
+            # generate made one token, assign took it, stats counts it assigned: total 1, free 0, assigned 1, waiting 0.
+            ok = ok and out.stdout.split()[-4:] == ["1", "0", "1", "0"]
             results.append(ok)
             print(("ok    " if ok else "FAIL  ") + f"the README's {len(evals)} redis-cli --eval lines run" + ("" if ok else f":\n{out.stdout}{out.stderr}"))
         finally:

@@ -5,9 +5,13 @@ different masters. While they run: (a) the slot of the busiest pool migrates to 
 (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE), (b) another pool's master is SIGKILLed
 and a replica promoted (for a long run, both again and again).
 
-    run_cluster.py BUILD_DIR SECONDS
+    run_cluster.py BUILD_DIR SECONDS [--waiting]
     run_cluster.py BUILD_DIR contract  # the API contract suite against a tokenpool on the cluster
     run_cluster.py BUILD_DIR up        # start the cluster, print its URL, wait for Ctrl-C
+
+With --waiting every pool's load waits up to 1 s for a token (6 tokens for 8 workers), so the
+migration and the failover meet waiting clients: hand-overs are PUBLISHed from the pool's master
+and reach each replica's subscription on whichever master it listens to.
 
 Checked: the history checker finds nothing in any pool's history; answers are 200/201/204/404/
 409/503 only; in the pool a step touched, no 503 comes later than 3 s after the step.
@@ -161,6 +165,7 @@ def main():
                 contract = HERE.parent / "contract" / "run_contract.py"
                 sys.exit(subprocess.run([sys.executable, str(contract), str(build / "tokenpool"), "--redis-url", url]).returncode)
             seconds = float(sys.argv[2])
+            waiting = ["--wait", "1", "--tokens", "6"] if "--waiting" in sys.argv else []
             pools = pools_on_masters(cluster)
             print("cluster: pools " + ", ".join(f"{name} (slot {slot}, master {cluster.owner(slot)})" for name, slot in pools), flush=True)
             ports = [free_port() for _ in range(3)]
@@ -171,7 +176,7 @@ def main():
             histories = [os.path.join(work, f"history-{name}.jsonl") for name, _ in pools]
             loads = [subprocess.Popen([str(build / "tokenpool-load"), *sum([["--server", f"http://127.0.0.1:{p}"] for p in ports], []),
                                        "--pool", name, "--duration", str(seconds), "--workers", "8", "--settle", "2.5",
-                                       "--history", history], stdout=subprocess.DEVNULL)
+                                       "--history", history, *waiting], stdout=subprocess.DEVNULL)
                      for (name, _), history in zip(pools, histories)]
             started = time.time()
             steps = max(1, int(seconds // 30))

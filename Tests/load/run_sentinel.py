@@ -3,7 +3,10 @@
 three TokenPool replicas on `redis-sentinel://`, tokenpool-load running; the master is SIGKILLed
 (once for a short run, every 25 s for a long one, the killed server coming back as a replica).
 
-    run_sentinel.py BUILD_DIR SECONDS WAIT_REPLICAS [--report]
+    run_sentinel.py BUILD_DIR SECONDS WAIT_REPLICAS [--report] [--waiting]
+
+With --waiting the load's assigns wait up to 1.5 s for a token (12 tokens for 24 workers), so
+the master dies while clients wait in the queue: the hand-over channel must follow the master.
 
 Checked: the history checker finds nothing, and every TokenPool replica answers a request with
 success within 3 s of the sentinels naming the new master. With --report (for WAIT_REPLICAS 0,
@@ -61,6 +64,7 @@ def main():
     seconds = float(sys.argv[2])
     wait_replicas = int(sys.argv[3])
     report_only = "--report" in sys.argv
+    waiting = ["--wait", "1.5", "--tokens", "12"] if "--waiting" in sys.argv else []
     processes = []
     with tempfile.TemporaryDirectory() as work:
         try:
@@ -87,7 +91,7 @@ def main():
 
             history = os.path.join(work, "history.jsonl")
             load = subprocess.Popen([str(build / "tokenpool-load"), *sum([["--server", f"http://127.0.0.1:{p}"] for p in ports], []),
-                                     "--duration", str(seconds), "--workers", "24", "--settle", "2.5", "--history", history])
+                                     "--duration", str(seconds), "--workers", "24", "--settle", "2.5", "--history", history, *waiting])
             nodes = {master_port: master, replica_ports[0]: replicas[0], replica_ports[1]: replicas[1]}
             kills = max(1, int(seconds // 25))
             started, promotions = time.time(), []
