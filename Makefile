@@ -109,6 +109,7 @@ bench: deps $(VENV)/.installed
 	$(SWIFT) build -c release --product tokenpool
 	$(VENV)/bin/python bench/run_bench.py .build/release/tokenpool
 	$(VENV)/bin/python bench/wait_replicas.py .build/release/tokenpool
+	$(VENV)/bin/python bench/handover.py .build/release/tokenpool
 	$(VENV)/bin/python bench/cluster_pools.py
 
 clean:

@@ -232,6 +232,10 @@ def report(r, path):
         "",
         "Where a target is missed, [profile.md](profile.md) shows where a request's time goes (perf) and what would close it.",
         "",
+        "`make bench` also writes [benchmarks-wait.md](benchmarks-wait.md) (what `--redis-wait-replicas 1` costs), "
+        "[benchmarks-handover.md](benchmarks-handover.md) (waiting assign: unblock answered -> the waiter's 200, three replicas) "
+        "and [benchmarks-cluster.md](benchmarks-cluster.md) (pools on one master and on three).",
+        "",
     ]
     path.write_text("\n".join(lines) + "\n")
 
