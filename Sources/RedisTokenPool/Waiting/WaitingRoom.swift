@@ -52,7 +52,7 @@ final class WaitingRoom: Service, Sendable {
     private let departing: AsyncStream<Departure>.Continuation
 
     init(client: RedisClient, settings: TokenPoolSettings, logger: Logger) {
-        let replica = (0..<6).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
+        let replica = (0..<6).map { _ in String(0x100 + Int(UInt8.random(in: 0...255)), radix: 16).dropFirst() }.joined()
         self.channel = "\(settings.keyPrefix):handover:\(replica)"
         self.client = client
         self.settings = settings

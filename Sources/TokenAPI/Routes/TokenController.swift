@@ -52,7 +52,8 @@ struct TokenController<Context: RequestContext>: Sendable {
                 return try record.json()
             case .queued(let place):
                 // A client that goes away leaves the queue at once. Watching for that ends the
-                // connection after the answer, so the answer says so.
+                // connection after the answer, so the answer says so. (It needs the request body
+                // as the server made it: no middleware here reads or replaces it.)
                 do {
                     var response = try await request.body.consumeWithCancellationOnInboundClose { _ in try await place.token().json() }
                     response.closesConnection = true
