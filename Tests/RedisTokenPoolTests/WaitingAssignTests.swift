@@ -89,7 +89,7 @@ struct WaitingAssignTests {
             let start = ContinuousClock.now
             await #expect(throws: TokenPoolError.noFreeToken(.default)) { try await pools[0].assign(wait: .seconds(1)) }
             let elapsed = ContinuousClock.now - start
-            #expect(elapsed >= .seconds(1) && elapsed < .milliseconds(1400), "answered after \(elapsed)")
+            #expect(elapsed >= .seconds(1) && elapsed < .milliseconds(1500), "answered after \(elapsed)")
             #expect(try await pools[0].stats().waiting == 0)
         }
     }
@@ -124,8 +124,9 @@ struct WaitingAssignTests {
             _ = try await pool.unblock(token, lease: held.lease)
             #expect(try await next.value.token == token)
             let elapsed = ContinuousClock.now - freed
-            // The dead waiter's `until` (at most 750 ms after its join) and one renewal (250 ms).
-            #expect(elapsed < .milliseconds(1100), "the next waiter got it after \(elapsed)")
+            // The dead waiter's `until` (at most 750 ms after its join) and one renewal (250 ms),
+            // with room for a machine busy with every other suite.
+            #expect(elapsed < .milliseconds(1500), "the next waiter got it after \(elapsed)")
         }
     }
 
@@ -143,7 +144,7 @@ struct WaitingAssignTests {
             try await Self.waitForQueue(pool, 1)
             let start = ContinuousClock.now
             #expect(try await lapsing.value.token == made)
-            #expect(ContinuousClock.now - start < .milliseconds(300 + 250 + 200))
+            #expect(ContinuousClock.now - start < .milliseconds(300 + 250 + 500))
         }
     }
 

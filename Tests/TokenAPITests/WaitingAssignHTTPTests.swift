@@ -43,20 +43,21 @@ struct WaitingAssignHTTPTests {
 
     /// RFC 7240: a preference the server cannot honour is ignored, one above its limit honoured up to it.
     @Test func aPreferWaitThatIsNotANumberIsIgnoredAndOneAboveTheMaximumWaitsTheMaximum() async throws {
-        try await Self.withLiveApp(maxWait: .milliseconds(300)) { client, _ in
-            var start = ContinuousClock.now
+        try await Self.withLiveApp(maxWait: .seconds(2)) { client, _ in
             for preference in ["wait=abc", "wait=", "wait=-1", "respond-async"] {
+                let start = ContinuousClock.now
                 try await client.execute(uri: "/tokens/assign", method: .post, headers: [.prefer: preference]) { response throws in
                     try TokenAPITests.expectProblem(response, .notFound, "no-free-token")
                 }
+                // Not a wait of 2 s (the machine is busy with every other suite: a wide margin).
+                #expect(ContinuousClock.now - start < .seconds(1), "'\(preference)' was not ignored")
             }
-            #expect(ContinuousClock.now - start < .milliseconds(250))
-            start = ContinuousClock.now
+            let start = ContinuousClock.now
             try await client.execute(uri: "/tokens/assign", method: .post, headers: [.prefer: "wait=30"]) { response throws in
                 try TokenAPITests.expectProblem(response, .notFound, "no-free-token")
             }
             let waited = ContinuousClock.now - start
-            #expect(waited >= .milliseconds(300) && waited < .seconds(2), "answered after \(waited)")
+            #expect(waited >= .seconds(2) && waited < .seconds(4), "answered after \(waited)")
         }
     }
 
@@ -67,7 +68,7 @@ struct WaitingAssignHTTPTests {
                 try TokenAPITests.expectProblem(response, .notFound, "no-free-token")
                 #expect(response.headers[.connection] == nil)
             }
-            #expect(ContinuousClock.now - start < .milliseconds(400))
+            #expect(ContinuousClock.now - start < .seconds(2), "the query's wait=0 did not win")
             // Last on this connection: an answer after a wait closes it.
             start = ContinuousClock.now
             try await client.execute(uri: "/tokens/assign", method: .post, headers: [.prefer: "respond-async, wait=0.5"]) { response throws in
@@ -75,7 +76,7 @@ struct WaitingAssignHTTPTests {
                 #expect(response.headers[.connection] == "close")
             }
             let waited = ContinuousClock.now - start
-            #expect(waited >= .milliseconds(500) && waited < .milliseconds(900), "answered after \(waited)")
+            #expect(waited >= .milliseconds(500) && waited < .milliseconds(1500), "answered after \(waited)")
         }
     }
 
