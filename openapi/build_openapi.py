@@ -122,8 +122,7 @@ def token_paths():
                            "unless kept alive. Client or admin key. With a wait (`?wait=SECONDS` or `Prefer: wait=SECONDS`) "
                            "and none free, the request joins the pool's queue and gets the first token freed (by unblock, a "
                            "lapsed lease, a keep-alive on a lapsed lease, or generate), in the order the requests joined across "
-                           "every replica; 404 when the wait runs out. A client that disconnects leaves the queue. An answer "
-                           "after a wait carries `Connection: close`. With an Idempotency-Key, a retry of a waiting assign picks "
+                           "every replica; 404 when the wait runs out. A client that disconnects leaves the queue. With an Idempotency-Key, a retry of a waiting assign picks "
                            "up the token handed to the first call or takes its place in the queue: never two places, never "
                            "two tokens (the first call then gets 503 wait-interrupted).",
             "security": CLIENT, "parameters": [IDEMPOTENCY_PARAM] + WAIT_PARAMS,

@@ -49,15 +49,15 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
     let router = buildRouter(pool: pool, keys: keys, maxBodySize: configuration.maxBodySize, registry: registry)
     return Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
+        server: .http1(configuration: .init(additionalChannelHandlers: [ClientDepartureHandler()], idleTimeout: TimeAmount(configuration.idleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tokenpool"),
         services: services,
         logger: logger
     )
 }
 
-func buildRouter(pool: TokenPool, keys: APIKeys, maxBodySize: Int, registry: PrometheusCollectorRegistry) -> Router<BasicRequestContext> {
-    let router = Router()
+func buildRouter(pool: TokenPool, keys: APIKeys, maxBodySize: Int, registry: PrometheusCollectorRegistry) -> Router<TokenRequestContext> {
+    let router = Router(context: TokenRequestContext.self)
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware())

@@ -6,13 +6,13 @@ import RedisTokenPool
 struct JSONResponse: ResponseGenerator {
     var status: HTTPResponse.Status
     var body: ByteBuffer
-    /// `Connection: close`: the server ends the connection after this answer.
-    var closesConnection = false
 
     func response(from request: Request, context: some RequestContext) -> Response {
-        var headers: HTTPFields = [.contentType: "application/json", .contentLength: String(self.body.readableBytes)]
-        if self.closesConnection { headers[.connection] = "close" }
-        return Response(status: self.status, headers: headers, body: ResponseBody(byteBuffer: self.body))
+        Response(
+            status: self.status,
+            headers: [.contentType: "application/json", .contentLength: String(self.body.readableBytes)],
+            body: ResponseBody(byteBuffer: self.body)
+        )
     }
 }
 

@@ -6,7 +6,7 @@ import RedisTokenPool
 
 /// The token routes, registered once for the `default` pool (`/tokens...`) and once for
 /// named pools (`/pools/{pool}/tokens...`), each behind the key its role needs.
-struct TokenController<Context: RequestContext>: Sendable {
+struct TokenController<Context: ChannelRequestContext>: Sendable {
     let pool: TokenPool
     /// Request bodies larger than this are refused with 413.
     let maxBodySize: Int
@@ -51,21 +51,13 @@ struct TokenController<Context: RequestContext>: Sendable {
             case .assigned(let record):
                 return try record.json()
             case .queued(let place):
-                // A client that goes away leaves the queue at once. Watching for that ends the
-                // connection after the answer, so the answer says so. (It needs the request body
-                // as the server made it: no middleware here reads or replaces it.)
+                // A client that goes away leaves the queue at once.
                 do {
-                    var response = try await request.body.consumeWithCancellationOnInboundClose { _ in try await place.token().json() }
-                    response.closesConnection = true
-                    return response
+                    return try await context.untilClientLeaves { try await place.token() }.json()
                 } catch is CancellationError {
                     // The client went away while it waited (nginx's 499): nobody reads this answer.
                     context.logger.debug("A waiting client left", metadata: ["tokenpool.pool": "\(name)"])
                     throw ProblemDetails(.init(code: 499, reasonPhrase: "Client Closed Request"), "client-closed-request", "the client left while it waited")
-                } catch {
-                    var problem = ProblemMiddleware<Context>.problem(for: error, pool: name.rawValue, logger: context.logger)
-                    problem.headers[.connection] = "close"
-                    throw problem
                 }
             }
         }
