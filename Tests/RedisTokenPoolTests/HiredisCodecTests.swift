@@ -6,9 +6,27 @@ import Testing
 
 struct HiredisCodecTests {
     @Test func encodesArgumentsWithTheirExactLengthsZeroBytesIncluded() throws {
-        var buffer = ByteBuffer()
-        HiredisEncoder.write(["SET", "k", "a\u{0}b", ""], into: &buffer)
-        #expect(String(buffer: buffer) == "*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\na\u{0}b\r\n$0\r\n\r\n")
+        for write in [HiredisEncoder.write, RESPEncoder.write] as [([String], inout ByteBuffer) -> Void] {
+            var buffer = ByteBuffer()
+            write(["SET", "k", "a\u{0}b", ""], &buffer)
+            #expect(String(buffer: buffer) == "*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\na\u{0}b\r\n$0\r\n\r\n")
+        }
+    }
+
+    /// The Swift encoder writes what hiredis's `redisFormatCommandArgv` writes, for any arguments.
+    @Test func theSwiftEncoderAgreesWithHiredisByteForByte() throws {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            let count = Int.random(in: 0...40, using: &generator)
+            let arguments = (0..<count).map { _ in
+                String(decoding: (0..<Int.random(in: 0...300, using: &generator)).map { _ in UInt8.random(in: 0...127, using: &generator) }, as: UTF8.self)
+            } + ["é✓ unicode", String(repeating: "x", count: 12_345)]
+            var hiredis = ByteBuffer()
+            var swift = ByteBuffer()
+            HiredisEncoder.write(arguments, into: &hiredis)
+            RESPEncoder.write(arguments, into: &swift)
+            #expect(hiredis == swift)
+        }
     }
 
     @Test func decodesRepliesSplitAcrossReadsAndPipelinedInOneRead() throws {

@@ -29,10 +29,11 @@ package struct PoolKeys: Sendable {
         self.queue = self.base + "queue"
         self.waiters = self.base + "waiters"
         self.handed = self.base + "handed"
+        self.scriptKeys = [self.free, self.leases, self.alive, self.lease, self.seq, self.queue, self.waiters, self.handed]
     }
 
     /// KEYS[1...8] of every script, in the order `Scripts/lua/prelude.lua` names them.
-    package var scriptKeys: [String] { [self.free, self.leases, self.alive, self.lease, self.seq, self.queue, self.waiters, self.handed] }
+    package let scriptKeys: [String]
 
     /// `PREFIX:{pool}:idem:OPERATION:KEY`: an Idempotency-Key's record, in the pool's slot.
     package func idempotencyRecord(_ operation: String, _ key: String) -> String {

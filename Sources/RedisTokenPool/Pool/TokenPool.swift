@@ -14,6 +14,8 @@ public final class TokenPool: Sendable {
     let leaseMillis: String
     private let keepAliveMillis: String
     private let registered = NIOLockedValueBox(Set<PoolName>())
+    /// Each pool's keys, made once rather than nine strings per operation.
+    private let keyCache = NIOLockedValueBox([PoolName: PoolKeys]())
     let metrics = PoolMetrics()
     /// This replica's waiting assigns.
     let waitingRoom: WaitingRoom
@@ -189,7 +191,14 @@ public final class TokenPool: Sendable {
 
     /// The keys of one pool.
     package func keys(of pool: PoolName) -> PoolKeys {
-        PoolKeys(prefix: self.settings.keyPrefix, pool: pool)
+        if let known = self.keyCache.withLockedValue({ $0[pool] }) { return known }
+        let keys = PoolKeys(prefix: self.settings.keyPrefix, pool: pool)
+        self.keyCache.withLockedValue { cache in
+            // Pool names come from requests: a bound, so many one-off names cannot grow it forever.
+            if cache.count >= 10_000 { cache.removeAll(keepingCapacity: true) }
+            cache[pool] = keys
+        }
+        return keys
     }
 
     private var registryKey: String { "\(self.settings.keyPrefix):pools" }

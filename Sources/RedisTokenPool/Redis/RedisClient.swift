@@ -159,7 +159,13 @@ package final class RedisClient: Service, Sendable {
         } else {
             hash = try await self.load(script, deadline: deadline)
         }
-        var command = ["EVALSHA", hash, String(keys.count)] + keys + arguments
+        var command: [String] = []
+        command.reserveCapacity(3 + keys.count + arguments.count)
+        command.append("EVALSHA")
+        command.append(hash)
+        command.append(String(keys.count))
+        command.append(contentsOf: keys)
+        command.append(contentsOf: arguments)
         do {
             return try await self.evaluate(command, changesState: changesState, deadline: deadline, asking: asking)
         } catch let error as RedisServerError where error.prefix == "NOSCRIPT" {
@@ -201,10 +207,13 @@ package final class RedisClient: Service, Sendable {
 
     /// An open connection now, or the first one that opens before `deadline`.
     private func connection(before deadline: NIODeadline) async throws -> RedisConnection {
-        let id: UInt64 = self.state.withLockedValue { state in
+        // The common case, with no continuation: a suspension costs a trip through the executor.
+        let (open, id) = self.state.withLockedValue { state -> (RedisConnection?, UInt64) in
+            if let connection = state.pick() { return (connection, 0) }
             state.lastWaiterID &+= 1
-            return state.lastWaiterID
+            return (nil, state.lastWaiterID)
         }
+        if let open { return open }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RedisConnection, any Error>) in
                 let picked = self.state.withLockedValue { state -> RedisConnection? in

@@ -1,11 +1,11 @@
 import NIOCore
 
-/// Writes each outbound command as RESP, encoded by hiredis.
+/// Writes each outbound command as RESP (see ``RESPEncoder``).
 struct RedisCommandEncoder: MessageToByteEncoder {
     typealias OutboundIn = [String]
 
     func encode(data: [String], out: inout ByteBuffer) {
-        HiredisEncoder.write(data, into: &out)
+        RESPEncoder.write(data, into: &out)
     }
 }
 

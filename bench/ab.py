@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""`make bench BASELINE=COMMIT`: the current build against an earlier one, side by side.
+
+    ab.py BASELINE_BINARY CANDIDATE_BINARY [ROUNDS]
+
+One Redis (append-only, everysec); both release binaries serve on it at once (idle while the
+other is measured), each on pools of its own. Every round runs each scenario with wrk on the
+baseline, then on the candidate: GET /healthz, keep-alive on random tokens of a 1,000-token
+pool, the assign/unblock cycle, assign on an empty pool (404). Medians over the rounds and the
+candidate's ratio to the baseline go to docs/benchmarks-ab.md and are printed as JSON.
+"""
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from run_bench import CONNECTIONS, ROOT, fill, free_port, wrk
+
+SCENARIOS = [
+    ("healthz", None, "/healthz"),
+    ("keep-alive", "keepalive.lua", "/"),
+    ("cycle", "cycle.lua", "/"),
+    ("assign 404", "assign.lua", "/"),
+]
+
+
+def main():
+    binaries = {"baseline": sys.argv[1], "candidate": sys.argv[2]}
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    seconds = int(os.environ.get("BENCH_SECONDS", "8"))
+    runs = {name: {s[0]: [] for s in SCENARIOS} for name in binaries}
+    with tempfile.TemporaryDirectory() as data:
+        redis_port = free_port()
+        processes = [subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                                       "--appendonly", "yes", "--appendfsync", "everysec", "--dir", data], stdout=subprocess.DEVNULL)]
+        servers, ports = {}, {}
+        try:
+            for name, binary in binaries.items():
+                ports[name] = free_port()
+                servers[name] = subprocess.Popen([binary, "serve", "--port", str(ports[name]), "--redis-url",
+                                                  f"redis://127.0.0.1:{redis_port}", "--keep-alive-ttl", "36000", "--log-level", "error"])
+                processes.append(servers[name])
+            for port in ports.values():
+                for _ in range(200):
+                    try:
+                        urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                        break
+                    except OSError:
+                        time.sleep(0.05)
+            token_files = {}
+            for name, port in ports.items():
+                base = f"http://127.0.0.1:{port}"
+                tokens = fill(base, f"ka-{name}", 1_000, sample=1_000)
+                token_files[name] = pathlib.Path(data) / f"tokens-{name}"
+                token_files[name].write_text("\n".join(tokens) + "\n")
+                fill(base, f"cycle-{name}", 1_000, sample=0)
+            for round_ in range(rounds):
+                for scenario, script, path in SCENARIOS:
+                    for name in binaries:
+                        pool = {"keep-alive": f"ka-{name}", "cycle": f"cycle-{name}", "assign 404": f"empty-{name}"}.get(scenario, "")
+                        env = {"POOL": pool, "TOKENS": str(token_files[name])}
+                        result = wrk(f"http://127.0.0.1:{ports[name]}", script, servers[name].pid, env, seconds=seconds, path=path)
+                        runs[name][scenario].append(result)
+                        print(f"round {round_ + 1} {scenario} {name}: {result['rps']:.0f} req/s, p99 {result['p99']} ms, "
+                              f"{result['cpu_us']:.0f} us CPU/request", flush=True)
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(timeout=10)
+    table = {}
+    for scenario, _, _ in SCENARIOS:
+        row = {}
+        for name in binaries:
+            row[name] = {"rps": statistics.median(r["rps"] for r in runs[name][scenario]),
+                         "p99": statistics.median(r["p99"] for r in runs[name][scenario]),
+                         "cpu_us": statistics.median(r["cpu_us"] for r in runs[name][scenario])}
+        row["ratio"] = row["candidate"]["rps"] / row["baseline"]["rps"]
+        table[scenario] = row
+    for name in binaries:
+        ceiling = table["healthz"][name]["rps"]
+        for scenario in table:
+            table[scenario][name]["of_healthz"] = table[scenario][name]["rps"] / ceiling
+    print(json.dumps(table, indent=2))
+    label = os.environ.get("BASELINE_LABEL", pathlib.Path(binaries["baseline"]).name)
+    lines = [
+        "# The current build against a baseline, side by side",
+        "",
+        f"`make bench BASELINE=...` (`bench/ab.py`): baseline `{label}` and the current build, release, on one Redis,",
+        f"{rounds} rounds, each scenario on the baseline then the candidate (wrk, {CONNECTIONS} connections, {seconds} s).",
+        "Medians of the rounds; the ratio is the candidate's req/s over the baseline's.",
+        "",
+        "| scenario | baseline req/s | current req/s | current ÷ baseline | baseline ÷ /healthz | current ÷ /healthz | p99 baseline / current | CPU µs/request baseline / current |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for scenario, row in table.items():
+        b, c = row["baseline"], row["candidate"]
+        lines.append(f"| {scenario} | {b['rps']:,.0f} | {c['rps']:,.0f} | **{row['ratio']:.2f}** | {b['of_healthz']:.2f} | "
+                     f"{c['of_healthz']:.2f} | {b['p99']:.2f} / {c['p99']:.2f} ms | {b['cpu_us']:.0f} / {c['cpu_us']:.0f} |")
+    lines.append("")
+    (ROOT / "docs/benchmarks-ab.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
