@@ -103,6 +103,9 @@ contract: $(VENV)/.installed
 
 # Release build, its own redis-server, wrk scenarios at 1,000 and 1,000,000 tokens:
 # writes docs/benchmarks.md, .json and .png. A few minutes.
+# BASELINE=COMMIT also builds that commit (from git archive, in its own scratch path, kept for
+# the next run) and measures both binaries alternately on one Redis: docs/benchmarks-ab.md.
+BASELINE ?=
 bench: deps $(VENV)/.installed
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 	$(VENV)/bin/pip install -q matplotlib==3.10.7
@@ -110,6 +113,16 @@ bench: deps $(VENV)/.installed
 	$(VENV)/bin/python bench/run_bench.py .build/release/tokenpool
 	$(VENV)/bin/python bench/wait_replicas.py .build/release/tokenpool
 	$(VENV)/bin/python bench/handover.py .build/release/tokenpool
+	$(VENV)/bin/python bench/codec.py
+ifneq ($(BASELINE),)
+	@if [ ! -x .build/baseline-$(BASELINE)/release/tokenpool ]; then \
+		rm -rf .build/baseline-src-$(BASELINE) && mkdir -p .build/baseline-src-$(BASELINE) && \
+		git archive $(BASELINE) | tar -x -C .build/baseline-src-$(BASELINE) && \
+		$(SWIFT) build -c release --product tokenpool --package-path .build/baseline-src-$(BASELINE) \
+			--scratch-path .build/baseline-$(BASELINE); \
+	fi
+	BASELINE_LABEL=$(BASELINE) $(VENV)/bin/python bench/ab.py .build/baseline-$(BASELINE)/release/tokenpool .build/release/tokenpool
+endif
 	$(VENV)/bin/python bench/cluster_pools.py
 
 clean:

@@ -143,3 +143,23 @@ let package = Package(
         ),
     ]
 )
+
+// `make bench` only (TOKENPOOL_BENCHMARKS=1): micro-benchmarks of the Redis codec with
+// ordo-one/benchmark. Out of every other build, CI's included: the package, its plugins and their
+// dependencies would add minutes to each.
+if Context.environment["TOKENPOOL_BENCHMARKS"] != nil {
+    package.dependencies.append(.package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]))
+    package.targets.append(
+        .executableTarget(
+            name: "CodecBenchmarks",
+            dependencies: [
+                "RedisTokenPool",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/CodecBenchmarks",
+            swiftSettings: swiftSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    )
+}
