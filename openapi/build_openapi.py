@@ -313,8 +313,8 @@ def document():
                                                 "NOREPLICAS (redis-busy); or, with --redis-wait-replicas, a change that fewer replicas than asked "
                                                 "acknowledged in time (not-replicated: it may not survive a failover; retry with "
                                                 "the same Idempotency-Key); or a waiting assign that lost its place in the "
-                                                "queue (wait-interrupted: Redis restarted or was out of reach, or a retry with "
-                                                "its Idempotency-Key took the place)",
+                                                "queue (wait-interrupted: Redis restarted or was out of reach, a retry with "
+                                                "its Idempotency-Key took the place, or the server is shutting down)",
                                     headers={"Retry-After": {"schema": {"type": "integer"}, "example": D["retryAfterSeconds"]}}),
                 "NotReady": problem(503, "not-ready", "Service Unavailable", "Redis does not answer"),
                 "Internal": problem(500, "internal", "Internal Server Error", "an unexpected error; it was logged"),

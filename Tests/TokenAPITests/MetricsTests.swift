@@ -49,4 +49,28 @@ struct MetricsTests {
             #expect(after.contains("tokenpool_redis_command_duration_seconds_bucket"))
         }
     }
+
+    @Test func theQueueLengthAndTheTimeSpentWaitingAreMetered() async throws {
+        try await TokenAPITests.withApp { client in
+            let waited = #"tokenpool_wait_duration_seconds_count{outcome="assigned"}"#
+            let before = Self.sample(try await Self.scrape(client), waited) ?? 0
+            try await client.execute(uri: "/pools/queued/tokens", method: .post) { #expect($0.status == .created) }
+            let held = try await client.execute(uri: "/pools/queued/tokens/assign", method: .post) { try TokenAPITests.decode(TokenAPITests.Info.self, $0) }
+            let waiter = Task {
+                try await client.execute(uri: "/pools/queued/tokens/assign?wait=10", method: .post) { $0.status }
+            }
+            let deadline = ContinuousClock.now + .seconds(5)
+            var queued: Double?
+            while queued != 1, ContinuousClock.now < deadline {
+                queued = Self.sample(try await Self.scrape(client), #"tokenpool_pool_waiting{pool="queued"}"#)
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(queued == 1, "the gauge showed the waiter")
+            try await client.execute(uri: "/pools/queued/tokens/\(held.token)/unblock?lease=\(held.lease!)", method: .post) { #expect($0.status == .ok) }
+            #expect(try await waiter.value == .ok)
+            let after = try await Self.scrape(client)
+            #expect(Self.sample(after, #"tokenpool_pool_waiting{pool="queued"}"#) == 0)
+            #expect((Self.sample(after, waited) ?? 0) - before >= 1, "a wait that ended with a token was timed")
+        }
+    }
 }

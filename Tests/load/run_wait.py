@@ -138,6 +138,26 @@ def disconnect(ports):
     check(waiting(ports[0], pool) == 0, "the queue is empty after")
 
 
+def shutdown(replica, ports):
+    """SIGTERM while a client waits: it gets 503 at once (to ask another replica), not a drain of its whole wait."""
+    pool = "closing"
+    call(ports[1], "POST", f"/pools/{pool}/tokens")
+    call(ports[1], "POST", f"/pools/{pool}/tokens/assign")
+    answer = {}
+    thread = threading.Thread(target=lambda: answer.update(zip(("status", "body", "s"), call(ports[0], "POST", f"/pools/{pool}/tokens/assign?wait=30"))))
+    thread.start()
+    until("the waiter in the queue", lambda: waiting(ports[1], pool) == 1)
+    stopped = time.monotonic()
+    replica.terminate()
+    thread.join(timeout=35)
+    took = time.monotonic() - stopped
+    status = answer.get("status")
+    check(status == 503 and answer["body"]["type"].endswith("wait-interrupted") and took < 2,
+          f"SIGTERM while a client waits: {status} after {took:.2f} s (503 wait-interrupted, not a 30 s drain)")
+    check(replica.wait(timeout=10) == 0, "and the replica exits cleanly")
+    check(until("the queue empty", lambda: waiting(ports[1], pool) == 0, timeout=2), "no waiter left behind")
+
+
 def contention(build, ports, seconds, work):
     pool = "busy"
     history = os.path.join(work, "contention.jsonl")
@@ -214,6 +234,7 @@ def main():
             timeouts(ports)
             disconnect(ports)
             contention(build, ports, seconds, work)
+            shutdown(replicas[0], ports)
         finally:
             for replica in replicas:
                 replica.terminate()

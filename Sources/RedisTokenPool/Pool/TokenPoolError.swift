@@ -39,6 +39,9 @@ public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible
     public static func waitInterrupted(_ pool: PoolName) -> Self {
         Self(.waitInterrupted, "the wait in pool '\(pool)' lost its place in the queue; ask again")
     }
+    public static func waitInterrupted(_ pool: PoolName, because reason: String) -> Self {
+        Self(.waitInterrupted, "the wait in pool '\(pool)' ended: \(reason); ask again")
+    }
 
     public var description: String { self.message }
 

@@ -27,7 +27,13 @@ public struct QueuedAssign: Sendable {
     ///   already handed to it goes on to the next waiter.
     public func token() async throws -> TokenRecord {
         let room = self.pool.waitingRoom
-        let event = await room.wait(self.id, until: self.deadline)
+        // A server shutting down (SIGTERM) answers its waiters at once instead of draining for
+        // up to --max-wait: they can ask another replica.
+        let event = await withGracefulShutdownHandler {
+            await room.wait(self.id, until: self.deadline)
+        } onGracefulShutdown: {
+            room.deliver(.shuttingDown, to: self.id)
+        }
         let record = self.idempotencyKey.map { self.pool.keys(of: self.name).idempotencyRecord("assign", $0) }
         switch event {
         case .cancelled:
@@ -38,7 +44,7 @@ public struct QueuedAssign: Sendable {
             room.remove(self.id)
             self.pool.metrics.waited(since: self.started, outcome: .interrupted)
             throw TokenPoolError.waitInterrupted(self.name)
-        case .handed, .timedOut:
+        case .handed, .timedOut, .shuttingDown:
             // Even when the wait ran out, a token handed to it in the last instant is taken.
             defer { room.remove(self.id) }
             let keys = self.pool.keys(of: self.name).scriptKeys + (record.map { [$0] } ?? [])
@@ -54,8 +60,9 @@ public struct QueuedAssign: Sendable {
                     self.pool.metrics.waited(since: self.started, outcome: .timedOut)
                     throw TokenPoolError.noFreeToken(self.name)
                 }
-                // The hand-over ran out before this replica could pick it up, and the token went on.
                 self.pool.metrics.waited(since: self.started, outcome: .interrupted)
+                if case .shuttingDown = event { throw TokenPoolError.waitInterrupted(self.name, because: "this server is shutting down") }
+                // The hand-over ran out before this replica could pick it up, and the token went on.
                 throw TokenPoolError.waitInterrupted(self.name)
             default:
                 throw RedisClientError.unexpectedReply("leave: a reply only other scripts give")

@@ -20,6 +20,8 @@ final class WaitingRoom: Service, Sendable {
         /// Redis no longer has the waiter: Redis lost it, or a retry with its Idempotency-Key took its place.
         case lost
         case cancelled
+        /// The server is shutting down: answer now, so the client can ask another replica.
+        case shuttingDown
     }
 
     private struct Waiter {
