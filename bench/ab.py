@@ -16,10 +16,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
-from run_bench import CONNECTIONS, ROOT, fill, free_port, wrk
+from run_bench import CONNECTIONS, ROOT, fill, free_port, wait_ready, wrk
 
 SCENARIOS = [
     ("healthz", None, "/healthz"),
@@ -46,12 +44,7 @@ def main():
                                                   f"redis://127.0.0.1:{redis_port}", "--keep-alive-ttl", "36000", "--log-level", "error"])
                 processes.append(servers[name])
             for port in ports.values():
-                for _ in range(200):
-                    try:
-                        urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                        break
-                    except OSError:
-                        time.sleep(0.05)
+                wait_ready(port)
             token_files = {}
             for name, port in ports.items():
                 base = f"http://127.0.0.1:{port}"

@@ -36,6 +36,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_ready(port, timeout=10):
+    """Until the server on `port` answers /readyz."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"port {port} did not answer")
+
+
 class Redis:
     def __init__(self, port):
         self.port = port

@@ -10,10 +10,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
-from run_bench import CONNECTIONS, ROOT, SECONDS, fill, free_port, wrk
+from run_bench import CONNECTIONS, ROOT, SECONDS, fill, free_port, wait_ready, wrk
 
 
 def main():
@@ -35,12 +33,7 @@ def main():
                                                "--redis-wait-replicas", str(n), "--keep-alive-ttl", "36000", "--log-level", "error"])
                 processes.append(servers[n])
             for port in ports.values():
-                for _ in range(200):
-                    try:
-                        urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                        break
-                    except OSError:
-                        time.sleep(0.05)
+                wait_ready(port)
             fill(f"http://127.0.0.1:{ports[0]}", "wait", 1_000, sample=0)
             runs = {0: [], 1: []}
             for _ in range(3):

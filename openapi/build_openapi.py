@@ -124,7 +124,8 @@ def token_paths():
                            "lapsed lease, a keep-alive on a lapsed lease, or generate), in the order the requests joined across "
                            "every replica; 404 when the wait runs out. A client that disconnects leaves the queue. With an Idempotency-Key, a retry of a waiting assign picks "
                            "up the token handed to the first call or takes its place in the queue: never two places, never "
-                           "two tokens (the first call then gets 503 wait-interrupted).",
+                           "two tokens (the first call then gets 503 wait-interrupted). A place that vanishes while time is left (Redis lost it, "
+                           "or the token handed to it was deleted) queues again, at the back.",
             "security": CLIENT, "parameters": [IDEMPOTENCY_PARAM] + WAIT_PARAMS,
             "responses": dict(responses(assigned, "400", "401", "403", "503"), **{"404": no_free}),
         }},
@@ -313,8 +314,8 @@ def document():
                                                 "NOREPLICAS (redis-busy); or, with --redis-wait-replicas, a change that fewer replicas than asked "
                                                 "acknowledged in time (not-replicated: it may not survive a failover; retry with "
                                                 "the same Idempotency-Key); or a waiting assign that lost its place in the "
-                                                "queue (wait-interrupted: Redis restarted or was out of reach, a retry with "
-                                                "its Idempotency-Key took the place, or the server is shutting down)",
+                                                "queue (wait-interrupted: a retry with its Idempotency-Key took the place, or "
+                                                "the server is shutting down)",
                                     headers={"Retry-After": {"schema": {"type": "integer"}, "example": D["retryAfterSeconds"]}}),
                 "NotReady": problem(503, "not-ready", "Service Unavailable", "Redis does not answer"),
                 "Internal": problem(500, "internal", "Internal Server Error", "an unexpected error; it was logged"),

@@ -57,11 +57,18 @@ if idem then
     -- An earlier call waited: the token handed to it is this call's; else its place in the queue is.
     if earlier and earlier ~= waiter then
         local ticket = redis.call('ZSCORE', KEYS[6], earlier)
+        local untilMs = redis.call('ZSCORE', KEYS[7], earlier)
         local picked = pickUp(earlier, leaseTTL, idem, idemTTL)
         if picked then
             return picked
         end
         if ticket and waiter then
+            -- The earlier call, if its replica still waits on it, hears 'taken' (renew.lua) and
+            -- stops; the mark goes with the waiter's `until` (reap.lua).
+            if untilMs then
+                redis.call('ZADD', KEYS[7], untilMs, earlier)
+                redis.call('HSET', KEYS[8], earlier, 'taken')
+            end
             return enqueue(waiter, ticket)
         end
     end

@@ -57,9 +57,14 @@ local function forget(id)
     redis.call('HDEL', KEYS[8], id)
 end
 
+-- A waiter has at least this long to pick up what it is handed, even in its wait's last instant:
+-- a pickup lease that ran out at once would let the next assign reclaim the token first.
+local PICKUP_MS = 500
+
 -- Hands a free token to the first waiter still there, under a new lease that lasts until that
--- waiter's `until` (its pickup: renewed by its replica, so at most a second if the replica is
--- gone); leave.lua turns it into a whole lease. The waiter's replica hears of it on its channel.
+-- waiter's `until` or PICKUP_MS, whichever is later (its pickup: the `until` is renewed by its
+-- replica, so at most 0.75 s if the replica is gone); leave.lua turns it into a whole lease. The
+-- waiter's replica hears of it on its channel.
 -- Waiters past their `until` are dropped on the way (at most 16 per call). Returns whether it
 -- handed the token over. O(log n + log w).
 local function handOver(tok)
@@ -72,7 +77,10 @@ local function handOver(tok)
         local untilMs = tonumber(redis.call('ZSCORE', KEYS[7], id))
         if untilMs and untilMs > now then
             local lease = redis.call('INCR', KEYS[5])
-            redis.call('ZADD', KEYS[2], untilMs, tok)
+            local pickup = math.max(untilMs, now + PICKUP_MS)
+            redis.call('ZADD', KEYS[2], pickup, tok)
+            -- The waiter (and so what it was handed) stays as long as its pickup may take.
+            redis.call('ZADD', KEYS[7], pickup, id)
             redis.call('HSET', KEYS[4], tok, lease)
             redis.call('HSET', KEYS[8], id, tok .. ' ' .. lease)
             redis.call('PUBLISH', string.match(id, '^(.*)#'), id .. ' ' .. tok .. ' ' .. lease)
@@ -120,7 +128,7 @@ end
 local function pickUp(id, leaseTTL, idem, idemTTL)
     local handed = redis.call('HGET', KEYS[8], id)
     forget(id)
-    if not handed then
+    if not handed or handed == 'taken' then
         return nil
     end
     local tok, number = string.match(handed, '^(%S+) (%d+)$')

@@ -7,9 +7,9 @@
 -- ARGV[2] at most this many lapsed leases end in this call
 -- ARGV[3..] pairs: waiter id, its wait's end (ms, Redis clock, as assign.lua answered)
 --
--- Returns pairs {id, 'TOKEN LEASE'} for waiters with a token handed to them, {id, 'lost'} for
--- waiters no longer in the queue (their `until` passed, Redis lost them, or a retry with the
--- same Idempotency-Key took their place). Others say nothing.
+-- Returns pairs {id, 'TOKEN LEASE'} for waiters with a token handed to them, {id, 'taken'} for
+-- waiters whose place a retry with the same Idempotency-Key took, {id, 'lost'} for waiters no
+-- longer in the queue (their `until` passed, or Redis lost them). Others say nothing.
 -- Complexity: O((k + m) (log n + log w)) for k <= ARGV[2] lapsed leases and m waiters.
 --
 --   redis-cli --eval <(cat prelude.lua renew.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \

@@ -22,6 +22,8 @@ struct API: Sendable {
     /// What one call answered: its status (0 when no answer came) and what it said.
     struct Answer {
         var status: Int
+        /// The problem's slug of an error answer (`wait-interrupted`, `redis-unavailable`...).
+        var problem: String?
         var info: TokenInfo?
         var tokens: [TokenInfo]?
         var stats: PoolStats?
@@ -35,7 +37,7 @@ struct API: Sendable {
             answer.status = success
             return (index, answer)
         } catch {
-            return (index, Answer(status: error.status))
+            return (index, Answer(status: error.status, problem: error.problem.map { String($0.slug) }))
         }
     }
 
@@ -46,6 +48,7 @@ struct API: Sendable {
             expiresAt: answer.info?.expiresAtDate.map(milliseconds), leaseExpiresAt: answer.info?.leaseExpiresAtDate.map(milliseconds),
             stale: stale
         )
+        operation.problem = answer.problem
         if op == "assign", self.wait > .zero {
             operation.wait = Int64(self.wait.components.seconds * 1000 + self.wait.components.attoseconds / 1_000_000_000_000_000)
         }

@@ -87,6 +87,8 @@ struct Operation: Codable, Sendable {
     var tokens: [String]?
     /// For a waiting assign: how long it asked to wait, in ms.
     var wait: Int64?
+    /// An error answer's problem slug.
+    var problem: String?
 }
 
 actor Recorder {

@@ -33,6 +33,25 @@ struct TokenAPITests {
         }
     }
 
+    /// A live server (a real port) on a fresh Redis: its test client and a `TokenPoolClient` of it.
+    static func withLiveApp(
+        configure: (inout AppConfiguration) -> Void = { _ in },
+        _ test: @escaping @Sendable (any TestClientProtocol, TokenPoolClient) async throws -> Void
+    ) async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        var configuration = AppConfiguration()
+        configuration.redisURL = server.url
+        configuration.port = 0
+        configuration.logLevel = .critical
+        configure(&configuration)
+        let app = try await buildApplication(configuration)
+        try await app.test(.live) { client in
+            try await waitUntilReady(client)
+            try await test(client, TokenPoolClient(baseURL: "http://127.0.0.1:\(client.port!)", timeout: .seconds(5)))
+        }
+    }
+
     /// Until the app's Redis connections are up (10 s at most), so short timeouts in a test
     /// measure what the test is about and not a busy machine still connecting.
     static func waitUntilReady(_ client: some TestClientProtocol) async throws {

@@ -12,18 +12,7 @@ import TokenPoolTestSupport
 /// The client library against a live server on a real Redis: the typed answers and errors.
 struct TokenPoolClientTests {
     static func withLiveServer(leaseTTL: Duration = .seconds(60), _ test: @escaping @Sendable (TokenPoolClient) async throws -> Void) async throws {
-        let server = try await RedisTestServer.start()
-        defer { server.stop() }
-        var configuration = AppConfiguration()
-        configuration.redisURL = server.url
-        configuration.port = 0
-        configuration.leaseTTL = leaseTTL
-        configuration.logLevel = .critical
-        let app = try await buildApplication(configuration)
-        try await app.test(.live) { client in
-            try await TokenAPITests.waitUntilReady(client)
-            try await test(TokenPoolClient(baseURL: "http://127.0.0.1:\(client.port!)", timeout: .seconds(5)))
-        }
+        try await TokenAPITests.withLiveApp(configure: { $0.leaseTTL = leaseTTL }) { _, pool in try await test(pool) }
     }
 
     @Test func aTokensWholeLifeThroughTheClient() async throws {

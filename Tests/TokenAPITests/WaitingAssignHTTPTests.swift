@@ -15,18 +15,7 @@ struct WaitingAssignHTTPTests {
         maxWait: Duration = .seconds(10),
         _ test: @escaping @Sendable (any TestClientProtocol, TokenPoolClient) async throws -> Void
     ) async throws {
-        let server = try await RedisTestServer.start()
-        defer { server.stop() }
-        var configuration = AppConfiguration()
-        configuration.redisURL = server.url
-        configuration.port = 0
-        configuration.maxWait = maxWait
-        configuration.logLevel = .critical
-        let app = try await buildApplication(configuration)
-        try await app.test(.live) { client in
-            try await TokenAPITests.waitUntilReady(client)
-            try await test(client, TokenPoolClient(baseURL: "http://127.0.0.1:\(client.port!)", timeout: .seconds(5)))
-        }
+        try await TokenAPITests.withLiveApp(configure: { $0.maxWait = maxWait }, test)
     }
 
     @Test(arguments: ["abc", "-1", "10.5", "1e2", "0x10", "", "nan", "inf"])

@@ -170,7 +170,7 @@ def main():
             print("cluster: pools " + ", ".join(f"{name} (slot {slot}, master {cluster.owner(slot)})" for name, slot in pools), flush=True)
             ports = [free_port() for _ in range(3)]
             servers = [subprocess.Popen([str(build / "tokenpool"), "serve", "--port", str(port), "--redis-url", url,
-                                         "--lease-ttl", "1", "--reap-interval", "0.2", "--log-level", "critical"]) for port in ports]
+                                         "--lease-ttl", "1", "--reap-interval", "0.2", "--log-level", os.environ.get("CLUSTER_LOG_LEVEL", "critical")], stdout=open(f"/tmp/replica-{port}.log", "w") if os.environ.get("CLUSTER_LOG_LEVEL") else None, stderr=subprocess.STDOUT if os.environ.get("CLUSTER_LOG_LEVEL") else None) for port in ports]
             for port in ports:
                 wait_ready(port, timeout=20)
             histories = [os.path.join(work, f"history-{name}.jsonl") for name, _ in pools]
@@ -231,7 +231,8 @@ def main():
                     if pool == i or late:
                         print(f"cluster: after '{what}': last 503 {last} ms after", flush=True)
                     if late:
-                        failures.append(f"{pools[i][0]}: {len(late)} answers 503 more than 3 s after '{what}'")
+                        which = sorted({(op["op"], op.get("wait") or 0, op.get("problem")) for op in ops if op["status"] == 503 and ended + 3000 < op["invoked"] and op["completed"] < nxt})
+                        failures.append(f"{pools[i][0]}: {len(late)} answers 503 more than 3 s after '{what}' ({which}, at {late} ms)")
             for failure in failures:
                 print("CLUSTER CHECK FAILED " + failure, flush=True)
             print(f"cluster: {len(events)} steps, {len(failures)} checks failed", flush=True)

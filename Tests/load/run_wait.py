@@ -51,6 +51,20 @@ def call(port, method, path, timeout=40):
         return error.code, json.loads(body) if body else None, time.monotonic() - start
 
 
+def held_token(port, pool):
+    """A new pool of one token, assigned: (token, lease)."""
+    token = call(port, "POST", f"/pools/{pool}/tokens")[1]["token"]
+    return token, call(port, "POST", f"/pools/{pool}/tokens/assign")[1]["lease"]
+
+
+def start_waiter(port, pool):
+    """A waiting assign (wait=30) in a thread; its answer lands in the dict returned."""
+    answer = {}
+    thread = threading.Thread(target=lambda: answer.update(zip(("status", "body", "s"), call(port, "POST", f"/pools/{pool}/tokens/assign?wait=30"))))
+    thread.start()
+    return thread, answer
+
+
 def waiting(port, pool):
     return call(port, "GET", f"/pools/{pool}/stats")[1]["waiting"]
 
@@ -118,14 +132,11 @@ def timeouts(ports):
 
 def disconnect(ports):
     pool = "gone"
-    token = call(ports[0], "POST", f"/pools/{pool}/tokens")[1]["token"]
-    lease = call(ports[0], "POST", f"/pools/{pool}/tokens/assign")[1]["lease"]
+    token, lease = held_token(ports[0], pool)
     quitter = socket.create_connection(("127.0.0.1", ports[1]))
     quitter.sendall(f"POST /pools/{pool}/tokens/assign?wait=30 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode())
     until("the quitter in the queue", lambda: waiting(ports[0], pool) == 1)
-    answer = {}
-    thread = threading.Thread(target=lambda: answer.update(zip(("status", "body", "s"), call(ports[2], "POST", f"/pools/{pool}/tokens/assign?wait=30"))))
-    thread.start()
+    thread, answer = start_waiter(ports[2], pool)
     until("the next waiter in the queue", lambda: waiting(ports[0], pool) == 2)
     closed = time.monotonic()
     quitter.close()
@@ -141,11 +152,8 @@ def disconnect(ports):
 def shutdown(replica, ports):
     """SIGTERM while a client waits: it gets 503 at once (to ask another replica), not a drain of its whole wait."""
     pool = "closing"
-    call(ports[1], "POST", f"/pools/{pool}/tokens")
-    call(ports[1], "POST", f"/pools/{pool}/tokens/assign")
-    answer = {}
-    thread = threading.Thread(target=lambda: answer.update(zip(("status", "body", "s"), call(ports[0], "POST", f"/pools/{pool}/tokens/assign?wait=30"))))
-    thread.start()
+    held_token(ports[1], pool)
+    thread, answer = start_waiter(ports[0], pool)
     until("the waiter in the queue", lambda: waiting(ports[1], pool) == 1)
     stopped = time.monotonic()
     replica.terminate()

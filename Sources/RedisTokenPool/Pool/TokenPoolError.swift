@@ -10,8 +10,8 @@ public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible
         case leaseConflict
         /// A call with the same Idempotency-Key is still running.
         case idempotencyKeyInUse
-        /// A waiting assign lost its place in the queue (Redis restarted or was out of reach, or
-        /// a retry with its Idempotency-Key took the place): transient, ask again.
+        /// A waiting assign ended without a token before its time: a retry with its
+        /// Idempotency-Key took its place, or the server is shutting down. Transient: ask again.
         case waitInterrupted
     }
 
@@ -37,7 +37,7 @@ public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible
     }
 
     public static func waitInterrupted(_ pool: PoolName) -> Self {
-        Self(.waitInterrupted, "the wait in pool '\(pool)' lost its place in the queue; ask again")
+        Self(.waitInterrupted, "the wait in pool '\(pool)' was interrupted; ask again")
     }
     public static func waitInterrupted(_ pool: PoolName, because reason: String) -> Self {
         Self(.waitInterrupted, "the wait in pool '\(pool)' ended: \(reason); ask again")

@@ -20,12 +20,45 @@ public struct QueuedAssign: Sendable {
 
     /// Waits for the token that the queue hands this place, first come first served.
     ///
+    /// A place that vanishes while time is left — Redis lost it (restarted, or out of reach
+    /// longer than the presence window), or the token handed to it was deleted or reclaimed
+    /// before the pickup — queues again, at the back, for the time left.
     /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when the wait ran out first,
-    ///   ``TokenPoolError/waitInterrupted(_:)`` when Redis lost the place (restarted, out of
-    ///   reach longer than the presence window) or a retry with the same Idempotency-Key took
-    ///   it, `CancellationError` when the task is cancelled: the place is given up and a token
-    ///   already handed to it goes on to the next waiter.
+    ///   ``TokenPoolError/waitInterrupted(_:)`` when a retry with the same Idempotency-Key took
+    ///   the place or the server is shutting down, `CancellationError` when the task is
+    ///   cancelled: the place is given up and a token already handed to it goes on.
     public func token() async throws -> TokenRecord {
+        var place = self
+        while true {
+            switch try await place.waitOnce() {
+            case .assigned(let record):
+                self.pool.metrics.waited(since: self.started, outcome: .assigned)
+                return record
+            case .vanished:
+                let left = TimeAmount.nanoseconds((self.deadline - .now()).nanoseconds)
+                guard left > .milliseconds(1) else {
+                    self.pool.metrics.waited(since: self.started, outcome: .timedOut)
+                    throw TokenPoolError.noFreeToken(self.name)
+                }
+                self.pool.waitingRoom.logger.debug("A waiting assign queues again", metadata: ["tokenpool.pool": "\(self.name)"])
+                switch try await self.pool.startAssign(in: self.name, idempotencyKey: self.idempotencyKey, wait: .nanoseconds(left.nanoseconds)) {
+                case .assigned(let record):
+                    self.pool.metrics.waited(since: self.started, outcome: .assigned)
+                    return record
+                case .queued(let next):
+                    place = QueuedAssign(pool: self.pool, name: self.name, id: next.id, idempotencyKey: self.idempotencyKey, deadline: self.deadline, started: self.started)
+                }
+            }
+        }
+    }
+
+    private enum Outcome {
+        case assigned(TokenRecord)
+        /// The place or the token handed to it is gone while time may be left.
+        case vanished
+    }
+
+    private func waitOnce() async throws -> Outcome {
         let room = self.pool.waitingRoom
         // A server shutting down (SIGTERM) answers its waiters at once instead of draining for
         // up to --max-wait: they can ask another replica.
@@ -40,10 +73,13 @@ public struct QueuedAssign: Sendable {
             room.depart(WaitingRoom.Departure(pool: self.name, id: self.id, idempotencyRecord: record))
             self.pool.metrics.waited(since: self.started, outcome: .cancelled)
             throw CancellationError()
-        case .lost:
+        case .takenOver:
             room.remove(self.id)
             self.pool.metrics.waited(since: self.started, outcome: .interrupted)
-            throw TokenPoolError.waitInterrupted(self.name)
+            throw TokenPoolError.waitInterrupted(self.name, because: "a request with the same Idempotency-Key took its place")
+        case .lost:
+            room.remove(self.id)
+            return .vanished
         case .handed, .timedOut, .shuttingDown:
             // Even when the wait ran out, a token handed to it in the last instant is taken.
             defer { room.remove(self.id) }
@@ -53,17 +89,15 @@ public struct QueuedAssign: Sendable {
             switch try TokenReply.decode(reply, script: PoolScript.leave.script.name, pool: self.name) {
             case .ok(let record):
                 self.pool.metrics.assignments.increment()
-                self.pool.metrics.waited(since: self.started, outcome: .assigned)
-                return record
+                return .assigned(record)
             case .gone:
-                if case .timedOut = event {
-                    self.pool.metrics.waited(since: self.started, outcome: .timedOut)
-                    throw TokenPoolError.noFreeToken(self.name)
+                if case .shuttingDown = event {
+                    self.pool.metrics.waited(since: self.started, outcome: .interrupted)
+                    throw TokenPoolError.waitInterrupted(self.name, because: "this server is shutting down")
                 }
-                self.pool.metrics.waited(since: self.started, outcome: .interrupted)
-                if case .shuttingDown = event { throw TokenPoolError.waitInterrupted(self.name, because: "this server is shutting down") }
-                // The hand-over ran out before this replica could pick it up, and the token went on.
-                throw TokenPoolError.waitInterrupted(self.name)
+                // Timed out with nothing handed (.vanished finds no time left: 404), or the
+                // token handed over was deleted or went on before the pickup.
+                return .vanished
             default:
                 throw RedisClientError.unexpectedReply("leave: a reply only other scripts give")
             }

@@ -17,8 +17,10 @@ final class WaitingRoom: Service, Sendable {
     enum Event: Sendable {
         case handed
         case timedOut
-        /// Redis no longer has the waiter: Redis lost it, or a retry with its Idempotency-Key took its place.
+        /// Redis no longer has the waiter: its `until` passed unrenewed, or Redis lost it.
         case lost
+        /// A retry with the waiter's Idempotency-Key took its place.
+        case takenOver
         case cancelled
         /// The server is shutting down: answer now, so the client can ask another replica.
         case shuttingDown
@@ -36,6 +38,9 @@ final class WaitingRoom: Service, Sendable {
     private struct State {
         var waiters: [String: Waiter] = [:]
         var lastNumber: UInt64 = 0
+        /// Pools whose renewal is under way: each pool renews on its own, so one pool's trouble
+        /// (its master failing over, its slot migrating) never delays another's.
+        var renewing: Set<PoolName> = []
     }
 
     /// A waiter whose client left, for ``run()`` to take out of the queue (leave.lua 'drop').
@@ -48,7 +53,7 @@ final class WaitingRoom: Service, Sendable {
     let channel: String
     private let client: RedisClient
     private let settings: TokenPoolSettings
-    private let logger: Logger
+    let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let departures: AsyncStream<Departure>
     private let departing: AsyncStream<Departure>.Continuation
@@ -132,9 +137,16 @@ final class WaitingRoom: Service, Sendable {
                     }
                 }
                 group.addTask {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: self.settings.waitRenewInterval)
-                        await self.renewAll()
+                    await withDiscardingTaskGroup { renewals in
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: self.settings.waitRenewInterval)
+                            for (pool, waiters) in self.dueForRenewal() {
+                                renewals.addTask {
+                                    await self.renew(pool, waiters)
+                                    self.state.withLockedValue { _ = $0.renewing.remove(pool) }
+                                }
+                            }
+                        }
                     }
                 }
                 group.addTask {
@@ -157,27 +169,39 @@ final class WaitingRoom: Service, Sendable {
         }
     }
 
-    /// renew.lua for each pool with waiters here, at most 500 waiters a call.
-    private func renewAll() async {
-        let queued = self.state.withLockedValue { state in
-            Dictionary(grouping: state.waiters.compactMap { id, waiter in waiter.waitUntil.map { (waiter.pool, id, $0) } }, by: \.0)
+    /// The queued waiters of each pool with waiters here whose last renewal is done; those pools
+    /// are marked as being renewed.
+    private func dueForRenewal() -> [PoolName: [(PoolName, String, Int64)]] {
+        self.state.withLockedValue { state in
+            let queued = state.waiters.compactMap { id, waiter in
+                state.renewing.contains(waiter.pool) ? nil : waiter.waitUntil.map { (waiter.pool, id, $0) }
+            }
+            let due = Dictionary(grouping: queued, by: \.0)
+            state.renewing.formUnion(due.keys)
+            return due
         }
+    }
+
+    /// renew.lua for one pool's waiters here, at most 500 a call.
+    private func renew(_ pool: PoolName, _ waiters: [(PoolName, String, Int64)]) async {
         let presence = String(self.settings.waitPresence.milliseconds)
-        for (pool, waiters) in queued {
-            let keys = PoolKeys(prefix: self.settings.keyPrefix, pool: pool).scriptKeys
-            for start in stride(from: 0, to: waiters.count, by: 500) {
-                let chunk = waiters[start..<min(start + 500, waiters.count)]
-                let arguments = [presence, "16"] + chunk.flatMap { [$0.1, String($0.2)] }
-                do {
-                    let reply = try await self.client.evaluate(PoolScript.renew.script, keys: keys, arguments: arguments, changesState: true)
-                    guard let fields = reply.array, fields.count % 2 == 0 else { throw RedisClientError.unexpectedReply("renew: \(reply.shape)") }
-                    for index in stride(from: 0, to: fields.count, by: 2) {
-                        guard let id = fields[index].string, let report = fields[index + 1].string else { continue }
-                        self.deliver(report == "lost" ? .lost : .handed, to: id)
+        let keys = PoolKeys(prefix: self.settings.keyPrefix, pool: pool).scriptKeys
+        for start in stride(from: 0, to: waiters.count, by: 500) {
+            let chunk = waiters[start..<min(start + 500, waiters.count)]
+            let arguments = [presence, "16"] + chunk.flatMap { [$0.1, String($0.2)] }
+            do {
+                let reply = try await self.client.evaluate(PoolScript.renew.script, keys: keys, arguments: arguments, changesState: true)
+                guard let fields = reply.array, fields.count % 2 == 0 else { throw RedisClientError.unexpectedReply("renew: \(reply.shape)") }
+                for index in stride(from: 0, to: fields.count, by: 2) {
+                    guard let id = fields[index].string, let report = fields[index + 1].string else { continue }
+                    switch report {
+                    case "lost": self.deliver(.lost, to: id)
+                    case "taken": self.deliver(.takenOver, to: id)
+                    default: self.deliver(.handed, to: id)
                     }
-                } catch {
-                    self.logger.debug("Cannot renew waiters", metadata: ["tokenpool.pool": "\(pool)", "error": "\(error)"])
                 }
+            } catch {
+                self.logger.debug("Cannot renew waiters", metadata: ["tokenpool.pool": "\(pool)", "error": "\(error)"])
             }
         }
     }
