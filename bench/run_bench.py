@@ -61,7 +61,7 @@ class Redis:
         return int(re.search(r"used_memory:(\d+)", self.cli("INFO", "memory")).group(1))
 
     def keys(self, pool):
-        return [f"tokenpool:{{{pool}}}:{k}" for k in ("free", "leases", "alive", "lease", "seq")]
+        return [f"tokenpool:{{{pool}}}:{k}" for k in ("free", "leases", "alive", "lease", "seq", "queue", "waiters", "handed")]
 
 
 def post(base, path, body=None):
@@ -132,7 +132,7 @@ def lapse_at_once(redis, base, pid, count=100_000):
     fill(base, "reap", count, sample=0)
     sha = redis.cli("SCRIPT", "LOAD", lua_source("assign.lua"))
     lease_ms = 3000
-    command = resp("EVALSHA", sha, 5, *redis.keys("reap"), lease_ms, 16, 32)
+    command = resp("EVALSHA", sha, 8, *redis.keys("reap"), lease_ms, 16, 32, lease_ms)
     started = time.time()
     subprocess.run(["redis-cli", "-p", str(redis.port), "--pipe"], input=command * count, capture_output=True, text=True, check=True)
     assigned_for = time.time() - started
@@ -292,13 +292,13 @@ def main():
                             fill(base, env["POOL"], SIZES[size], sample=0)
                             sha = redis.cli("SCRIPT", "LOAD", lua_source("assign.lua"))
                             subprocess.run(["redis-cli", "-p", str(redis_port), "--pipe"], capture_output=True, check=True, text=True,
-                                           input=resp("EVALSHA", sha, 5, *redis.keys(env["POOL"]), 36_000_000, 16, 32) * SIZES[size])
+                                           input=resp("EVALSHA", sha, 8, *redis.keys(env["POOL"]), 36_000_000, 16, 32, 36_000_000) * SIZES[size])
                         results.setdefault(name, {})[size] = wrk(base, script, server.pid, env)
                         print(name, size, results[name][size], flush=True)
             results["healthz"] = wrk(base, None, server.pid, path="/healthz")
             print("healthz", results["healthz"], flush=True)
             results["redis"] = {
-                "assign": redis_benchmark(redis, "assign.lua", redis.keys("p1m"), [60000, 16, 32]),
+                "assign": redis_benchmark(redis, "assign.lua", redis.keys("p1m"), [60000, 16, 32, 60000]),
                 "keep_alive": redis_benchmark(redis, "keep_alive.lua", redis.keys("p1k"), [samples["1k"][0], "", 60000, 36_000_000]),
             }
             print("redis", results["redis"], flush=True)
