@@ -19,12 +19,8 @@ if ARGV[2] == 'take' then
     return pickUp(id, tonumber(ARGV[3]), KEYS[9], tonumber(ARGV[4])) or {'gone'}
 end
 
-local handed = redis.call('HGET', KEYS[8], id)
-forget(id)
-if handed then
-    local tok, number = string.match(handed, '^(%S+) (%d+)$')
-    if tonumber(redis.call('HGET', KEYS[4], tok)) == tonumber(number) then
-        release(tok, lifeOf(tok))
-    end
+local tok = leaveWith(id)
+if tok then
+    release(tok, lifeOf(tok))
 end
 return {'gone'}

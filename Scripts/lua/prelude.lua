@@ -122,25 +122,35 @@ local function grant(tok, life, leaseTTL, number, idem, idemTTL)
     return record(tok, life, leaseUntil, number)
 end
 
--- Picks up the token handed to waiter `id`, if any: a whole lease from now, and the waiter
--- leaves. Returns record(...) or nil (nothing handed, or the hand-over ran out and the token
--- went on: its lease is no longer the one handed). O(log n + log w).
-local function pickUp(id, leaseTTL, idem, idemTTL)
+-- Waiter `id` leaves the queue. Returns the token handed to it and that lease's number while
+-- the hand-over still stands, else nil: nothing handed, its place taken by a retry ('taken'),
+-- or the hand-over ran out and the token went on (its lease is no longer the one handed).
+local function leaveWith(id)
     local handed = redis.call('HGET', KEYS[8], id)
     forget(id)
-    if not handed or handed == 'taken' then
+    local tok, number = string.match(handed or '', '^(%S+) (%d+)$')
+    if tok and tonumber(redis.call('HGET', KEYS[4], tok)) == tonumber(number) then
+        return tok, tonumber(number)
+    end
+    return nil
+end
+
+-- Picks up the token handed to waiter `id`, if any: a whole lease from now, and the waiter
+-- leaves. Returns record(...) or nil (see leaveWith). O(log n + log w).
+local function pickUp(id, leaseTTL, idem, idemTTL)
+    local tok, number = leaveWith(id)
+    if not tok then
         return nil
     end
-    local tok, number = string.match(handed, '^(%S+) (%d+)$')
     local life = lifeOf(tok)
-    if not life or tonumber(redis.call('HGET', KEYS[4], tok)) ~= tonumber(number) then
+    if not life then
         return nil
     end
     if life <= now then
         purge(tok)
         return nil
     end
-    return grant(tok, life, leaseTTL, tonumber(number), idem, idemTTL)
+    return grant(tok, life, leaseTTL, number, idem, idemTTL)
 end
 
 -- Opens a token for a keep-alive or an unblock: its life, lease deadline and current lease

@@ -175,6 +175,26 @@ struct WaitingAssignTests {
         }
     }
 
+    /// leave.lua 'drop' on a place a retry took ('taken' in handed) changes nothing of the retry's.
+    @Test func aCallerThatLeavesAfterItsRetryTookThePlaceLeavesTheRetryAlone() async throws {
+        try await Self.withReplicas(2) { pools, _ in
+            let token = try await pools[0].generate()[0].token
+            let held = try await pools[0].assign()
+            let first = try await pools[0].startAssign(idempotencyKey: "k-2", wait: .seconds(30))
+            guard case .queued(let place) = first else { Issue.record("the first call was not queued"); return }
+            let retry = Task { try await pools[1].assign(idempotencyKey: "k-2", wait: .seconds(30)) }
+            try await Self.waitForQueue(pools[0], 1)
+            try await Task.sleep(for: .milliseconds(50))
+            let keys = pools[0].keys(of: .default)
+            let leave = try await pools[0].waitingRoom.leave(place.id, "drop", in: .default, idempotencyRecord: keys.idempotencyRecord("assign", "k-2"))
+            guard case .gone = leave else { Issue.record("leave answered \(leave)"); return }
+            #expect(try await pools[0].stats().waiting == 1)
+            _ = try await pools[0].unblock(token, lease: held.lease)
+            #expect(try await retry.value.token == token)
+            pools[0].waitingRoom.remove(place.id)
+        }
+    }
+
     @Test func aWaiterRedisForgotQueuesAgainAndStillGetsTheNextToken() async throws {
         try await Self.withReplicas { pools, _ in
             let pool = pools[0]
