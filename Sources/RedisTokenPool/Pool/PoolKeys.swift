@@ -1,3 +1,5 @@
+import NIOConcurrencyHelpers
+
 /// The Redis keys of one pool. Every key shares the `{pool}` hash tag, so a script touches one
 /// Redis Cluster slot.
 package struct PoolKeys: Sendable {
@@ -38,5 +40,27 @@ package struct PoolKeys: Sendable {
     /// `PREFIX:{pool}:idem:OPERATION:KEY`: an Idempotency-Key's record, in the pool's slot.
     package func idempotencyRecord(_ operation: String, _ key: String) -> String {
         self.base + "idem:\(operation):\(key)"
+    }
+}
+
+/// Each pool's keys, made once rather than nine strings per operation; shared by the pool's
+/// operations and its waiting room.
+final class PoolKeyring: Sendable {
+    private let prefix: String
+    private let cache = NIOLockedValueBox([PoolName: PoolKeys]())
+
+    init(prefix: String) {
+        self.prefix = prefix
+    }
+
+    func keys(of pool: PoolName) -> PoolKeys {
+        if let known = self.cache.withLockedValue({ $0[pool] }) { return known }
+        let keys = PoolKeys(prefix: self.prefix, pool: pool)
+        self.cache.withLockedValue { cache in
+            // Pool names come from requests: a bound, so many one-off names cannot grow it forever.
+            if cache.count >= 10_000 { cache.removeAll(keepingCapacity: true) }
+            cache[pool] = keys
+        }
+        return keys
     }
 }

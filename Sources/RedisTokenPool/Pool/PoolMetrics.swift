@@ -11,6 +11,10 @@ struct PoolMetrics: Sendable {
     let leasesLapsed = Counter(label: "tokenpool_leases_lapsed_total")
     let tokensExpired = Counter(label: "tokenpool_tokens_expired_total")
     let reaperBatches = Counter(label: "tokenpool_reaper_batches_total")
+    /// Time waiting assigns spent in the queue, one timer per way a wait ends.
+    let waitDurations = Dictionary(uniqueKeysWithValues: WaitOutcome.allCases.map {
+        ($0, Timer(label: "tokenpool_wait_duration_seconds", dimensions: [("outcome", $0.rawValue)]))
+    })
 }
 
 /// Redis commands' latency and failures.

@@ -11,11 +11,10 @@ public final class TokenPool: Sendable {
 
     package let client: RedisClient
     public let settings: TokenPoolSettings
-    let leaseMillis: String
+    private let leaseMillis: String
     private let keepAliveMillis: String
     private let registered = NIOLockedValueBox(Set<PoolName>())
-    /// Each pool's keys, made once rather than nine strings per operation.
-    private let keyCache = NIOLockedValueBox([PoolName: PoolKeys]())
+    private let keyring: PoolKeyring
     let metrics = PoolMetrics()
     /// This replica's waiting assigns.
     let waitingRoom: WaitingRoom
@@ -25,7 +24,8 @@ public final class TokenPool: Sendable {
         self.settings = settings
         self.leaseMillis = String(settings.leaseTTL.milliseconds)
         self.keepAliveMillis = String(settings.keepAliveTTL.milliseconds)
-        self.waitingRoom = WaitingRoom(client: client, settings: settings, logger: logger)
+        self.keyring = PoolKeyring(prefix: settings.keyPrefix)
+        self.waitingRoom = WaitingRoom(client: client, settings: settings, keyring: self.keyring, logger: logger)
     }
 
     /// A pool on Redis connections of its own. Run ``connections`` in your `ServiceGroup` for
@@ -191,14 +191,7 @@ public final class TokenPool: Sendable {
 
     /// The keys of one pool.
     package func keys(of pool: PoolName) -> PoolKeys {
-        if let known = self.keyCache.withLockedValue({ $0[pool] }) { return known }
-        let keys = PoolKeys(prefix: self.settings.keyPrefix, pool: pool)
-        self.keyCache.withLockedValue { cache in
-            // Pool names come from requests: a bound, so many one-off names cannot grow it forever.
-            if cache.count >= 10_000 { cache.removeAll(keepingCapacity: true) }
-            cache[pool] = keys
-        }
-        return keys
+        self.keyring.keys(of: pool)
     }
 
     private var registryKey: String { "\(self.settings.keyPrefix):pools" }

@@ -83,10 +83,7 @@ public struct QueuedAssign: Sendable {
         case .handed, .timedOut, .shuttingDown:
             // Even when the wait ran out, a token handed to it in the last instant is taken.
             defer { room.remove(self.id) }
-            let keys = self.pool.keys(of: self.name).scriptKeys + (record.map { [$0] } ?? [])
-            let arguments = [self.id, "take", self.pool.leaseMillis, self.pool.leaseMillis]
-            let reply = try await self.pool.client.evaluate(PoolScript.leave.script, keys: keys, arguments: arguments, changesState: true)
-            switch try TokenReply.decode(reply, script: PoolScript.leave.script.name, pool: self.name) {
+            switch try await room.leave(self.id, "take", in: self.name, idempotencyRecord: record) {
             case .ok(let record):
                 self.pool.metrics.assignments.increment()
                 return .assigned(record)
@@ -162,13 +159,12 @@ struct PoolConnections: Service {
 }
 
 extension PoolMetrics {
-    enum WaitOutcome: String {
+    enum WaitOutcome: String, CaseIterable {
         case assigned, timedOut = "timed_out", interrupted, cancelled
     }
 
     /// Time spent in the queue, by how the wait ended.
     func waited(since start: ContinuousClock.Instant, outcome: WaitOutcome) {
-        Timer(label: "tokenpool_wait_duration_seconds", dimensions: [("outcome", outcome.rawValue)])
-            .record(duration: ContinuousClock.now - start)
+        self.waitDurations[outcome]?.record(duration: ContinuousClock.now - start)
     }
 }

@@ -53,16 +53,21 @@ final class WaitingRoom: Service, Sendable {
     let channel: String
     private let client: RedisClient
     private let settings: TokenPoolSettings
+    private let keyring: PoolKeyring
+    /// The lease TTL in ms, as leave.lua takes it.
+    private let leaseMillis: String
     let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let departures: AsyncStream<Departure>
     private let departing: AsyncStream<Departure>.Continuation
 
-    init(client: RedisClient, settings: TokenPoolSettings, logger: Logger) {
+    init(client: RedisClient, settings: TokenPoolSettings, keyring: PoolKeyring, logger: Logger) {
         let replica = (0..<6).map { _ in String(0x100 + Int(UInt8.random(in: 0...255)), radix: 16).dropFirst() }.joined()
         self.channel = "\(settings.keyPrefix):handover:\(replica)"
         self.client = client
         self.settings = settings
+        self.keyring = keyring
+        self.leaseMillis = String(settings.leaseTTL.milliseconds)
         self.logger = logger
         (self.departures, self.departing) = AsyncStream.makeStream(of: Departure.self)
     }
@@ -151,22 +156,24 @@ final class WaitingRoom: Service, Sendable {
                 }
                 group.addTask {
                     for await departure in self.departures {
-                        await self.leave(departure)
+                        do {
+                            _ = try await self.leave(departure.id, "drop", in: departure.pool, idempotencyRecord: departure.idempotencyRecord)
+                        } catch {
+                            // Its `until` runs out within the presence window, and any token handed to it with it.
+                            self.logger.debug("A departed waiter stays queued until it lapses", metadata: ["tokenpool.pool": "\(departure.pool)", "error": "\(error)"])
+                        }
                     }
                 }
             }
         }
     }
 
-    private func leave(_ departure: Departure) async {
-        let keys = PoolKeys(prefix: self.settings.keyPrefix, pool: departure.pool).scriptKeys + (departure.idempotencyRecord.map { [$0] } ?? [])
-        let lease = String(self.settings.leaseTTL.milliseconds)
-        do {
-            _ = try await self.client.evaluate(PoolScript.leave.script, keys: keys, arguments: [departure.id, "drop", lease, lease], changesState: true)
-        } catch {
-            // Its `until` runs out within the presence window, and any token handed to it with it.
-            self.logger.debug("A departed waiter stays queued until it lapses", metadata: ["tokenpool.pool": "\(departure.pool)", "error": "\(error)"])
-        }
+    /// leave.lua for waiter `id`: `take` what was handed to it (a whole lease), or `drop` it on.
+    func leave(_ id: String, _ mode: String, in pool: PoolName, idempotencyRecord: String?) async throws -> TokenReply {
+        let keys = self.keyring.keys(of: pool).scriptKeys + (idempotencyRecord.map { [$0] } ?? [])
+        let arguments = [id, mode, self.leaseMillis, self.leaseMillis]
+        let reply = try await self.client.evaluate(PoolScript.leave.script, keys: keys, arguments: arguments, changesState: true)
+        return try TokenReply.decode(reply, script: PoolScript.leave.script.name, pool: pool)
     }
 
     /// The queued waiters of each pool with waiters here whose last renewal is done; those pools
@@ -185,7 +192,7 @@ final class WaitingRoom: Service, Sendable {
     /// renew.lua for one pool's waiters here, at most 500 a call.
     private func renew(_ pool: PoolName, _ waiters: [(PoolName, String, Int64)]) async {
         let presence = String(self.settings.waitPresence.milliseconds)
-        let keys = PoolKeys(prefix: self.settings.keyPrefix, pool: pool).scriptKeys
+        let keys = self.keyring.keys(of: pool).scriptKeys
         for start in stride(from: 0, to: waiters.count, by: 500) {
             let chunk = waiters[start..<min(start + 500, waiters.count)]
             let arguments = [presence, "16"] + chunk.flatMap { [$0.1, String($0.2)] }

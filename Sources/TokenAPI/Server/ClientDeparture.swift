@@ -20,10 +20,6 @@ final class ClientDepartureHandler: ChannelInboundHandler, RemovableChannelHandl
         self.departed?.succeed()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.fireChannelRead(data)
-    }
-
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .some(.inputClosed) = event as? ChannelEvent {
             self.departed?.succeed()
