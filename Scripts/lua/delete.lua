@@ -1,4 +1,4 @@
--- delete.lua: remove a token from the pool for good. Needs prelude.lua (KEYS 1-8).
+-- delete.lua: remove a token from the pool for good. Needs prelude.lua (KEYS 1-11).
 --
 -- ARGV[1] token
 --
@@ -6,7 +6,8 @@
 --
 --   redis-cli --eval <(cat prelude.lua delete.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
---     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' , TOKEN
+--     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' , TOKEN
 local tok = ARGV[1]
 
 local life = lifeOf(tok)

@@ -1,22 +1,24 @@
 -- leave.lua: a waiting assign ends: the waiter leaves the queue, taking the token handed to it
 -- (a whole lease from now) or giving it on to the next waiter or the free set.
--- Needs prelude.lua (KEYS 1-8).
+-- Needs prelude.lua (KEYS 1-11).
 --
--- KEYS[9] (optional) the Idempotency-Key's record of the waiting assign
+-- KEYS[12] (optional) the Idempotency-Key's record of the waiting assign
 -- ARGV[1] the waiter id
 -- ARGV[2] 'take' (its replica heard of a hand-over, or its wait ran out) or 'drop' (its client left)
--- ARGV[3] lease TTL in ms
--- ARGV[4] how long the Idempotency-Key's record answers, in ms (with KEYS[9])
+-- ARGV[3] lease TTL in ms, the replica's default (the pool's own setting wins)
+-- ARGV[4] how long the Idempotency-Key's record answers, in ms (with KEYS[12])
+-- ARGV[5] (optional) who holds the token taken; '' for nobody
 --
 -- Returns record(...) (see prelude.lua) for a token taken | {'gone'}: nothing handed to it, or
 -- the hand-over ran out before this and the token went on. Complexity: O(log n + log w).
 --
 --   redis-cli --eval <(cat prelude.lua leave.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
---     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' , 'tokenpool:handover:R#1' drop 60000 60000
+--     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' , 'tokenpool:handover:R#1' drop 60000 60000
 local id = ARGV[1]
 if ARGV[2] == 'take' then
-    return pickUp(id, tonumber(ARGV[3]), KEYS[9], tonumber(ARGV[4])) or {'gone'}
+    return pickUp(id, ttl('leaseTTL', ARGV[3]), ARGV[5], KEYS[12], tonumber(ARGV[4])) or {'gone'}
 end
 
 local tok = leaveWith(id)

@@ -13,12 +13,21 @@
 -- KEYS[7] waiters zset    waiter id -> until (ms): its wait's end, or sooner unless its
 --                         replica renews it (renew.lua); queued or handed a token
 -- KEYS[8] handed  hash    waiter id -> 'TOKEN LEASE': handed over, not yet picked up
+-- KEYS[9] meta    hash    token -> its metadata, a JSON object's text (only tokens that have some)
+-- KEYS[10] holder hash    assigned token -> who holds it (only when assign named a holder)
+-- KEYS[11] settings hash  'leaseTTL', 'keepAliveTTL' (ms): the pool's own, over the replicas' flags
 --
 -- A waiter id is 'CHANNEL#N': a hand-over is published on CHANNEL, the replica's own.
 
 -- Redis's clock in ms since the epoch: the only clock a script reads.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- The pool's TTL `name` ('leaseTTL' or 'keepAliveTTL') in ms: its own setting (PUT /pools/{pool}),
+-- else `default`, the replica's flag. O(1).
+local function ttl(name, default)
+    return tonumber(redis.call('HGET', KEYS[11], name)) or tonumber(default)
+end
 
 -- The token's life deadline, or nil for a token the pool does not know.
 local function lifeOf(tok)
@@ -31,6 +40,8 @@ local function purge(tok)
     redis.call('SREM', KEYS[1], tok)
     redis.call('ZREM', KEYS[2], tok)
     redis.call('HDEL', KEYS[4], tok)
+    redis.call('HDEL', KEYS[9], tok)
+    redis.call('HDEL', KEYS[10], tok)
 end
 
 -- The token's lease: its deadline (nil if it has none, even a lapsed one) and its number
@@ -44,10 +55,12 @@ local function currentLease(tok)
 end
 
 -- The reply of every operation on one token:
--- {'ok', token, expiresAt, leaseExpiresAt|false, lease|false, now}. `now` lets a client
--- count durations (leaseExpiresAt - now) without comparing its clock with Redis's.
+-- {'ok', token, expiresAt, leaseExpiresAt|false, lease|false, now, holder|false, metadata|false}.
+-- `now` lets a client count durations (leaseExpiresAt - now) without comparing its clock with
+-- Redis's. A holder is only read for a standing lease. O(1) past the caller's lookups.
 local function record(tok, life, leaseUntil, lease)
-    return {'ok', tok, life, leaseUntil or false, lease or false, now}
+    local holder = lease and redis.call('HGET', KEYS[10], tok)
+    return {'ok', tok, life, leaseUntil or false, lease or false, now, holder or false, redis.call('HGET', KEYS[9], tok)}
 end
 
 -- A waiter leaves the queue, whatever it was doing. O(log w).
@@ -102,6 +115,7 @@ end
 local function release(tok, life)
     redis.call('ZREM', KEYS[2], tok)
     redis.call('HDEL', KEYS[4], tok)
+    redis.call('HDEL', KEYS[10], tok)
     if life and life > now then
         free(tok)
     else
@@ -109,12 +123,18 @@ local function release(tok, life)
     end
 end
 
--- Opens a lease for `leaseTTL` ms on `tok` (popped or handed over); `idem` (optional) is the
--- Idempotency-Key's record that remembers it for `idemTTL` ms. Returns record(...).
-local function grant(tok, life, leaseTTL, number, idem, idemTTL)
+-- Opens a lease for `leaseTTL` ms on `tok` (popped or handed over), held by `holder` ('' or nil:
+-- nobody named); `idem` (optional) is the Idempotency-Key's record that remembers it for
+-- `idemTTL` ms. Returns record(...).
+local function grant(tok, life, leaseTTL, number, holder, idem, idemTTL)
     local leaseUntil = now + leaseTTL
     redis.call('ZADD', KEYS[2], leaseUntil, tok)
     redis.call('HSET', KEYS[4], tok, number)
+    if holder and holder ~= '' then
+        redis.call('HSET', KEYS[10], tok, holder)
+    else
+        redis.call('HDEL', KEYS[10], tok)
+    end
     if idem then
         redis.call('HSET', idem, 'token', tok, 'lease', number)
         redis.call('PEXPIRE', idem, idemTTL)
@@ -135,9 +155,9 @@ local function leaveWith(id)
     return nil
 end
 
--- Picks up the token handed to waiter `id`, if any: a whole lease from now, and the waiter
--- leaves. Returns record(...) or nil (see leaveWith). O(log n + log w).
-local function pickUp(id, leaseTTL, idem, idemTTL)
+-- Picks up the token handed to waiter `id`, if any: a whole lease from now for `holder`, and the
+-- waiter leaves. Returns record(...) or nil (see leaveWith). O(log n + log w).
+local function pickUp(id, leaseTTL, holder, idem, idemTTL)
     local tok, number = leaveWith(id)
     if not tok then
         return nil
@@ -150,7 +170,7 @@ local function pickUp(id, leaseTTL, idem, idemTTL)
         purge(tok)
         return nil
     end
-    return grant(tok, life, leaseTTL, number, idem, idemTTL)
+    return grant(tok, life, leaseTTL, number, holder, idem, idemTTL)
 end
 
 -- Opens a token for a keep-alive or an unblock: its life, lease deadline and current lease

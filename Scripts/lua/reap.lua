@@ -2,7 +2,7 @@
 -- lapsed leases go to the queue's head or back to the free set; tokens past their life leave
 -- every key. Operations already treat all three as gone the instant their deadline passes:
 -- this only returns memory and keeps the free set and the queue honest.
--- Needs prelude.lua (KEYS 1-8).
+-- Needs prelude.lua (KEYS 1-11).
 --
 -- ARGV[1] at most this many of each: gone waiters, lapsed leases, dead tokens, per call
 --
@@ -11,7 +11,8 @@
 --
 --   redis-cli --eval <(cat prelude.lua reap.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
---     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' , 1000
+--     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' , 1000
 local batch = tonumber(ARGV[1])
 
 -- First the waiters that are gone, so no lapsed lease is handed to one of them.

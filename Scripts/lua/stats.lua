@@ -1,15 +1,20 @@
--- stats.lua: count a pool's tokens, all read at one instant. Needs prelude.lua (KEYS 1-8).
+-- stats.lua: count a pool's tokens, all read at one instant. Needs prelude.lua (KEYS 1-11).
 --
--- Returns {total, free, assigned, waiting}. Lapsed leases and dead tokens count until the reaper
+-- Returns {total, free, assigned, waiting, leaseTTL|false, keepAliveTTL|false}: the TTLs (ms) are
+-- the pool's own settings, false where it has none (the replicas' flags apply). Lapsed leases and dead tokens count until the reaper
 -- gets to them (about a second); waiting counts the queue, a waiter whose replica stopped for
 -- at most a second more. Complexity: O(1) (SCARD, ZCARD).
 --
 --   redis-cli --eval <(cat prelude.lua stats.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
---     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed'
+--     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings'
+local s = redis.call('HMGET', KEYS[11], 'leaseTTL', 'keepAliveTTL')
 return {
     redis.call('ZCARD', KEYS[3]),
     redis.call('SCARD', KEYS[1]),
     redis.call('ZCARD', KEYS[2]),
     redis.call('ZCARD', KEYS[6]),
+    tonumber(s[1]) or false,
+    tonumber(s[2]) or false,
 }

@@ -19,10 +19,14 @@ public struct TokenInfo: Codable, Sendable, Hashable {
     /// Seconds left on the lease when the server answered, by Redis's clock: a duration, so it
     /// holds whatever this machine's clock says.
     public var leaseExpiresIn: Double?
+    /// Who holds the lease, when its assign named a holder.
+    public var holder: String?
+    /// What the token stands for (a proxy's address, an account), as generate or PATCH gave it.
+    public var metadata: [String: JSONValue]?
 
     public init(
         token: String, pool: String, state: State, expiresAt: String, leaseExpiresAt: String? = nil, lease: Int64? = nil,
-        leaseExpiresIn: Double? = nil
+        leaseExpiresIn: Double? = nil, holder: String? = nil, metadata: [String: JSONValue]? = nil
     ) {
         self.token = token
         self.pool = pool
@@ -31,12 +35,15 @@ public struct TokenInfo: Codable, Sendable, Hashable {
         self.leaseExpiresAt = leaseExpiresAt
         self.lease = lease
         self.leaseExpiresIn = leaseExpiresIn
+        self.holder = holder
+        self.metadata = metadata
     }
 
     /// Equal when they say the same of the token; ``leaseExpiresIn`` depends on when it was read.
     public static func == (lhs: Self, rhs: Self) -> Bool {
         (lhs.token, lhs.pool, lhs.state, lhs.expiresAt, lhs.leaseExpiresAt, lhs.lease)
             == (rhs.token, rhs.pool, rhs.state, rhs.expiresAt, rhs.leaseExpiresAt, rhs.lease)
+            && (lhs.holder, lhs.metadata) == (rhs.holder, rhs.metadata)
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -76,6 +83,102 @@ public struct PoolStats: Codable, Sendable, Hashable {
         self.assigned = assigned
         self.waiting = waiting
     }
+}
+
+/// A pool's counts and its TTLs in seconds, the pool's own or the server's defaults (`GET /pools/{pool}`).
+public struct PoolInfo: Codable, Sendable, Hashable {
+    public var pool: String
+    public var total: Int
+    public var free: Int
+    public var assigned: Int
+    public var waiting: Int
+    public var leaseTTL: Double
+    public var keepAliveTTL: Double
+}
+
+/// Which tokens a listing shows.
+public enum TokenListing: String, Codable, Sendable, CaseIterable {
+    /// By lease deadline, soonest first.
+    case assigned
+    case free
+    /// By life deadline, soonest first.
+    case all
+}
+
+/// One page of `GET /tokens`; ``next`` is the cursor of the next page, `nil` on the last.
+public struct TokenPage: Codable, Sendable {
+    public var tokens: [TokenInfo]
+    public var next: String?
+}
+
+/// One page of `GET /pools`.
+public struct PoolPage: Codable, Sendable {
+    public var pools: [PoolInfo]
+    public var next: String?
+}
+
+/// Any JSON value: what metadata holds.
+public enum JSONValue: Codable, Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let flag = try? container.decode(Bool.self) {
+            self = .bool(flag)
+        } else if let number = try? container.decode(Double.self) {
+            self = .number(number)
+        } else if let text = try? container.decode(String.self) {
+            self = .string(text)
+        } else if let elements = try? container.decode([JSONValue].self) {
+            self = .array(elements)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let flag): try container.encode(flag)
+        case .number(let number): try container.encode(number)
+        case .string(let text): try container.encode(text)
+        case .array(let elements): try container.encode(elements)
+        case .object(let members): try container.encode(members)
+        }
+    }
+}
+
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    public init(floatLiteral value: Double) { self = .number(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+}
+
+/// `POST /tokens/batch`'s body.
+struct BatchBody: Encodable {
+    var count: Int?
+    var metadata: JSONValue?
+}
+
+/// `PATCH /tokens/{token}`'s body: `metadata` is always written, `null` included.
+struct MetadataBody: Encodable {
+    var metadata: JSONValue
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.metadata, forKey: .metadata)
+    }
+
+    enum CodingKeys: String, CodingKey { case metadata }
 }
 
 /// An RFC 9457 problem, the body of every error the server answers.

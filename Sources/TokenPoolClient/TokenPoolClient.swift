@@ -5,7 +5,7 @@ import NIOHTTP1
 
 /// A typed async client of TokenPool's HTTP API.
 ///
-/// Written by hand rather than generated with swift-openapi-generator: the API is eight small
+/// Written by hand rather than generated with swift-openapi-generator: the API is a dozen small
 /// routes, and the generator would add its build plugin and runtime (minutes of build on a
 /// fresh clone, in CI on every run) to the CLI and the load tool for no change in what a user
 /// gets. The OpenAPI document stays the contract; `TokenPoolClientTests` runs this client
@@ -31,18 +31,74 @@ public struct TokenPoolClient: Sendable {
         self.http = httpClient
     }
 
-    /// Adds `count` new free tokens (admin key). With `idempotencyKey`, a retry gets the first
-    /// call's tokens back instead of new ones.
-    public func generate(count: Int = 1, in pool: String = "default", idempotencyKey: String? = nil) async throws(TokenPoolClientError) -> [TokenInfo] {
-        let body = ByteBuffer(string: #"{"count": \#(count)}"#)
+    /// Adds `count` new free tokens (admin key), each with `metadata` (a JSON object of at most
+    /// 4 KiB) if given. With `idempotencyKey`, a retry gets the first call's tokens back instead of new ones.
+    public func generate(
+        count: Int = 1, metadata: [String: JSONValue]? = nil, in pool: String = "default", idempotencyKey: String? = nil
+    ) async throws(TokenPoolClientError) -> [TokenInfo] {
+        let body = try Self.body(BatchBody(count: count, metadata: metadata.map { .object($0) }))
         return try await self.call(.POST, pool, "/tokens/batch", body: body, idempotencyKey: idempotencyKey, as: TokenList.self).tokens
     }
 
-    /// A random free token under a new lease. With `idempotencyKey`, a retry after a lost
-    /// answer gets the same assignment back.
+    /// Adds one new free token for each element of `metadata` (admin key), with that metadata
+    /// (`nil`: none): 1 to 10000 of them.
+    public func generate(
+        eachWith metadata: [[String: JSONValue]?], in pool: String = "default", idempotencyKey: String? = nil
+    ) async throws(TokenPoolClientError) -> [TokenInfo] {
+        let objects: [JSONValue] = metadata.map { $0.map { .object($0) } ?? .null }
+        let body = try Self.body(BatchBody(count: nil, metadata: .array(objects)))
+        return try await self.call(.POST, pool, "/tokens/batch", body: body, idempotencyKey: idempotencyKey, as: TokenList.self).tokens
+    }
+
+    /// Replaces the token's metadata, or removes it with `nil` (admin key).
+    @discardableResult
+    public func setMetadata(_ metadata: [String: JSONValue]?, of token: String, in pool: String = "default") async throws(TokenPoolClientError) -> TokenInfo {
+        let body = try Self.body(MetadataBody(metadata: metadata.map { .object($0) } ?? .null))
+        return try await self.call(.PATCH, pool, "/tokens/\(Self.escaped(token))", body: body, as: TokenInfo.self)
+    }
+
+    /// A random free token under a new lease, held by `holder` (1 to 128 printable characters)
+    /// if given. With `idempotencyKey`, a retry after a lost answer gets the same assignment back.
     /// - Throws: ``TokenPoolClientError`` with code `.noFreeToken` when none is free.
-    public func assign(in pool: String = "default", idempotencyKey: String? = nil) async throws(TokenPoolClientError) -> TokenInfo {
-        try await self.call(.POST, pool, "/tokens/assign", idempotencyKey: idempotencyKey, as: TokenInfo.self)
+    public func assign(in pool: String = "default", idempotencyKey: String? = nil, holder: String? = nil) async throws(TokenPoolClientError) -> TokenInfo {
+        let body = try holder.map { (holder) throws(TokenPoolClientError) in try Self.body(["holder": holder]) }
+        return try await self.call(.POST, pool, "/tokens/assign", body: body, idempotencyKey: idempotencyKey, as: TokenInfo.self)
+    }
+
+    /// One page of the pool's tokens (client key): `.assigned` by lease deadline (soonest first),
+    /// `.free`, or `.all` by life deadline. Pass the page's ``TokenPage/next`` for the next one.
+    public func tokens(
+        _ state: TokenListing = .all, in pool: String = "default", limit: Int = 100, cursor: String? = nil
+    ) async throws(TokenPoolClientError) -> TokenPage {
+        let query = "?state=\(state.rawValue)&limit=\(limit)" + (cursor.map { "&cursor=\(Self.escaped($0))" } ?? "")
+        return try await self.call(.GET, pool, "/tokens" + query, as: TokenPage.self)
+    }
+
+    /// One page of the pools, with their counts and TTLs (client key).
+    public func pools(limit: Int = 100, cursor: String? = nil) async throws(TokenPoolClientError) -> PoolPage {
+        let query = "?limit=\(limit)" + (cursor.map { "&cursor=\(Self.escaped($0))" } ?? "")
+        return try await self.call(.GET, nil, "/pools" + query, as: PoolPage.self)
+    }
+
+    /// One pool's counts and TTLs (client key).
+    /// - Throws: ``TokenPoolClientError`` with code `.poolNotFound` for a pool never generated into, or deleted.
+    public func pool(_ pool: String) async throws(TokenPoolClientError) -> PoolInfo {
+        try await self.call(.GET, nil, "/pools/\(Self.escaped(pool))", as: PoolInfo.self)
+    }
+
+    /// Sets the pool's own TTLs, shared by every replica (`nil`: the replicas' default) (admin key).
+    @discardableResult
+    public func configure(_ pool: String, leaseTTL: Duration?, keepAliveTTL: Duration?) async throws(TokenPoolClientError) -> PoolInfo {
+        func seconds(_ duration: Duration?) -> JSONValue {
+            duration.map { .number(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) } ?? .null
+        }
+        let body = try Self.body(["leaseTTL": seconds(leaseTTL), "keepAliveTTL": seconds(keepAliveTTL)])
+        return try await self.call(.PUT, nil, "/pools/\(Self.escaped(pool))", body: body, as: PoolInfo.self)
+    }
+
+    /// Removes the pool and everything in it (admin key).
+    public func deletePool(_ pool: String) async throws(TokenPoolClientError) {
+        _ = try await self.send(.DELETE, nil, "/pools/\(Self.escaped(pool))", body: nil, idempotencyKey: nil, timeout: self.timeout)
     }
 
     /// A random free token, or the next one freed within `wait`: the server queues the call,
@@ -50,11 +106,16 @@ public struct TokenPoolClient: Sendable {
     /// `--max-wait` (60 s by default; 25 s behind Heroku's router); the request's own timeout
     /// grows by `wait`.
     /// - Throws: ``TokenPoolClientError`` with code `.noFreeToken` when none came in time.
-    public func assign(in pool: String = "default", idempotencyKey: String? = nil, wait: Duration) async throws(TokenPoolClientError) -> TokenInfo {
+    public func assign(
+        in pool: String = "default", idempotencyKey: String? = nil, holder: String? = nil, wait: Duration
+    ) async throws(TokenPoolClientError) -> TokenInfo {
         let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
-        guard milliseconds > 0 else { return try await self.assign(in: pool, idempotencyKey: idempotencyKey) }
+        guard milliseconds > 0 else { return try await self.assign(in: pool, idempotencyKey: idempotencyKey, holder: holder) }
         let seconds = String(format: "%.3f", Double(milliseconds) / 1000)
-        return try await self.call(.POST, pool, "/tokens/assign?wait=\(seconds)", idempotencyKey: idempotencyKey, timeout: self.timeout + wait, as: TokenInfo.self)
+        let body = try holder.map { (holder) throws(TokenPoolClientError) in try Self.body(["holder": holder]) }
+        return try await self.call(
+            .POST, pool, "/tokens/assign?wait=\(seconds)", body: body, idempotencyKey: idempotencyKey, timeout: self.timeout + wait, as: TokenInfo.self
+        )
     }
 
     /// Frees the token; with `lease`, only if that is still the current lease (else `.leaseConflict`).
@@ -92,10 +153,11 @@ public struct TokenPoolClient: Sendable {
     public func withToken<T: Sendable>(
         in pool: String = "default",
         idempotencyKey: String? = nil,
+        holder: String? = nil,
         wait: Duration = .zero,
         _ body: @escaping @Sendable (TokenInfo) async throws -> T
     ) async throws -> T {
-        let held = try await self.assign(in: pool, idempotencyKey: idempotencyKey, wait: wait)
+        let held = try await self.assign(in: pool, idempotencyKey: idempotencyKey, holder: holder, wait: wait)
         let result: Result<T, any Error> = await withTaskGroup(of: Result<T, any Error>?.self) { group in
             group.addTask {
                 do {
@@ -140,8 +202,22 @@ public struct TokenPoolClient: Sendable {
         lease.map { "?lease=\($0)" } ?? ""
     }
 
+    /// A path segment or query value, percent-encoded.
+    static func escaped(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.~"))) ?? text
+    }
+
+    /// `{"metadata": ...}`-style bodies, written by JSONEncoder.
+    private static func body(_ value: some Encodable) throws(TokenPoolClientError) -> ByteBuffer {
+        do {
+            return ByteBuffer(bytes: try JSONEncoder().encode(value))
+        } catch {
+            throw TokenPoolClientError(code: .badRequest, status: 0, problem: nil, message: "cannot write the request: \(error)")
+        }
+    }
+
     private func call<T: Decodable>(
-        _ method: HTTPMethod, _ pool: String, _ path: String, body: ByteBuffer? = nil, idempotencyKey: String? = nil, timeout: Duration? = nil,
+        _ method: HTTPMethod, _ pool: String?, _ path: String, body: ByteBuffer? = nil, idempotencyKey: String? = nil, timeout: Duration? = nil,
         as type: T.Type
     ) async throws(TokenPoolClientError) -> T {
         let bytes = try await self.send(method, pool, path, body: body, idempotencyKey: idempotencyKey, timeout: timeout ?? self.timeout)
@@ -152,11 +228,12 @@ public struct TokenPoolClient: Sendable {
         }
     }
 
-    /// One request; the body of a 2xx answer, or the error the answer means.
+    /// One request to `path` under `pool`'s routes (`nil`: `path` from the root); the body of a
+    /// 2xx answer, or the error the answer means.
     private func send(
-        _ method: HTTPMethod, _ pool: String, _ path: String, body: ByteBuffer?, idempotencyKey: String?, timeout: Duration
+        _ method: HTTPMethod, _ pool: String?, _ path: String, body: ByteBuffer?, idempotencyKey: String?, timeout: Duration
     ) async throws(TokenPoolClientError) -> ByteBuffer {
-        let prefix = pool == "default" ? "" : "/pools/\(pool)"
+        let prefix = pool.map { $0 == "default" ? "" : "/pools/\(Self.escaped($0))" } ?? ""
         var request = HTTPClientRequest(url: self.baseURL + prefix + path)
         request.method = method
         if let key = self.key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }

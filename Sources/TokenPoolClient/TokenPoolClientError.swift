@@ -6,6 +6,8 @@ public struct TokenPoolClientError: Error, Sendable, CustomStringConvertible {
         case noFreeToken
         /// 404 `token-not-found`: unknown, deleted or expired.
         case tokenNotFound
+        /// 404 `pool-not-found`: never generated into, or deleted.
+        case poolNotFound
         /// 409 `lease-conflict`: the lease given is not the current one.
         case leaseConflict
         /// 409 `idempotency-key-in-use`: the first call with this key still runs; retry.
@@ -44,6 +46,7 @@ public struct TokenPoolClientError: Error, Sendable, CustomStringConvertible {
         let code: Code =
             switch (status, problem?.slug) {
             case (404, "no-free-token"): .noFreeToken
+            case (404, "pool-not-found"): .poolNotFound
             case (404, _): .tokenNotFound
             case (409, "idempotency-key-in-use"): .idempotencyKeyInUse
             case (409, _): .leaseConflict

@@ -116,7 +116,7 @@ struct WaitingAssignTests {
             let token = try await pool.generate()[0].token
             let held = try await pool.assign()
             // A replica that died right after its waiter joined: nobody hears its channel or renews it.
-            let dead = try await pool.runAssign(in: .default, idempotencyKey: nil, waiter: ("tokenpool:handover:dead#1", .seconds(30)))
+            let dead = try await pool.runAssign(in: .default, idempotencyKey: nil, holder: nil, waiter: ("tokenpool:handover:dead#1", .seconds(30)))
             guard case .queued = dead else { Issue.record("the dead replica's waiter was not queued"); return }
             let next = Task { try await pool.assign(wait: .seconds(10)) }
             try await Self.waitForQueue(pool, 2)

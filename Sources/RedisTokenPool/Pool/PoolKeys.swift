@@ -19,6 +19,12 @@ package struct PoolKeys: Sendable {
     package let waiters: String
     /// `PREFIX:{pool}:handed`, a hash: waiter id -> "TOKEN LEASE" handed over, not yet picked up.
     package let handed: String
+    /// `PREFIX:{pool}:meta`, a hash: token -> its metadata (a JSON object's text), for tokens that have some.
+    package let meta: String
+    /// `PREFIX:{pool}:holder`, a hash: assigned token -> who holds it, when assign named a holder.
+    package let holder: String
+    /// `PREFIX:{pool}:settings`, a hash: the pool's own `leaseTTL` and `keepAliveTTL` (ms).
+    package let settings: String
     private let base: String
 
     package init(prefix: String, pool: PoolName) {
@@ -31,10 +37,15 @@ package struct PoolKeys: Sendable {
         self.queue = self.base + "queue"
         self.waiters = self.base + "waiters"
         self.handed = self.base + "handed"
-        self.scriptKeys = [self.free, self.leases, self.alive, self.lease, self.seq, self.queue, self.waiters, self.handed]
+        self.meta = self.base + "meta"
+        self.holder = self.base + "holder"
+        self.settings = self.base + "settings"
+        self.scriptKeys = [
+            self.free, self.leases, self.alive, self.lease, self.seq, self.queue, self.waiters, self.handed, self.meta, self.holder, self.settings,
+        ]
     }
 
-    /// KEYS[1...8] of every script, in the order `Scripts/lua/prelude.lua` names them.
+    /// KEYS[1...11] of every script, in the order `Scripts/lua/prelude.lua` names them.
     package let scriptKeys: [String]
 
     /// `PREFIX:{pool}:idem:OPERATION:KEY`: an Idempotency-Key's record, in the pool's slot.

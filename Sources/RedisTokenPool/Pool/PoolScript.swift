@@ -1,7 +1,7 @@
 /// The scripts of `Scripts/lua`, each with `prelude.lua` in front, embedded at build time by
 /// the EmbedTextFiles plugin.
 enum PoolScript: CaseIterable {
-    case assign, unblock, keepAlive, delete, generate, inspect, stats, reap, leave, renew
+    case assign, unblock, keepAlive, delete, generate, inspect, stats, reap, leave, renew, list, metadata, settings, dropPool
 
     var script: RedisScript {
         switch self {
@@ -15,14 +15,18 @@ enum PoolScript: CaseIterable {
         case .reap: Self.reapScript
         case .leave: Self.leaveScript
         case .renew: Self.renewScript
+        case .list: Self.listScript
+        case .metadata: Self.metadataScript
+        case .settings: Self.settingsScript
+        case .dropPool: Self.dropPoolScript
         }
     }
 
     /// Whether the script may write: with `--redis-wait-replicas` such a script is followed by `WAIT`.
     var changesState: Bool {
         switch self {
-        case .assign, .unblock, .keepAlive, .delete, .generate, .reap, .leave, .renew: true
-        case .inspect, .stats: false
+        case .assign, .unblock, .keepAlive, .delete, .generate, .reap, .leave, .renew, .metadata, .settings, .dropPool: true
+        case .inspect, .stats, .list: false
         }
     }
 
@@ -36,4 +40,8 @@ enum PoolScript: CaseIterable {
     private static let reapScript = RedisScript(name: "reap", source: LuaSource.reap)
     private static let leaveScript = RedisScript(name: "leave", source: LuaSource.leave)
     private static let renewScript = RedisScript(name: "renew", source: LuaSource.renew)
+    private static let listScript = RedisScript(name: "list", source: LuaSource.list)
+    private static let metadataScript = RedisScript(name: "metadata", source: LuaSource.metadata)
+    private static let settingsScript = RedisScript(name: "settings", source: LuaSource.settings)
+    private static let dropPoolScript = RedisScript(name: "drop_pool", source: LuaSource.dropPool)
 }

@@ -8,6 +8,10 @@ import ServiceLifecycle
 public final class TokenPool: Sendable {
     public static let maxBatch = 10_000
     static let generateChunk = 1_000
+    /// The longest metadata, as its JSON text's UTF-8 bytes.
+    public static let maxMetadataBytes = 4_096
+    /// The most tokens or pools a listing page holds.
+    public static let maxPageSize = 1_000
 
     package let client: RedisClient
     public let settings: TokenPoolSettings
@@ -37,13 +41,18 @@ public final class TokenPool: Sendable {
     /// The Redis connections this pool uses and its ear for waiting assigns, as a `Service` to run.
     public var connections: any Service { PoolConnections(client: self.client, waitingRoom: self.waitingRoom) }
 
-    /// Adds `count` new free tokens (1 ... ``maxBatch``). O(count log n).
+    /// Adds `count` new free tokens (1 ... ``maxBatch``), with `metadata` (for ``GeneratedMetadata/each(_:)``,
+    /// `count` is its length). O(count log n).
     ///
     /// With an `idempotencyKey`, a later call with the same key within one lease TTL gets the
     /// first call's tokens back (those still in the pool, with their current deadlines) instead
     /// of new ones; while the first call runs, a second is ``TokenPoolError/idempotencyKeyInUse(_:)``.
     /// Claim, replay and record happen in the same script as the tokens are added.
-    public func generate(count: Int = 1, in pool: PoolName = .default, idempotencyKey: String? = nil) async throws -> [TokenRecord] {
+    public func generate(
+        count: Int = 1, metadata: GeneratedMetadata = .none, in pool: PoolName = .default, idempotencyKey: String? = nil
+    ) async throws -> [TokenRecord] {
+        var count = count
+        if case .each(let each) = metadata { count = each.count }
         precondition((1...Self.maxBatch).contains(count), "count out of range")
         try await self.register(pool)
         let keys = self.keys(of: pool)
@@ -53,7 +62,7 @@ public final class TokenPool: Sendable {
         // broken random source cannot loop forever.
         let maxCalls = count / Self.generateChunk + 8
         do {
-            return try await self.generate(count, pool, keys: scriptKeys, idempotencyKey: idempotencyKey, maxCalls: maxCalls)
+            return try await self.generate(count, metadata, pool, keys: scriptKeys, idempotencyKey: idempotencyKey, maxCalls: maxCalls)
         } catch let error as TokenPoolError {
             throw error
         } catch {
@@ -63,27 +72,49 @@ public final class TokenPool: Sendable {
         }
     }
 
-    private func generate(_ count: Int, _ pool: PoolName, keys scriptKeys: [String], idempotencyKey: String?, maxCalls: Int) async throws -> [TokenRecord] {
+    private func generate(
+        _ count: Int, _ metadata: GeneratedMetadata, _ pool: PoolName, keys scriptKeys: [String], idempotencyKey: String?, maxCalls: Int
+    ) async throws -> [TokenRecord] {
         var records: [TokenRecord] = []
         records.reserveCapacity(count)
+        // With one object each: those whose tokens are not made yet, in order.
+        var pending: ArraySlice<String?> = if case .each(let each) = metadata { each[...] } else { [] }
         for call in 0..<maxCalls {
             let chunkSize = min(Self.generateChunk, count - records.count)
             let chunk = (0..<chunkSize).map { _ in Token.random() }
+            let chunkMetadata: [String?] =
+                switch metadata {
+                case .none: Array(repeating: nil, count: chunkSize)
+                case .shared(let text): Array(repeating: text, count: chunkSize)
+                case .each: Array(pending.prefix(chunkSize))
+                }
             let last = records.count + chunkSize == count
-            let arguments = [self.keepAliveMillis, self.leaseMillis, call == 0 ? "first" : "next", last ? "done" : "pending"]
-            let reply = try await self.client.evaluate(
-                PoolScript.generate.script, keys: scriptKeys, arguments: arguments + chunk.map(\.rawValue), changesState: true
-            )
+            var arguments = [self.keepAliveMillis, self.leaseMillis, call == 0 ? "first" : "next", last ? "done" : "pending"]
+            switch metadata {
+            case .none: arguments += ["none"] + chunk.map(\.rawValue)
+            case .shared(let text): arguments += ["shared", text] + chunk.map(\.rawValue)
+            case .each: arguments += ["each"] + zip(chunk, chunkMetadata).flatMap { [$0.rawValue, $1 ?? ""] }
+            }
+            let reply = try await self.client.evaluate(PoolScript.generate.script, keys: scriptKeys, arguments: arguments, changesState: true)
             switch try GenerateReply.decode(reply, pool: pool) {
             case .busy:
                 throw TokenPoolError.idempotencyKeyInUse(idempotencyKey ?? "")
             case .replay(let replayed):
                 return replayed
-            case .made(let expiresAt, let now, let collided):
-                // A token already in the pool was left alone; the next call draws a new one instead.
-                for token in chunk where !collided.contains(token.rawValue) {
-                    records.append(TokenRecord(token: token, pool: pool, expiresAt: expiresAt, observedAt: now))
+            case .made(let expiresAt, let now, let wasEmpty, let collided):
+                // A pool with no token may have been deleted since this replica listed it.
+                if wasEmpty { try await self.register(pool, again: true) }
+                // A token already in the pool was left alone; the next call draws a new one instead
+                // (with its object, when each has its own: the unmade ones go round again).
+                var unmade: [String?] = []
+                for (token, object) in zip(chunk, chunkMetadata) {
+                    if collided.contains(token.rawValue) {
+                        unmade.append(object)
+                    } else {
+                        records.append(TokenRecord(token: token, pool: pool, expiresAt: expiresAt, observedAt: now, metadata: object))
+                    }
                 }
+                if case .each = metadata { pending = (unmade + pending.dropFirst(chunkSize))[...] }
             }
             if records.count == count {
                 self.metrics.generated.increment(by: records.count)
@@ -98,10 +129,10 @@ public final class TokenPool: Sendable {
     /// With an `idempotencyKey`, a later call with the same key within one lease TTL gets the
     /// first call's assignment (same token, same lease number) instead of a second token, for as
     /// long as that assignment stands: the way out for a client that lost the answer. One key
-    /// holds at most one live assignment.
+    /// holds at most one live assignment. `holder` (checked by the caller) is kept with the lease.
     /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when none is free.
-    public func assign(in pool: PoolName = .default, idempotencyKey: String? = nil) async throws -> TokenRecord {
-        switch try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, waiter: nil) {
+    public func assign(in pool: PoolName = .default, idempotencyKey: String? = nil, holder: String? = nil) async throws -> TokenRecord {
+        switch try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, holder: holder, waiter: nil) {
         case .ok(let record): return record
         case .empty: throw TokenPoolError.noFreeToken(pool)
         default: throw RedisClientError.unexpectedReply("assign: queued without a waiter")
@@ -109,7 +140,7 @@ public final class TokenPool: Sendable {
     }
 
     /// Runs assign.lua until it assigns, finds none free, or queues `waiter`.
-    func runAssign(in pool: PoolName, idempotencyKey: String?, waiter: (id: String, wait: Duration)?) async throws -> TokenReply {
+    func runAssign(in pool: PoolName, idempotencyKey: String?, holder: String?, waiter: (id: String, wait: Duration)?) async throws -> TokenReply {
         let poolKeys = self.keys(of: pool)
         var keys = poolKeys.scriptKeys
         var arguments = [self.leaseMillis, String(self.settings.reclaimOnAssign), String(self.settings.maxPopsPerAssign), self.leaseMillis]
@@ -118,7 +149,10 @@ public final class TokenPool: Sendable {
         }
         if let waiter {
             arguments += [waiter.id, String(waiter.wait.milliseconds), String(self.settings.waitPresence.milliseconds)]
+        } else if holder != nil {
+            arguments += ["", "", ""]
         }
+        if let holder { arguments.append(holder) }
         // Each 'retry' dropped at least one dead token for good, so this ends; the bound is a
         // guard against a script that breaks its word.
         for _ in 0..<1_000 {
@@ -169,8 +203,75 @@ public final class TokenPool: Sendable {
 
     /// Counts in O(1); they may lag lapses and expiries until the reaper's next pass.
     public func stats(of pool: PoolName = .default) async throws -> PoolStats {
-        let counts = try await self.run(.stats, pool, []).integers(4, script: "stats")
-        return PoolStats(pool: pool, total: counts[0], free: counts[1], assigned: counts[2], waiting: counts[3])
+        try await self.run(.stats, pool, []).poolStats(pool, defaults: self.settings, script: "stats")
+    }
+
+    /// Replaces the token's metadata (a JSON object's text, checked by the caller), or removes it
+    /// (`nil`). Its lease and life stay as they are.
+    public func setMetadata(_ metadata: String?, of token: Token, in pool: PoolName = .default) async throws -> TokenRecord {
+        try await self.tokenOperation(.metadata, token, nil, pool, [token.rawValue, metadata ?? ""])
+    }
+
+    /// One page of the pool's tokens: at most `limit` (1 ... ``maxPageSize``; about as many for
+    /// ``TokenListing/free``), after `cursor` (a page's `next`). O(limit log n) in Redis, never a scan.
+    /// - Throws: ``TokenPoolError/invalidCursor(_:)`` for a cursor no page of this listing gave.
+    public func tokens(_ listing: TokenListing, in pool: PoolName = .default, limit: Int = 100, after cursor: String? = nil) async throws -> Page<TokenRecord> {
+        precondition((1...Self.maxPageSize).contains(limit), "limit out of range")
+        if let cursor, !Self.isCursor(cursor, of: listing) { throw TokenPoolError.invalidCursor(cursor) }
+        let reply = try await self.run(.list, pool, [listing.rawValue, String(limit), cursor ?? ""])
+        return try decodeTokenPage(reply, pool: pool)
+    }
+
+    /// list.lua's cursors: SSCAN's (digits) for the free set, `SCORE:TOKEN` for the sorted listings.
+    private static func isCursor(_ text: String, of listing: TokenListing) -> Bool {
+        let digits = { (part: Substring) in (1...19).contains(part.utf8.count) && part.utf8.allSatisfy { (0x30...0x39).contains($0) } }
+        if listing == .free { return digits(text[...]) && UInt64(text) != nil }
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        return parts.count == 2 && digits(parts[0]) && Int64(parts[0]) != nil && Token(parts[1]) != nil
+    }
+
+    /// A pool's counts and TTLs; `nil` for a pool never made (by generate or ``configure(_:leaseTTL:keepAliveTTL:)``)
+    /// or deleted since.
+    public func info(of pool: PoolName) async throws -> PoolStats? {
+        async let known = self.client.send("SISMEMBER", self.registryKey, pool.rawValue)
+        let stats = try await self.stats(of: pool)
+        return try await known.int == 1 ? stats : nil
+    }
+
+    /// One page of the pools, by name within the page, with their counts and TTLs. O(limit) calls.
+    public func pools(limit: Int = 100, after cursor: String? = nil) async throws -> Page<PoolStats> {
+        precondition((1...Self.maxPageSize).contains(limit), "limit out of range")
+        if let cursor, !Self.isCursor(cursor, of: .free) { throw TokenPoolError.invalidCursor(cursor) }
+        let reply = try await self.client.send("SSCAN", self.registryKey, cursor ?? "0", "COUNT", String(limit))
+        guard let fields = reply.array, fields.count == 2, let next = fields[0].string, let members = fields[1].array else {
+            throw RedisClientError.unexpectedReply("SSCAN: \(reply.shape)")
+        }
+        let names = members.compactMap { $0.string.flatMap(PoolName.init) }.sorted { $0.rawValue < $1.rawValue }
+        let stats = try await withThrowingTaskGroup(of: PoolStats.self) { group in
+            for name in names { group.addTask { try await self.stats(of: name) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        return Page(items: stats.sorted { $0.pool.rawValue < $1.pool.rawValue }, next: next == "0" ? nil : next)
+    }
+
+    /// Sets the pool's own TTLs (`nil`: the replicas' defaults), used by every replica from its
+    /// next operation on. Leases and lives already granted keep their deadlines, and a keep-alive
+    /// never moves a deadline earlier than it was. Lists the pool if it was not.
+    public func configure(_ pool: PoolName, leaseTTL: Duration?, keepAliveTTL: Duration?) async throws -> PoolStats {
+        try await self.register(pool, again: true)
+        let arguments = [leaseTTL, keepAliveTTL].map { $0.map { String($0.milliseconds) } ?? "" }
+        return try await self.run(.settings, pool, arguments).poolStats(pool, defaults: self.settings, script: "settings")
+    }
+
+    /// Removes the pool: its tokens, leases, queue and settings, in one step (UNLINK: Redis frees
+    /// the memory in the background). From then on the pool is unknown and empty; waiting
+    /// assigns in it wait for tokens generated anew. Returns whether there was such a pool.
+    public func deletePool(_ pool: PoolName) async throws -> Bool {
+        // Out of the list first: a generate that finds the pool empty afterwards lists it again.
+        let listed = try await self.client.send("SREM", self.registryKey, pool.rawValue).int == 1
+        self.registered.withLockedValue { _ = $0.remove(pool) }
+        let counts = try await self.run(.dropPool, pool, []).integers(2, script: "drop_pool")
+        return listed || counts[1] > 0
     }
 
     /// One bounded batch of reclaiming in `pool`: gone waiters out of the queue, lapsed leases
@@ -196,8 +297,9 @@ public final class TokenPool: Sendable {
 
     private var registryKey: String { "\(self.settings.keyPrefix):pools" }
 
-    private func register(_ pool: PoolName) async throws {
-        guard !self.registered.withLockedValue({ $0.contains(pool) }) else { return }
+    /// Lists the pool among the known ones (once per replica, or `again`: it may have been deleted).
+    private func register(_ pool: PoolName, again: Bool = false) async throws {
+        guard again || !self.registered.withLockedValue({ $0.contains(pool) }) else { return }
         _ = try await self.client.send("SADD", self.registryKey, pool.rawValue)
         self.registered.withLockedValue { _ = $0.insert(pool) }
     }

@@ -13,6 +13,10 @@ public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible
         /// A waiting assign ended without a token before its time: a retry with its
         /// Idempotency-Key took its place, or the server is shutting down. Transient: ask again.
         case waitInterrupted
+        /// The pool was never made (generate, or settings) or was deleted.
+        case poolNotFound
+        /// A listing's cursor that no page of that listing gave.
+        case invalidCursor
     }
 
     public let code: Code
@@ -41,6 +45,13 @@ public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible
     }
     public static func waitInterrupted(_ pool: PoolName, because reason: String) -> Self {
         Self(.waitInterrupted, "the wait in pool '\(pool)' ended: \(reason); ask again")
+    }
+
+    public static func poolNotFound(_ pool: PoolName) -> Self {
+        Self(.poolNotFound, "there is no pool '\(pool)' (never generated into, or deleted)")
+    }
+    public static func invalidCursor(_ cursor: String) -> Self {
+        Self(.invalidCursor, "cursor '\(cursor.prefix(64))' is not one this listing gave; start again without one")
     }
 
     public var description: String { self.message }

@@ -15,6 +15,7 @@ public struct QueuedAssign: Sendable {
     let name: PoolName
     let id: String
     let idempotencyKey: String?
+    let holder: String?
     let deadline: NIODeadline
     let started: ContinuousClock.Instant
 
@@ -41,12 +42,17 @@ public struct QueuedAssign: Sendable {
                     throw TokenPoolError.noFreeToken(self.name)
                 }
                 self.pool.waitingRoom.logger.debug("A waiting assign queues again", metadata: ["tokenpool.pool": "\(self.name)"])
-                switch try await self.pool.startAssign(in: self.name, idempotencyKey: self.idempotencyKey, wait: .nanoseconds(left.nanoseconds)) {
+                switch try await self.pool.startAssign(
+                    in: self.name, idempotencyKey: self.idempotencyKey, holder: self.holder, wait: .nanoseconds(left.nanoseconds)
+                ) {
                 case .assigned(let record):
                     self.pool.metrics.waited(since: self.started, outcome: .assigned)
                     return record
                 case .queued(let next):
-                    place = QueuedAssign(pool: self.pool, name: self.name, id: next.id, idempotencyKey: self.idempotencyKey, deadline: self.deadline, started: self.started)
+                    place = QueuedAssign(
+                        pool: self.pool, name: self.name, id: next.id, idempotencyKey: self.idempotencyKey, holder: self.holder, deadline: self.deadline,
+                        started: self.started
+                    )
                 }
             }
         }
@@ -83,7 +89,7 @@ public struct QueuedAssign: Sendable {
         case .handed, .timedOut, .shuttingDown:
             // Even when the wait ran out, a token handed to it in the last instant is taken.
             defer { room.remove(self.id) }
-            switch try await room.leave(self.id, "take", in: self.name, idempotencyRecord: record) {
+            switch try await room.leave(self.id, "take", in: self.name, idempotencyRecord: record, holder: self.holder) {
             case .ok(let record):
                 self.pool.metrics.assignments.increment()
                 return .assigned(record)
@@ -109,8 +115,8 @@ extension TokenPool {
     /// With an `idempotencyKey`, a retry picks up the token handed to the earlier call or takes
     /// its place in the queue: never two places, never two tokens.
     /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when none came in time; see ``QueuedAssign/token()``.
-    public func assign(in pool: PoolName = .default, idempotencyKey: String? = nil, wait: Duration) async throws -> TokenRecord {
-        switch try await self.startAssign(in: pool, idempotencyKey: idempotencyKey, wait: wait) {
+    public func assign(in pool: PoolName = .default, idempotencyKey: String? = nil, holder: String? = nil, wait: Duration) async throws -> TokenRecord {
+        switch try await self.startAssign(in: pool, idempotencyKey: idempotencyKey, holder: holder, wait: wait) {
         case .assigned(let record): return record
         case .queued(let place): return try await place.token()
         }
@@ -118,14 +124,16 @@ extension TokenPool {
 
     /// The first half of ``assign(in:idempotencyKey:wait:)``: a token now, or a place in the
     /// queue to wait on (an HTTP server can watch its client while it waits).
-    public func startAssign(in pool: PoolName = .default, idempotencyKey: String? = nil, wait: Duration) async throws -> WaitingAssign {
-        guard wait > .zero else { return .assigned(try await self.assign(in: pool, idempotencyKey: idempotencyKey)) }
+    public func startAssign(
+        in pool: PoolName = .default, idempotencyKey: String? = nil, holder: String? = nil, wait: Duration
+    ) async throws -> WaitingAssign {
+        guard wait > .zero else { return .assigned(try await self.assign(in: pool, idempotencyKey: idempotencyKey, holder: holder)) }
         let started = ContinuousClock.now
         let deadline = NIODeadline.now() + TimeAmount(wait)
         let id = self.waitingRoom.register(in: pool)
         let reply: TokenReply
         do {
-            reply = try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, waiter: (id, wait))
+            reply = try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, holder: holder, waiter: (id, wait))
         } catch {
             // It may have joined before the answer was lost: its `until` lapses within the presence window.
             self.waitingRoom.remove(id)
@@ -137,7 +145,9 @@ extension TokenPool {
             return .assigned(record)
         case .queued(let waitUntil, _):
             self.waitingRoom.queued(id, until: waitUntil)
-            return .queued(QueuedAssign(pool: self, name: pool, id: id, idempotencyKey: idempotencyKey, deadline: deadline, started: started))
+            return .queued(
+                QueuedAssign(pool: self, name: pool, id: id, idempotencyKey: idempotencyKey, holder: holder, deadline: deadline, started: started)
+            )
         default:
             self.waitingRoom.remove(id)
             throw RedisClientError.unexpectedReply("assign: a waiting assign neither assigned nor queued")

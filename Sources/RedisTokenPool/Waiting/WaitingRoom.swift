@@ -169,9 +169,9 @@ final class WaitingRoom: Service, Sendable {
     }
 
     /// leave.lua for waiter `id`: `take` what was handed to it (a whole lease), or `drop` it on.
-    func leave(_ id: String, _ mode: String, in pool: PoolName, idempotencyRecord: String?) async throws -> TokenReply {
+    func leave(_ id: String, _ mode: String, in pool: PoolName, idempotencyRecord: String?, holder: String? = nil) async throws -> TokenReply {
         let keys = self.keyring.keys(of: pool).scriptKeys + (idempotencyRecord.map { [$0] } ?? [])
-        let arguments = [id, mode, self.leaseMillis, self.leaseMillis]
+        let arguments = [id, mode, self.leaseMillis, self.leaseMillis, holder ?? ""]
         let reply = try await self.client.evaluate(PoolScript.leave.script, keys: keys, arguments: arguments, changesState: true)
         return try TokenReply.decode(reply, script: PoolScript.leave.script.name, pool: pool)
     }

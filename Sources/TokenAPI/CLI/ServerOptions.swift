@@ -57,7 +57,7 @@ enum ClientExit {
     static func code(for error: TokenPoolClientError) -> Int32 {
         switch error.code {
         case .noFreeToken: Self.noFreeToken
-        case .tokenNotFound: Self.notFound
+        case .tokenNotFound, .poolNotFound: Self.notFound
         case .leaseConflict, .idempotencyKeyInUse: Self.conflict
         case .unauthorized: Self.unauthorized
         case .unavailable, .transport: Self.unavailable

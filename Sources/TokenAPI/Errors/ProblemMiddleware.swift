@@ -67,6 +67,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case .leaseConflict: ProblemDetails(.conflict, "lease-conflict", error.message)
         case .idempotencyKeyInUse: ProblemDetails(.conflict, "idempotency-key-in-use", error.message, headers: [.retryAfter: ProblemDetails.retryAfter])
         case .waitInterrupted: .unavailable("wait-interrupted", error.message)
+        case .poolNotFound: ProblemDetails(.notFound, "pool-not-found", error.message)
+        case .invalidCursor: ProblemDetails(.badRequest, "invalid-cursor", error.message)
         }
     }
 }

@@ -23,8 +23,34 @@ struct JSONWriter {
 
     mutating func beginArray(_ key: String) {
         self.key(key)
+        self.beginArray()
+    }
+
+    /// An array as an element of another, or the whole document.
+    mutating func beginArray() {
+        self.separate()
         self.buffer.writeInteger(UInt8(ascii: "["))
         self.needsComma = false
+    }
+
+    /// JSON text written as it is (the caller vouches for it), as a member's value or an element.
+    mutating func raw(_ text: String) {
+        self.separate()
+        self.buffer.writeString(text)
+        self.needsComma = true
+    }
+
+    /// A string element of an array.
+    mutating func element(_ value: String) {
+        self.separate()
+        self.string(value)
+        self.needsComma = true
+    }
+
+    /// A member whose value is JSON text already (metadata, written by this server), or `null`.
+    mutating func field(_ key: String, json: String?) {
+        self.key(key)
+        self.raw(json ?? "null")
     }
 
     mutating func endArray() {
@@ -71,10 +97,12 @@ struct JSONWriter {
         if self.needsComma { self.buffer.writeInteger(UInt8(ascii: ",")) }
     }
 
-    private mutating func key(_ key: String) {
+    /// A member's key; its value comes next.
+    mutating func key(_ key: String) {
         self.separate()
         self.string(key)
         self.buffer.writeInteger(UInt8(ascii: ":"))
+        self.needsComma = false
     }
 
     private mutating func string(_ value: String) {

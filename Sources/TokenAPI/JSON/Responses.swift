@@ -17,7 +17,7 @@ struct JSONResponse: ResponseGenerator {
 }
 
 extension JSONWriter {
-    /// TokenInfo: `{"token","pool","state","expiresAt","leaseExpiresAt","lease","leaseExpiresIn"}`.
+    /// TokenInfo: `{"token","pool","state","expiresAt","leaseExpiresAt","lease","leaseExpiresIn","holder","metadata"}`.
     mutating func tokenInfo(_ record: TokenRecord) {
         self.beginObject()
         self.field("token", record.token.rawValue)
@@ -27,13 +27,15 @@ extension JSONWriter {
         self.field("leaseExpiresAt", record.leaseExpiresAt.map(RFC3339.string(fromMilliseconds:)))
         self.field("lease", record.lease)
         self.field("leaseExpiresIn", secondsFromMilliseconds: record.leaseExpiresAt.map { max(0, $0 - record.observedAt) })
+        self.field("holder", record.holder)
+        self.field("metadata", json: record.metadata)
         self.endObject()
     }
 }
 
 extension TokenRecord {
     func json(status: HTTPResponse.Status = .ok) -> JSONResponse {
-        var writer = JSONWriter(capacity: 192)
+        var writer = JSONWriter(capacity: 224 + (self.metadata?.utf8.count ?? 0))
         writer.tokenInfo(self)
         return JSONResponse(status: status, body: writer.buffer)
     }
@@ -42,7 +44,7 @@ extension TokenRecord {
 extension [TokenRecord] {
     /// `{"tokens": [TokenInfo]}`.
     func json(status: HTTPResponse.Status) -> JSONResponse {
-        var writer = JSONWriter(capacity: 32 + 180 * self.count)
+        var writer = JSONWriter(capacity: 32 + self.reduce(0) { $0 + 220 + ($1.metadata?.utf8.count ?? 0) })
         writer.beginObject()
         writer.beginArray("tokens")
         for record in self { writer.tokenInfo(record) }
@@ -52,16 +54,55 @@ extension [TokenRecord] {
     }
 }
 
-extension PoolStats {
+extension Page<TokenRecord> {
+    /// `{"tokens": [TokenInfo], "next": CURSOR|null}`.
     func json() -> JSONResponse {
-        var writer = JSONWriter(capacity: 96)
+        var writer = JSONWriter(capacity: 48 + self.items.reduce(0) { $0 + 220 + ($1.metadata?.utf8.count ?? 0) })
         writer.beginObject()
-        writer.field("pool", self.pool.rawValue)
-        writer.field("total", self.total)
-        writer.field("free", self.free)
-        writer.field("assigned", self.assigned)
-        writer.field("waiting", self.waiting)
+        writer.beginArray("tokens")
+        for record in self.items { writer.tokenInfo(record) }
+        writer.endArray()
+        writer.field("next", self.next)
         writer.endObject()
         return JSONResponse(status: .ok, body: writer.buffer)
+    }
+}
+
+extension Page<PoolStats> {
+    /// `{"pools": [Pool], "next": CURSOR|null}`.
+    func json() -> JSONResponse {
+        var writer = JSONWriter(capacity: 48 + 160 * self.items.count)
+        writer.beginObject()
+        writer.beginArray("pools")
+        for stats in self.items { writer.poolStats(stats, detailed: true) }
+        writer.endArray()
+        writer.field("next", self.next)
+        writer.endObject()
+        return JSONResponse(status: .ok, body: writer.buffer)
+    }
+}
+
+extension JSONWriter {
+    /// Stats: `{"pool","total","free","assigned","waiting"}`; `detailed` (Pool) adds the TTLs in seconds.
+    mutating func poolStats(_ stats: PoolStats, detailed: Bool) {
+        self.beginObject()
+        self.field("pool", stats.pool.rawValue)
+        self.field("total", stats.total)
+        self.field("free", stats.free)
+        self.field("assigned", stats.assigned)
+        self.field("waiting", stats.waiting)
+        if detailed {
+            self.field("leaseTTL", secondsFromMilliseconds: stats.leaseTTL.milliseconds)
+            self.field("keepAliveTTL", secondsFromMilliseconds: stats.keepAliveTTL.milliseconds)
+        }
+        self.endObject()
+    }
+}
+
+extension PoolStats {
+    func json(status: HTTPResponse.Status = .ok, detailed: Bool = false) -> JSONResponse {
+        var writer = JSONWriter(capacity: 160)
+        writer.poolStats(self, detailed: detailed)
+        return JSONResponse(status: status, body: writer.buffer)
     }
 }

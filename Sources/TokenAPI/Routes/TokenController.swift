@@ -17,18 +17,25 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
             self.addAdminRoutes(to: router.group(prefix).add(middleware: KeyAuthMiddleware(keys: self.keys, required: .admin)), pool: pool)
             self.addClientRoutes(to: router.group(prefix).add(middleware: KeyAuthMiddleware(keys: self.keys, required: .client)), pool: pool)
         }
+        self.addPoolRoutes(to: router)
     }
 
-    /// Generate, batch, delete, stats.
+    /// Generate, batch, metadata, delete, stats.
     private func addAdminRoutes(to group: RouterGroup<Context>, pool: @escaping @Sendable (Context) throws -> PoolName) {
         group.post("tokens") { request, context in
             let (name, key) = try (pool(context), Self.idempotencyKey(request))
-            return try await self.pool.generate(count: 1, in: name, idempotencyKey: key)[0].json(status: .created)
+            let metadata = try RequestBodies.generateOne(await RequestBodies.json(request, maxSize: self.maxBodySize))
+            return try await self.pool.generate(count: 1, metadata: metadata, in: name, idempotencyKey: key)[0].json(status: .created)
         }
         group.post("tokens/batch") { request, context in
             let (name, key) = try (pool(context), Self.idempotencyKey(request))
-            let count = try await self.batchCount(request)
-            return try await self.pool.generate(count: count, in: name, idempotencyKey: key).json(status: .created)
+            let (count, metadata) = try RequestBodies.batch(await RequestBodies.json(request, maxSize: self.maxBodySize))
+            return try await self.pool.generate(count: count, metadata: metadata, in: name, idempotencyKey: key).json(status: .created)
+        }
+        group.patch("tokens/:token") { request, context in
+            let (name, token) = try (pool(context), Self.token(context))
+            let metadata = try RequestBodies.patch(await RequestBodies.json(request, maxSize: self.maxBodySize))
+            return try await self.pool.setMetadata(metadata, of: token, in: name).json()
         }
         group.delete("tokens/:token") { _, context in
             let (name, token) = try (pool(context), Self.token(context))
@@ -40,14 +47,15 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
         }
     }
 
-    /// Assign, unblock, keep-alive, inspect.
+    /// Assign, unblock, keep-alive, inspect, list.
     private func addClientRoutes(to group: RouterGroup<Context>, pool: @escaping @Sendable (Context) throws -> PoolName) {
         group.post("tokens/assign") { request, context in
             let (name, key, wait) = try (pool(context), Self.idempotencyKey(request), self.wait(request))
+            let holder = try RequestBodies.holder(await RequestBodies.json(request, maxSize: self.maxBodySize))
             guard let wait else {
-                return try await self.pool.assign(in: name, idempotencyKey: key).json()
+                return try await self.pool.assign(in: name, idempotencyKey: key, holder: holder).json()
             }
-            switch try await self.pool.startAssign(in: name, idempotencyKey: key, wait: wait) {
+            switch try await self.pool.startAssign(in: name, idempotencyKey: key, holder: holder, wait: wait) {
             case .assigned(let record):
                 return try record.json()
             case .queued(let place):
@@ -73,24 +81,54 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
             let (name, token) = try (pool(context), Self.token(context))
             return try await self.pool.inspect(token, in: name).json()
         }
+        group.get("tokens") { request, context in
+            let name = try pool(context)
+            let state = request.uri.queryParameters.get("state") ?? TokenListing.all.rawValue
+            guard let listing = TokenListing(rawValue: state) else {
+                throw ProblemDetails.badRequest("state must be free, assigned or all, not '\(state.prefix(32))'")
+            }
+            let (limit, cursor) = try Self.page(request)
+            return try await self.pool.tokens(listing, in: name, limit: limit, after: cursor).json()
+        }
     }
 
-    private struct BatchRequest: Decodable {
-        var count: Int
+    /// `/pools` and `/pools/{pool}`: list and read (client key), settings and delete (admin key).
+    private func addPoolRoutes(to router: Router<Context>) {
+        let client = router.group("pools").add(middleware: KeyAuthMiddleware(keys: self.keys, required: .client))
+        client.get { request, _ in
+            let (limit, cursor) = try Self.page(request)
+            return try await self.pool.pools(limit: limit, after: cursor).json()
+        }
+        client.get(":pool") { _, context in
+            let name = try Self.poolName(context)
+            guard let info = try await self.pool.info(of: name) else { throw TokenPoolError.poolNotFound(name) }
+            return info.json(status: .ok, detailed: true)
+        }
+        let admin = router.group("pools").add(middleware: KeyAuthMiddleware(keys: self.keys, required: .admin))
+        admin.put(":pool") { request, context in
+            let name = try Self.poolName(context)
+            let (leaseTTL, keepAliveTTL) = try RequestBodies.poolSettings(await RequestBodies.json(request, maxSize: self.maxBodySize))
+            return try await self.pool.configure(name, leaseTTL: leaseTTL, keepAliveTTL: keepAliveTTL).json(status: .ok, detailed: true)
+        }
+        admin.delete(":pool") { _, context in
+            let name = try Self.poolName(context)
+            guard try await self.pool.deletePool(name) else { throw TokenPoolError.poolNotFound(name) }
+            return Response(status: .noContent)
+        }
     }
 
-    private func batchCount(_ request: Request) async throws -> Int {
-        let body = try await request.body.collect(upTo: self.maxBodySize)
-        let batch: BatchRequest
-        do {
-            batch = try JSONDecoder().decode(BatchRequest.self, from: Data(body.readableBytesView))
-        } catch {
-            throw ProblemDetails.badRequest("the body must be JSON like {\"count\": 10}")
+    /// `?limit=L&cursor=C`: L from 1 to ``TokenPool/maxPageSize`` (default 100), C a page's `next`.
+    private static func page(_ request: Request) throws -> (limit: Int, cursor: String?) {
+        let query = request.uri.queryParameters
+        var limit = 100
+        if let text = query.get("limit") {
+            guard let number = Int(text), (1...TokenPool.maxPageSize).contains(number) else {
+                throw ProblemDetails.badRequest("limit must be a whole number from 1 to \(TokenPool.maxPageSize), not '\(text.prefix(32))'")
+            }
+            limit = number
         }
-        guard (1...TokenPool.maxBatch).contains(batch.count) else {
-            throw ProblemDetails.badRequest("count must be from 1 to \(TokenPool.maxBatch), not \(batch.count)")
-        }
-        return batch.count
+        let cursor = query.get("cursor")
+        return (limit, cursor?.isEmpty == true ? nil : cursor)
     }
 
     @Sendable private static func poolName(_ context: Context) throws -> PoolName {

@@ -1,0 +1,29 @@
+-- settings.lua: set a pool's own TTLs, used by every replica from its next operation on.
+-- Leases and lives already granted keep their deadlines; a keep-alive never moves one earlier
+-- (see keep_alive.lua). Needs prelude.lua (KEYS 1-11).
+--
+-- ARGV[1] lease TTL in ms, or '' for the replicas' default (--lease-ttl)
+-- ARGV[2] keep-alive TTL in ms, or '' for the replicas' default (--keep-alive-ttl)
+--
+-- Returns what stats.lua returns, read after the change. Complexity: O(1).
+--
+--   redis-cli --eval <(cat prelude.lua settings.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
+--     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
+--     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' , 30000 ''
+for i, name in ipairs({'leaseTTL', 'keepAliveTTL'}) do
+    if ARGV[i] == '' then
+        redis.call('HDEL', KEYS[11], name)
+    else
+        redis.call('HSET', KEYS[11], name, ARGV[i])
+    end
+end
+local s = redis.call('HMGET', KEYS[11], 'leaseTTL', 'keepAliveTTL')
+return {
+    redis.call('ZCARD', KEYS[3]),
+    redis.call('SCARD', KEYS[1]),
+    redis.call('ZCARD', KEYS[2]),
+    redis.call('ZCARD', KEYS[6]),
+    tonumber(s[1]) or false,
+    tonumber(s[2]) or false,
+}

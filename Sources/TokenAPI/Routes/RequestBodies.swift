@@ -1,0 +1,128 @@
+import Hummingbird
+import RedisTokenPool
+
+/// The JSON bodies the routes take, each checked in one place: a wrong body is a 400 that says
+/// what is wrong, metadata over its limit a 413.
+enum RequestBodies {
+    /// The body as JSON, `nil` when there is none; at most `maxSize` bytes (else 413).
+    static func json(_ request: Request, maxSize: Int) async throws -> RequestJSON? {
+        let body = try await request.body.collect(upTo: maxSize)
+        guard body.readableBytesView.contains(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }) else { return nil }
+        do {
+            return try JSONReader.parse(body)
+        } catch {
+            throw ProblemDetails.badRequest("the body is not JSON: \(error.message)")
+        }
+    }
+
+    /// The body's members, when it is an object with no member but `allowed`; `[]` for no body.
+    static func members(_ body: RequestJSON?, allowed: Set<String>, example: String) throws -> [RequestJSON.Member] {
+        guard let body else { return [] }
+        guard case .object(let members) = body else {
+            throw ProblemDetails.badRequest("the body must be a JSON object like \(example)")
+        }
+        if let unknown = members.first(where: { !allowed.contains($0.key) }) {
+            throw ProblemDetails.badRequest("unknown member '\(unknown.key.prefix(32))'; the body is like \(example)")
+        }
+        return members
+    }
+
+    /// Metadata: a JSON object of at most ``TokenPool/maxMetadataBytes`` as compact text (413
+    /// beyond), or `null` for none.
+    static func metadata(_ value: RequestJSON, at path: String = "metadata") throws -> String? {
+        switch value {
+        case .null:
+            return nil
+        case .object:
+            let text = value.text
+            guard text.utf8.count <= TokenPool.maxMetadataBytes else {
+                throw ProblemDetails(
+                    .contentTooLarge, "metadata-too-large",
+                    "\(path) is \(text.utf8.count) bytes as compact JSON; at most \(TokenPool.maxMetadataBytes)"
+                )
+            }
+            return text
+        default:
+            throw ProblemDetails.badRequest("\(path) must be a JSON object or null")
+        }
+    }
+
+    /// `POST /tokens`: `{"metadata": {...}}` or no body.
+    static func generateOne(_ body: RequestJSON?) throws -> GeneratedMetadata {
+        let members = try Self.members(body, allowed: ["metadata"], example: #"{"metadata": {"proxy": "10.0.0.7:3128"}}"#)
+        return try members.first.flatMap { try Self.metadata($0.value) }.map(GeneratedMetadata.shared) ?? .none
+    }
+
+    /// `POST /tokens/batch`: `{"count": N}`, `{"count": N, "metadata": {...}}` (the same on each)
+    /// or `{"metadata": [{...}, ...]}` (one each; a `count` beside it must be its length).
+    static func batch(_ body: RequestJSON?) throws -> (count: Int, metadata: GeneratedMetadata) {
+        let example = #"{"count": 10} or {"count": 10, "metadata": {...}} or {"metadata": [{...}, {...}]}"#
+        guard body != nil else { throw ProblemDetails.badRequest("the body must be JSON like \(example)") }
+        let members = try Self.members(body, allowed: ["count", "metadata"], example: example)
+        let range = 1...TokenPool.maxBatch
+        var count: Int?
+        if let value = members.first(where: { $0.key == "count" })?.value {
+            guard case .number(let text) = value, let number = Int(text) else {
+                throw ProblemDetails.badRequest("count must be a whole number from 1 to \(TokenPool.maxBatch)")
+            }
+            guard range.contains(number) else {
+                throw ProblemDetails.badRequest("count must be from 1 to \(TokenPool.maxBatch), not \(number)")
+            }
+            count = number
+        }
+        switch members.first(where: { $0.key == "metadata" })?.value {
+        case .array(let objects):
+            guard range.contains(objects.count) else {
+                throw ProblemDetails.badRequest("metadata must list 1 to \(TokenPool.maxBatch) objects, not \(objects.count)")
+            }
+            if let count, count != objects.count {
+                throw ProblemDetails.badRequest("count is \(count) but metadata lists \(objects.count) objects: one per token")
+            }
+            let each = try objects.enumerated().map { index, object in try Self.metadata(object, at: "metadata[\(index)]") }
+            return (objects.count, .each(each))
+        case let value?:
+            guard let count else { throw ProblemDetails.badRequest("count is missing: \(example)") }
+            return (count, try Self.metadata(value).map(GeneratedMetadata.shared) ?? .none)
+        case nil:
+            guard let count else { throw ProblemDetails.badRequest("count is missing: \(example)") }
+            return (count, .none)
+        }
+    }
+
+    /// `PATCH /tokens/{token}`: `{"metadata": {...} | null}`.
+    static func patch(_ body: RequestJSON?) throws -> String? {
+        let example = #"{"metadata": {...}} or {"metadata": null}"#
+        guard let value = try Self.members(body, allowed: ["metadata"], example: example).first?.value else {
+            throw ProblemDetails.badRequest("the body must be like \(example)")
+        }
+        return try Self.metadata(value)
+    }
+
+    /// `POST /tokens/assign`: `{"holder": "worker-7"}` or no body. A holder is 1 to 128
+    /// characters, none of them a control character.
+    static func holder(_ body: RequestJSON?) throws -> String? {
+        let members = try Self.members(body, allowed: ["holder"], example: #"{"holder": "worker-7"}"#)
+        guard let value = members.first?.value else { return nil }
+        guard case .string(let holder) = value, (1...128).contains(holder.count),
+            !holder.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw ProblemDetails.badRequest("holder must be a string of 1 to 128 printable characters")
+        }
+        return holder
+    }
+
+    /// `PUT /pools/{pool}`: `{"leaseTTL": s, "keepAliveTTL": s}`, each a number of seconds from
+    /// 0.001 to 31536000 (a year), or `null`/absent for the replicas' default.
+    static func poolSettings(_ body: RequestJSON?) throws -> (leaseTTL: Duration?, keepAliveTTL: Duration?) {
+        let members = try Self.members(body, allowed: ["leaseTTL", "keepAliveTTL"], example: #"{"leaseTTL": 60, "keepAliveTTL": 300}"#)
+        func seconds(_ name: String) throws -> Duration? {
+            let value = members.first { $0.key == name }?.value
+            if value == nil || value == .null { return nil }
+            guard case .number(let text) = value, let seconds = Double(text), seconds >= 0.001, seconds <= 31_536_000 else {
+                throw ProblemDetails.badRequest("\(name) must be a number of seconds from 0.001 to 31536000, or null for the default")
+            }
+            return .milliseconds(Int64((seconds * 1000).rounded()))
+        }
+        return (try seconds("leaseTTL"), try seconds("keepAliveTTL"))
+    }
+}
