@@ -74,8 +74,12 @@ def info(status, description, example):
 
 
 FREE = {"token": TOKEN, "pool": "default", "state": "free", "expiresAt": "2026-11-29T02:39:40.826Z",
-        "leaseExpiresAt": None, "lease": None, "leaseExpiresIn": None}
-ASSIGNED = dict(FREE, state="assigned", leaseExpiresAt="2026-11-29T02:35:40.844Z", lease=7, leaseExpiresIn=D["leaseTTL"])
+        "leaseExpiresAt": None, "lease": None, "leaseExpiresIn": None, "holder": None,
+        "metadata": {"proxy": "10.0.0.7:3128"}}
+ASSIGNED = dict(FREE, state="assigned", leaseExpiresAt="2026-11-29T02:35:40.844Z", lease=7, leaseExpiresIn=D["leaseTTL"],
+                holder="worker-7")
+POOL = {"pool": "proxies", "total": 10, "free": 6, "assigned": 4, "waiting": 0, "leaseTTL": D["leaseTTL"],
+        "keepAliveTTL": D["keepAliveTTL"]}
 LINKS = {
     "InspectToken": {"operationId": "inspectToken", "parameters": {"token": "$response.body#/token"}},
     "KeepAliveToken": {"operationId": "keepAliveToken", "parameters": {"token": "$response.body#/token"}},
@@ -86,6 +90,13 @@ TOKEN_PARAM = {"$ref": "#/components/parameters/Token"}
 LEASE_PARAM = {"$ref": "#/components/parameters/Lease"}
 IDEMPOTENCY_PARAM = {"$ref": "#/components/parameters/IdempotencyKey"}
 WAIT_PARAMS = [{"$ref": "#/components/parameters/Wait"}, {"$ref": "#/components/parameters/Prefer"}]
+PAGE_PARAMS = [{"$ref": "#/components/parameters/Limit"}, {"$ref": "#/components/parameters/Cursor"}]
+METADATA_LIMIT = 4096
+
+
+def json_body(schema, example, required=True):
+    return {"required": required, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"},
+                                                                   "example": example}}}
 ADMIN = [{"adminKey": []}]
 CLIENT = [{"clientKey": []}, {"adminKey": []}]
 
@@ -100,18 +111,39 @@ def token_paths():
     no_free["description"] = "No free token (within the wait, when one was asked for)"
 
     return {
-        "/tokens": {"post": {
-            "operationId": "generateToken", "tags": ["tokens"], "summary": "Generate one token",
-            "description": "Adds a new free token living keep-alive TTL from now. Admin key.",
-            "security": ADMIN, "parameters": [IDEMPOTENCY_PARAM],
-            "responses": dict(responses(generated, "400", "401", "403", "503"), **{"409": {"$ref": "#/components/responses/IdempotencyKeyInUse"}}),
-        }},
+        "/tokens": {
+            "post": {
+                "operationId": "generateToken", "tags": ["tokens"], "summary": "Generate one token",
+                "description": "Adds a new free token living keep-alive TTL from now, with the metadata given (a JSON object "
+                               f"of at most {METADATA_LIMIT} bytes as compact JSON; 413 beyond). Admin key.",
+                "security": ADMIN, "parameters": [IDEMPOTENCY_PARAM],
+                "requestBody": json_body("GenerateRequest", {"metadata": {"proxy": "10.0.0.7:3128"}}, required=False),
+                "responses": dict(responses(generated, "400", "401", "403", "413", "503"),
+                                  **{"409": {"$ref": "#/components/responses/IdempotencyKeyInUse"}}),
+            },
+            "get": {
+                "operationId": "listTokens", "tags": ["tokens"], "summary": "List a page of the pool's tokens",
+                "description": "`state=assigned`: assigned tokens by lease deadline, soonest first (who is about to lapse); "
+                               "`all` (the default): every token by life deadline, soonest first; `free`: free tokens in the free "
+                               "set's own order (SSCAN: about `limit` a page, and a token may show twice while the set grows). "
+                               "Pass `next` back as `cursor` for the next page; `null` on the last. Each page costs "
+                               "O(limit log n) in Redis, never a scan of the pool. A token that changes while a listing pages "
+                               "through shows where it was when its page was read. Client or admin key.",
+                "security": CLIENT,
+                "parameters": [{"$ref": "#/components/parameters/State"}] + PAGE_PARAMS,
+                "responses": responses({"200": {"description": "One page", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/TokenPage"},
+                    "example": {"tokens": [ASSIGNED], "next": "1764383740844:" + TOKEN}}}}}, "400", "401", "403", "503"),
+            },
+        },
         "/tokens/batch": {"post": {
             "operationId": "generateTokens", "tags": ["tokens"], "summary": "Generate 1 to 10000 tokens",
-            "description": "Admin key. Bodies over the body limit (64 KiB) are refused with 413.",
+            "description": "`{\"count\": N}`, with `\"metadata\": {...}` for the same on every token, or "
+                           "`{\"metadata\": [{...}, ...]}` for one token per object (`null`: none for that one). Admin key. "
+                           "Bodies over the body limit (64 KiB, --max-body-size) are refused with 413, and so is metadata "
+                           f"over {METADATA_LIMIT} bytes.",
             "security": ADMIN, "parameters": [IDEMPOTENCY_PARAM],
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/BatchRequest"}, "example": {"count": 100}}}},
+            "requestBody": json_body("BatchRequest", {"count": 100, "metadata": {"region": "eu"}}),
             "responses": responses({"201": {"description": "The new free tokens", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/TokenList"}, "example": {"tokens": [FREE]}}}}},
                 "400", "401", "403", "413", "503") | {"409": {"$ref": "#/components/responses/IdempotencyKeyInUse"}},
@@ -127,6 +159,7 @@ def token_paths():
                            "two tokens (the first call then gets 503 wait-interrupted). A place that vanishes while time is left (Redis lost it, "
                            "or the token handed to it was deleted) queues again, at the back.",
             "security": CLIENT, "parameters": [IDEMPOTENCY_PARAM] + WAIT_PARAMS,
+            "requestBody": json_body("AssignRequest", {"holder": "worker-7"}, required=False),
             "responses": dict(responses(assigned, "400", "401", "403", "503"), **{"404": no_free}),
         }},
         "/tokens/{token}": {
@@ -137,6 +170,12 @@ def token_paths():
             "delete": {"operationId": "deleteToken", "tags": ["tokens"], "summary": "Delete a token for good",
                        "security": ADMIN,
                        "responses": responses({"204": {"description": "Deleted"}}, "400", "401", "403", "404", "503")},
+            "patch": {"operationId": "setTokenMetadata", "tags": ["tokens"], "summary": "Replace or remove a token's metadata",
+                      "description": "`{\"metadata\": {...}}` replaces it, `{\"metadata\": null}` removes it; the lease and "
+                                     "life stay as they are. Admin key.",
+                      "security": ADMIN,
+                      "requestBody": json_body("MetadataRequest", {"metadata": {"proxy": "10.0.0.8:3128"}}),
+                      "responses": responses(info("200", "The token", ASSIGNED), "400", "401", "403", "404", "413", "503")},
         },
         "/tokens/{token}/unblock": {"post": {
             "operationId": "unblockToken", "tags": ["tokens"], "summary": "Free an assigned token",
@@ -146,7 +185,8 @@ def token_paths():
         }},
         "/tokens/{token}/keep-alive": {"post": {
             "operationId": "keepAliveToken", "tags": ["tokens"], "summary": "Keep a token (and its lease) alive",
-            "description": "Pushes the token's life to now + keep-alive TTL and, if assigned, its lease to now + lease TTL.",
+            "description": "Pushes the token's life to now + keep-alive TTL and, if assigned, its lease to now + lease TTL "
+                           "(the pool's own TTLs, else the server's); never earlier than they were.",
             "security": CLIENT, "parameters": [TOKEN_PARAM, LEASE_PARAM],
             "responses": responses(info("200", "The token", ASSIGNED), "400", "401", "403", "404", "409", "503"),
         }},
@@ -180,6 +220,46 @@ def pooled(paths):
     return out
 
 
+def pool_paths():
+    pool_param = [{"$ref": "#/components/parameters/Pool"}]
+    pool_info = {"200": {"description": "The pool", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Pool"}, "example": POOL}}}}
+    return {
+        "/pools": {"get": {
+            "operationId": "listPools", "tags": ["pools"], "summary": "List a page of the pools",
+            "description": "Every pool generated into (or given settings) and not deleted, with its counts and TTLs, by "
+                           "name within a page. Pass `next` back as `cursor` for the next page. Client or admin key.",
+            "security": CLIENT, "parameters": [{"$ref": "#/components/parameters/Limit"}, {"$ref": "#/components/parameters/PoolCursor"}],
+            "responses": responses({"200": {"description": "One page", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/PoolPage"}, "example": {"pools": [POOL], "next": None}}}}},
+                "400", "401", "403", "503"),
+        }},
+        "/pools/{pool}": {
+            "parameters": pool_param,
+            "get": {"operationId": "getPool", "tags": ["pools"], "summary": "A pool's counts and TTLs",
+                    "security": CLIENT,
+                    "responses": responses(pool_info, "400", "401", "403", "503") | {"404": {"$ref": "#/components/responses/PoolNotFound"}}},
+            "put": {"operationId": "configurePool", "tags": ["pools"], "summary": "Set a pool's TTLs",
+                    "description": "Stored in Redis and used by every replica from its next operation on; a TTL left out or "
+                                   "null is the server's default (--lease-ttl, --keep-alive-ttl). Leases and lives already "
+                                   "granted keep their deadlines: a shorter TTL applies from the next assign or keep-alive, and a "
+                                   "keep-alive never moves a deadline earlier than it was, so no holder's lease ends sooner than "
+                                   "it was told. Makes the pool if there was none. Admin key.",
+                    "security": ADMIN,
+                    "requestBody": json_body("PoolSettings", {"leaseTTL": 30, "keepAliveTTL": 600}),
+                    "responses": responses(pool_info, "400", "401", "403", "503")},
+            "delete": {"operationId": "deletePool", "tags": ["pools"], "summary": "Delete a pool and everything in it",
+                       "description": "Its tokens, leases, queue and settings go in one step (UNLINK, so Redis frees a big "
+                                      "pool's memory in the background). From then on no token of it is assigned, the pool "
+                                      "is 404 and its listing empty; waiting assigns in it wait for tokens generated anew. "
+                                      "Admin key.",
+                       "security": ADMIN,
+                       "responses": responses({"204": {"description": "Deleted"}}, "400", "401", "403", "503")
+                       | {"404": {"$ref": "#/components/responses/PoolNotFound"}}},
+        },
+    }
+
+
 def document():
     paths = token_paths()
     health = {"200": {"description": "OK", "content": {"application/json": {
@@ -207,6 +287,7 @@ def document():
         "paths": {
             **paths,
             **pooled(paths),
+            **pool_paths(),
             "/metrics": {"get": {
                 "operationId": "metrics", "tags": ["health"], "summary": "Prometheus metrics",
                 "description": "Requests by route and status with latency histograms, pool gauges (total, free, assigned per "
@@ -230,7 +311,7 @@ def document():
                              "description": "An admin key (--admin-key / TOKENPOOL_ADMIN_KEYS): every operation."},
                 "clientKey": {"type": "http", "scheme": "bearer",
                               "description": "A client key (--client-key / TOKENPOOL_CLIENT_KEYS): assign, unblock, "
-                                             "keep-alive, inspect."},
+                                             "keep-alive, inspect, and the listings of tokens and pools."},
             },
             "parameters": {
                 "Token": {"name": "token", "in": "path", "required": True, "description": "24 characters of [A-Za-z0-9_-]",
@@ -256,6 +337,19 @@ def document():
                                           "both are given. As a preference it is a hint: one that is not a number is ignored, "
                                           "one above the server's maximum waits the maximum.",
                            "schema": {"type": "string"}, "example": "wait=10"},
+                "State": {"name": "state", "in": "query", "required": False,
+                          "description": "Which tokens: assigned (by lease deadline), free, or all (by life deadline)",
+                          "schema": {"type": "string", "enum": ["assigned", "free", "all"], "default": "all"}, "example": "assigned"},
+                "Limit": {"name": "limit", "in": "query", "required": False, "description": "At most this many a page",
+                          "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "example": 100},
+                "Cursor": {"name": "cursor", "in": "query", "required": False,
+                           "description": "The `next` of the page before (opaque); absent for the first page. For the sorted "
+                                          "token listings a number alone means: after that deadline (ms since the epoch).",
+                           "schema": {"type": "string", "pattern": "^[0-9]{1,18}(:[A-Za-z0-9_-]{24})?$"},
+                           "example": "1764383740844:" + TOKEN},
+                "PoolCursor": {"name": "cursor", "in": "query", "required": False,
+                               "description": "The `next` of the page before (opaque); absent for the first page",
+                               "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}, "example": "12"},
                 "Lease": {"name": "lease", "in": "query", "required": False,
                           "description": "The holder's lease number; when given it must be the current lease, else 409",
                           "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807},
@@ -265,7 +359,8 @@ def document():
                 "Token": {"type": "string", "pattern": "^[A-Za-z0-9_-]{24}$", "minLength": 24, "maxLength": 24},
                 "TokenInfo": {
                     "type": "object", "additionalProperties": False,
-                    "required": ["token", "pool", "state", "expiresAt", "leaseExpiresAt", "lease", "leaseExpiresIn"],
+                    "required": ["token", "pool", "state", "expiresAt", "leaseExpiresAt", "lease", "leaseExpiresIn", "holder",
+                                 "metadata"],
                     "properties": {
                         "token": {"$ref": "#/components/schemas/Token"},
                         "pool": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
@@ -280,12 +375,53 @@ def document():
                                            "description": "Seconds left on the lease when the server answered, measured by "
                                                           "Redis's clock: a duration, so a client whose clock is off can still "
                                                           "time its keep-alives (e.g. every third of it); null when free"},
+                        "holder": {"type": "string", "nullable": True,
+                                   "description": "Who holds the lease, as its assign named it; null when free or unnamed"},
+                        "metadata": {"allOf": [{"$ref": "#/components/schemas/Metadata"}], "nullable": True,
+                                     "description": "What the token stands for, as generate or PATCH gave it; null for none"},
                     },
                 },
+                "Metadata": {"type": "object", "additionalProperties": True,
+                             "description": f"Any JSON object of at most {METADATA_LIMIT} bytes as compact JSON (413 beyond); "
+                                            "kept and answered as sent: members in order, numbers as written"},
+                "GenerateRequest": {"type": "object", "additionalProperties": False,
+                                    "properties": {"metadata": {"allOf": [{"$ref": "#/components/schemas/Metadata"}],
+                                                                "nullable": True}}},
+                "MetadataRequest": {"type": "object", "additionalProperties": False, "required": ["metadata"],
+                                    "properties": {"metadata": {"allOf": [{"$ref": "#/components/schemas/Metadata"}],
+                                                                "nullable": True}}},
+                "AssignRequest": {"type": "object", "additionalProperties": False,
+                                  "properties": {"holder": {"type": "string", "minLength": 1, "maxLength": 128,
+                                                            "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$",
+                                                            "description": "Who takes the token: kept while the lease stands"}}},
+                "TokenPage": {"type": "object", "additionalProperties": False, "required": ["tokens", "next"],
+                              "properties": {"tokens": {"type": "array", "items": {"$ref": "#/components/schemas/TokenInfo"}},
+                                             "next": {"type": "string", "nullable": True}}},
+                "Pool": {"type": "object", "additionalProperties": False,
+                         "required": ["pool", "total", "free", "assigned", "waiting", "leaseTTL", "keepAliveTTL"],
+                         "properties": {"pool": {"type": "string"}, "total": {"type": "integer", "minimum": 0},
+                                        "free": {"type": "integer", "minimum": 0},
+                                        "assigned": {"type": "integer", "minimum": 0},
+                                        "waiting": {"type": "integer", "minimum": 0},
+                                        "leaseTTL": {"type": "number", "description": "Seconds: the pool's own, else the server's"},
+                                        "keepAliveTTL": {"type": "number", "description": "Seconds: the pool's own, else the server's"}}},
+                "PoolPage": {"type": "object", "additionalProperties": False, "required": ["pools", "next"],
+                             "properties": {"pools": {"type": "array", "items": {"$ref": "#/components/schemas/Pool"}},
+                                            "next": {"type": "string", "nullable": True}}},
+                "PoolSettings": {"type": "object", "additionalProperties": False,
+                                 "properties": {name: {"type": "number", "minimum": 0.001, "maximum": 31536000, "nullable": True,
+                                                       "description": "Seconds; null or absent: the server's default"}
+                                                for name in ("leaseTTL", "keepAliveTTL")}},
                 "TokenList": {"type": "object", "additionalProperties": False, "required": ["tokens"],
                               "properties": {"tokens": {"type": "array", "items": {"$ref": "#/components/schemas/TokenInfo"}}}},
-                "BatchRequest": {"type": "object", "required": ["count"],
-                                 "properties": {"count": {"type": "integer", "minimum": 1, "maximum": 10000}}},
+                "BatchRequest": {"oneOf": [
+                    {"type": "object", "additionalProperties": False, "required": ["count"],
+                     "properties": {"count": {"type": "integer", "minimum": 1, "maximum": 10000},
+                                    "metadata": {"allOf": [{"$ref": "#/components/schemas/Metadata"}], "nullable": True}}},
+                    {"type": "object", "additionalProperties": False, "required": ["metadata"],
+                     "properties": {"metadata": {"type": "array", "minItems": 1, "maxItems": 10000,
+                                                 "items": {"allOf": [{"$ref": "#/components/schemas/Metadata"}], "nullable": True}}}},
+                ]},
                 "Stats": {"type": "object", "additionalProperties": False, "required": ["pool", "total", "free", "assigned", "waiting"],
                           "properties": {"pool": {"type": "string"}, "total": {"type": "integer", "minimum": 0},
                                          "free": {"type": "integer", "minimum": 0},
@@ -303,10 +439,13 @@ def document():
                                      headers={"WWW-Authenticate": {"schema": {"type": "string"}, "example": "Bearer"}}),
                 "Forbidden": problem(403, "forbidden", "Forbidden", "this key may not generate tokens"),
                 "TokenNotFound": problem(404, "token-not-found", "Not Found", f"token {TOKEN} is not in the pool"),
+                "PoolNotFound": problem(404, "pool-not-found", "Not Found", "there is no pool 'proxies' (never generated into, or deleted)"),
                 "LeaseConflict": problem(409, "lease-conflict", "Conflict", f"lease 6 is not the current lease of token {TOKEN}"),
                 "IdempotencyKeyInUse": problem(409, "idempotency-key-in-use", "Conflict",
                                                "a request with Idempotency-Key 'job-42-attempt' is still in progress"),
-                "TooLarge": problem(413, "content-too-large", "Content Too Large", "the body is over 65536 bytes"),
+                "TooLarge": dict(problem(413, "content-too-large", "Content Too Large", "the body is over 65536 bytes"),
+                                 description="The body is over --max-body-size (content-too-large), or metadata is over "
+                                             f"{METADATA_LIMIT} bytes as compact JSON (metadata-too-large)"),
                 "Unavailable": dict(problem(503, "redis-unavailable", "Service Unavailable", "no connection to Redis"),
                                     description="Transient trouble, worth a retry after Retry-After seconds: no connection "
                                                 "to Redis or no answer in time (redis-unavailable), or Redis cannot serve "

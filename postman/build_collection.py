@@ -2,7 +2,8 @@
 """Writes the Postman collection (v2.1) and environment from the OpenAPI document.
 
 One request per OpenAPI operation, in the order a person tries them (generate, batch, assign,
-inspect, keep-alive, unblock, stats, delete; then the same in a named pool; then health), each
+inspect, metadata, list, keep-alive, unblock, stats, delete; then the same in a named pool; then
+the pool's settings, listing and deletion; then health), each
 with a saved example response and pm.test assertions. The token and lease travel between
 requests in collection variables.
 
@@ -18,8 +19,9 @@ OPENAPI = ROOT / "Sources/TokenAPI/Embedded/openapi.json"
 COLLECTION = ROOT / "postman/TokenPool.postman_collection.json"
 ENVIRONMENT = ROOT / "postman/TokenPool.postman_environment.json"
 
-ORDER = ["generateToken", "generateTokens", "assignToken", "inspectToken", "keepAliveToken", "unblockToken",
-         "poolStats", "deleteToken"]
+ORDER = ["generateToken", "generateTokens", "assignToken", "inspectToken", "setTokenMetadata", "listTokens", "keepAliveToken",
+         "unblockToken", "poolStats", "deleteToken"]
+POOL_ORDER = ["configurePool", "getPool", "listPools", "deletePool"]
 SAVE_TOKEN = {"generateToken", "assignToken"}
 SAVE_LEASE = {"assignToken"}
 STATUS_TEXT = {200: "OK", 201: "Created", 204: "No Content"}
@@ -91,6 +93,7 @@ def build():
     folders = []
     for title, suffix in [("Default pool", ""), ("Named pool", "InPool")]:
         folders.append({"name": title, "item": [request_item(op_id + suffix, *ops[op_id + suffix]) for op_id in ORDER]})
+    folders.append({"name": "Pools", "item": [request_item(op_id, *ops[op_id]) for op_id in POOL_ORDER]})
     folders.append({"name": "Health", "item": [request_item(op_id, *ops[op_id]) for op_id in ["health", "ready", "metrics"]]})
     listed = {item.pop("_operationId") for folder in folders for item in folder["item"]}
     missing = set(ops) - listed

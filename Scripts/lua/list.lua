@@ -4,7 +4,7 @@
 --         first) or 'free' (in the free set's own order, SSCAN)
 -- ARGV[2] how many tokens at most (1..1000); 'free' pages hold about as many (SSCAN's count)
 -- ARGV[3] '' for the first page, else the `next` of the page before: 'SCORE:TOKEN' after which
---         the sorted listings go on, or SSCAN's cursor for 'free'
+--         the sorted listings go on ('SCORE' alone: after that deadline), or SSCAN's cursor for 'free'
 --
 -- Returns {next|false, now, then per token the 7 fields of record(...) after its status (see
 -- prelude.lua)}. A token may move while a listing pages through
@@ -60,8 +60,11 @@ end
 local key = state == 'assigned' and KEYS[2] or KEYS[3]
 local afterScore, afterTok = now, nil
 if cursor ~= '' then
-    local score, tok = string.match(cursor, '^(%d+):(.+)$')
-    afterScore, afterTok = tonumber(score), tok
+    local score, tok = string.match(cursor, '^(%d+):?(.*)$')
+    afterScore = tonumber(score)
+    if tok ~= '' then
+        afterTok = tok
+    end
 end
 local picked = {}
 local offset = 0

@@ -11,7 +11,7 @@ struct TokenPoolCommand: AsyncParsableCommand {
         abstract: "Hands out tokens from a shared pool kept in Redis.",
         subcommands: [
             ServeCommand.self, GenerateCommand.self, AssignCommand.self, KeepAliveCommand.self, UnblockCommand.self,
-            DeleteCommand.self, StatsCommand.self, HoldCommand.self,
+            DeleteCommand.self, StatsCommand.self, HoldCommand.self, ListCommand.self, PoolsCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )

@@ -47,7 +47,7 @@ struct PoolManagementTests {
     }
 
     @Test func theHolderStaysWhileTheLeaseStandsAndGoesWithIt() async throws {
-        try await TokenPoolTests.withPool(leaseTTL: .milliseconds(300)) { pool in
+        try await TokenPoolTests.withPool(leaseTTL: .seconds(2)) { pool in
             _ = try await pool.generate(count: 2)
             let held = try await pool.assign(holder: "worker-7")
             #expect(held.holder == "worker-7")
@@ -57,7 +57,7 @@ struct PoolManagementTests {
             #expect(try await pool.assign().holder == nil, "a holder from an earlier lease")
 
             let lapsing = try await pool.assign(holder: "worker-8")
-            try await Task.sleep(for: .milliseconds(400))
+            try await Task.sleep(for: try #require(lapsing.leaseExpiresIn) + .milliseconds(100))
             #expect(try await pool.inspect(lapsing.token).holder == nil)
             _ = try await pool.reap(.default)
             #expect(try await pool.client.send("HLEN", pool.keys(of: .default).holder).int == 0)
@@ -123,7 +123,10 @@ struct PoolManagementTests {
             #expect(pages > 2)
             #expect(listed == made.subtracting([assigned]))
             await #expect(throws: TokenPoolError.invalidCursor("x")) { try await pool.tokens(.free, after: "x") }
-            await #expect(throws: TokenPoolError.invalidCursor("1")) { try await pool.tokens(.assigned, after: "1") }
+            await #expect(throws: TokenPoolError.invalidCursor("1:x")) { try await pool.tokens(.assigned, after: "1:x") }
+            // A deadline alone: the assigned tokens after it.
+            #expect(try await pool.tokens(.assigned, after: "1").items.map(\.token) == [assigned])
+            #expect(try await pool.tokens(.assigned, after: "99999999999999").items.isEmpty)
         }
     }
 

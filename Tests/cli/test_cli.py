@@ -123,6 +123,22 @@ def main():
 
             check(cli("delete", tokens[0], "--pool", "cli").returncode == 0, "delete")
             check(cli("delete", tokens[0], "--pool", "cli").returncode == 4, "delete again: exit 4 (not found)")
+
+            out = cli("generate", "--count", "2", "--pool", "meta", "--metadata", '{"proxy": "10.0.0.7:3128"}')
+            check(out.returncode == 0 and len(out.stdout.split()) == 2, "generate --metadata makes tokens with it")
+            out = cli("assign", "--pool", "meta", "--holder", "worker-7")
+            check(out.returncode == 0, "assign --holder")
+            out = cli("list", "--pool", "meta", "--state", "assigned")
+            lines = out.stdout.strip().split("\n")
+            check(out.returncode == 0 and len(lines) == 1 and "\tworker-7\t" in lines[0] and '{"proxy":"10.0.0.7:3128"}' in lines[0],
+                  f"list --state assigned shows the holder and the metadata: {lines}")
+            out = cli("list", "--pool", "meta", "--json")
+            check(out.returncode == 0 and len(json.loads(out.stdout)) == 2, "list --json: every token of the pool")
+            out = cli("pools")
+            check(out.returncode == 0 and any(line.startswith("meta\ttotal 2\tfree 1\tassigned 1") for line in out.stdout.split("\n")),
+                  f"pools lists each pool with its counts: {out.stdout.strip()!r}")
+            out = cli("generate", "--pool", "meta", "--metadata", "[1]")
+            check(out.returncode != 0 and "JSON object" in out.stderr, "generate --metadata with no object: refused before any request")
             check(cli("assign", "--server", "http://127.0.0.1:1").returncode == 6, "no server: exit 6")
         finally:
             server.terminate()

@@ -217,17 +217,19 @@ public final class TokenPool: Sendable {
     /// - Throws: ``TokenPoolError/invalidCursor(_:)`` for a cursor no page of this listing gave.
     public func tokens(_ listing: TokenListing, in pool: PoolName = .default, limit: Int = 100, after cursor: String? = nil) async throws -> Page<TokenRecord> {
         precondition((1...Self.maxPageSize).contains(limit), "limit out of range")
-        if let cursor, !Self.isCursor(cursor, of: listing) { throw TokenPoolError.invalidCursor(cursor) }
-        let reply = try await self.run(.list, pool, [listing.rawValue, String(limit), cursor ?? ""])
-        return try decodeTokenPage(reply, pool: pool)
+        guard let cursor else {
+            return try decodeTokenPage(try await self.run(.list, pool, [listing.rawValue, String(limit), ""]), pool: pool)
+        }
+        let parts = cursor.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard Self.isNumber(parts[0]), parts.count == 1 || Token(parts[1]) != nil else { throw TokenPoolError.invalidCursor(cursor) }
+        // The free set's cursor is SSCAN's number; what follows a ':' only places the sorted listings.
+        let argument = listing == .free ? String(parts[0]) : cursor
+        return try decodeTokenPage(try await self.run(.list, pool, [listing.rawValue, String(limit), argument]), pool: pool)
     }
 
-    /// list.lua's cursors: SSCAN's (digits) for the free set, `SCORE:TOKEN` for the sorted listings.
-    private static func isCursor(_ text: String, of listing: TokenListing) -> Bool {
-        let digits = { (part: Substring) in (1...19).contains(part.utf8.count) && part.utf8.allSatisfy { (0x30...0x39).contains($0) } }
-        if listing == .free { return digits(text[...]) && UInt64(text) != nil }
-        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        return parts.count == 2 && digits(parts[0]) && Int64(parts[0]) != nil && Token(parts[1]) != nil
+    /// A cursor's number: 1 to 18 digits (SSCAN's cursor, or a deadline in ms).
+    private static func isNumber(_ text: Substring) -> Bool {
+        (1...18).contains(text.utf8.count) && text.utf8.allSatisfy { (0x30...0x39).contains($0) }
     }
 
     /// A pool's counts and TTLs; `nil` for a pool never made (by generate or ``configure(_:leaseTTL:keepAliveTTL:)``)
@@ -241,7 +243,7 @@ public final class TokenPool: Sendable {
     /// One page of the pools, by name within the page, with their counts and TTLs. O(limit) calls.
     public func pools(limit: Int = 100, after cursor: String? = nil) async throws -> Page<PoolStats> {
         precondition((1...Self.maxPageSize).contains(limit), "limit out of range")
-        if let cursor, !Self.isCursor(cursor, of: .free) { throw TokenPoolError.invalidCursor(cursor) }
+        if let cursor, !Self.isNumber(cursor[...]) { throw TokenPoolError.invalidCursor(cursor) }
         let reply = try await self.client.send("SSCAN", self.registryKey, cursor ?? "0", "COUNT", String(limit))
         guard let fields = reply.array, fields.count == 2, let next = fields[0].string, let members = fields[1].array else {
             throw RedisClientError.unexpectedReply("SSCAN: \(reply.shape)")

@@ -1,30 +1,104 @@
 import ArgumentParser
+import Foundation
 import TokenPoolClient
 
-/// `tokenpool generate [--count N]`
+/// `tokenpool generate [--count N] [--metadata '{...}']`
 struct GenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "generate", abstract: "Generate tokens (admin key); prints one token a line.")
     @OptionGroup var options: ServerOptions
     @Option(help: "How many (1-10000).") var count = 1
+    @Option(help: "A JSON object for every token made, e.g. '{\"proxy\": \"10.0.0.7:3128\"}' (at most 4 KiB).") var metadata: String?
 
     func run() async throws {
-        let pool = self.options.pool
-        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.generate(count: self.count, in: pool) }) {
+        let (pool, count) = (self.options.pool, self.count)
+        let metadata = try self.metadata.map(Self.object)
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.generate(count: count, metadata: metadata, in: pool) }) {
             $0.map(\.token).joined(separator: "\n")
         })
     }
+
+    static func object(_ text: String) throws -> [String: JSONValue] {
+        guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8)) else {
+            throw ValidationError("--metadata must be a JSON object, like '{\"proxy\": \"10.0.0.7:3128\"}'")
+        }
+        return object
+    }
 }
 
-/// `tokenpool assign`: exit 3 when no token is free.
+/// `tokenpool assign [--holder NAME]`: exit 3 when no token is free.
 struct AssignCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "assign", abstract: "Assign a random free token; exit 3 if none is free.")
     @OptionGroup var options: ServerOptions
+    @Option(help: "Who takes it (1-128 characters), shown in listings while the lease stands.") var holder: String?
 
     func run() async throws {
-        let pool = self.options.pool
-        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.assign(in: pool) }) { $0.line })
+        let (pool, holder) = (self.options.pool, self.holder)
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.assign(in: pool, holder: holder) }) { $0.line })
     }
 }
+
+/// `tokenpool list [--state assigned|free|all] [--limit N]`: every page, one token a line.
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the pool's tokens: assigned ones by lease deadline, free ones, or all by life deadline."
+    )
+    @OptionGroup var options: ServerOptions
+    @Option(help: "assigned, free or all.") var state: TokenListing = .all
+    @Option(help: "At most this many (pages of up to 1000 are fetched until then).") var limit = 1000
+
+    func run() async throws {
+        let (pool, state, limit) = (self.options.pool, self.state, self.limit)
+        guard limit > 0 else { throw ValidationError("--limit must be positive") }
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) -> [TokenInfo] in
+            var tokens: [TokenInfo] = []
+            var cursor: String?
+            repeat {
+                let page = try await client.tokens(state, in: pool, limit: min(1000, limit - tokens.count), cursor: cursor)
+                tokens += page.tokens
+                cursor = page.next
+            } while cursor != nil && tokens.count < limit
+            return Array(tokens.prefix(limit))
+        }) { tokens in
+            tokens.map { ([$0.line] + [$0.holder, $0.metadata.flatMap(Self.compact)].compactMap { $0 }).joined(separator: "\t") }.joined(separator: "\n")
+        })
+    }
+
+    static func compact(_ metadata: [String: JSONValue]) -> String? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(metadata)).map { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+/// `tokenpool pools`: every pool with its counts and TTLs.
+struct PoolsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pools", abstract: "List every pool with its counts and TTLs.")
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) -> [PoolInfo] in
+            var pools: [PoolInfo] = []
+            var cursor: String?
+            repeat {
+                let page = try await client.pools(limit: 1000, cursor: cursor)
+                pools += page.pools
+                cursor = page.next
+            } while cursor != nil
+            return pools
+        }) { pools in
+            pools.map {
+                "\($0.pool)\ttotal \($0.total)\tfree \($0.free)\tassigned \($0.assigned)\twaiting \($0.waiting)\tleaseTTL \(Self.seconds($0.leaseTTL))\tkeepAliveTTL \(Self.seconds($0.keepAliveTTL))"
+            }.joined(separator: "\n")
+        })
+    }
+
+    /// `4`, `1.5`: seconds as a person writes them.
+    static func seconds(_ value: Double) -> String {
+        String(format: "%g", value)
+    }
+}
+
+extension TokenListing: ExpressibleByArgument {}
 
 /// `tokenpool keep-alive TOKEN [--lease N]`
 struct KeepAliveCommand: AsyncParsableCommand {

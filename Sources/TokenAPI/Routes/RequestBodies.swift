@@ -54,7 +54,7 @@ enum RequestBodies {
     }
 
     /// `POST /tokens/batch`: `{"count": N}`, `{"count": N, "metadata": {...}}` (the same on each)
-    /// or `{"metadata": [{...}, ...]}` (one each; a `count` beside it must be its length).
+    /// or `{"metadata": [{...}, ...]}` (one each, as many tokens as objects: no `count` beside it).
     static func batch(_ body: RequestJSON?) throws -> (count: Int, metadata: GeneratedMetadata) {
         let example = #"{"count": 10} or {"count": 10, "metadata": {...}} or {"metadata": [{...}, {...}]}"#
         guard body != nil else { throw ProblemDetails.badRequest("the body must be JSON like \(example)") }
@@ -75,8 +75,8 @@ enum RequestBodies {
             guard range.contains(objects.count) else {
                 throw ProblemDetails.badRequest("metadata must list 1 to \(TokenPool.maxBatch) objects, not \(objects.count)")
             }
-            if let count, count != objects.count {
-                throw ProblemDetails.badRequest("count is \(count) but metadata lists \(objects.count) objects: one per token")
+            guard count == nil else {
+                throw ProblemDetails.badRequest("with a list of metadata, one token per object: leave count out")
             }
             let each = try objects.enumerated().map { index, object in try Self.metadata(object, at: "metadata[\(index)]") }
             return (objects.count, .each(each))
@@ -99,11 +99,11 @@ enum RequestBodies {
     }
 
     /// `POST /tokens/assign`: `{"holder": "worker-7"}` or no body. A holder is 1 to 128
-    /// characters, none of them a control character.
+    /// characters (Unicode scalars, as JSON Schema counts), none of them a control character.
     static func holder(_ body: RequestJSON?) throws -> String? {
         let members = try Self.members(body, allowed: ["holder"], example: #"{"holder": "worker-7"}"#)
         guard let value = members.first?.value else { return nil }
-        guard case .string(let holder) = value, (1...128).contains(holder.count),
+        guard case .string(let holder) = value, (1...128).contains(holder.unicodeScalars.count),
             !holder.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw ProblemDetails.badRequest("holder must be a string of 1 to 128 printable characters")
@@ -114,7 +114,9 @@ enum RequestBodies {
     /// `PUT /pools/{pool}`: `{"leaseTTL": s, "keepAliveTTL": s}`, each a number of seconds from
     /// 0.001 to 31536000 (a year), or `null`/absent for the replicas' default.
     static func poolSettings(_ body: RequestJSON?) throws -> (leaseTTL: Duration?, keepAliveTTL: Duration?) {
-        let members = try Self.members(body, allowed: ["leaseTTL", "keepAliveTTL"], example: #"{"leaseTTL": 60, "keepAliveTTL": 300}"#)
+        let example = #"{"leaseTTL": 60, "keepAliveTTL": 300}"#
+        guard body != nil else { throw ProblemDetails.badRequest("the body must be JSON like \(example) ({} for the defaults)") }
+        let members = try Self.members(body, allowed: ["leaseTTL", "keepAliveTTL"], example: example)
         func seconds(_ name: String) throws -> Duration? {
             let value = members.first { $0.key == name }?.value
             if value == nil || value == .null { return nil }

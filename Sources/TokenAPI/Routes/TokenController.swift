@@ -57,7 +57,7 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
             }
             switch try await self.pool.startAssign(in: name, idempotencyKey: key, holder: holder, wait: wait) {
             case .assigned(let record):
-                return try record.json()
+                return record.json()
             case .queued(let place):
                 // A client that goes away leaves the queue at once.
                 do {
@@ -127,8 +127,7 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
             }
             limit = number
         }
-        let cursor = query.get("cursor")
-        return (limit, cursor?.isEmpty == true ? nil : cursor)
+        return (limit, query.get("cursor"))
     }
 
     @Sendable private static func poolName(_ context: Context) throws -> PoolName {
