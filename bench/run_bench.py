@@ -27,6 +27,7 @@ ROOT = HERE.parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 SIZES = {"1k": 1_000, "1m": 1_000_000}
+SCENARIOS = ["keep-alive", "assign/unblock", "assign 404", "generate", "list 100", "list 100 free"]
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -61,7 +62,8 @@ class Redis:
         return int(re.search(r"used_memory:(\d+)", self.cli("INFO", "memory")).group(1))
 
     def keys(self, pool):
-        return [f"tokenpool:{{{pool}}}:{k}" for k in ("free", "leases", "alive", "lease", "seq", "queue", "waiters", "handed")]
+        return [f"tokenpool:{{{pool}}}:{k}"
+                for k in ("free", "leases", "alive", "lease", "seq", "queue", "waiters", "handed", "meta", "holder", "settings")]
 
 
 def post(base, path, body=None):
@@ -70,11 +72,11 @@ def post(base, path, body=None):
         return json.loads(response.read() or b"null")
 
 
-def fill(base, pool, count, sample=10_000):
+def fill(base, pool, count, sample=10_000, metadata=None):
     tokens = []
     while count > 0:
         batch = min(10_000, count)
-        answer = post(base, f"/pools/{pool}/tokens/batch", {"count": batch})
+        answer = post(base, f"/pools/{pool}/tokens/batch", {"count": batch, **({"metadata": metadata} if metadata else {})})
         if len(tokens) < sample:
             tokens += [t["token"] for t in answer["tokens"][: sample - len(tokens)]]
         count -= batch
@@ -132,7 +134,7 @@ def lapse_at_once(redis, base, pid, count=100_000):
     fill(base, "reap", count, sample=0)
     sha = redis.cli("SCRIPT", "LOAD", lua_source("assign.lua"))
     lease_ms = 3000
-    command = resp("EVALSHA", sha, 8, *redis.keys("reap"), lease_ms, 16, 32, lease_ms)
+    command = resp("EVALSHA", sha, len(redis.keys("reap")), *redis.keys("reap"), lease_ms, 16, 32, lease_ms)
     started = time.time()
     subprocess.run(["redis-cli", "-p", str(redis.port), "--pipe"], input=command * count, capture_output=True, text=True, check=True)
     assigned_for = time.time() - started
@@ -160,7 +162,7 @@ def chart(results, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    names = ["keep-alive", "assign/unblock", "assign 404", "generate"]
+    names = SCENARIOS
     sizes = list(SIZES.values())
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name in names:
@@ -181,7 +183,7 @@ def chart(results, path):
 
 
 def report(r, path):
-    names = ["keep-alive", "assign/unblock", "assign 404", "generate"]
+    names = SCENARIOS
     h = r["healthz"]["rps"]
     lines = [
         "# Benchmarks",
@@ -219,6 +221,11 @@ def report(r, path):
         f"Redis `used_memory` grew by **{r['memory']['bytes_per_token']:.0f} bytes per free token** filling 1,000,000 tokens "
         f"({r['memory']['delta'] / 1e6:.0f} MB).",
         "",
+        f"Side by side, 100,000 tokens each: **{r['memory']['plain_100k']:.0f} B** per free token without metadata, "
+        f"**{r['memory']['meta_100k']:.0f} B** with a {METADATA_BYTES}-byte metadata object on each "
+        f"(+{r['memory']['meta_100k'] - r['memory']['plain_100k']:.0f} B: the object's text and its hash entry; a token "
+        "without metadata has no entry).",
+        "",
         "## 100,000 leases lapsing at once",
         "",
         f"{r['lapse']['leases']:,} tokens assigned (straight through the assign script, {r['lapse']['assigned_in_s']:.1f} s) "
@@ -252,6 +259,12 @@ def report(r, path):
     path.write_text("\n".join(lines) + "\n")
 
 
+# A 100-byte metadata object, as compact JSON.
+METADATA = {"proxy": "10.0.0.7:3128", "user": "scraper-eu-1", "region": "eu-west", "note": "x" * 24}
+METADATA_BYTES = len(json.dumps(METADATA, separators=(",", ":")))
+assert METADATA_BYTES == 100, METADATA_BYTES
+
+
 def main():
     binary = sys.argv[1]
     redis_port, http_port = free_port(), free_port()
@@ -277,6 +290,12 @@ def main():
             delta = redis.used_memory() - before
             results["memory"] = {"delta": delta, "bytes_per_token": delta / 1_000_000}
             print(f"memory: {delta / 1e6:.1f} MB for 1M tokens", flush=True)
+            for label, metadata in [("plain_100k", None), ("meta_100k", METADATA)]:
+                before = redis.used_memory()
+                fill(base, "mem-" + label, 100_000, sample=0, metadata=metadata)
+                results["memory"][label] = (redis.used_memory() - before) / 100_000
+                redis.cli("UNLINK", *redis.keys("mem-" + label))
+            print("memory", results["memory"], flush=True)
             with tempfile.TemporaryDirectory() as lists:
                 for size in SIZES:
                     tokens_file = pathlib.Path(lists) / f"{size}.txt"
@@ -286,14 +305,18 @@ def main():
                         ("assign/unblock", "cycle.lua", {"POOL": f"p{size}"}),
                         ("assign 404", "assign.lua", {"POOL": f"empty{size}"}),
                         ("generate", "generate.lua", {"POOL": f"p{size}"}),
+                        ("list 100", None, {"URL_PATH": f"/pools/p{size}/tokens?limit=100"}),
+                        ("list 100 free", None, {"URL_PATH": f"/pools/p{size}/tokens?state=free&limit=100"}),
                     ]:
                         if name == "assign 404":
                             # An exhausted pool of this size: every token assigned (straight through the script).
                             fill(base, env["POOL"], SIZES[size], sample=0)
                             sha = redis.cli("SCRIPT", "LOAD", lua_source("assign.lua"))
                             subprocess.run(["redis-cli", "-p", str(redis_port), "--pipe"], capture_output=True, check=True, text=True,
-                                           input=resp("EVALSHA", sha, 8, *redis.keys(env["POOL"]), 36_000_000, 16, 32, 36_000_000) * SIZES[size])
-                        results.setdefault(name, {})[size] = wrk(base, script, server.pid, env)
+                                           input=resp("EVALSHA", sha, len(redis.keys(env["POOL"])), *redis.keys(env["POOL"]),
+                                                      36_000_000, 16, 32, 36_000_000) * SIZES[size])
+                        path = env.pop("URL_PATH", "/")
+                        results.setdefault(name, {})[size] = wrk(base, script, server.pid, env, path=path)
                         print(name, size, results[name][size], flush=True)
             results["healthz"] = wrk(base, None, server.pid, path="/healthz")
             print("healthz", results["healthz"], flush=True)

@@ -235,9 +235,10 @@ public final class TokenPool: Sendable {
     /// A pool's counts and TTLs; `nil` for a pool never made (by generate or ``configure(_:leaseTTL:keepAliveTTL:)``)
     /// or deleted since.
     public func info(of pool: PoolName) async throws -> PoolStats? {
-        async let known = self.client.send("SISMEMBER", self.registryKey, pool.rawValue)
-        let stats = try await self.stats(of: pool)
-        return try await known.int == 1 ? stats : nil
+        // Two round trips, one after the other: an `async let` here crashes Swift 6.3's optimizer
+        // (coroutine splitting) in release builds.
+        guard try await self.client.send("SISMEMBER", self.registryKey, pool.rawValue).int == 1 else { return nil }
+        return try await self.stats(of: pool)
     }
 
     /// One page of the pools, by name within the page, with their counts and TTLs. O(limit) calls.
