@@ -5,9 +5,16 @@ SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libhiredis-dev redis-server redis-tools pkg-config python3-venv haproxy faketime
 PY_PACKAGES := schemathesis==4.32.5 openapi-spec-validator==0.9.0 PyYAML==6.0.3
+# The dashboard's browser test: Debian's Chromium and its driver, Selenium from PyPI.
+BROWSER_APT_PACKAGES := chromium chromium-driver
+BROWSER_PY_PACKAGES := selenium==4.27.1
+# Swagger UI's and ReDoc's files, so /docs and /redoc work offline (--docs-assets): the package's
+# static folder only (--no-deps: FastAPI itself is not needed).
+DOCS_PY_PACKAGE := fastapi-offline==1.7.7
+DOCS_ASSETS = $$($(VENV)/bin/python -c 'import importlib.util, os; print(os.path.join(importlib.util.find_spec("fastapi_offline").submodule_search_locations[0], "static"))')
 VENV := .venv
 
-.PHONY: deps build run test history sentinel-test redis-cluster-test soak cluster cluster-test contract bench clean
+.PHONY: deps build run test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench clean
 
 deps:
 	@if command -v dpkg >/dev/null 2>&1; then \
@@ -24,8 +31,12 @@ deps:
 build: deps
 	$(SWIFT) build -c release --product tokenpool
 
-run: build
-	.build/release/tokenpool serve
+run: build $(VENV)/.docs-assets
+	.build/release/tokenpool serve --docs-assets "$(DOCS_ASSETS)"
+
+$(VENV)/.docs-assets: $(VENV)/.installed
+	$(VENV)/bin/pip install -q --no-deps $(DOCS_PY_PACKAGE)
+	touch $@
 
 $(VENV)/.installed:
 	python3 -m venv $(VENV)
@@ -45,6 +56,7 @@ test: deps $(VENV)/.installed
 	$(MAKE) --no-print-directory redis-cluster-test
 	$(MAKE) --no-print-directory cluster-test
 	$(MAKE) --no-print-directory contract
+	$(MAKE) --no-print-directory dashboard-test
 
 # Three replicas, one Redis, tokenpool-load for 20 s with faults injected (a replica SIGKILLed,
 # Redis killed and restarted on its append-only file, a coordinated failover to a standby,
@@ -96,10 +108,21 @@ else
 	python3 Tests/load/run_load.py .build/debug $(SOAK_SECONDS) replica-kill,redis-restart,redis-pause,failover,client-kill,debug-sleep
 endif
 
-contract: $(VENV)/.installed
+# The dashboard in headless Chromium: it loads offline, shows the pools, follows an assign made
+# through the API within 2 s, its buttons change the pool; writes docs/dashboard.png.
+dashboard-test: $(VENV)/.docs-assets
+	@missing=""; for p in $(BROWSER_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	$(VENV)/bin/pip install -q $(BROWSER_PY_PACKAGES)
+	$(VENV)/bin/python Tests/dashboard/test_dashboard.py .build/debug/tokenpool docs/dashboard.png "$(DOCS_ASSETS)"
+
+contract: $(VENV)/.docs-assets
 	python3 openapi/build_openapi.py --check
 	python3 postman/build_collection.py --check
-	$(VENV)/bin/python Tests/contract/run_contract.py .build/debug/tokenpool
+	$(VENV)/bin/python Tests/contract/run_contract.py .build/debug/tokenpool --docs-assets "$(DOCS_ASSETS)"
 
 # Release build, its own redis-server, wrk scenarios at 1,000 and 1,000,000 tokens:
 # writes docs/benchmarks.md, .json and .png. A few minutes.

@@ -15,6 +15,7 @@ import json
 import os
 import pathlib
 import re
+import statistics
 import socket
 import subprocess
 import sys
@@ -63,7 +64,7 @@ class Redis:
 
     def keys(self, pool):
         return [f"tokenpool:{{{pool}}}:{k}"
-                for k in ("free", "leases", "alive", "lease", "seq", "queue", "waiters", "handed", "meta", "holder", "settings")]
+                for k in ("free", "leases", "alive", "lease", "seq", "queue", "waiters", "handed", "meta", "holder", "settings", "events")]
 
 
 def post(base, path, body=None):
@@ -158,6 +159,23 @@ def lapse_at_once(redis, base, pid, count=100_000):
     }
 
 
+def events_cost(redis, base, pid, rounds=3, seconds=5):
+    """The assign/unblock cycle with the pool's events stream on and off (settings.events = off),
+    alternately, `rounds` times each: the median of each and their ratio."""
+    settings = redis.keys("p1k")[10]
+    runs = {"on": [], "off": []}
+    for _ in range(rounds):
+        for mode in ("on", "off"):
+            if mode == "off":
+                redis.cli("HSET", settings, "events", "off")
+            else:
+                redis.cli("HDEL", settings, "events")
+            runs[mode].append(wrk(base, "cycle.lua", pid, {"POOL": "p1k"}, seconds=seconds)["rps"])
+    redis.cli("HDEL", settings, "events")
+    on, off = statistics.median(runs["on"]), statistics.median(runs["off"])
+    return {"on": on, "off": off, "runs": runs, "cost": 1 - on / off}
+
+
 def chart(results, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -215,6 +233,13 @@ def report(r, path):
         "",
         f"redis-benchmark, 50 connections, no pipelining, on the same scripts: assign "
         f"**{r['redis']['assign']:,.0f}** calls/s, keep-alive **{r['redis']['keep_alive']:,.0f}** calls/s.",
+        "",
+        "## The events stream's cost",
+        "",
+        f"The assign/unblock cycle (1,000 tokens) with the pool's events stream on and off (`settings.events = off`), "
+        f"alternately, {len(r['events']['runs']['on'])} runs of 5 s each: median **{r['events']['on']:,.0f}** req/s on, "
+        f"**{r['events']['off']:,.0f}** off: the stream costs **{100 * r['events']['cost']:.1f} %** "
+        f"(runs on: {', '.join(f'{x:,.0f}' for x in r['events']['runs']['on'])}; off: {', '.join(f'{x:,.0f}' for x in r['events']['runs']['off'])}).",
         "",
         "## Memory",
         "",
@@ -318,6 +343,8 @@ def main():
                         path = env.pop("URL_PATH", "/")
                         results.setdefault(name, {})[size] = wrk(base, script, server.pid, env, path=path)
                         print(name, size, results[name][size], flush=True)
+            results["events"] = events_cost(redis, base, server.pid)
+            print("events", results["events"], flush=True)
             results["healthz"] = wrk(base, None, server.pid, path="/healthz")
             print("healthz", results["healthz"], flush=True)
             results["redis"] = {

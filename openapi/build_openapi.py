@@ -190,6 +190,30 @@ def token_paths():
             "security": CLIENT, "parameters": [TOKEN_PARAM, LEASE_PARAM],
             "responses": responses(info("200", "The token", ASSIGNED), "400", "401", "403", "404", "409", "503"),
         }},
+        "/events": {"get": {
+            "operationId": "poolEvents", "tags": ["pools"], "summary": "The pool's events, live (server-sent events)",
+            "description": "A `text/event-stream`: one event per change, `event:` its type (assigned, unblocked, lapsed, "
+                           "expired, deleted, generated), `id:` its place in the pool's Redis stream, `data:` a JSON object "
+                           "(`type`, `at` in ms by Redis's clock, and `token`, `lease`, `holder` or `count`). The scripts "
+                           "append to the stream in the same atomic step as the change, so every replica's stream shows "
+                           "every replica's changes, within a quarter second. It starts with what happens next; "
+                           "`Last-Event-ID` (sent by an EventSource that reconnects) or `?since=MS` replays what the stream "
+                           "still holds (about the last 1000 events). A comment line every 5 s keeps quiet connections "
+                           "open. A holder can watch for its own token's `lapsed`. Client or admin key.",
+            "security": CLIENT,
+            "parameters": [
+                {"name": "since", "in": "query", "required": False, "description": "Replay events from this time (ms since the epoch)",
+                 "schema": {"type": "integer", "format": "int64", "minimum": 0}},
+                {"name": "duration", "in": "query", "required": False, "description": "End the stream after this many seconds (default: never)",
+                 "schema": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 86400}},
+                {"name": "Last-Event-ID", "in": "header", "required": False, "description": "Replay the events after this one",
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$"}},
+            ],
+            "responses": responses({"200": {"description": "The events, as they happen", "content": {"text/event-stream": {
+                "schema": {"type": "string"},
+                "example": 'id: 1764383740844-0\nevent: assigned\ndata: {"type":"assigned","token":"' + TOKEN
+                           + '","lease":7,"holder":"worker-7","at":1764383740844}\n\n'}}}}, "400", "401", "403", "503"),
+        }},
         "/stats": {"get": {
             "operationId": "poolStats", "tags": ["pools"], "summary": "Count a pool's tokens (O(1))",
             "description": "May lag a lapse or an expiry by up to the reap interval (about a second). Admin key.",

@@ -20,7 +20,7 @@ COLLECTION = ROOT / "postman/TokenPool.postman_collection.json"
 ENVIRONMENT = ROOT / "postman/TokenPool.postman_environment.json"
 
 ORDER = ["generateToken", "generateTokens", "assignToken", "inspectToken", "setTokenMetadata", "listTokens", "keepAliveToken",
-         "unblockToken", "poolStats", "deleteToken"]
+         "unblockToken", "poolStats", "poolEvents", "deleteToken"]
 POOL_ORDER = ["configurePool", "getPool", "listPools", "deletePool"]
 SAVE_TOKEN = {"generateToken", "assignToken"}
 SAVE_LEASE = {"assignToken"}
@@ -43,6 +43,11 @@ def url(path, lease, wait=False):
         # Off by default, so the collection replays fast; tick it to wait for a token.
         query.append({"key": "wait", "value": "10", "disabled": True, "description": "Seconds to wait for a token when none is free"})
     raw = "{{baseUrl}}" + raw_path + ("?lease={{lease}}" if lease else "")
+    if path.endswith("/events"):
+        # The stream replays the last minute and ends after 2 s, so the collection replays on.
+        query = [{"key": "since", "value": "{{$timestamp}}000", "disabled": True},
+                 {"key": "duration", "value": "2", "description": "Seconds; without it the stream stays open"}]
+        raw += "?duration=2"
     return {"raw": raw, "host": ["{{baseUrl}}"], "path": [p for p in raw_path.split("/") if p], **({"query": query} if query else {})}
 
 

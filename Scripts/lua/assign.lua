@@ -1,11 +1,11 @@
 -- assign.lua: hand out one random free token under a new lease, or, for a waiting assign with
--- none free, join the pool's queue. Needs prelude.lua (KEYS 1-11).
+-- none free, join the pool's queue. Needs prelude.lua (KEYS 1-12).
 --
--- KEYS[12] (optional) the Idempotency-Key's record, tokenpool:{pool}:idem:assign:KEY
+-- KEYS[13] (optional) the Idempotency-Key's record, tokenpool:{pool}:idem:assign:KEY
 -- ARGV[1] lease TTL in ms, the replica's default: the pool's own setting wins (see ttl in prelude.lua)
 -- ARGV[2] at most this many lapsed leases are returned to the free set first
 -- ARGV[3] at most this many dead tokens are popped and dropped before giving up
--- ARGV[4] how long an Idempotency-Key's record answers, in ms (with KEYS[12])
+-- ARGV[4] how long an Idempotency-Key's record answers, in ms (with KEYS[13])
 -- ARGV[5] (optional) a waiter id, 'CHANNEL#N': with none free, join the queue under it...
 -- ARGV[6] ...for this many ms...
 -- ARGV[7] ...and at most this many ms before its replica renews it (renew.lua)
@@ -14,7 +14,7 @@
 -- Returns record(...) (see prelude.lua) | {'empty'} | {'retry'} ('retry': only dead tokens
 -- were popped; calling again makes progress) | {'queued', waitUntil, now}: the waiter is in the
 -- queue; the token freed for it is published on its channel (see handOver in prelude.lua).
--- With KEYS[12], the assignment made is recorded there (token, lease); a later call with the
+-- With KEYS[13], the assignment made is recorded there (token, lease); a later call with the
 -- same key gets that assignment back, with its current deadlines, for as long as it stands
 -- (not unblocked, lapsed or deleted) and the record lives. So one key holds at most one live
 -- assignment. A waiting call with a key is recorded too: a retry picks up the token handed to
@@ -24,10 +24,10 @@
 --   redis-cli --eval <(cat prelude.lua assign.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' , 60000 16 32 60000
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 60000 16 32 60000
 local leaseTTL = ttl('leaseTTL', ARGV[1])
 local holder = ARGV[8]
-local idem, idemTTL = KEYS[12], tonumber(ARGV[4])
+local idem, idemTTL = KEYS[13], tonumber(ARGV[4])
 local waiter = ARGV[5]
 if waiter == '' then
     waiter = nil
@@ -80,7 +80,7 @@ end
 -- Lapsed leases end first (to the queue's head, or the free set), so a lapsed token is reusable at once.
 local lapsed = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 for _, tok in ipairs(lapsed) do
-    release(tok, lifeOf(tok))
+    release(tok, lifeOf(tok), 'lapsed')
 end
 
 for _ = 1, tonumber(ARGV[3]) do
@@ -96,6 +96,6 @@ for _ = 1, tonumber(ARGV[3]) do
         return grant(tok, life, leaseTTL, redis.call('INCR', KEYS[5]), holder, idem, idemTTL)
     end
     -- Its life ran out before the reaper got to it: it is never served again.
-    purge(tok)
+    purge(tok, 'expired')
 end
 return {'retry'}

@@ -1,4 +1,4 @@
--- delete.lua: remove a token from the pool for good. Needs prelude.lua (KEYS 1-11).
+-- delete.lua: remove a token from the pool for good. Needs prelude.lua (KEYS 1-12).
 --
 -- ARGV[1] token
 --
@@ -7,14 +7,14 @@
 --   redis-cli --eval <(cat prelude.lua delete.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' , TOKEN
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , TOKEN
 local tok = ARGV[1]
 
 local life = lifeOf(tok)
 if not life then
     return {'not_found'}
 end
-purge(tok)
+purge(tok, life > now and 'deleted' or 'expired')
 if life <= now then
     return {'not_found'}
 end

@@ -1,19 +1,19 @@
 -- generate.lua: add new tokens to the pool as free (to the queue's waiters first), each living keep-alive TTL from now; with
--- an Idempotency-Key, claim, replay or record in the same step. Needs prelude.lua (KEYS 1-11).
+-- an Idempotency-Key, claim, replay or record in the same step. Needs prelude.lua (KEYS 1-12).
 --
--- KEYS[12] (optional) the Idempotency-Key's record, tokenpool:{pool}:idem:generate:KEY: a list,
+-- KEYS[13] (optional) the Idempotency-Key's record, tokenpool:{pool}:idem:generate:KEY: a list,
 --         its state ('pending' while a batch of several calls runs, then 'done') and the tokens made
 -- ARGV[1] keep-alive TTL in ms, the replica's default (the pool's own setting wins)
--- ARGV[2] (with KEYS[12]) how long the record answers, in ms
--- ARGV[3] (with KEYS[12]) 'first' for a batch's first call, 'next' for the others
--- ARGV[4] (with KEYS[12]) 'done' on a batch's last call, 'pending' before
+-- ARGV[2] (with KEYS[13]) how long the record answers, in ms
+-- ARGV[3] (with KEYS[13]) 'first' for a batch's first call, 'next' for the others
+-- ARGV[4] (with KEYS[13]) 'done' on a batch's last call, 'pending' before
 -- ARGV[5] metadata: 'none'; 'shared', ARGV[6] one JSON object's text for every token; or
 --         'each', each token followed by its own JSON object's text
 -- ARGV[6..] or ARGV[7..] the new tokens (the caller draws them from a CSPRNG), as ARGV[5] says
 --
 -- Returns {'ok', expiresAt, now, wasEmpty, collided...}: wasEmpty is 1 when the pool had no
 -- token before (the caller lists it among the pools again: it may have been deleted); a token
--- already in the pool is left as it is and listed, for the caller to replace. With KEYS[12], on
+-- already in the pool is left as it is and listed, for the caller to replace. With KEYS[13], on
 -- a first call: {'replay', now, token, expiresAt, metadata|false, ...} with the earlier call's
 -- tokens still alive, or {'busy'} while that call is still running. A record whose tokens are
 -- all gone is a new call.
@@ -22,17 +22,17 @@
 --   redis-cli --eval <(cat prelude.lua generate.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' , 300000 0 - - none TOKEN1 TOKEN2
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 300000 0 - - none TOKEN1 TOKEN2
 local life = now + ttl('keepAliveTTL', ARGV[1])
 
-if KEYS[12] and ARGV[3] == 'first' then
-    local state = redis.call('LINDEX', KEYS[12], 0)
+if KEYS[13] and ARGV[3] == 'first' then
+    local state = redis.call('LINDEX', KEYS[13], 0)
     if state == 'pending' then
         return {'busy'}
     end
     if state == 'done' then
         local result = {'replay', now}
-        for _, tok in ipairs(redis.call('LRANGE', KEYS[12], 1, -1)) do
+        for _, tok in ipairs(redis.call('LRANGE', KEYS[13], 1, -1)) do
             local alive = lifeOf(tok)
             if alive and alive > now then
                 result[#result + 1] = tok
@@ -43,7 +43,7 @@ if KEYS[12] and ARGV[3] == 'first' then
         if #result > 2 then
             return result
         end
-        redis.call('UNLINK', KEYS[12])
+        redis.call('UNLINK', KEYS[13])
     end
 end
 
@@ -71,14 +71,18 @@ for i = first, #ARGV, step do
     end
 end
 
-if KEYS[12] then
-    if redis.call('EXISTS', KEYS[12]) == 0 then
-        redis.call('RPUSH', KEYS[12], ARGV[4])
+if #made > 0 then
+    emit('generated', {count = #made})
+end
+
+if KEYS[13] then
+    if redis.call('EXISTS', KEYS[13]) == 0 then
+        redis.call('RPUSH', KEYS[13], ARGV[4])
     end
     if #made > 0 then
-        redis.call('RPUSH', KEYS[12], unpack(made))
+        redis.call('RPUSH', KEYS[13], unpack(made))
     end
-    redis.call('LSET', KEYS[12], 0, ARGV[4])
-    redis.call('PEXPIRE', KEYS[12], ARGV[2])
+    redis.call('LSET', KEYS[13], 0, ARGV[4])
+    redis.call('PEXPIRE', KEYS[13], ARGV[2])
 end
 return result

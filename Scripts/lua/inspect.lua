@@ -1,4 +1,4 @@
--- inspect.lua: read one token's state without changing anything. Needs prelude.lua (KEYS 1-11).
+-- inspect.lua: read one token's state without changing anything. Needs prelude.lua (KEYS 1-12).
 --
 -- ARGV[1] token
 --
@@ -8,7 +8,7 @@
 --   redis-cli --eval <(cat prelude.lua inspect.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' , TOKEN
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , TOKEN
 local tok = ARGV[1]
 
 local life = lifeOf(tok)

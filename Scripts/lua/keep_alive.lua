@@ -1,6 +1,6 @@
 -- keep_alive.lua: push a token's life to now + keep-alive TTL, and an assigned token's
 -- lease to now + lease TTL; never earlier than they were (a pool's TTL may have been cut since
--- its holder was told a deadline). Needs prelude.lua (KEYS 1-11).
+-- its holder was told a deadline). Needs prelude.lua (KEYS 1-12).
 --
 -- ARGV[1] token
 -- ARGV[2] expected lease number, or '' for any (see unblock.lua)
@@ -13,7 +13,7 @@
 --   redis-cli --eval <(cat prelude.lua keep_alive.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' , TOKEN '' 60000 300000
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , TOKEN '' 60000 300000
 local tok = ARGV[1]
 local life, leaseUntil, current, refusal = openToken(tok, ARGV[2])
 if refusal then
@@ -29,6 +29,6 @@ if current then
 end
 if leaseUntil then
     -- The lease lapsed before this keep-alive: the token is free again.
-    release(tok, newLife)
+    release(tok, newLife, 'lapsed')
 end
 return record(tok, newLife)

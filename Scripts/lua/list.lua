@@ -1,4 +1,4 @@
--- list.lua: one page of a pool's tokens, never the whole pool. Needs prelude.lua (KEYS 1-11).
+-- list.lua: one page of a pool's tokens, never the whole pool. Needs prelude.lua (KEYS 1-12).
 --
 -- ARGV[1] 'assigned' (by lease deadline, soonest first), 'all' (by life deadline, soonest
 --         first) or 'free' (in the free set's own order, SSCAN)
@@ -15,7 +15,7 @@
 --   redis-cli --eval <(cat prelude.lua list.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' , assigned 100 ''
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , assigned 100 ''
 local state, limit, cursor = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local page = {false, now}
 

@@ -1,4 +1,4 @@
--- metadata.lua: replace a token's metadata, or remove it. Needs prelude.lua (KEYS 1-11).
+-- metadata.lua: replace a token's metadata, or remove it. Needs prelude.lua (KEYS 1-12).
 --
 -- ARGV[1] token
 -- ARGV[2] the new metadata, a JSON object's text (the caller checked it), or '' to remove it
@@ -9,7 +9,7 @@
 --   redis-cli --eval <(cat prelude.lua metadata.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' , TOKEN '{"proxy":"10.0.0.7:3128"}'
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , TOKEN '{"proxy":"10.0.0.7:3128"}'
 local tok = ARGV[1]
 local life, leaseUntil, current, refusal = openToken(tok, '')
 if refusal then

@@ -15,7 +15,10 @@
 -- KEYS[8] handed  hash    waiter id -> 'TOKEN LEASE': handed over, not yet picked up
 -- KEYS[9] meta    hash    token -> its metadata, a JSON object's text (only tokens that have some)
 -- KEYS[10] holder hash    assigned token -> who holds it (only when assign named a holder)
--- KEYS[11] settings hash  'leaseTTL', 'keepAliveTTL' (ms): the pool's own, over the replicas' flags
+-- KEYS[11] settings hash  'leaseTTL', 'keepAliveTTL' (ms): the pool's own, over the replicas' flags;
+--                         'events' = 'off' stops the events below
+-- KEYS[12] events  stream  what happened in the pool, oldest first, capped near EVENTS_KEPT entries:
+--                         each {type, data}, data a JSON object (GET /pools/{pool}/events serves them)
 --
 -- A waiter id is 'CHANNEL#N': a hand-over is published on CHANNEL, the replica's own.
 
@@ -23,10 +26,27 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
+-- The pool's own settings, read once: leaseTTL, keepAliveTTL, events.
+local settings = redis.call('HMGET', KEYS[11], 'leaseTTL', 'keepAliveTTL', 'events')
+
 -- The pool's TTL `name` ('leaseTTL' or 'keepAliveTTL') in ms: its own setting (PUT /pools/{pool}),
--- else `default`, the replica's flag. O(1).
+-- else `default`, the replica's flag.
 local function ttl(name, default)
-    return tonumber(redis.call('HGET', KEYS[11], name)) or tonumber(default)
+    return tonumber(settings[name == 'leaseTTL' and 1 or 2]) or tonumber(default)
+end
+
+-- How many events the stream keeps, about (XADD MAXLEN ~: trimmed a node at a time, O(1) amortized).
+local EVENTS_KEPT = 1000
+
+-- Appends an event: `kind` ('assigned', 'unblocked', 'lapsed', 'expired', 'deleted', 'generated')
+-- and its data (token, lease, holder, count; `at` is added). O(1).
+local function emit(kind, data)
+    if settings[3] == 'off' then
+        return
+    end
+    data.type = kind
+    data.at = now
+    redis.call('XADD', KEYS[12], 'MAXLEN', '~', EVENTS_KEPT, '*', 'type', kind, 'data', cjson.encode(data))
 end
 
 -- The token's life deadline, or nil for a token the pool does not know.
@@ -34,8 +54,9 @@ local function lifeOf(tok)
     return tonumber(redis.call('ZSCORE', KEYS[3], tok))
 end
 
--- Removes a token from every key of the pool. O(log n).
-local function purge(tok)
+-- Removes a token from every key of the pool, because it `why` ('expired' or 'deleted'). O(log n).
+local function purge(tok, why)
+    emit(why, {token = tok})
     redis.call('ZREM', KEYS[3], tok)
     redis.call('SREM', KEYS[1], tok)
     redis.call('ZREM', KEYS[2], tok)
@@ -111,15 +132,17 @@ local function free(tok)
     end
 end
 
--- Ends a lease, lapsed or given back: the token is free again while it lives, gone after. O(log n + log w).
-local function release(tok, life)
-    redis.call('ZREM', KEYS[2], tok)
-    redis.call('HDEL', KEYS[4], tok)
-    redis.call('HDEL', KEYS[10], tok)
+-- Ends a lease, `why` 'lapsed' or 'unblocked' (given back): the token is free again while it
+-- lives, gone after. O(log n + log w).
+local function release(tok, life, why)
     if life and life > now then
+        emit(why, {token = tok, lease = tonumber(redis.call('HGET', KEYS[4], tok))})
+        redis.call('ZREM', KEYS[2], tok)
+        redis.call('HDEL', KEYS[4], tok)
+        redis.call('HDEL', KEYS[10], tok)
         free(tok)
     else
-        redis.call('ZREM', KEYS[3], tok)
+        purge(tok, 'expired')
     end
 end
 
@@ -134,7 +157,9 @@ local function grant(tok, life, leaseTTL, number, holder, idem, idemTTL)
         redis.call('HSET', KEYS[10], tok, holder)
     else
         redis.call('HDEL', KEYS[10], tok)
+        holder = nil
     end
+    emit('assigned', {token = tok, lease = number, holder = holder})
     if idem then
         redis.call('HSET', idem, 'token', tok, 'lease', number)
         redis.call('PEXPIRE', idem, idemTTL)
@@ -167,7 +192,7 @@ local function pickUp(id, leaseTTL, holder, idem, idemTTL)
         return nil
     end
     if life <= now then
-        purge(tok)
+        purge(tok, 'expired')
         return nil
     end
     return grant(tok, life, leaseTTL, number, holder, idem, idemTTL)
@@ -183,7 +208,7 @@ local function openToken(tok, expected)
         return nil, nil, nil, {'not_found'}
     end
     if life <= now then
-        purge(tok)
+        purge(tok, 'expired')
         return nil, nil, nil, {'not_found'}
     end
     local leaseUntil, current = currentLease(tok)

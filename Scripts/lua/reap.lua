@@ -2,7 +2,7 @@
 -- lapsed leases go to the queue's head or back to the free set; tokens past their life leave
 -- every key. Operations already treat all three as gone the instant their deadline passes:
 -- this only returns memory and keeps the free set and the queue honest.
--- Needs prelude.lua (KEYS 1-11).
+-- Needs prelude.lua (KEYS 1-12).
 --
 -- ARGV[1] at most this many of each: gone waiters, lapsed leases, dead tokens, per call
 --
@@ -12,7 +12,7 @@
 --   redis-cli --eval <(cat prelude.lua reap.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' , 1000
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 1000
 local batch = tonumber(ARGV[1])
 
 -- First the waiters that are gone, so no lapsed lease is handed to one of them.
@@ -23,11 +23,11 @@ end
 
 local lapsed = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE', 'LIMIT', 0, batch)
 for _, tok in ipairs(lapsed) do
-    release(tok, lifeOf(tok))
+    release(tok, lifeOf(tok), 'lapsed')
 end
 
 local dead = redis.call('ZRANGE', KEYS[3], '-inf', now, 'BYSCORE', 'LIMIT', 0, batch)
 for _, tok in ipairs(dead) do
-    purge(tok)
+    purge(tok, 'expired')
 end
 return {#lapsed, #dead, #gone, redis.call('ZCARD', KEYS[6])}

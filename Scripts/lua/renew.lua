@@ -1,7 +1,7 @@
 -- renew.lua: a replica vouches for its waiters in one pool, every quarter second or so, and
 -- learns which were handed a token (a published hand-over it may have missed) or dropped.
 -- Lapsed leases end here too, so a token whose holder went quiet reaches the queue within a
--- renewal, not at the reaper's next pass. Needs prelude.lua (KEYS 1-11).
+-- renewal, not at the reaper's next pass. Needs prelude.lua (KEYS 1-12).
 --
 -- ARGV[1] a waiter's `until` moves to at most this many ms from now (its wait's end caps it)
 -- ARGV[2] at most this many lapsed leases end in this call
@@ -15,12 +15,12 @@
 --   redis-cli --eval <(cat prelude.lua renew.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' , 750 16
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 750 16
 local presence = tonumber(ARGV[1])
 
 local lapsed = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 for _, tok in ipairs(lapsed) do
-    release(tok, lifeOf(tok))
+    release(tok, lifeOf(tok), 'lapsed')
 end
 
 local reports = {}

@@ -1,4 +1,4 @@
--- stats.lua: count a pool's tokens, all read at one instant. Needs prelude.lua (KEYS 1-11).
+-- stats.lua: count a pool's tokens, all read at one instant. Needs prelude.lua (KEYS 1-12).
 --
 -- Returns {total, free, assigned, waiting, leaseTTL|false, keepAliveTTL|false}: the TTLs (ms) are
 -- the pool's own settings, false where it has none (the replicas' flags apply). Lapsed leases and dead tokens count until the reaper
@@ -8,7 +8,7 @@
 --   redis-cli --eval <(cat prelude.lua stats.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings'
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events'
 local s = redis.call('HMGET', KEYS[11], 'leaseTTL', 'keepAliveTTL')
 return {
     redis.call('ZCARD', KEYS[3]),

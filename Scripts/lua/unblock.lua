@@ -1,5 +1,5 @@
 -- unblock.lua: make an assigned token free again. Unblocking a free token is a no-op.
--- Needs prelude.lua (KEYS 1-11).
+-- Needs prelude.lua (KEYS 1-12).
 --
 -- ARGV[1] token
 -- ARGV[2] expected lease number, or '' for any. When given it must be the current lease:
@@ -11,7 +11,7 @@
 --   redis-cli --eval <(cat prelude.lua unblock.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' , TOKEN ''
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , TOKEN ''
 local tok = ARGV[1]
 -- Past its life a token is gone for good, whatever the reaper has done so far.
 local life, leaseUntil, current, refusal = openToken(tok, ARGV[2])
@@ -19,6 +19,6 @@ if refusal then
     return refusal
 end
 if leaseUntil then
-    release(tok, life)
+    release(tok, life, 'unblocked')
 end
 return record(tok, life)

@@ -78,6 +78,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds before an idle keep-alive connection is closed (TOKENPOOL_IDLE_TIMEOUT). Default \(Defaults.idleTimeout.secondsText).")
     var idleTimeout: Double?
 
+    @Option(help: "Folder with swagger-ui.css, swagger-ui-bundle.js and redoc.standalone.js, so /docs and /redoc work offline (TOKENPOOL_DOCS_ASSETS; e.g. the fastapi-offline package's static folder). Default: from a CDN.")
+    var docsAssets: String?
+
     @Option(help: "logfmt or json (TOKENPOOL_LOG_FORMAT). Default logfmt.")
     var logFormat: String?
 
@@ -127,6 +130,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.clientKeys = keys(self.clientKeys, "TOKENPOOL_CLIENT_KEYS")
         configuration.maxBodySize = try value(self.maxBodySize, "TOKENPOOL_MAX_BODY_SIZE", Int.init) ?? configuration.maxBodySize
         configuration.idleTimeout = try seconds(self.idleTimeout, "TOKENPOOL_IDLE_TIMEOUT") ?? configuration.idleTimeout
+        configuration.docsAssets = try value(self.docsAssets, "TOKENPOOL_DOCS_ASSETS", { $0 })
         if let format = try value(self.logFormat, "TOKENPOOL_LOG_FORMAT", { $0 }) {
             guard let parsed = LineLogHandler.Format(rawValue: format) else { throw ValidationError("--log-format is logfmt or json") }
             configuration.logFormat = parsed

@@ -8,6 +8,8 @@ struct AppConfiguration: Sendable {
     /// `nil`: start an embedded `redis-server` in `dataDirectory`.
     var redisURL: String?
     var dataDirectory = "./data"
+    /// A folder with Swagger UI's and ReDoc's files for `/docs` and `/redoc`; `nil`: from a CDN.
+    var docsAssets: String?
     var leaseTTL = Defaults.leaseTTL
     var keepAliveTTL = Defaults.keepAliveTTL
     var redisTLSCAFile: String?

@@ -46,7 +46,9 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
     if keys.isOpen {
         logger.warning("No admin or client keys configured: anyone who reaches this server can use every route")
     }
-    let router = buildRouter(pool: pool, keys: keys, maxBodySize: configuration.maxBodySize, registry: registry)
+    let router = try buildRouter(
+        pool: pool, keys: keys, maxBodySize: configuration.maxBodySize, registry: registry, docsAssets: configuration.docsAssets
+    )
     return Application(
         router: router,
         server: .http1(configuration: .init(additionalChannelHandlers: [ClientDepartureHandler()], idleTimeout: TimeAmount(configuration.idleTimeout))),
@@ -56,14 +58,18 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
     )
 }
 
-func buildRouter(pool: TokenPool, keys: APIKeys, maxBodySize: Int, registry: PrometheusCollectorRegistry) -> Router<TokenRequestContext> {
+func buildRouter(
+    pool: TokenPool, keys: APIKeys, maxBodySize: Int, registry: PrometheusCollectorRegistry, docsAssets: String? = nil
+) throws -> Router<TokenRequestContext> {
     let router = Router(context: TokenRequestContext.self)
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware())
     HealthController(pool: pool).addRoutes(to: router)
-    DocsController(maxWait: pool.settings.maxWait).addRoutes(to: router)
+    try DocsController(maxWait: pool.settings.maxWait, assetsDirectory: docsAssets).addRoutes(to: router)
     MetricsController(pool: pool, registry: registry).addRoutes(to: router.group("").add(middleware: KeyAuthMiddleware(keys: keys, required: .admin)))
     TokenController(pool: pool, maxBodySize: maxBodySize, keys: keys).addRoutes(to: router)
+    EventsController(pool: pool, keys: keys).addRoutes(to: router)
+    DashboardController().addRoutes(to: router)
     return router
 }

@@ -129,3 +129,28 @@ struct PoolManagementHTTPTests {
         }
     }
 }
+
+/// `GET /pools/{pool}/events`: server-sent events from the pool's stream.
+struct EventsHTTPTests {
+    @Test func theEventsStreamReplaysAndEnds() async throws {
+        try await TokenAPITests.withApp { client in
+            let since = Int64(Date().timeIntervalSince1970 * 1000) - 60_000
+            _ = try await client.execute(uri: "/pools/ev/tokens/batch", method: .post, body: ByteBuffer(string: #"{"count": 2}"#)) { $0 }
+            _ = try await client.execute(uri: "/pools/ev/tokens/assign", method: .post, body: ByteBuffer(string: #"{"holder": "w"}"#)) { $0 }
+            try await client.execute(uri: "/pools/ev/events?since=\(since)&duration=0.6", method: .get) { response throws in
+                #expect(response.status == .ok && response.headers[.contentType] == "text/event-stream")
+                let text = String(buffer: response.body)
+                let events = text.components(separatedBy: "\n\n").filter { $0.contains("event: ") }
+                #expect(events.count == 2, "\(text)")
+                #expect(events.first?.contains("event: generated\ndata: {") == true)
+                #expect(events.last?.contains("\"holder\":\"w\"") == true && events.last?.contains("event: assigned") == true)
+                // Ids a reconnecting EventSource sends back as Last-Event-ID.
+                #expect(text.components(separatedBy: "\nid: ").count + (text.hasPrefix("id: ") ? 1 : 0) >= 2)
+            }
+            for query in ["since=x", "duration=0", "duration=abc"] {
+                try await client.execute(uri: "/pools/ev/events?\(query)", method: .get) { #expect($0.status == .badRequest, "\(query)") }
+            }
+            try await client.execute(uri: "/pools/ev/events", method: .get, headers: [.lastEventID: "nope"]) { #expect($0.status == .badRequest) }
+        }
+    }
+}

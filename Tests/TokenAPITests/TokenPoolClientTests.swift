@@ -54,11 +54,12 @@ struct TokenPoolClientTests {
     }
 
     @Test func withTokenKeepsTheLeaseAliveAndUnblocksAfter() async throws {
-        try await Self.withLiveServer(leaseTTL: .milliseconds(600)) { pool in
+        // Keep-alives every 400 ms on a 1.2 s lease: room for a late one on a machine running every suite at once.
+        try await Self.withLiveServer(leaseTTL: .milliseconds(1200)) { pool in
             _ = try await pool.generate(in: "w")
             let lease = try await pool.withToken(in: "w") { held in
                 // Three lease TTLs: without keep-alives the lease would lapse.
-                try await Task.sleep(for: .milliseconds(1800))
+                try await Task.sleep(for: .milliseconds(3600))
                 let now = try await pool.inspect(held.token, in: "w")
                 #expect(now.state == .assigned && now.lease == held.lease)
                 return held.lease

@@ -23,8 +23,10 @@ package struct PoolKeys: Sendable {
     package let meta: String
     /// `PREFIX:{pool}:holder`, a hash: assigned token -> who holds it, when assign named a holder.
     package let holder: String
-    /// `PREFIX:{pool}:settings`, a hash: the pool's own `leaseTTL` and `keepAliveTTL` (ms).
+    /// `PREFIX:{pool}:settings`, a hash: the pool's own `leaseTTL` and `keepAliveTTL` (ms), `events` = `off`.
     package let settings: String
+    /// `PREFIX:{pool}:events`, a stream: what happened in the pool, capped near 1000 entries.
+    package let events: String
     private let base: String
 
     package init(prefix: String, pool: PoolName) {
@@ -40,12 +42,14 @@ package struct PoolKeys: Sendable {
         self.meta = self.base + "meta"
         self.holder = self.base + "holder"
         self.settings = self.base + "settings"
+        self.events = self.base + "events"
         self.scriptKeys = [
             self.free, self.leases, self.alive, self.lease, self.seq, self.queue, self.waiters, self.handed, self.meta, self.holder, self.settings,
+            self.events,
         ]
     }
 
-    /// KEYS[1...11] of every script, in the order `Scripts/lua/prelude.lua` names them.
+    /// KEYS[1...12] of every script, in the order `Scripts/lua/prelude.lua` names them.
     package let scriptKeys: [String]
 
     /// `PREFIX:{pool}:idem:OPERATION:KEY`: an Idempotency-Key's record, in the pool's slot.

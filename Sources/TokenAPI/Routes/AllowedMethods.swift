@@ -8,7 +8,8 @@ struct AllowedMethods: Sendable {
     private let routes: [(segments: [String?], methods: [String])]
 
     static let shared = AllowedMethods(openAPI: EmbeddedFile.openapiJSON, extra: [
-        "/openapi.json": ["GET"], "/openapi.yaml": ["GET"], "/docs": ["GET"], "/redoc": ["GET"],
+        "/openapi.json": ["GET"], "/openapi.yaml": ["GET"], "/docs": ["GET"], "/redoc": ["GET"], "/dashboard": ["GET"],
+        "/dashboard/pools/{pool}": ["GET"],
     ])
 
     /// The part of the OpenAPI document read here: each path's operations, by method.

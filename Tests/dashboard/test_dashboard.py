@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""The dashboard in a real browser: Debian's headless Chromium driven by Selenium.
+
+    test_dashboard.py TOKENPOOL_BINARY [SCREENSHOT.png]
+
+Starts a redis-server and a tokenpool with an admin key on free ports, makes two pools through the
+API (one token's metadata is a <script>), then in the browser: the page loads with no request
+leaving the server, asks for the key, shows both pools once it has it; the pool's page shows an
+assign made through the API within 2 s, its generate button adds tokens (checked through the API),
+the metadata is shown as text and never run; a screenshot is saved.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+ADMIN = "dashboard-admin-key"
+results = {"passed": 0, "failed": 0}
+
+
+def check(ok, what):
+    results["passed" if ok else "failed"] += 1
+    print(("ok    " if ok else "FAIL  ") + what, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def api(base, method, path, body=None, key=ADMIN):
+    request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read()
+            return response.status, json.loads(text) if text else None
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+def until(condition, seconds):
+    """Polls `condition` until it is true or `seconds` pass; returns how long it took, or None."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        try:
+            if condition():
+                return time.monotonic() - started
+        except Exception:  # the page may be re-rendering the element asked for
+            pass
+        time.sleep(0.05)
+    return None
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
+                     # Nothing of Chromium's own phoning home either: only the page's requests are left to see.
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]:
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def requested_urls(driver):
+    """Every URL the page asked for and the browser sent: not those the page's CSP blocked before sending."""
+    urls, blocked = {}, set()
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls[message["params"]["requestId"]] = message["params"]["request"]["url"]
+        elif message["method"] == "Network.loadingFailed" and message["params"].get("blockedReason"):
+            blocked.add(message["params"]["requestId"])
+    return [url for request, url in urls.items() if request not in blocked and not url.startswith(("data:", "blob:"))]
+
+
+def main():
+    binary = sys.argv[1]
+    screenshot = sys.argv[2] if len(sys.argv) > 2 else None
+    # A folder of Swagger UI's and ReDoc's files: /docs and /redoc are then checked offline too.
+    assets = sys.argv[3] if len(sys.argv) > 3 else None
+    redis_port, port = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as work:
+        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--dir", work],
+                                 stdout=subprocess.DEVNULL)
+        server = subprocess.Popen([binary, "serve", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
+                                   "--admin-key", ADMIN, "--log-level", "error"] + (["--docs-assets", assets] if assets else []))
+        driver = None
+        try:
+            if until(lambda: urllib.request.urlopen(base + "/readyz", timeout=1).status == 200, 20) is None:
+                sys.exit("tokenpool did not become ready")
+            api(base, "POST", "/pools/proxies/tokens/batch", {"metadata": [
+                {"proxy": "10.0.0.7:3128", "note": "<script>window.pwned = 1</script><img src=x onerror=window.pwned=2>"},
+                {"proxy": "10.0.0.8:3128"}, {"proxy": "10.0.0.9:3128"}, None, None, None]})
+            api(base, "POST", "/pools/accounts/tokens/batch", {"count": 4, "metadata": {"account": "qa"}})
+            api(base, "POST", "/pools/accounts/tokens/assign", {"holder": "nightly-e2e"})
+
+            driver = browser()
+            driver.get(base + "/dashboard")
+            check("TokenPool" in driver.title, "the page loads without a key")
+            check(until(lambda: "Key needed" in driver.find_element(By.ID, "error").text, 5) is not None,
+                  "without the key it asks for one and shows no data")
+            driver.find_element(By.ID, "key").send_keys(ADMIN)
+            driver.find_element(By.ID, "save-key").click()
+            took = until(lambda: {"proxies", "accounts"} <= {r.get_attribute("data-pool") for r in driver.find_elements(By.CSS_SELECTOR, "#pools tr")}, 5)
+            check(took is not None, "with the key: both pools the test made are listed")
+            check(driver.execute_script("return sessionStorage.getItem('tokenpool.key')") == ADMIN, "the key is kept in sessionStorage")
+            accounts = driver.find_element(By.CSS_SELECTOR, "#pools tr[data-pool=accounts]").text
+            check("4" in accounts and "1" in accounts, f"the accounts pool's counts: {accounts!r}")
+
+            driver.get(base + "/dashboard/pools/proxies")
+            check(until(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#free tr")) == 6, 5) is not None, "the pool's page lists its free tokens")
+            check(until(lambda: driver.find_element(By.ID, "liveness").text == "live", 5) is not None, "the events stream is live")
+            page = driver.find_element(By.TAG_NAME, "body").text
+            check("<script>window.pwned = 1</script>" in page and driver.execute_script("return window.pwned") is None,
+                  "metadata with <script> and an onerror image is shown as text and never runs")
+
+            started = time.monotonic()
+            status, assigned = api(base, "POST", "/pools/proxies/tokens/assign", {"holder": "worker-from-api"})
+            took = until(lambda: "worker-from-api" in driver.find_element(By.ID, "assigned").text, 2)
+            check(status == 200 and took is not None,
+                  f"an assign through the API shows on the page within 2 s ({'%.2f s' % (time.monotonic() - started) if took is not None else 'not seen'})")
+            check(until(lambda: "assigned" in driver.find_element(By.ID, "events").text, 2) is not None, "and in the events list")
+
+            count = driver.find_element(By.ID, "generate-count")
+            count.clear()
+            count.send_keys("3")
+            driver.find_element(By.ID, "generate").click()
+            check(until(lambda: api(base, "GET", "/pools/proxies")[1]["total"] == 9, 5) is not None,
+                  "the page's Generate 3 made three tokens (the API counts 9)")
+            check(until(lambda: driver.find_element(By.ID, "s-total").text == "9", 3) is not None, "and the page shows 9")
+            unblock = driver.find_element(By.CSS_SELECTOR, "#assigned button[data-action=unblock]")
+            unblock.click()
+            check(until(lambda: api(base, "GET", f"/pools/proxies/tokens/{assigned['token']}")[1]["state"] == "free", 5) is not None,
+                  "its Unblock frees the token (checked through the API)")
+            api(base, "POST", "/pools/proxies/tokens/assign", {"holder": "worker-7"})
+            until(lambda: "worker-7" in driver.find_element(By.ID, "assigned").text, 3)
+
+            outside = [url for url in requested_urls(driver) if not url.startswith(base)]
+            check(not outside, f"no request left the server: {outside[:5]}")
+            if screenshot:
+                driver.save_screenshot(screenshot)
+                check(os.path.getsize(screenshot) > 10_000, f"screenshot saved as {screenshot}")
+
+            if assets:
+                driver.get(base + "/docs")
+                check(until(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".opblock")) > 10, 10) is not None,
+                      "/docs renders every operation with Swagger UI from this server")
+                driver.get(base + "/redoc")
+                check(until(lambda: "assignToken" in driver.page_source or "Assign a random free token" in driver.page_source, 10) is not None,
+                      "/redoc renders with ReDoc from this server")
+                outside = [url for url in requested_urls(driver) if not url.startswith(base)]
+                check(not outside, f"and no request of theirs left the server: {outside[:5]}")
+        finally:
+            if driver:
+                driver.quit()
+            server.terminate()
+            redis.kill()
+            server.wait(timeout=10)
+            redis.wait(timeout=10)
+    print(f"dashboard: {results['passed']} passed, {results['failed']} failed", flush=True)
+    sys.exit(1 if results["failed"] else 0)
+
+
+if __name__ == "__main__":
+    main()
