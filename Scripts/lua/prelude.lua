@@ -84,6 +84,20 @@ local function record(tok, life, leaseUntil, lease)
     return {'ok', tok, life, leaseUntil or false, lease or false, now, holder or false, redis.call('HGET', KEYS[9], tok)}
 end
 
+-- The pool's counts, read at one instant, and its own TTLs (ms; false where it has none):
+-- {total, free, assigned, waiting, leaseTTL|false, keepAliveTTL|false}. O(1).
+local function counts()
+    local own = redis.call('HMGET', KEYS[11], 'leaseTTL', 'keepAliveTTL')
+    return {
+        redis.call('ZCARD', KEYS[3]),
+        redis.call('SCARD', KEYS[1]),
+        redis.call('ZCARD', KEYS[2]),
+        redis.call('ZCARD', KEYS[6]),
+        tonumber(own[1]) or false,
+        tonumber(own[2]) or false,
+    }
+end
+
 -- A waiter leaves the queue, whatever it was doing. O(log w).
 local function forget(id)
     redis.call('ZREM', KEYS[6], id)

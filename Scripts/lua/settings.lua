@@ -18,12 +18,4 @@ for i, name in ipairs({'leaseTTL', 'keepAliveTTL'}) do
         redis.call('HSET', KEYS[11], name, ARGV[i])
     end
 end
-local s = redis.call('HMGET', KEYS[11], 'leaseTTL', 'keepAliveTTL')
-return {
-    redis.call('ZCARD', KEYS[3]),
-    redis.call('SCARD', KEYS[1]),
-    redis.call('ZCARD', KEYS[2]),
-    redis.call('ZCARD', KEYS[6]),
-    tonumber(s[1]) or false,
-    tonumber(s[2]) or false,
-}
+return counts()

@@ -9,12 +9,4 @@
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events'
-local s = redis.call('HMGET', KEYS[11], 'leaseTTL', 'keepAliveTTL')
-return {
-    redis.call('ZCARD', KEYS[3]),
-    redis.call('SCARD', KEYS[1]),
-    redis.call('ZCARD', KEYS[2]),
-    redis.call('ZCARD', KEYS[6]),
-    tonumber(s[1]) or false,
-    tonumber(s[2]) or false,
-}
+return counts()
