@@ -18,7 +18,7 @@
 -- KEYS[11] settings hash  'leaseTTL', 'keepAliveTTL' (ms): the pool's own, over the replicas' flags;
 --                         'events' = 'off' stops the events below
 -- KEYS[12] events  stream  what happened in the pool, oldest first, capped near EVENTS_KEPT entries:
---                         each {type, data}, data a JSON object (GET /pools/{pool}/events serves them)
+--                         fields type, at (ms) and token, lease, holder or count (GET /pools/{pool}/events)
 --
 -- A waiter id is 'CHANNEL#N': a hand-over is published on CHANNEL, the replica's own.
 
@@ -38,15 +38,16 @@ end
 -- How many events the stream keeps, about (XADD MAXLEN ~: trimmed a node at a time, O(1) amortized).
 local EVENTS_KEPT = 1000
 
+-- Whether this pool keeps events (settings.events = off stops them).
+local eventsOn = settings[3] ~= 'off'
+
 -- Appends an event: `kind` ('assigned', 'unblocked', 'lapsed', 'expired', 'deleted', 'generated')
--- and its data (token, lease, holder, count; `at` is added). O(1).
-local function emit(kind, data)
-    if settings[3] == 'off' then
-        return
+-- at `now`, with `name`, `value` pairs of what it is about (token, lease, holder, count).
+-- Plain fields, no JSON: the reader writes that. O(1).
+local function emit(kind, ...)
+    if eventsOn then
+        redis.call('XADD', KEYS[12], 'MAXLEN', '~', EVENTS_KEPT, '*', 'type', kind, 'at', now, ...)
     end
-    data.type = kind
-    data.at = now
-    redis.call('XADD', KEYS[12], 'MAXLEN', '~', EVENTS_KEPT, '*', 'type', kind, 'data', cjson.encode(data))
 end
 
 -- The token's life deadline, or nil for a token the pool does not know.
@@ -56,7 +57,7 @@ end
 
 -- Removes a token from every key of the pool, because it `why` ('expired' or 'deleted'). O(log n).
 local function purge(tok, why)
-    emit(why, {token = tok})
+    emit(why, 'token', tok)
     redis.call('ZREM', KEYS[3], tok)
     redis.call('SREM', KEYS[1], tok)
     redis.call('ZREM', KEYS[2], tok)
@@ -150,7 +151,9 @@ end
 -- lives, gone after. O(log n + log w).
 local function release(tok, life, why)
     if life and life > now then
-        emit(why, {token = tok, lease = tonumber(redis.call('HGET', KEYS[4], tok))})
+        if eventsOn then
+            emit(why, 'token', tok, 'lease', redis.call('HGET', KEYS[4], tok) or 0)
+        end
         redis.call('ZREM', KEYS[2], tok)
         redis.call('HDEL', KEYS[4], tok)
         redis.call('HDEL', KEYS[10], tok)
@@ -167,13 +170,13 @@ local function grant(tok, life, leaseTTL, number, holder, idem, idemTTL)
     local leaseUntil = now + leaseTTL
     redis.call('ZADD', KEYS[2], leaseUntil, tok)
     redis.call('HSET', KEYS[4], tok, number)
+    -- A token is only granted free (release and purge clear its holder), so nobody to clear here.
     if holder and holder ~= '' then
         redis.call('HSET', KEYS[10], tok, holder)
+        emit('assigned', 'token', tok, 'lease', number, 'holder', holder)
     else
-        redis.call('HDEL', KEYS[10], tok)
-        holder = nil
+        emit('assigned', 'token', tok, 'lease', number)
     end
-    emit('assigned', {token = tok, lease = number, holder = holder})
     if idem then
         redis.call('HSET', idem, 'token', tok, 'lease', number)
         redis.call('PEXPIRE', idem, idemTTL)

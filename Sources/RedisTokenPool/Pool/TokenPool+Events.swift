@@ -6,8 +6,16 @@ public struct PoolEvent: Sendable, Hashable {
     public var id: String
     /// `assigned`, `unblocked`, `lapsed`, `expired`, `deleted` or `generated`.
     public var type: String
-    /// A JSON object: `type`, `at` (ms, Redis's clock) and `token`, `lease`, `holder` or `count`.
-    public var data: String
+    /// When, in ms since the epoch by Redis's clock.
+    public var at: Int64
+    /// The token it is about (all but `generated`).
+    public var token: String?
+    /// The lease given (`assigned`) or ended (`unblocked`, `lapsed`).
+    public var lease: Int64?
+    /// Who took the token (`assigned`, when its assign named a holder).
+    public var holder: String?
+    /// How many tokens were made (`generated`).
+    public var count: Int?
 }
 
 extension TokenPool {
@@ -24,18 +32,29 @@ extension TokenPool {
         return try Self.decodeEvents(reply).first?.id ?? "0-0"
     }
 
-    /// XRANGE's `[[id, [field, value, ...]], ...]`, each entry with its `type` and `data`.
+    /// XRANGE's `[[id, [field, value, ...]], ...]`: each entry `type`, `at`, then what it is about.
     private static func decodeEvents(_ reply: RESPValue) throws(RedisClientError) -> [PoolEvent] {
         guard let entries = reply.array else { throw .unexpectedReply("XRANGE: \(reply.shape)") }
         var events: [PoolEvent] = []
         events.reserveCapacity(entries.count)
         for entry in entries {
             guard let parts = entry.array, parts.count == 2, let id = parts[0].string, let fields = parts[1].array?.compactMap(\.string),
-                fields.count == 4, fields[0] == "type", fields[2] == "data", TokenRecord.looksLikeObject(fields[3])
+                fields.count >= 4, fields.count % 2 == 0, fields[0] == "type", fields[2] == "at", let at = Int64(fields[3])
             else {
-                throw .unexpectedReply("XRANGE: an event that is not {type, data}")
+                throw .unexpectedReply("XRANGE: an event that is not {type, at, ...}")
             }
-            events.append(PoolEvent(id: id, type: fields[1], data: fields[3]))
+            var event = PoolEvent(id: id, type: fields[1], at: at)
+            for index in stride(from: 4, to: fields.count, by: 2) {
+                let value = fields[index + 1]
+                switch fields[index] {
+                case "token": event.token = value
+                case "lease": event.lease = Int64(value)
+                case "holder": event.holder = value
+                case "count": event.count = Int(value)
+                default: break  // a field a later version adds
+                }
+            }
+            events.append(event)
         }
         return events
     }

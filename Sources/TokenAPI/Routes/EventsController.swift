@@ -67,9 +67,7 @@ struct EventsController<Context: RequestContext>: Sendable {
                         let events = try await pool.events(in: name, after: last)
                         if let newest = events.last {
                             var buffer = ByteBuffer()
-                            for event in events {
-                                buffer.writeString("id: \(event.id)\nevent: \(event.type)\ndata: \(event.data)\n\n")
-                            }
+                            for event in events { buffer.writeServerSentEvent(event) }
                             try await writer.write(buffer)
                             last = newest.id
                             quietSince = .now
@@ -107,4 +105,22 @@ struct EventsController<Context: RequestContext>: Sendable {
 
 extension HTTPField.Name {
     static let lastEventID = Self("Last-Event-ID")!
+}
+
+extension ByteBuffer {
+    /// `id: ID`, `event: TYPE`, `data: {"type", "at", "token"?, "lease"?, "holder"?, "count"?}`, a blank line.
+    mutating func writeServerSentEvent(_ event: PoolEvent) {
+        var json = JSONWriter(capacity: 128)
+        json.beginObject()
+        json.field("type", event.type)
+        json.field("at", event.at)
+        if let token = event.token { json.field("token", token) }
+        if let lease = event.lease { json.field("lease", lease) }
+        if let holder = event.holder { json.field("holder", holder) }
+        if let count = event.count { json.field("count", count) }
+        json.endObject()
+        self.writeString("id: \(event.id)\nevent: \(event.type)\ndata: ")
+        self.writeImmutableBuffer(json.buffer)
+        self.writeString("\n\n")
+    }
 }
