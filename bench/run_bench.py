@@ -159,21 +159,36 @@ def lapse_at_once(redis, base, pid, count=100_000):
     }
 
 
-def events_cost(redis, base, pid, rounds=3, seconds=5):
+def events_cost(redis, base, pid, rounds=5, seconds=4):
     """The assign/unblock cycle with the pool's events stream on and off (settings.events = off),
-    alternately, `rounds` times each: the median of each and their ratio."""
+    side by side: `rounds` pairs, the order flipped each round so the machine's drift cancels; the
+    cost is the median of the pairs' ratios. Redis alone (redis-benchmark on assign.lua) likewise."""
     settings = redis.keys("p1k")[10]
-    runs = {"on": [], "off": []}
-    for _ in range(rounds):
-        for mode in ("on", "off"):
-            if mode == "off":
-                redis.cli("HSET", settings, "events", "off")
-            else:
-                redis.cli("HDEL", settings, "events")
-            runs[mode].append(wrk(base, "cycle.lua", pid, {"POOL": "p1k"}, seconds=seconds)["rps"])
-    redis.cli("HDEL", settings, "events")
-    on, off = statistics.median(runs["on"]), statistics.median(runs["off"])
-    return {"on": on, "off": off, "runs": runs, "cost": 1 - on / off}
+
+    def events(on):
+        if on:
+            redis.cli("HDEL", settings, "events")
+        else:
+            redis.cli("HSET", settings, "events", "off")
+
+    runs, ratios = {"on": [], "off": []}, []
+    for index in range(rounds):
+        pair = {}
+        for on in ((True, False) if index % 2 == 0 else (False, True)):
+            events(on)
+            pair[on] = wrk(base, "cycle.lua", pid, {"POOL": "p1k"}, seconds=seconds)["rps"]
+        runs["on"].append(pair[True])
+        runs["off"].append(pair[False])
+        ratios.append(pair[True] / pair[False])
+    alone = {"on": [], "off": []}
+    for index in range(rounds):
+        for on in ((True, False) if index % 2 == 0 else (False, True)):
+            events(on)
+            alone["on" if on else "off"].append(redis_benchmark(redis, "assign.lua", redis.keys("p1m"), [60000, 16, 32, 60000], requests=50_000))
+    events(True)
+    alone_ratio = statistics.median(a / b for a, b in zip(alone["on"], alone["off"]))
+    return {"on": statistics.median(runs["on"]), "off": statistics.median(runs["off"]), "runs": runs,
+            "cost": 1 - statistics.median(ratios), "redis_alone": alone, "redis_alone_cost": 1 - alone_ratio}
 
 
 def chart(results, path):
@@ -237,9 +252,12 @@ def report(r, path):
         "## The events stream's cost",
         "",
         f"The assign/unblock cycle (1,000 tokens) with the pool's events stream on and off (`settings.events = off`), "
-        f"alternately, {len(r['events']['runs']['on'])} runs of 5 s each: median **{r['events']['on']:,.0f}** req/s on, "
-        f"**{r['events']['off']:,.0f}** off: the stream costs **{100 * r['events']['cost']:.1f} %** "
-        f"(runs on: {', '.join(f'{x:,.0f}' for x in r['events']['runs']['on'])}; off: {', '.join(f'{x:,.0f}' for x in r['events']['runs']['off'])}).",
+        f"side by side, {len(r['events']['runs']['on'])} pairs of 4 s runs (the order flipped each pair): median "
+        f"**{r['events']['on']:,.0f}** req/s on, **{r['events']['off']:,.0f}** off; the median of the pairs' ratios puts the "
+        f"stream's cost at **{100 * r['events']['cost']:.1f} %** of the cycle "
+        f"(on: {', '.join(f'{x:,.0f}' for x in r['events']['runs']['on'])}; off: {', '.join(f'{x:,.0f}' for x in r['events']['runs']['off'])}).",
+        f"Redis alone (redis-benchmark, assign.lua, 1M-token pool, the same pairs): **{100 * r['events']['redis_alone_cost']:.1f} %** "
+        f"(on: {', '.join(f'{x:,.0f}' for x in r['events']['redis_alone']['on'])}; off: {', '.join(f'{x:,.0f}' for x in r['events']['redis_alone']['off'])}).",
         "",
         "## Memory",
         "",

@@ -72,7 +72,7 @@ for i = first, #ARGV, step do
 end
 
 if #made > 0 then
-    emit('generated', 'count', #made)
+    emit('generated', #made)
 end
 
 if KEYS[13] then

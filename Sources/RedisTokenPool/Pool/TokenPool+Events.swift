@@ -16,6 +16,26 @@ public struct PoolEvent: Sendable, Hashable {
     public var holder: String?
     /// How many tokens were made (`generated`).
     public var count: Int?
+
+    public init(id: String, type: String, at: Int64, token: String? = nil, lease: Int64? = nil, holder: String? = nil, count: Int? = nil) {
+        (self.id, self.type, self.at, self.token, self.lease, self.holder, self.count) = (id, type, at, token, lease, holder, count)
+    }
+
+    /// `KIND AT TOKEN LEASE [HOLDER]` (lease 0: none; the holder may hold spaces) or `generated AT COUNT`.
+    init?(id: String, text: String) {
+        let parts = text.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
+        guard parts.count >= 3, let at = Int64(parts[1]) else { return nil }
+        self.init(id: id, type: String(parts[0]), at: at)
+        if self.type == "generated" {
+            guard parts.count == 3, let count = Int(parts[2]) else { return nil }
+            self.count = count
+            return
+        }
+        guard parts.count >= 4, let lease = Int64(parts[3]) else { return nil }
+        self.token = String(parts[2])
+        self.lease = lease > 0 ? lease : nil
+        self.holder = parts.count == 5 ? String(parts[4]) : nil
+    }
 }
 
 extension TokenPool {
@@ -32,27 +52,16 @@ extension TokenPool {
         return try Self.decodeEvents(reply).first?.id ?? "0-0"
     }
 
-    /// XRANGE's `[[id, [field, value, ...]], ...]`: each entry `type`, `at`, then what it is about.
+    /// XRANGE's `[[id, ["e", "KIND AT WHAT"]], ...]` (see `emit` in prelude.lua).
     private static func decodeEvents(_ reply: RESPValue) throws(RedisClientError) -> [PoolEvent] {
         guard let entries = reply.array else { throw .unexpectedReply("XRANGE: \(reply.shape)") }
         var events: [PoolEvent] = []
         events.reserveCapacity(entries.count)
         for entry in entries {
             guard let parts = entry.array, parts.count == 2, let id = parts[0].string, let fields = parts[1].array?.compactMap(\.string),
-                fields.count >= 4, fields.count % 2 == 0, fields[0] == "type", fields[2] == "at", let at = Int64(fields[3])
+                fields.count == 2, fields[0] == "e", let event = PoolEvent(id: id, text: fields[1])
             else {
-                throw .unexpectedReply("XRANGE: an event that is not {type, at, ...}")
-            }
-            var event = PoolEvent(id: id, type: fields[1], at: at)
-            for index in stride(from: 4, to: fields.count, by: 2) {
-                let value = fields[index + 1]
-                switch fields[index] {
-                case "token": event.token = value
-                case "lease": event.lease = Int64(value)
-                case "holder": event.holder = value
-                case "count": event.count = Int(value)
-                default: break  // a field a later version adds
-                }
+                throw .unexpectedReply("XRANGE: an event that is not e = 'KIND AT WHAT'")
             }
             events.append(event)
         }
