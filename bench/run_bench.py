@@ -264,10 +264,10 @@ def report(r, path):
         f"Redis `used_memory` grew by **{r['memory']['bytes_per_token']:.0f} bytes per free token** filling 1,000,000 tokens "
         f"({r['memory']['delta'] / 1e6:.0f} MB).",
         "",
-        f"Side by side, 100,000 tokens each: **{r['memory']['plain_100k']:.0f} B** per free token without metadata, "
-        f"**{r['memory']['meta_100k']:.0f} B** with a {METADATA_BYTES}-byte metadata object on each "
-        f"(+{r['memory']['meta_100k'] - r['memory']['plain_100k']:.0f} B: the object's text and its hash entry; a token "
-        "without metadata has no entry).",
+        f"With a {METADATA_BYTES}-byte metadata object on each token: **{r['memory']['with_metadata']:.0f} B** per free token "
+        f"(the pool's `meta` hash holds **{r['memory']['meta_per_token']:.0f} B** a token: the object's text, the token as "
+        "the field and the hash entry, by `MEMORY USAGE ... SAMPLES 0` over 100,000 such tokens). A token without metadata "
+        "has no entry.",
         "",
         "## 100,000 leases lapsing at once",
         "",
@@ -333,11 +333,13 @@ def main():
             delta = redis.used_memory() - before
             results["memory"] = {"delta": delta, "bytes_per_token": delta / 1_000_000}
             print(f"memory: {delta / 1e6:.1f} MB for 1M tokens", flush=True)
-            for label, metadata in [("plain_100k", None), ("meta_100k", METADATA)]:
-                before = redis.used_memory()
-                fill(base, "mem-" + label, 100_000, sample=0, metadata=metadata)
-                results["memory"][label] = (redis.used_memory() - before) / 100_000
-                redis.cli("UNLINK", *redis.keys("mem-" + label))
+            # What metadata adds, exactly: the `meta` hash's own bytes (MEMORY USAGE of every
+            # field, SAMPLES 0) over 100,000 tokens that each have the 100-byte object.
+            fill(base, "mem-meta", 100_000, sample=0, metadata=METADATA)
+            meta_bytes = int(redis.cli("MEMORY", "USAGE", redis.keys("mem-meta")[8], "SAMPLES", "0"))
+            results["memory"]["meta_per_token"] = meta_bytes / 100_000
+            results["memory"]["with_metadata"] = results["memory"]["bytes_per_token"] + meta_bytes / 100_000
+            redis.cli("UNLINK", *redis.keys("mem-meta"))
             print("memory", results["memory"], flush=True)
             with tempfile.TemporaryDirectory() as lists:
                 for size in SIZES:
