@@ -89,14 +89,13 @@ end
 -- The pool's counts, read at one instant, and its own TTLs (ms; false where it has none):
 -- {total, free, assigned, waiting, leaseTTL|false, keepAliveTTL|false}. O(1).
 local function counts()
-    local own = redis.call('HMGET', KEYS[11], 'leaseTTL', 'keepAliveTTL')
     return {
         redis.call('ZCARD', KEYS[3]),
         redis.call('SCARD', KEYS[1]),
         redis.call('ZCARD', KEYS[2]),
         redis.call('ZCARD', KEYS[6]),
-        tonumber(own[1]) or false,
-        tonumber(own[2]) or false,
+        tonumber(settings[1]) or false,
+        tonumber(settings[2]) or false,
     }
 end
 

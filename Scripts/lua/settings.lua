@@ -17,5 +17,7 @@ for i, name in ipairs({'leaseTTL', 'keepAliveTTL'}) do
     else
         redis.call('HSET', KEYS[11], name, ARGV[i])
     end
+    -- What the prelude read before the change, now as it is (counts() reports it).
+    settings[i] = ARGV[i] ~= '' and ARGV[i]
 end
 return counts()

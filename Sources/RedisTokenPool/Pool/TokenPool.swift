@@ -217,13 +217,13 @@ public final class TokenPool: Sendable {
     /// - Throws: ``TokenPoolError/invalidCursor(_:)`` for a cursor no page of this listing gave.
     public func tokens(_ listing: TokenListing, in pool: PoolName = .default, limit: Int = 100, after cursor: String? = nil) async throws -> Page<TokenRecord> {
         precondition((1...Self.maxPageSize).contains(limit), "limit out of range")
-        guard let cursor else {
-            return try decodeTokenPage(try await self.run(.list, pool, [listing.rawValue, String(limit), ""]), pool: pool)
+        var argument = ""
+        if let cursor {
+            let parts = cursor.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard Self.isNumber(parts[0]), parts.count == 1 || Token(parts[1]) != nil else { throw TokenPoolError.invalidCursor(cursor) }
+            // The free set's cursor is SSCAN's number; what follows a ':' only places the sorted listings.
+            argument = listing == .free ? String(parts[0]) : cursor
         }
-        let parts = cursor.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        guard Self.isNumber(parts[0]), parts.count == 1 || Token(parts[1]) != nil else { throw TokenPoolError.invalidCursor(cursor) }
-        // The free set's cursor is SSCAN's number; what follows a ':' only places the sorted listings.
-        let argument = listing == .free ? String(parts[0]) : cursor
         return try decodeTokenPage(try await self.run(.list, pool, [listing.rawValue, String(limit), argument]), pool: pool)
     }
 
@@ -249,7 +249,8 @@ public final class TokenPool: Sendable {
         guard let fields = reply.array, fields.count == 2, let next = fields[0].string, let members = fields[1].array else {
             throw RedisClientError.unexpectedReply("SSCAN: \(reply.shape)")
         }
-        let names = members.compactMap { $0.string.flatMap(PoolName.init) }.sorted { $0.rawValue < $1.rawValue }
+        let names = members.compactMap { $0.string.flatMap(PoolName.init) }
+        // Read at once; they finish in any order, so the page is sorted after.
         let stats = try await withThrowingTaskGroup(of: PoolStats.self) { group in
             for name in names { group.addTask { try await self.stats(of: name) } }
             return try await group.reduce(into: []) { $0.append($1) }
@@ -273,8 +274,9 @@ public final class TokenPool: Sendable {
         // Out of the list first: a generate that finds the pool empty afterwards lists it again.
         let listed = try await self.client.send("SREM", self.registryKey, pool.rawValue).int == 1
         self.registered.withLockedValue { _ = $0.remove(pool) }
-        let counts = try await self.run(.dropPool, pool, []).integers(2, script: "drop_pool")
-        return listed || counts[1] > 0
+        let reply = try await self.run(.dropPool, pool, [])
+        guard case .integer(let keys) = reply else { throw RedisClientError.unexpectedReply("drop_pool: \(reply.shape)") }
+        return listed || keys > 0
     }
 
     /// One bounded batch of reclaiming in `pool`: gone waiters out of the queue, lapsed leases
