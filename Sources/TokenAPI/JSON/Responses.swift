@@ -34,21 +34,32 @@ extension JSONWriter {
 }
 
 extension TokenRecord {
+    /// About how many bytes its TokenInfo takes, metadata included: the writer's one allocation.
+    var jsonSize: Int { 224 + (self.metadata?.utf8.count ?? 0) }
+
     func json(status: HTTPResponse.Status = .ok) -> JSONResponse {
-        var writer = JSONWriter(capacity: 224 + (self.metadata?.utf8.count ?? 0))
+        var writer = JSONWriter(capacity: self.jsonSize)
         writer.tokenInfo(self)
         return JSONResponse(status: status, body: writer.buffer)
+    }
+}
+
+extension JSONWriter {
+    /// A writer sized for `{"tokens": [...]}` of `records`, the object begun and the array written.
+    static func tokenList(_ records: [TokenRecord]) -> JSONWriter {
+        var writer = JSONWriter(capacity: 48 + records.reduce(0) { $0 + $1.jsonSize })
+        writer.beginObject()
+        writer.beginArray("tokens")
+        for record in records { writer.tokenInfo(record) }
+        writer.endArray()
+        return writer
     }
 }
 
 extension [TokenRecord] {
     /// `{"tokens": [TokenInfo]}`.
     func json(status: HTTPResponse.Status) -> JSONResponse {
-        var writer = JSONWriter(capacity: 32 + self.reduce(0) { $0 + 220 + ($1.metadata?.utf8.count ?? 0) })
-        writer.beginObject()
-        writer.beginArray("tokens")
-        for record in self { writer.tokenInfo(record) }
-        writer.endArray()
+        var writer = JSONWriter.tokenList(self)
         writer.endObject()
         return JSONResponse(status: status, body: writer.buffer)
     }
@@ -57,11 +68,7 @@ extension [TokenRecord] {
 extension Page<TokenRecord> {
     /// `{"tokens": [TokenInfo], "next": CURSOR|null}`.
     func json() -> JSONResponse {
-        var writer = JSONWriter(capacity: 48 + self.items.reduce(0) { $0 + 220 + ($1.metadata?.utf8.count ?? 0) })
-        writer.beginObject()
-        writer.beginArray("tokens")
-        for record in self.items { writer.tokenInfo(record) }
-        writer.endArray()
+        var writer = JSONWriter.tokenList(self.items)
         writer.field("next", self.next)
         writer.endObject()
         return JSONResponse(status: .ok, body: writer.buffer)
