@@ -63,8 +63,17 @@ struct TokenAPITests {
         }
     }
 
+    /// The answer as `type`; when it is not one, an error that says what came instead.
     static func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
-        try JSONDecoder().decode(type, from: Data(response.body.readableBytesView))
+        do {
+            return try JSONDecoder().decode(type, from: Data(response.body.readableBytesView))
+        } catch {
+            throw UnexpectedAnswer(description: "expected \(T.self), got \(response.status.code): \(String(buffer: response.body).prefix(300))")
+        }
+    }
+
+    struct UnexpectedAnswer: Error, CustomStringConvertible {
+        var description: String
     }
 
     static func expectProblem(_ response: TestResponse, _ status: HTTPResponse.Status, _ slug: String) throws {
