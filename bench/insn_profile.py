@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Where a request's instructions go: a flat profile by function from the counting plugin.
+
+    insn_profile.py BINARY SCENARIO [TOP]
+
+Serves BINARY under qemu-x86_64 with the plugin's per-block counts (bench/qemu_insn.c), warms
+the scenario (healthz, keep-alive or cycle, as in bench/instructions.py), counts every block's
+instructions over a fixed number of requests, and sums them by function (the block's start
+address looked up in the symbol tables of the file mapped there). Prints the TOP functions
+with instructions per request and their share, and the share of each library.
+"""
+import bisect
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+from instructions import PLUGIN, REQUESTS, build_plugin, drive, read_count
+from run_bench import fill, free_port, wait_ready
+
+
+def dump(profile):
+    request = pathlib.Path(f"{profile}.request")
+    request.touch()
+    while request.exists():
+        time.sleep(0.02)
+    counts = {}
+    for line in pathlib.Path(profile).read_text().splitlines():
+        address, count = line.split()
+        counts[int(address, 16)] = counts.get(int(address, 16), 0) + int(count)  # one address, several blocks
+    return counts
+
+
+class Symbols:
+    """Function start addresses of the files mapped into a process, from its maps and `nm`."""
+
+    def __init__(self, pid):
+        self.ranges = []
+        self.tables = {}
+        for line in pathlib.Path(f"/proc/{pid}/maps").read_text().splitlines():
+            fields = line.split()
+            if len(fields) < 6 or not fields[5].startswith("/"):
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            self.ranges.append((start, end, int(fields[2], 16), fields[5]))
+        self.ranges.sort()
+        self.starts = [r[0] for r in self.ranges]
+
+    def table(self, file):
+        if file not in self.tables:
+            out = subprocess.run(["nm", "--defined-only", file], capture_output=True, text=True).stdout
+            if not out.strip():
+                out = subprocess.run(["nm", "-D", "--defined-only", file], capture_output=True, text=True).stdout
+            entries = []
+            for line in out.splitlines():
+                parts = line.split()
+                if len(parts) == 3 and parts[1] in "tTwW":
+                    entries.append((int(parts[0], 16), parts[2]))
+            entries.sort()
+            # ELF virtual address of the first loadable segment, to turn file offsets into addresses
+            header = subprocess.run(["readelf", "-lW", file], capture_output=True, text=True).stdout
+            loads = [line.split() for line in header.splitlines() if line.strip().startswith("LOAD")]
+            segments = [(int(l[1], 16), int(l[2], 16)) for l in loads]  # (offset, vaddr)
+            self.tables[file] = ([e[0] for e in entries], [e[1] for e in entries], segments)
+        return self.tables[file]
+
+    def name(self, address):
+        index = bisect.bisect_right(self.starts, address) - 1
+        if index < 0 or address >= self.ranges[index][1]:
+            return "?", "?"
+        start, _, offset, file = self.ranges[index]
+        addresses, names, segments = self.table(file)
+        file_offset = address - start + offset
+        vaddr = file_offset
+        for segment_offset, segment_vaddr in segments:
+            if segment_offset <= file_offset:
+                vaddr = file_offset - segment_offset + segment_vaddr
+        at = bisect.bisect_right(addresses, vaddr) - 1
+        return os.path.basename(file), names[at] if at >= 0 else "?"
+
+
+def main():
+    binary, scenario = sys.argv[1], sys.argv[2]
+    top = int(sys.argv[3]) if len(sys.argv) > 3 else 40
+    build_plugin()
+    with tempfile.TemporaryDirectory() as data:
+        redis_port, port = free_port(), free_port()
+        counter, profile = f"{data}/count", f"{data}/profile"
+        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no", "--dir", data], stdout=subprocess.DEVNULL)
+        server = subprocess.Popen(["qemu-x86_64", "-plugin", f"{PLUGIN},out={counter},profile={profile}", binary, "serve",
+                                   "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
+                                   "--keep-alive-ttl", "36000", "--reap-interval", "3600", "--log-level", "error"])
+        try:
+            wait_ready(port, timeout=120)
+            base = f"http://127.0.0.1:{port}"
+            tokens = fill(base, "ka", 1_000, sample=1_000)
+            fill(base, "cycle", 1_000, sample=0)
+            pool = {"healthz": "", "keep-alive": "ka", "cycle": "cycle"}[scenario]
+            drive(port, scenario, 800, pool, tokens)
+            counted = -read_count(counter)
+            before = dump(profile)
+            drive(port, scenario, REQUESTS, pool, tokens)
+            counted += read_count(counter)
+            after = dump(profile)
+            symbols = Symbols(server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            redis.terminate()
+            redis.wait(timeout=10)
+    by_function, by_file = {}, {}
+    for address, count in after.items():
+        delta = count - before.get(address, 0)
+        if delta <= 0:
+            continue
+        file, name = symbols.name(address)
+        by_function[(file, name)] = by_function.get((file, name), 0) + delta
+        by_file[file] = by_file.get(file, 0) + delta
+    total = sum(by_file.values())
+    names = [name for (_, name), _ in sorted(by_function.items(), key=lambda kv: -kv[1])[:top]]
+    demangled = subprocess.run(["swift", "demangle", "--simplified"], input="\n".join(names), capture_output=True,
+                               text=True).stdout.splitlines()
+    print(f"{scenario}: {total / REQUESTS:,.0f} instructions/request over {REQUESTS:,} requests "
+          f"(the total counter: {counted / REQUESTS:,.0f})")
+    for file, count in sorted(by_file.items(), key=lambda kv: -kv[1]):
+        print(f"  {count / REQUESTS:>9,.0f} {count / total:6.1%}  {file}")
+    print()
+    for ((file, _), count), name in zip(sorted(by_function.items(), key=lambda kv: -kv[1])[:top], demangled):
+        print(f"  {count / REQUESTS:>9,.0f} {count / total:6.1%}  {file}: {name[:150]}")
+
+
+if __name__ == "__main__":
+    main()

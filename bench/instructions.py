@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Instructions per request: a figure that does not move with this machine's noise.
+
+    instructions.py LABEL=BINARY [LABEL=BINARY ...]
+
+Each release binary serves under `qemu-x86_64` with a plugin (bench/qemu_insn.c) that counts the
+guest instructions of all its threads. A client outside the emulator sends a fixed number of
+requests over 8 keep-alive connections: GET /healthz, keep-alive on random tokens of a 1,000-token
+pool, and the assign/unblock cycle (each assign answered 200 is unblocked with its lease). The
+count read before and after, less what the idle server executes in as long (measured just before;
+the reaper is set to one pass an hour), divided by the requests, is the server-side instructions
+per request. Medians over the repeats are printed and written to docs/benchmarks-instructions.md.
+Valgrind would be the usual tool, but Debian's 3.19 cannot read Swift 6.3's DWARF 5 and crashes
+on the stripped binary, and this VM exposes no hardware counters to `perf stat`.
+"""
+import http.client
+import json
+import os
+import pathlib
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from run_bench import ROOT, fill, free_port, wait_ready
+
+CONNECTIONS = 8
+REQUESTS = int(os.environ.get("INSN_REQUESTS", "4000"))
+REPEATS = int(os.environ.get("INSN_REPEATS", "3"))
+PLUGIN = ROOT / ".build/qemu-insn/libinsn.so"
+SCENARIOS = os.environ.get("INSN_SCENARIOS", "healthz,keep-alive,cycle").split(",")
+
+
+def build_plugin():
+    source = ROOT / "bench/qemu_insn.c"
+    if not PLUGIN.exists() or PLUGIN.stat().st_mtime < source.stat().st_mtime:
+        PLUGIN.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(PLUGIN), str(source), "-lpthread"], check=True)
+
+
+def read_count(path):
+    """The counter once it has stopped moving (the plugin writes it every 20 ms)."""
+    last = None
+    while True:
+        time.sleep(0.06)
+        value = int(pathlib.Path(path).read_text())
+        if value == last:
+            return value
+        last = value
+
+
+def drive(port, scenario, requests, pool, tokens):
+    """Sends `requests` requests of the scenario over CONNECTIONS connections; each must succeed."""
+    share = [requests // CONNECTIONS + (1 if i < requests % CONNECTIONS else 0) for i in range(CONNECTIONS)]
+    failures = []
+
+    def connection(count):
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        held = None
+        for _ in range(count):
+            if scenario == "healthz":
+                method, path = "GET", "/healthz"
+            elif scenario == "keep-alive":
+                method, path = "POST", f"/pools/{pool}/tokens/{random.choice(tokens)}/keep-alive"
+            elif held:
+                method, path = "POST", f"/pools/{pool}/tokens/{held[0]}/unblock?lease={held[1]}"
+            else:
+                method, path = "POST", f"/pools/{pool}/tokens/assign"
+            client.request(method, path)
+            response = client.getresponse()
+            body = response.read()
+            if response.status != 200:
+                failures.append((path, response.status, body[:200]))
+            if scenario == "cycle":
+                held = None if held else (lambda t: (t["token"], t["lease"]))(json.loads(body))
+        # An assign left unanswered by its unblock would keep a token: unblock it (not counted
+        # in an even share, and the shares are even).
+        client.close()
+
+    threads = [threading.Thread(target=connection, args=(count,)) for count in share]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"{scenario}: {len(failures)} requests failed, e.g. {failures[0]}")
+
+
+def measure(label, binary, redis_port, data):
+    port = free_port()
+    pool = re.sub(r"[^A-Za-z0-9_-]", "-", label)
+    counter = pathlib.Path(data) / f"count-{pool}"
+    server = subprocess.Popen(["qemu-x86_64", "-plugin", f"{PLUGIN},out={counter}", binary, "serve", "--port", str(port),
+                               "--redis-url", f"redis://127.0.0.1:{redis_port}", "--keep-alive-ttl", "36000",
+                               "--reap-interval", "3600", "--log-level", "error"])
+    try:
+        wait_ready(port, timeout=120)
+        base = f"http://127.0.0.1:{port}"
+        tokens = fill(base, f"ka-{pool}", 1_000, sample=1_000)
+        fill(base, f"cycle-{pool}", 1_000, sample=0)
+        pools = {"healthz": "", "keep-alive": f"ka-{pool}", "cycle": f"cycle-{pool}"}
+        for scenario in SCENARIOS:  # warm: code translated, caches filled, connections open
+            drive(port, scenario, 800, pools[scenario], tokens)
+        results = {scenario: [] for scenario in SCENARIOS}
+        for repeat in range(REPEATS):
+            for scenario in SCENARIOS:
+                idle_start = read_count(counter)
+                time.sleep(1.0)
+                idle_rate = (read_count(counter) - idle_start) / 1.0
+                before = read_count(counter)
+                started = time.monotonic()
+                drive(port, scenario, REQUESTS, pools[scenario], tokens)
+                after = read_count(counter)
+                elapsed = time.monotonic() - started
+                per_request = (after - before - idle_rate * elapsed) / REQUESTS
+                results[scenario].append(per_request)
+                print(f"{label} {scenario} #{repeat + 1}: {per_request:,.0f} instructions/request "
+                      f"(idle {idle_rate:,.0f}/s, {REQUESTS / elapsed:,.0f} req/s under qemu)", flush=True)
+        return {scenario: statistics.median(values) for scenario, values in results.items()} | {"runs": results}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main():
+    build_plugin()
+    binaries = [arg.split("=", 1) for arg in sys.argv[1:]]
+    table = {}
+    with tempfile.TemporaryDirectory() as data:
+        redis_port = free_port()
+        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no", "--dir", data], stdout=subprocess.DEVNULL)
+        try:
+            for label, binary in binaries:
+                table[label] = measure(label, binary, redis_port, data)
+        finally:
+            redis.terminate()
+            redis.wait(timeout=10)
+    print(json.dumps(table, indent=2))
+    labels = [label for label, _ in binaries]
+    lines = [
+        "# Instructions per request",
+        "",
+        f"`bench/instructions.py`: each release binary under `qemu-x86_64` with a counting plugin (`bench/qemu_insn.c`),",
+        f"{REQUESTS:,} requests a scenario over {CONNECTIONS} keep-alive connections, {REPEATS} repeats, medians; the idle",
+        "server's own count over as long is taken off. Server-side guest instructions, all threads, per request.",
+        "",
+        "| scenario | " + " | ".join(labels) + (" | last ÷ first |" if len(labels) > 1 else ""),
+        "|---|" + "---|" * len(labels) + ("---|" if len(labels) > 1 else ""),
+    ]
+    for scenario in SCENARIOS:
+        cells = [f"{table[label][scenario]:,.0f}" for label in labels]
+        ratio = f" | **{table[labels[-1]][scenario] / table[labels[0]][scenario]:.2f}**" if len(labels) > 1 else ""
+        lines.append(f"| {scenario} | " + " | ".join(cells) + ratio + " |")
+    lines.append("")
+    out = pathlib.Path(os.environ.get("INSN_REPORT", ROOT / "docs/benchmarks-instructions.md"))
+    out.write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
