@@ -66,4 +66,24 @@ struct UnitTests {
         let parsed = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? NSDictionary
         #expect(parsed?["text"] as? String == "a\"b\\c\n\u{1}é")
     }
+
+    /// Numbers and timestamps are written digit by digit into the buffer: the edges come out as
+    /// `String(_:)` and the formatter write them.
+    @Test func theJSONWriterWritesNumbersAndTimestampsInPlace() {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.field("min", Int64.min)
+        writer.field("max", Int64.max)
+        writer.field("zero", 0)
+        writer.field("negative", secondsFromMilliseconds: -1250)
+        writer.field("at", timestampFromMilliseconds: 1_700_000_000_123)
+        writer.field("late", timestampFromMilliseconds: 253_402_300_800_000)  // year 10000: past the fixed width
+        writer.field("never", timestampFromMilliseconds: nil)
+        writer.endObject()
+        #expect(
+            String(buffer: writer.buffer)
+                == #"{"min":-9223372036854775808,"max":9223372036854775807,"zero":0,"negative":-1.25,"at":"2023-11-14T22:13:20.123Z","late":"\#(RFC3339.string(fromMilliseconds: 253_402_300_800_000))","never":null}"#
+        )
+        #expect(RFC3339.string(fromMilliseconds: 253_402_300_800_000) == "10000-01-01T00:00:00.000Z")
+    }
 }

@@ -21,7 +21,7 @@ struct JSONWriter {
         self.needsComma = true
     }
 
-    mutating func beginArray(_ key: String) {
+    mutating func beginArray(_ key: StaticString) {
         self.key(key)
         self.beginArray()
     }
@@ -48,7 +48,7 @@ struct JSONWriter {
     }
 
     /// A member whose value is JSON text already (metadata, written by this server), or `null`.
-    mutating func field(_ key: String, json: String?) {
+    mutating func field(_ key: StaticString, json: String?) {
         self.key(key)
         self.raw(json ?? "null")
     }
@@ -58,30 +58,52 @@ struct JSONWriter {
         self.needsComma = true
     }
 
-    mutating func field(_ key: String, _ value: String?) {
+    mutating func field(_ key: StaticString, _ value: String?) {
         self.key(key)
         if let value { self.string(value) } else { self.buffer.writeStaticString("null") }
         self.needsComma = true
     }
 
-    mutating func field(_ key: String, _ value: Int64?) {
+    mutating func field(_ key: StaticString, _ value: Int64?) {
         self.key(key)
-        if let value { self.buffer.writeString(String(value)) } else { self.buffer.writeStaticString("null") }
+        if let value { self.decimal(value) } else { self.buffer.writeStaticString("null") }
         self.needsComma = true
     }
 
+    /// Milliseconds since the epoch as an RFC 3339 string, or `null`.
+    mutating func field(_ key: StaticString, timestampFromMilliseconds millis: Int64?) {
+        self.key(key)
+        self.needsComma = true
+        guard let millis else {
+            self.buffer.writeStaticString("null")
+            return
+        }
+        let written = self.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: RFC3339.length + 2) { out in
+            guard RFC3339.write(millis, to: UnsafeMutableRawBufferPointer(rebasing: out[1...])) else { return 0 }
+            out[0] = UInt8(ascii: "\"")
+            out[RFC3339.length + 1] = UInt8(ascii: "\"")
+            return RFC3339.length + 2
+        }
+        if written == 0 { self.string(RFC3339.string(fromMilliseconds: millis)) }
+    }
+
     /// Milliseconds written as a decimal number of seconds: `1500` -> `1.5`, `nil` -> `null`.
-    mutating func field(_ key: String, secondsFromMilliseconds millis: Int64?) {
+    mutating func field(_ key: StaticString, secondsFromMilliseconds millis: Int64?) {
         self.key(key)
         if let millis {
             let (whole, fraction) = millis.quotientAndRemainder(dividingBy: 1000)
             if millis < 0 { self.buffer.writeStaticString("-") }
-            self.buffer.writeString(String(abs(whole)))
+            self.decimal(whole.magnitude)
             if fraction != 0 {
-                var digits = String(abs(fraction))
-                digits = String(repeating: "0", count: 3 - digits.count) + digits
-                while digits.hasSuffix("0") { digits.removeLast() }
-                self.buffer.writeString("." + digits)
+                // Three digits, trailing zeros dropped: 500 -> ".5", 50 -> ".05".
+                var digits = Int(fraction.magnitude)
+                var width = 3
+                while digits % 10 == 0 {
+                    digits /= 10
+                    width -= 1
+                }
+                self.buffer.writeInteger(UInt8(ascii: "."))
+                self.decimal(UInt64(digits), width: width)
             }
         } else {
             self.buffer.writeStaticString("null")
@@ -89,7 +111,7 @@ struct JSONWriter {
         self.needsComma = true
     }
 
-    mutating func field(_ key: String, _ value: Int) {
+    mutating func field(_ key: StaticString, _ value: Int) {
         self.field(key, Int64(value))
     }
 
@@ -105,8 +127,48 @@ struct JSONWriter {
         self.needsComma = false
     }
 
+    /// A key of this server's own (letters only, nothing to escape), written as it is.
+    private mutating func key(_ key: StaticString) {
+        self.separate()
+        self.buffer.writeInteger(UInt8(ascii: "\""))
+        self.buffer.writeStaticString(key)
+        self.buffer.writeStaticString("\":")
+        self.needsComma = false
+    }
+
+    /// A number's decimal digits, written straight into the buffer.
+    private mutating func decimal(_ value: Int64) {
+        if value < 0 { self.buffer.writeInteger(UInt8(ascii: "-")) }
+        self.decimal(value.magnitude)
+    }
+
+    /// At least `width` digits, zeros in front.
+    private mutating func decimal(_ value: UInt64, width: Int = 1) {
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        digits = max(digits, width)
+        self.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: digits) { out in
+            var value = value
+            for index in stride(from: digits - 1, through: 0, by: -1) {
+                out[index] = UInt8(truncatingIfNeeded: 0x30 + value % 10)
+                value /= 10
+            }
+            return digits
+        }
+    }
+
     private mutating func string(_ value: String) {
         self.buffer.writeInteger(UInt8(ascii: "\""))
+        // Most strings (tokens, pools, holders) need no escape: one copy.
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            self.buffer.writeString(value)
+            self.buffer.writeInteger(UInt8(ascii: "\""))
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""): self.buffer.writeStaticString("\\\"")
