@@ -63,7 +63,7 @@ func buildRouter(
 ) throws -> Router<TokenRequestContext> {
     let router = Router(context: TokenRequestContext.self)
     router.add(middleware: LogRequestsMiddleware(.debug))
-    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: RequestMetricsMiddleware())
     router.add(middleware: ProblemMiddleware())
     HealthController(pool: pool).addRoutes(to: router)
     try DocsController(maxWait: pool.settings.maxWait, assetsDirectory: docsAssets).addRoutes(to: router)
