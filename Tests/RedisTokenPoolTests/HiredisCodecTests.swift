@@ -30,19 +30,21 @@ struct HiredisCodecTests {
         }
     }
 
-    @Test func decodesRepliesSplitAcrossReadsAndPipelinedInOneRead() throws {
-        let channel = EmbeddedChannel(handler: ByteToMessageHandler(RedisReplyDecoder()))
-        try channel.writeInbound(ByteBuffer(string: "*3\r\n$2\r\nok\r\n:4"))
-        #expect(try channel.readInbound(as: RESPValue.self) == nil)
-        try channel.writeInbound(ByteBuffer(string: "2\r\n$-1\r\n+PONG\r\n-ERR no\r\n*1\r\n*0\r\n"))
-        #expect(
-            try channel.readInbound(as: RESPValue.self)
-                == .array([.bulkString(ByteBuffer(string: "ok")), .integer(42), .null])
-        )
-        #expect(try channel.readInbound(as: RESPValue.self) == .simpleString("PONG"))
-        #expect(try channel.readInbound(as: RESPValue.self) == .error("ERR no"))
-        #expect(try channel.readInbound(as: RESPValue.self) == .array([.array([])]))
-        #expect(try channel.readInbound(as: RESPValue.self) == nil)
+    @Test func decodesRepliesSplitAcrossReadsAndPipelinedInOneRead() async throws {
+        let channel = try await NIOAsyncTestingChannel(handler: RedisCommandHandler())
+        try await channel.connect(to: .init(ipAddress: "127.0.0.1", port: 6379))
+        let deadline = channel.eventLoop.now + .seconds(1)
+        let promises = (0..<4).map { _ in channel.eventLoop.makePromise(of: RESPValue.self) }
+        for promise in promises {
+            try await channel.writeOutbound(RedisRequest(arguments: ["PING"], promise: promise, deadline: deadline))
+        }
+        try await channel.writeInbound(ByteBuffer(string: "*3\r\n$2\r\nok\r\n:4"))
+        #expect(channel.isActive)
+        try await channel.writeInbound(ByteBuffer(string: "2\r\n$-1\r\n+PONG\r\n-ERR no\r\n*1\r\n*0\r\n"))
+        #expect(try await promises[0].futureResult.get() == .array([.bulkString(ByteBuffer(string: "ok")), .integer(42), .null]))
+        #expect(try await promises[1].futureResult.get() == .simpleString("PONG"))
+        #expect(try await promises[2].futureResult.get() == .error("ERR no"))
+        #expect(try await promises[3].futureResult.get() == .array([.array([])]))
     }
 
     @Test func aReplyTypeTheDecoderDoesNotKnowIsAnErrorNotANull() throws {
@@ -50,20 +52,18 @@ struct HiredisCodecTests {
         #expect(try HiredisReader.value(ofSyntheticReplyType: 4) == .null)
     }
 
-    @Test func rejectsBytesThatAreNotRESP() throws {
-        let channel = EmbeddedChannel(handler: ByteToMessageHandler(RedisReplyDecoder()))
-        #expect(throws: RedisClientError.self) {
-            try channel.writeInbound(ByteBuffer(string: "!what\r\n"))
-        }
+    @Test func bytesThatAreNotRESPFailTheCommandsAndCloseTheConnection() async throws {
+        let channel = try await NIOAsyncTestingChannel(handler: RedisCommandHandler())
+        try await channel.connect(to: .init(ipAddress: "127.0.0.1", port: 6379))
+        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
+        try await channel.writeOutbound(RedisRequest(arguments: ["PING"], promise: promise, deadline: channel.eventLoop.now + .seconds(1)))
+        try await channel.writeInbound(ByteBuffer(string: "!what\r\n"))
+        await #expect(throws: RedisClientError.self) { try await promise.futureResult.get() }
+        #expect(!channel.isActive)
     }
 
     @Test func matchesPipelinedRepliesToCommandsInOrder() async throws {
-        let channel = try await NIOAsyncTestingChannel { channel in
-            try channel.pipeline.syncOperations.addHandlers(
-                MessageToByteHandler(RedisCommandEncoder()),
-                RedisCommandHandler()
-            )
-        }
+        let channel = try await NIOAsyncTestingChannel(handler: RedisCommandHandler())
         let first = channel.eventLoop.makePromise(of: RESPValue.self)
         let second = channel.eventLoop.makePromise(of: RESPValue.self)
         let deadline = channel.eventLoop.now + .seconds(1)
@@ -71,19 +71,13 @@ struct HiredisCodecTests {
         try await channel.writeOutbound(RedisRequest(arguments: ["GET", "b"], promise: second, deadline: deadline))
         #expect(try await channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "*2\r\n$3\r\nGET\r\n$1\r\na\r\n")
         #expect(try await channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "*2\r\n$3\r\nGET\r\n$1\r\nb\r\n")
-        try await channel.writeInbound(RESPValue.integer(1))
-        try await channel.writeInbound(RESPValue.integer(2))
+        try await channel.writeInbound(ByteBuffer(string: ":1\r\n:2\r\n"))
         #expect(try await first.futureResult.get() == .integer(1))
         #expect(try await second.futureResult.get() == .integer(2))
     }
 
     @Test func aCommandWithoutReplyTimesOutAndClosesTheConnection() async throws {
-        let channel = try await NIOAsyncTestingChannel { channel in
-            try channel.pipeline.syncOperations.addHandlers(
-                MessageToByteHandler(RedisCommandEncoder()),
-                RedisCommandHandler()
-            )
-        }
+        let channel = try await NIOAsyncTestingChannel(handler: RedisCommandHandler())
         try await channel.connect(to: .init(ipAddress: "127.0.0.1", port: 6379))
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
         try await channel.writeOutbound(RedisRequest(arguments: ["PING"], promise: promise, deadline: channel.eventLoop.now + .milliseconds(100)))

@@ -1,28 +1,44 @@
 import NIOCore
 
-/// A command on its way to Redis, the promise its reply completes, and its deadline.
+/// A command on its way to Redis, already written as RESP, the promise its reply completes, and
+/// its deadline.
 struct RedisRequest: Sendable {
-    var arguments: [String]
+    var command: ByteBuffer
     var promise: EventLoopPromise<RESPValue>
     var deadline: NIODeadline
+
+    /// Writes `arguments` as RESP (``RESPEncoder``) on the caller's thread, before the command
+    /// reaches the event loop.
+    init(arguments: [String], promise: EventLoopPromise<RESPValue>, deadline: NIODeadline, allocator: ByteBufferAllocator = ByteBufferAllocator()) {
+        self.command = allocator.buffer(capacity: 0)
+        RESPEncoder.write(arguments, into: &self.command)
+        self.promise = promise
+        self.deadline = deadline
+    }
 }
 
 /// Matches replies to commands in FIFO order, so many commands can be in flight on one
 /// connection (pipelining). The rules live in ``RedisCommandStateMachine``; this performs them.
+///
+/// It is the connection's whole pipeline past TLS: commands arrive written (``RedisRequest``),
+/// and the bytes read go straight to a hiredis reader, whose replies complete the commands in
+/// order. (Separate encoder and decoder handlers boxed every command and reply once more on
+/// their way through the pipeline.)
 ///
 /// Writes are flushed once per event-loop tick, so commands sent together leave in one
 /// syscall. One timer watches the oldest command's deadline: past it, every waiting command
 /// fails with ``RedisClientError/timeout`` and the connection closes, as a late reply could no
 /// longer be matched safely. On close or error every waiting command fails.
 final class RedisCommandHandler: ChannelDuplexHandler {
-    typealias InboundIn = RESPValue
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = RedisRequest
-    typealias OutboundOut = [String]
+    typealias OutboundOut = ByteBuffer
 
     private var state: RedisCommandStateMachine<EventLoopPromise<RESPValue>>
     private var flushScheduled = false
     private var timer: Scheduled<Void>?
     private let onPush: (@Sendable (RESPValue) -> Void)?
+    private let reader = HiredisReader()
 
     /// - Parameter onPush: for a subscriber's connection: receives every pushed message.
     init(onPush: (@Sendable (RESPValue) -> Void)? = nil) {
@@ -45,7 +61,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         case .write(let armTimerAt):
             if let armTimerAt { self.arm(at: armTimerAt, context: context) }
         }
-        context.write(Self.wrapOutboundOut(request.arguments), promise: promise)
+        context.write(Self.wrapOutboundOut(request.command), promise: promise)
         if !self.flushScheduled {
             self.flushScheduled = true
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -62,14 +78,35 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch self.state.replyReceived() {
-        case .succeed(let promise):
-            promise.succeed(Self.unwrapInboundIn(data))
-        case .push:
-            self.onPush?(Self.unwrapInboundIn(data))
-        case .failAllAndClose(let promises, let error):
-            self.failAndClose(promises, error, context: context)
+        let bytes = Self.unwrapInboundIn(data)
+        do throws(RedisClientError) {
+            try self.feed(bytes)
+            // The reader holds every byte now: complete every reply it can make.
+            while let reply = try self.reader.nextReply() {
+                switch self.state.replyReceived() {
+                case .succeed(let promise):
+                    promise.succeed(reply)
+                case .push:
+                    self.onPush?(reply)
+                case .failAllAndClose(let promises, let error):
+                    return self.failAndClose(promises, error, context: context)
+                }
+            }
+        } catch {
+            self.failAndClose(self.state.fail(error), error, context: context)
         }
+    }
+
+    private func feed(_ bytes: ByteBuffer) throws(RedisClientError) {
+        let failure = bytes.withUnsafeReadableBytes { raw -> RedisClientError? in
+            do throws(RedisClientError) {
+                try self.reader.feed(raw)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -30,11 +30,7 @@ package final class RedisConnection: Sendable {
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverHostname))
                     }
-                    try channel.pipeline.syncOperations.addHandlers(
-                        MessageToByteHandler(RedisCommandEncoder()),
-                        ByteToMessageHandler(RedisReplyDecoder()),
-                        RedisCommandHandler(onPush: onPush)
-                    )
+                    try channel.pipeline.syncOperations.addHandler(RedisCommandHandler(onPush: onPush))
                 }
             }
         let channel: any Channel
@@ -68,7 +64,8 @@ package final class RedisConnection: Sendable {
         let written = self.channel.eventLoop.makePromise(of: Void.self)
         // A write to a channel that has just closed never reaches the handler: fail the command here.
         written.futureResult.whenFailure { _ in promise.fail(RedisClientError.connectionClosed) }
-        self.channel.writeAndFlush(RedisRequest(arguments: arguments, promise: promise, deadline: deadline), promise: written)
+        let request = RedisRequest(arguments: arguments, promise: promise, deadline: deadline, allocator: self.channel.allocator)
+        self.channel.writeAndFlush(request, promise: written)
         return try await promise.futureResult.get()
     }
 
@@ -79,7 +76,7 @@ package final class RedisConnection: Sendable {
             let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
             let written = self.channel.eventLoop.makePromise(of: Void.self)
             written.futureResult.whenFailure { _ in promise.fail(RedisClientError.connectionClosed) }
-            self.channel.write(RedisRequest(arguments: arguments, promise: promise, deadline: deadline), promise: written)
+            self.channel.write(RedisRequest(arguments: arguments, promise: promise, deadline: deadline, allocator: self.channel.allocator), promise: written)
             return promise
         }
         self.channel.flush()
