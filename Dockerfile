@@ -8,7 +8,8 @@ COPY Sources ./Sources
 COPY Plugins ./Plugins
 COPY Scripts ./Scripts
 COPY Tests ./Tests
-RUN swift build -c release --product tokenpool --static-swift-stdlib \
+# As `make build`: no run-time exclusivity checks in release (the tests run debug builds, with them).
+RUN swift build -c release --product tokenpool --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked \
     && cp "$(swift build -c release --show-bin-path)/tokenpool" /tokenpool
 
 FROM debian:bookworm-slim

@@ -13,6 +13,10 @@ BROWSER_PY_PACKAGES := selenium==4.27.1
 DOCS_PY_PACKAGE := fastapi-offline==1.7.7
 DOCS_ASSETS = $$($(VENV)/bin/python -c 'import importlib.util, os; print(os.path.join(importlib.util.find_spec("fastapi_offline").submodule_search_locations[0], "static"))')
 VENV := .venv
+# Release builds skip Swift's run-time exclusivity checks: 11 % of a request's instructions
+# (bench/instructions.py). Debug builds, which every test runs, keep them, so a violation
+# still traps there; the compile-time checks stay on in both.
+RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked
 
 .PHONY: deps build run test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench clean
 
@@ -29,7 +33,7 @@ deps:
 	fi
 
 build: deps
-	$(SWIFT) build -c release --product tokenpool
+	$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS)
 
 run: build $(VENV)/.docs-assets
 	.build/release/tokenpool serve --docs-assets "$(DOCS_ASSETS)"
@@ -127,12 +131,15 @@ contract: $(VENV)/.docs-assets
 # Release build, its own redis-server, wrk scenarios at 1,000 and 1,000,000 tokens:
 # writes docs/benchmarks.md, .json and .png. A few minutes.
 # BASELINE=COMMIT also builds that commit (from git archive, in its own scratch path, kept for
-# the next run) and measures both binaries alternately on one Redis: docs/benchmarks-ab.md.
+# the next run, with the flags it was built with then) and measures both binaries alternately
+# on one Redis (docs/benchmarks-ab.md) and in instructions per request under qemu
+# (docs/benchmarks-instructions.md; without BASELINE, the current build alone).
 BASELINE ?=
 bench: deps $(VENV)/.installed
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 	$(VENV)/bin/pip install -q matplotlib==3.10.7
-	$(SWIFT) build -c release --product tokenpool
+	@command -v qemu-x86_64 >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq qemu-user >/dev/null; }
+	$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS)
 	$(VENV)/bin/python bench/run_bench.py .build/release/tokenpool
 	$(VENV)/bin/python bench/wait_replicas.py .build/release/tokenpool
 	$(VENV)/bin/python bench/handover.py .build/release/tokenpool
@@ -145,6 +152,9 @@ ifneq ($(BASELINE),)
 			--scratch-path .build/baseline-$(BASELINE); \
 	fi
 	BASELINE_LABEL=$(BASELINE) $(VENV)/bin/python bench/ab.py .build/baseline-$(BASELINE)/release/tokenpool .build/release/tokenpool
+	$(VENV)/bin/python bench/instructions.py $(BASELINE)=.build/baseline-$(BASELINE)/release/tokenpool current=.build/release/tokenpool
+else
+	$(VENV)/bin/python bench/instructions.py current=.build/release/tokenpool
 endif
 	$(VENV)/bin/python bench/cluster_pools.py
 
