@@ -8,11 +8,16 @@ import NIOCore
 /// `make bench`). hiredis stays the reply parser. `HiredisCodecTests` checks that the two
 /// encoders agree byte for byte.
 enum RESPEncoder {
-    static func write(_ arguments: [String], into buffer: inout ByteBuffer) {
+    /// The most bytes `arguments` take as RESP: a buffer this large takes the command without growing.
+    static func maximumSize(_ arguments: [String]) -> Int {
         // "*N\r\n", then "$LEN\r\nARG\r\n" each: 20 digits at most per number.
         var size = 23
         for argument in arguments { size += argument.utf8.count + 25 }
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { target in
+        return size
+    }
+
+    static func write(_ arguments: [String], into buffer: inout ByteBuffer) {
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.maximumSize(arguments)) { target in
             var at = 0
             target[at] = UInt8(ascii: "*")
             at += 1

@@ -93,7 +93,7 @@ package final class RedisClient: Service, Sendable {
             // Our commands name their key first (SADD key ..., SMEMBERS key); others go to any master.
             return try await cluster.send(arguments, key: arguments.count > 1 ? arguments[1] : nil, deadline: deadline ?? self.deadline())
         }
-        let reply = try await self.perform([arguments], deadline: deadline ?? self.deadline())[0]
+        let reply = try await self.perform(arguments, deadline: deadline ?? self.deadline())
         if case .error(let message) = reply { throw RedisServerError(message) }
         return reply
     }
@@ -105,6 +105,24 @@ package final class RedisClient: Service, Sendable {
         return reply
     }
 
+    /// Sends one command and returns its reply, an error reply included. (The common case, kept
+    /// apart from ``perform(_:deadline:)-([[String]],_)`` so it makes no arrays of commands and replies.)
+    private func perform(_ command: [String], deadline: NIODeadline) async throws -> RESPValue {
+        let start = ContinuousClock.now
+        let connection: RedisConnection
+        let reply: RESPValue
+        do {
+            connection = try await self.connection(before: deadline)
+            reply = try await connection.send(command, deadline: deadline)
+        } catch {
+            self.metrics.clientErrors.increment()
+            throw error
+        }
+        self.timed(since: start)
+        self.count(reply, on: connection)
+        return reply
+    }
+
     /// Sends commands back to back on one connection and returns their replies, error replies
     /// included, in order.
     private func perform(_ commands: [[String]], deadline: NIODeadline) async throws -> [RESPValue] {
@@ -113,22 +131,28 @@ package final class RedisClient: Service, Sendable {
         let replies: [RESPValue]
         do {
             connection = try await self.connection(before: deadline)
-            replies =
-                commands.count == 1
-                ? [try await connection.send(commands[0], deadline: deadline)]
-                : try await connection.sendPipelined(commands, deadline: deadline)
+            replies = try await connection.sendPipelined(commands, deadline: deadline)
         } catch {
             self.metrics.clientErrors.increment()
             throw error
         }
+        self.timed(since: start)
+        for reply in replies { self.count(reply, on: connection) }
+        return replies
+    }
+
+    /// One answered call (one command, or commands pipelined together) in the latency histogram.
+    private func timed(since start: ContinuousClock.Instant) {
         let (seconds, attoseconds) = (ContinuousClock.now - start).components
         self.metrics.latency.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-        for case .error(let message) in replies {
-            self.metrics.serverErrors.increment()
-            // Under Sentinel, READONLY means this connection reached a demoted master: find the new one.
-            if self.sentinel != nil, message.hasPrefix("READONLY") { connection.close() }
-        }
-        return replies
+    }
+
+    /// Counts an error reply.
+    private func count(_ reply: RESPValue, on connection: RedisConnection) {
+        guard case .error(let message) = reply else { return }
+        self.metrics.serverErrors.increment()
+        // Under Sentinel, READONLY means this connection reached a demoted master: find the new one.
+        if self.sentinel != nil, message.hasPrefix("READONLY") { connection.close() }
     }
 
     package func send(_ arguments: String...) async throws -> RESPValue {
@@ -177,6 +201,11 @@ package final class RedisClient: Service, Sendable {
 
     private func evaluate(_ command: [String], changesState: Bool, deadline: NIODeadline, asking: Bool) async throws -> RESPValue {
         let wanted = changesState ? self.configuration.waitReplicas : 0
+        if wanted == 0 && !asking {
+            let reply = try await self.perform(command, deadline: deadline)
+            if case .error(let message) = reply { throw RedisServerError(message) }
+            return reply
+        }
         var commands = asking ? [["ASKING"], command] : [command]
         if wanted > 0 {
             // WAIT gives up a little before the deadline, so its answer arrives before the command times out.

@@ -60,31 +60,43 @@ package final class RedisConnection: Sendable {
     /// Sends one command; its reply, `-ERR` replies included, completes the result.
     /// - Throws: ``RedisClientError/timeout`` when no reply came before `deadline`.
     func send(_ arguments: [String], deadline: NIODeadline) async throws -> RESPValue {
-        let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
-        let written = self.channel.eventLoop.makePromise(of: Void.self)
-        // A write to a channel that has just closed never reaches the handler: fail the command here.
-        written.futureResult.whenFailure { _ in promise.fail(RedisClientError.connectionClosed) }
-        let request = RedisRequest(arguments: arguments, promise: promise, deadline: deadline, allocator: self.channel.allocator)
-        self.channel.writeAndFlush(request, promise: written)
-        return try await promise.futureResult.get()
+        let request = self.request(arguments, deadline: deadline)
+        let channel = self.channel
+        channel.eventLoop.execute { Self.write(request, to: channel) }
+        return try await request.promise.futureResult.get()
     }
 
     /// Sends commands back to back, so they leave together and run in order with nothing
     /// between them on this connection; returns their replies in order.
     func sendPipelined(_ commands: [[String]], deadline: NIODeadline) async throws -> [RESPValue] {
-        let promises = commands.map { arguments in
-            let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
-            let written = self.channel.eventLoop.makePromise(of: Void.self)
-            written.futureResult.whenFailure { _ in promise.fail(RedisClientError.connectionClosed) }
-            self.channel.write(RedisRequest(arguments: arguments, promise: promise, deadline: deadline, allocator: self.channel.allocator), promise: written)
-            return promise
+        let requests = commands.map { self.request($0, deadline: deadline) }
+        let channel = self.channel
+        channel.eventLoop.execute {
+            for request in requests { Self.write(request, to: channel) }
         }
-        self.channel.flush()
         var replies: [RESPValue] = []
-        for promise in promises {
-            replies.append(try await promise.futureResult.get())
+        for request in requests {
+            replies.append(try await request.promise.futureResult.get())
         }
         return replies
+    }
+
+    /// The command written as RESP here, on the caller's thread.
+    private func request(_ arguments: [String], deadline: NIODeadline) -> RedisRequest {
+        RedisRequest(arguments: arguments, promise: self.channel.eventLoop.makePromise(), deadline: deadline, allocator: self.channel.allocator)
+    }
+
+    /// On the channel's event loop: hands the command to the pipeline (the handler flushes once a
+    /// tick), or fails it when the channel has closed, as a write then never reaches the handler
+    /// that fails the commands it holds. (A write promise and its callback did this before, at
+    /// two allocations a command.)
+    private static func write(_ request: RedisRequest, to channel: any Channel) {
+        channel.eventLoop.assertInEventLoop()
+        guard channel.isActive else {
+            request.promise.fail(RedisClientError.connectionClosed)
+            return
+        }
+        channel.write(request, promise: nil)
     }
 
     /// Returns when the connection has closed, for whatever reason. Cancelling closes it.
