@@ -34,6 +34,8 @@ struct MetricsTests {
             try await client.execute(uri: "/pools/metered/tokens/\(info.token)/keep-alive", method: .post) { #expect($0.status == .ok) }
             try await client.execute(uri: "/pools/metered/tokens/\(info.token)/unblock", method: .post) { #expect($0.status == .ok) }
             _ = try await client.execute(uri: "/pools/metered/tokens/\(info.token)", method: .delete) { $0.status }
+            try await client.execute(uri: "/pools/metered-empty/tokens/assign", method: .post) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/no/such/route", method: .get) { #expect($0.status == .notFound) }
             let after = try await Self.scrape(client)
 
             for (series, least) in [("tokenpool_assignments_total", 1.0), ("tokenpool_keep_alives_total", 1), ("tokenpool_unblocks_total", 1),
@@ -46,6 +48,13 @@ struct MetricsTests {
             #expect(Self.sample(after, #"tokenpool_pool_tokens{pool="metered",state="assigned"}"#) == 0)
             let assigns = #"hb_requests{http_route="/pools/{pool}/tokens/assign",http_request_method="POST",http_response_status_code="200"}"#
             #expect((Self.sample(after, assigns) ?? 0) - (Self.sample(before, assigns) ?? 0) >= 1)
+            // A problem+json answer counts as an error of its route, by status; no route at all as NotFound.
+            for series in [
+                #"hb_request_errors{http_route="/pools/{pool}/tokens/assign",http_request_method="POST",error_type="404"}"#,
+                #"hb_request_errors{http_route="NotFound",http_request_method="GET",error_type="404"}"#,
+            ] {
+                #expect((Self.sample(after, series) ?? 0) - (Self.sample(before, series) ?? 0) >= 1, "\(series)")
+            }
             #expect(after.contains("tokenpool_redis_command_duration_seconds_bucket"))
         }
     }
