@@ -98,7 +98,7 @@ def main():
             base = f"http://127.0.0.1:{port}"
             tokens = fill(base, "ka", 1_000, sample=1_000)
             fill(base, "cycle", 1_000, sample=0)
-            pool = {"healthz": "", "keep-alive": "ka", "cycle": "cycle"}[scenario]
+            pool = {"healthz": "", "readyz": "", "keep-alive": "ka", "cycle": "cycle", "assign 404": "empty"}[scenario]
             drive(port, scenario, 800, pool, tokens)
             counted = -read_count(counter)
             before = dump(profile)

@@ -6,7 +6,8 @@
 Each release binary serves under `qemu-x86_64` with a plugin (bench/qemu_insn.c) that counts the
 guest instructions of all its threads. A client outside the emulator sends a fixed number of
 requests over 8 keep-alive connections: GET /healthz, keep-alive on random tokens of a 1,000-token
-pool, and the assign/unblock cycle (each assign answered 200 is unblocked with its lease). The
+pool, the assign/unblock cycle (each assign answered 200 is unblocked with its lease) and assign
+on a pool with no token (404); INSN_SCENARIOS picks others (`readyz`: one Redis PING). The
 count read before and after, less what the idle server executes in as long (measured just before;
 the reaper is set to one pass an hour), divided by the requests, is the server-side instructions
 per request. Medians over the repeats are printed and written to docs/benchmarks-instructions.md.
@@ -32,7 +33,7 @@ CONNECTIONS = 8
 REQUESTS = int(os.environ.get("INSN_REQUESTS", "4000"))
 REPEATS = int(os.environ.get("INSN_REPEATS", "3"))
 PLUGIN = ROOT / ".build/qemu-insn/libinsn.so"
-SCENARIOS = os.environ.get("INSN_SCENARIOS", "healthz,keep-alive,cycle").split(",")
+SCENARIOS = os.environ.get("INSN_SCENARIOS", "healthz,keep-alive,cycle,assign 404").split(",")
 
 
 def build_plugin():
@@ -62,10 +63,12 @@ def drive(port, scenario, requests, pool, tokens):
         client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         held = None
         for _ in range(count):
-            if scenario == "healthz":
-                method, path = "GET", "/healthz"
+            if scenario in ("healthz", "readyz"):
+                method, path = "GET", f"/{scenario}"
             elif scenario == "keep-alive":
                 method, path = "POST", f"/pools/{pool}/tokens/{random.choice(tokens)}/keep-alive"
+            elif scenario == "assign 404":
+                method, path = "POST", f"/pools/{pool}/tokens/assign"
             elif held:
                 method, path = "POST", f"/pools/{pool}/tokens/{held[0]}/unblock?lease={held[1]}"
             else:
@@ -73,7 +76,7 @@ def drive(port, scenario, requests, pool, tokens):
             client.request(method, path)
             response = client.getresponse()
             body = response.read()
-            if response.status != 200:
+            if response.status != (404 if scenario == "assign 404" else 200):
                 failures.append((path, response.status, body[:200]))
             if scenario == "cycle":
                 held = None if held else (lambda t: (t["token"], t["lease"]))(json.loads(body))
@@ -102,7 +105,7 @@ def measure(label, binary, redis_port, data):
         base = f"http://127.0.0.1:{port}"
         tokens = fill(base, f"ka-{pool}", 1_000, sample=1_000)
         fill(base, f"cycle-{pool}", 1_000, sample=0)
-        pools = {"healthz": "", "keep-alive": f"ka-{pool}", "cycle": f"cycle-{pool}"}
+        pools = {"healthz": "", "readyz": "", "keep-alive": f"ka-{pool}", "cycle": f"cycle-{pool}", "assign 404": f"empty-{pool}"}
         for scenario in SCENARIOS:  # warm: code translated, caches filled, connections open
             drive(port, scenario, 800, pools[scenario], tokens)
         results = {scenario: [] for scenario in SCENARIOS}
@@ -153,6 +156,8 @@ def main():
         "|---|" + "---|" * len(labels) + ("---|" if len(labels) > 1 else ""),
     ]
     for scenario in SCENARIOS:
+        if not all(scenario in table[label] for label in labels):
+            continue
         cells = [f"{table[label][scenario]:,.0f}" for label in labels]
         ratio = f" | **{table[labels[-1]][scenario] / table[labels[0]][scenario]:.2f}**" if len(labels) > 1 else ""
         lines.append(f"| {scenario} | " + " | ".join(cells) + ratio + " |")
