@@ -14,6 +14,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as TokenPoolError {
+            // The common refusal (a 404 of an exhausted pool) first: one cast, not four.
+            return Self.problem(for: error).response(from: request, context: context)
         } catch let error as HTTPError where error.status == .notFound {
             // The router found no route: a known path with another method is 405.
             let allowed = AllowedMethods.shared.methods(for: request.uri.path)
