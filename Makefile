@@ -144,6 +144,9 @@ bench: deps $(VENV)/.installed
 	$(VENV)/bin/python bench/wait_replicas.py .build/release/tokenpool
 	$(VENV)/bin/python bench/handover.py .build/release/tokenpool
 	$(VENV)/bin/python bench/codec.py
+	AB_BASELINE_ARGS="--threads 2" AB_CANDIDATE_ARGS="--threads 1" AB_REPORT=docs/benchmarks-threads.md BASELINE_LABEL="--threads 2" \
+		AB_TITLE="One event-loop thread against two (\`--threads\`), side by side" \
+		$(VENV)/bin/python bench/ab.py .build/release/tokenpool .build/release/tokenpool
 ifneq ($(BASELINE),)
 	@if [ ! -x .build/baseline-$(BASELINE)/release/tokenpool ]; then \
 		rm -rf .build/baseline-src-$(BASELINE) && mkdir -p .build/baseline-src-$(BASELINE) && \

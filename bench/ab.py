@@ -3,6 +3,10 @@
 
     ab.py BASELINE_BINARY CANDIDATE_BINARY [ROUNDS]
 
+AB_BASELINE_ARGS and AB_CANDIDATE_ARGS add flags to each `serve` (e.g. `--threads 1` against
+`--threads 2` of one binary); AB_REPORT names the report (default docs/benchmarks-ab.md) and
+AB_TITLE its title.
+
 One Redis (append-only, everysec); both release binaries serve on it at once (idle while the
 other is measured), each on pools of its own. Every round runs each scenario with wrk on the
 baseline, then on the candidate: GET /healthz, keep-alive on random tokens of a 1,000-token
@@ -40,8 +44,9 @@ def main():
         try:
             for name, binary in binaries.items():
                 ports[name] = free_port()
+                extra = os.environ.get(f"AB_{name.upper()}_ARGS", "").split()
                 servers[name] = subprocess.Popen([binary, "serve", "--port", str(ports[name]), "--redis-url",
-                                                  f"redis://127.0.0.1:{redis_port}", "--keep-alive-ttl", "36000", "--log-level", "error"])
+                                                  f"redis://127.0.0.1:{redis_port}", "--keep-alive-ttl", "36000", "--log-level", "error", *extra])
                 processes.append(servers[name])
             for port in ports.values():
                 wait_ready(port)
@@ -81,10 +86,12 @@ def main():
     print(json.dumps(table, indent=2))
     label = os.environ.get("BASELINE_LABEL", pathlib.Path(binaries["baseline"]).name)
     lines = [
-        "# The current build against a baseline, side by side",
+        "# " + os.environ.get("AB_TITLE", "The current build against a baseline, side by side"),
         "",
         f"`make bench BASELINE=...` (`bench/ab.py`): baseline `{label}` and the current build, release, on one Redis,",
-        f"{rounds} rounds, each scenario on the baseline then the candidate (wrk, {CONNECTIONS} connections, {seconds} s).",
+        f"{rounds} rounds, each scenario on the baseline then the candidate (wrk, {CONNECTIONS} connections, {seconds} s)"
+        + "".join(f"; {name} with `{os.environ[f'AB_{name.upper()}_ARGS']}`" for name in binaries if os.environ.get(f"AB_{name.upper()}_ARGS"))
+        + ".",
         "Medians of the rounds; the ratio is the candidate's req/s over the baseline's.",
         "",
         "| scenario | baseline req/s | current req/s | current ÷ baseline | baseline ÷ /healthz | current ÷ /healthz | p99 baseline / current | CPU µs/request baseline / current |",
@@ -95,7 +102,7 @@ def main():
         lines.append(f"| {scenario} | {b['rps']:,.0f} | {c['rps']:,.0f} | **{row['ratio']:.2f}** | {b['of_healthz']:.2f} | "
                      f"{c['of_healthz']:.2f} | {b['p99']:.2f} / {c['p99']:.2f} ms | {b['cpu_us']:.0f} / {c['cpu_us']:.0f} |")
     lines.append("")
-    (ROOT / "docs/benchmarks-ab.md").write_text("\n".join(lines))
+    pathlib.Path(os.environ.get("AB_REPORT", ROOT / "docs/benchmarks-ab.md")).write_text("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import RedisTokenPool
 
 @main
@@ -78,6 +79,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds before an idle keep-alive connection is closed (TOKENPOOL_IDLE_TIMEOUT). Default \(Defaults.idleTimeout.secondsText).")
     var idleTimeout: Double?
 
+    @Option(help: "Event-loop threads for HTTP and Redis connections (TOKENPOOL_THREADS). Default one per core (\(System.coreCount) here).")
+    var threads: Int?
+
     @Option(help: "Folder with swagger-ui.css, swagger-ui-bundle.js and redoc.standalone.js, so /docs and /redoc work offline (TOKENPOOL_DOCS_ASSETS; e.g. the fastapi-offline package's static folder). Default: from a CDN.")
     var docsAssets: String?
 
@@ -91,6 +95,8 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = try self.resolve(ProcessInfo.processInfo.environment)
         let format = configuration.logFormat
         LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format) }
+        // Before anything makes the shared event-loop group, which the server and the Redis client use.
+        if let threads = configuration.threads { NIOSingletons.groupLoopCountSuggestion = threads }
         let app = try await buildApplication(configuration)
         try await app.runService()
     }
@@ -130,6 +136,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.clientKeys = keys(self.clientKeys, "TOKENPOOL_CLIENT_KEYS")
         configuration.maxBodySize = try value(self.maxBodySize, "TOKENPOOL_MAX_BODY_SIZE", Int.init) ?? configuration.maxBodySize
         configuration.idleTimeout = try seconds(self.idleTimeout, "TOKENPOOL_IDLE_TIMEOUT") ?? configuration.idleTimeout
+        configuration.threads = try value(self.threads, "TOKENPOOL_THREADS", Int.init)
+        if let threads = configuration.threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256") }
         configuration.docsAssets = try value(self.docsAssets, "TOKENPOOL_DOCS_ASSETS", { $0 })
         if let format = try value(self.logFormat, "TOKENPOOL_LOG_FORMAT", { $0 }) {
             guard let parsed = LineLogHandler.Format(rawValue: format) else { throw ValidationError("--log-format is logfmt or json") }

@@ -25,6 +25,8 @@ struct AppConfiguration: Sendable {
     var maxBodySize = Defaults.maxBodySize
     /// Idle keep-alive connections are closed after this.
     var idleTimeout = Defaults.idleTimeout
+    /// Event-loop threads; `nil`: NIO's default, one per core.
+    var threads: Int?
     var adminKeys: [String] = []
     var clientKeys: [String] = []
     var logLevel: Logger.Level = .info

@@ -23,6 +23,13 @@ struct UnitTests {
         #expect(throws: (any Error).self) { try ServeCommand.parse(["--lease-ttl", "-1"]).resolve([:]) }
     }
 
+    @Test func theEventLoopThreadsAreNIOsDefaultUnlessSet() throws {
+        #expect(try ServeCommand.parse([]).resolve([:]).threads == nil)
+        #expect(try ServeCommand.parse([]).resolve(["TOKENPOOL_THREADS": "1"]).threads == 1)
+        #expect(try ServeCommand.parse(["--threads", "3"]).resolve(["TOKENPOOL_THREADS": "1"]).threads == 3)
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--threads", "0"]).resolve([:]) }
+    }
+
     @Test func theFlagsHelpShowsTheDefaults() {
         let help = ServeCommand.helpMessage()
         #expect(help.contains("Default \(Defaults.leaseTTL.secondsText)."))
