@@ -30,7 +30,10 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(buffer)
         }
     }
-    let reply = ByteBuffer(string: "*6\r\n$2\r\nok\r\n$24\r\nrMn7W3pYLYoJ1HnIHHgAwMuB\r\n:1795976116085\r\n:1795975876089\r\n:7\r\n:1795975816089\r\n")
+    // prelude.lua's record(...): ok, token, expiresAt, leaseExpiresAt, lease, now, holder, metadata (none).
+    let reply = ByteBuffer(
+        string: "*8\r\n$2\r\nok\r\n$24\r\nrMn7W3pYLYoJ1HnIHHgAwMuB\r\n:1795976116085\r\n:1795975876089\r\n:7\r\n:1795975816089\r\n$8\r\nworker-7\r\n$-1\r\n"
+    )
     Benchmark("record reply: hiredis reader, then typed") { benchmark in
         let reader = CodecBench.Reader()
         for _ in benchmark.scaledIterations {
