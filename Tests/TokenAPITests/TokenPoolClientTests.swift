@@ -54,12 +54,13 @@ struct TokenPoolClientTests {
     }
 
     @Test func withTokenKeepsTheLeaseAliveAndUnblocksAfter() async throws {
-        // Keep-alives every 400 ms on a 1.2 s lease: room for a late one on a machine running every suite at once.
-        try await Self.withLiveServer(leaseTTL: .milliseconds(1200)) { pool in
+        // Keep-alives every 667 ms on a 2 s lease: room for a late one on a machine running every
+        // suite at once (a 1.2 s lease lapsed once in a clean-clone run).
+        try await Self.withLiveServer(leaseTTL: .seconds(2)) { pool in
             _ = try await pool.generate(in: "w")
             let lease = try await pool.withToken(in: "w") { held in
-                // Three lease TTLs: without keep-alives the lease would lapse.
-                try await Task.sleep(for: .milliseconds(3600))
+                // Two lease TTLs and more: without keep-alives the lease would lapse.
+                try await Task.sleep(for: .milliseconds(4200))
                 let now = try await pool.inspect(held.token, in: "w")
                 #expect(now.state == .assigned && now.lease == held.lease)
                 return held.lease
