@@ -97,6 +97,12 @@ public final class EmbeddedRedis: Service, Sendable {
         self.logger.info("Stopped embedded redis-server", metadata: ["tokenpool.redis.status": "\(status)"])
     }
 
+    /// Kills the server this instance started, if it still runs (SIGKILL: no sync). For tests,
+    /// which must not leave a server behind whatever happens: it would hold their output open.
+    package func killServer() {
+        self.child.withLockedValue { $0 }?.signal(SIGKILL)
+    }
+
     /// The exit status of the server this instance started, once it has exited (waits for that).
     package func childStatus() async -> Int32? {
         await self.child.withLockedValue { $0 }?.waitForExit()
