@@ -8,16 +8,28 @@ import NIOCore
 /// `make bench`). hiredis stays the reply parser. `HiredisCodecTests` checks that the two
 /// encoders agree byte for byte.
 enum RESPEncoder {
+    /// The command in a buffer of its own, made the size it needs at once.
+    static func command(_ arguments: [String], allocator: ByteBufferAllocator) -> ByteBuffer {
+        let size = Self.maximumSize(arguments)
+        var buffer = allocator.buffer(capacity: size)
+        Self.write(arguments, into: &buffer, maximumSize: size)
+        return buffer
+    }
+
+    static func write(_ arguments: [String], into buffer: inout ByteBuffer) {
+        Self.write(arguments, into: &buffer, maximumSize: Self.maximumSize(arguments))
+    }
+
     /// The most bytes `arguments` take as RESP: a buffer this large takes the command without growing.
-    static func maximumSize(_ arguments: [String]) -> Int {
+    private static func maximumSize(_ arguments: [String]) -> Int {
         // "*N\r\n", then "$LEN\r\nARG\r\n" each: 20 digits at most per number.
         var size = 23
         for argument in arguments { size += argument.utf8.count + 25 }
         return size
     }
 
-    static func write(_ arguments: [String], into buffer: inout ByteBuffer) {
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.maximumSize(arguments)) { target in
+    private static func write(_ arguments: [String], into buffer: inout ByteBuffer, maximumSize: Int) {
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: maximumSize) { target in
             var at = 0
             target[at] = UInt8(ascii: "*")
             at += 1

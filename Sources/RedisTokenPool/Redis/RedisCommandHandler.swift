@@ -10,8 +10,7 @@ struct RedisRequest: Sendable {
     /// Writes `arguments` as RESP (``RESPEncoder``) on the caller's thread, before the command
     /// reaches the event loop.
     init(arguments: [String], promise: EventLoopPromise<RESPValue>, deadline: NIODeadline, allocator: ByteBufferAllocator = ByteBufferAllocator()) {
-        self.command = allocator.buffer(capacity: RESPEncoder.maximumSize(arguments))
-        RESPEncoder.write(arguments, into: &self.command)
+        self.command = RESPEncoder.command(arguments, allocator: allocator)
         self.promise = promise
         self.deadline = deadline
     }
