@@ -17,8 +17,8 @@ import sys
 import tempfile
 import time
 
-from instructions import PLUGIN, REQUESTS, build_plugin, drive, read_count
-from run_bench import fill, free_port, wait_ready
+from instructions import REQUESTS, build_plugin, drive, fill_pools, read_count, serve
+from run_bench import free_port
 
 
 def dump(profile):
@@ -86,19 +86,14 @@ def main():
     top = int(sys.argv[3]) if len(sys.argv) > 3 else 40
     build_plugin()
     with tempfile.TemporaryDirectory() as data:
-        redis_port, port = free_port(), free_port()
+        redis_port = free_port()
         counter, profile = f"{data}/count", f"{data}/profile"
         redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                                   "--appendonly", "no", "--dir", data], stdout=subprocess.DEVNULL)
-        server = subprocess.Popen(["qemu-x86_64", "-plugin", f"{PLUGIN},out={counter},profile={profile}", binary, "serve",
-                                   "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
-                                   "--keep-alive-ttl", "36000", "--reap-interval", "3600", "--log-level", "error"])
+        server, port = serve(binary, redis_port, f"out={counter},profile={profile}")
         try:
-            wait_ready(port, timeout=120)
-            base = f"http://127.0.0.1:{port}"
-            tokens = fill(base, "ka", 1_000, sample=1_000)
-            fill(base, "cycle", 1_000, sample=0)
-            pool = {"healthz": "", "readyz": "", "keep-alive": "ka", "cycle": "cycle", "assign 404": "empty"}[scenario]
+            pools, tokens = fill_pools(port, "profile")
+            pool = pools[scenario]
             drive(port, scenario, 800, pool, tokens)
             counted = -read_count(counter)
             before = dump(profile)

@@ -93,19 +93,37 @@ def drive(port, scenario, requests, pool, tokens):
         raise SystemExit(f"{scenario}: {len(failures)} requests failed, e.g. {failures[0]}")
 
 
-def measure(label, binary, redis_port, data):
+def serve(binary, redis_port, plugin_options):
+    """The binary serving under qemu with the counting plugin (`out=...[,profile=...]`), the reaper
+    at one pass an hour; returns the process and its port once it answers."""
     port = free_port()
-    pool = re.sub(r"[^A-Za-z0-9_-]", "-", label)
-    counter = pathlib.Path(data) / f"count-{pool}"
-    server = subprocess.Popen(["qemu-x86_64", "-plugin", f"{PLUGIN},out={counter}", binary, "serve", "--port", str(port),
+    server = subprocess.Popen(["qemu-x86_64", "-plugin", f"{PLUGIN},{plugin_options}", binary, "serve", "--port", str(port),
                                "--redis-url", f"redis://127.0.0.1:{redis_port}", "--keep-alive-ttl", "36000",
                                "--reap-interval", "3600", "--log-level", "error"])
     try:
         wait_ready(port, timeout=120)
-        base = f"http://127.0.0.1:{port}"
-        tokens = fill(base, f"ka-{pool}", 1_000, sample=1_000)
-        fill(base, f"cycle-{pool}", 1_000, sample=0)
-        pools = {"healthz": "", "readyz": "", "keep-alive": f"ka-{pool}", "cycle": f"cycle-{pool}", "assign 404": f"empty-{pool}"}
+    except BaseException:
+        server.terminate()
+        raise
+    return server, port
+
+
+def fill_pools(port, prefix):
+    """A 1,000-token pool for keep-alive and one for the cycle; the pool each scenario uses, and
+    the keep-alive pool's tokens."""
+    base = f"http://127.0.0.1:{port}"
+    tokens = fill(base, f"ka-{prefix}", 1_000, sample=1_000)
+    fill(base, f"cycle-{prefix}", 1_000, sample=0)
+    pools = {"healthz": "", "readyz": "", "keep-alive": f"ka-{prefix}", "cycle": f"cycle-{prefix}", "assign 404": f"empty-{prefix}"}
+    return pools, tokens
+
+
+def measure(label, binary, redis_port, data):
+    pool = re.sub(r"[^A-Za-z0-9_-]", "-", label)
+    counter = pathlib.Path(data) / f"count-{pool}"
+    server, port = serve(binary, redis_port, f"out={counter}")
+    try:
+        pools, tokens = fill_pools(port, pool)
         for scenario in SCENARIOS:  # warm: code translated, caches filled, connections open
             drive(port, scenario, 800, pools[scenario], tokens)
         results = {scenario: [] for scenario in SCENARIOS}
