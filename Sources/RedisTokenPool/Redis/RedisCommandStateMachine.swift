@@ -18,6 +18,9 @@ struct RedisCommandStateMachine<Promise> {
         case active(pending: Deque<Pending>, timerArmed: Bool)
         /// Closed or failing: every command is refused with this error.
         case failed(RedisClientError)
+        /// Only while a transition changes the pending commands: with the state's own reference
+        /// to them gone, the queue is unique and changes in place instead of being copied.
+        case modifying
     }
 
     private var state: State = .active(pending: [], timerArmed: false)
@@ -55,9 +58,12 @@ struct RedisCommandStateMachine<Promise> {
         case .failed(let error):
             return .fail(error)
         case .active(var pending, let timerArmed):
+            self.state = .modifying
             pending.append(Pending(promise: promise, deadline: deadline))
             self.state = .active(pending: pending, timerArmed: true)
             return .write(armTimerAt: timerArmed ? nil : deadline)
+        case .modifying:
+            preconditionFailure("RedisCommandStateMachine is modifying: a transition re-entered")
         }
     }
 
@@ -66,13 +72,17 @@ struct RedisCommandStateMachine<Promise> {
         case .failed(let error):
             return .failAllAndClose([], error)
         case .active(var pending, let timerArmed):
+            self.state = .modifying
             guard let first = pending.popFirst() else {
+                self.state = .active(pending: pending, timerArmed: timerArmed)
                 if self.acceptsPushes { return .push }
                 let error = RedisClientError.unexpectedReply("a reply that no command asked for")
                 return .failAllAndClose(self.fail(error), error)
             }
             self.state = .active(pending: pending, timerArmed: timerArmed)
             return .succeed(first.promise)
+        case .modifying:
+            preconditionFailure("RedisCommandStateMachine is modifying: a transition re-entered")
         }
     }
 
@@ -94,6 +104,8 @@ struct RedisCommandStateMachine<Promise> {
         switch self.state {
         case .failed:
             return []
+        case .modifying:
+            preconditionFailure("RedisCommandStateMachine is modifying: a transition re-entered")
         case .active(let pending, _):
             self.state = .failed(error)
             return pending.map(\.promise)
