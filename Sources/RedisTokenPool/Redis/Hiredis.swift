@@ -66,7 +66,47 @@ final class HiredisReader {
         }
         guard let reply else { return nil }
         defer { freeReplyObject(reply) }
-        return try Self.value(of: reply.assumingMemoryBound(to: redisReply.self))
+        let root = reply.assumingMemoryBound(to: redisReply.self)
+        // The reply's bulk strings are copied into one buffer, each handed out as a slice of
+        // it: one allocation a reply instead of one (or two) a string. All are written before
+        // the first slice is taken, so the buffer is never copied.
+        var strings = ByteBuffer()
+        let size = Self.stringBytes(in: root)
+        if size > 0 {
+            strings = ByteBufferAllocator().buffer(capacity: size)
+            Self.copyStrings(of: root, into: &strings)
+        }
+        return try Self.value(of: root, strings: &strings)
+    }
+
+    private static func stringBytes(in reply: UnsafeMutablePointer<redisReply>) -> Int {
+        let node = reply.pointee
+        switch node.type {
+        case REDIS_REPLY_STRING:
+            return node.len
+        case REDIS_REPLY_ARRAY:
+            var total = 0
+            for index in 0..<node.elements {
+                if let element = node.element[index] { total += Self.stringBytes(in: element) }
+            }
+            return total
+        default:
+            return 0
+        }
+    }
+
+    private static func copyStrings(of reply: UnsafeMutablePointer<redisReply>, into buffer: inout ByteBuffer) {
+        let node = reply.pointee
+        switch node.type {
+        case REDIS_REPLY_STRING:
+            buffer.writeBytes(UnsafeRawBufferPointer(start: node.str, count: node.len))
+        case REDIS_REPLY_ARRAY:
+            for index in 0..<node.elements {
+                if let element = node.element[index] { Self.copyStrings(of: element, into: &buffer) }
+            }
+        default:
+            break
+        }
     }
 
     private var errorText: String {
@@ -75,11 +115,16 @@ final class HiredisReader {
         }
     }
 
-    private static func value(of reply: UnsafeMutablePointer<redisReply>) throws(RedisClientError) -> RESPValue {
+    /// The reply as a value; its bulk strings are read off the front of `strings`, which holds
+    /// them all in order (`copyStrings`).
+    private static func value(
+        of reply: UnsafeMutablePointer<redisReply>,
+        strings: inout ByteBuffer
+    ) throws(RedisClientError) -> RESPValue {
         let node = reply.pointee
         switch node.type {
         case REDIS_REPLY_STRING:
-            return .bulkString(ByteBuffer(bytes: UnsafeRawBufferPointer(start: node.str, count: node.len)))
+            return .bulkString(strings.readSlice(length: node.len)!)
         case REDIS_REPLY_STATUS:
             return .simpleString(Self.text(node))
         case REDIS_REPLY_ERROR:
@@ -91,7 +136,7 @@ final class HiredisReader {
             elements.reserveCapacity(node.elements)
             for index in 0..<node.elements {
                 if let element = node.element[index] {
-                    elements.append(try Self.value(of: element))
+                    elements.append(try Self.value(of: element, strings: &strings))
                 }
             }
             return .array(elements)
@@ -109,7 +154,10 @@ final class HiredisReader {
     static func value(ofSyntheticReplyType type: Int32) throws(RedisClientError) -> RESPValue {
         var node = redisReply()
         node.type = type
-        return try withUnsafeMutablePointer(to: &node) { (pointer) throws(RedisClientError) -> RESPValue in try Self.value(of: pointer) }
+        var strings = ByteBuffer()
+        return try withUnsafeMutablePointer(to: &node) { (pointer) throws(RedisClientError) -> RESPValue in
+            try Self.value(of: pointer, strings: &strings)
+        }
     }
 
     private static func text(_ node: redisReply) -> String {
