@@ -46,11 +46,11 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
     if keys.isOpen {
         logger.warning("No admin or client keys configured: anyone who reaches this server can use every route")
     }
-    let router = try buildRouter(
+    let responder = try buildResponder(
         pool: pool, keys: keys, maxBodySize: configuration.maxBodySize, registry: registry, docsAssets: configuration.docsAssets
     )
     return Application(
-        router: router,
+        responder: responder,
         server: .http1(configuration: .init(additionalChannelHandlers: [ClientDepartureHandler()], idleTimeout: TimeAmount(configuration.idleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tokenpool"),
         services: services,
@@ -58,18 +58,21 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
     )
 }
 
-func buildRouter(
+/// The router, with assign, unblock and keep-alive found ahead of it (``HotRouteResponder``).
+func buildResponder(
     pool: TokenPool, keys: APIKeys, maxBodySize: Int, registry: PrometheusCollectorRegistry, docsAssets: String? = nil
-) throws -> Router<TokenRequestContext> {
+) throws -> HotRouteResponder<TokenRequestContext> {
     let router = Router(context: TokenRequestContext.self)
-    router.add(middleware: LogRequestsMiddleware(.debug))
-    router.add(middleware: RequestMetricsMiddleware())
-    router.add(middleware: ProblemMiddleware())
+    // Every route's, in this order; the hot routes run the same ones.
+    let middlewares: [any MiddlewareProtocol<Request, Response, TokenRequestContext>] = [
+        LogRequestsMiddleware<TokenRequestContext>(.debug), RequestMetricsMiddleware<TokenRequestContext>(), ProblemMiddleware<TokenRequestContext>(),
+    ]
+    for middleware in middlewares { router.add(middleware: middleware) }
     HealthController(pool: pool).addRoutes(to: router)
     try DocsController(maxWait: pool.settings.maxWait, assetsDirectory: docsAssets).addRoutes(to: router)
     MetricsController(pool: pool, registry: registry).addRoutes(to: router.group("").add(middleware: KeyAuthMiddleware(keys: keys, required: .admin)))
-    TokenController(pool: pool, maxBodySize: maxBodySize, keys: keys).addRoutes(to: router)
+    let hot = TokenController(pool: pool, maxBodySize: maxBodySize, keys: keys).addRoutes(to: router, middlewares: middlewares)
     EventsController(pool: pool, keys: keys).addRoutes(to: router)
     DashboardController().addRoutes(to: router)
-    return router
+    return HotRouteResponder(router: router.buildResponder(), routes: hot)
 }

@@ -12,12 +12,17 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
     let maxBodySize: Int
     let keys: APIKeys
 
-    func addRoutes(to router: Router<Context>) {
+    /// Adds the routes to `router`, whose own middlewares are `middlewares`; returns assign,
+    /// unblock and keep-alive, with the same middlewares and handlers, for ``HotRouteResponder``.
+    func addRoutes(to router: Router<Context>, middlewares: [any MiddlewareProtocol<Request, Response, Context>]) -> HotRoutes<Context> {
+        let client = KeyAuthMiddleware<Context>(keys: self.keys, required: .client)
+        var hot: [HotRoutes<Context>.Handlers] = []
         for (prefix, pool) in [("", { _ in .default }), ("pools/:pool", Self.poolName)] as [(RouterPath, @Sendable (Context) throws -> PoolName)] {
             self.addAdminRoutes(to: router.group(prefix).add(middleware: KeyAuthMiddleware(keys: self.keys, required: .admin)), pool: pool)
-            self.addClientRoutes(to: router.group(prefix).add(middleware: KeyAuthMiddleware(keys: self.keys, required: .client)), pool: pool)
+            hot.append(self.addClientRoutes(to: router.group(prefix).add(middleware: client), pool: pool))
         }
         self.addPoolRoutes(to: router)
+        return HotRoutes(middlewares: middlewares + [client], defaultPool: hot[0], namedPool: hot[1])
     }
 
     /// Generate, batch, metadata, delete, stats.
@@ -47,9 +52,12 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
         }
     }
 
-    /// Assign, unblock, keep-alive, inspect, list.
-    private func addClientRoutes(to group: RouterGroup<Context>, pool: @escaping @Sendable (Context) throws -> PoolName) {
-        group.post("tokens/assign") { request, context in
+    /// Assign, unblock, keep-alive, inspect, list; returns the first three's handlers.
+    private func addClientRoutes(
+        to group: RouterGroup<Context>,
+        pool: @escaping @Sendable (Context) throws -> PoolName
+    ) -> HotRoutes<Context>.Handlers {
+        let assign: HotRoutes<Context>.Handler = { request, context in
             let (name, key, wait) = try (pool(context), Self.idempotencyKey(request), self.wait(request))
             let holder = try RequestBodies.holder(await RequestBodies.json(request, maxSize: self.maxBodySize))
             guard let wait else {
@@ -69,14 +77,17 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
                 }
             }
         }
-        group.post("tokens/:token/unblock") { request, context in
+        let unblock: HotRoutes<Context>.Handler = { request, context in
             let (name, token, lease) = try (pool(context), Self.token(context), Self.lease(request))
             return try await self.pool.unblock(token, lease: lease, in: name).json()
         }
-        group.post("tokens/:token/keep-alive") { request, context in
+        let keepAlive: HotRoutes<Context>.Handler = { request, context in
             let (name, token, lease) = try (pool(context), Self.token(context), Self.lease(request))
             return try await self.pool.keepAlive(token, lease: lease, in: name).json()
         }
+        group.post("tokens/assign", use: assign)
+        group.post("tokens/:token/unblock", use: unblock)
+        group.post("tokens/:token/keep-alive", use: keepAlive)
         group.get("tokens/:token") { _, context in
             let (name, token) = try (pool(context), Self.token(context))
             return try await self.pool.inspect(token, in: name).json()
@@ -90,6 +101,7 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
             let (limit, cursor) = try Self.page(request)
             return try await self.pool.tokens(listing, in: name, limit: limit, after: cursor).json()
         }
+        return HotRoutes.Handlers(assign: assign, unblock: unblock, keepAlive: keepAlive)
     }
 
     /// `/pools` and `/pools/{pool}`: list and read (client key), settings and delete (admin key).
