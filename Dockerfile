@@ -8,8 +8,9 @@ COPY Sources ./Sources
 COPY Plugins ./Plugins
 COPY Scripts ./Scripts
 COPY Tests ./Tests
-# As `make build`: no run-time exclusivity checks in release (the tests run debug builds, with them).
-RUN swift build -c release --product tokenpool --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked \
+# As `make build`: no run-time exclusivity checks in release (the tests run debug builds, with
+# them), optimised across modules.
+RUN swift build -c release --product tokenpool --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization \
     && cp "$(swift build -c release --show-bin-path)/tokenpool" /tokenpool
 
 FROM debian:bookworm-slim

@@ -15,8 +15,10 @@ DOCS_ASSETS = $$($(VENV)/bin/python -c 'import importlib.util, os; print(os.path
 VENV := .venv
 # Release builds skip Swift's run-time exclusivity checks: 11 % of a request's instructions
 # (bench/instructions.py). Debug builds, which every test runs, keep them, so a violation
-# still traps there; the compile-time checks stay on in both.
-RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked
+# still traps there; the compile-time checks stay on in both. They also optimise across
+# modules: NIO's and Hummingbird's generic code is specialised for ours (5 % of a cycle
+# request's instructions; a from-scratch build takes about a minute longer).
+RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization
 
 .PHONY: deps build run test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench clean
 
