@@ -47,7 +47,8 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
         logger.warning("No admin or client keys configured: anyone who reaches this server can use every route")
     }
     let responder = try buildResponder(
-        pool: pool, keys: keys, maxBodySize: configuration.maxBodySize, registry: registry, docsAssets: configuration.docsAssets
+        pool: pool, keys: keys, maxBodySize: configuration.maxBodySize, registry: registry, docsAssets: configuration.docsAssets,
+        logLevel: configuration.logLevel
     )
     return Application(
         responder: responder,
@@ -60,13 +61,16 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
 
 /// The router, with assign, unblock and keep-alive found ahead of it (``HotRouteResponder``).
 func buildResponder(
-    pool: TokenPool, keys: APIKeys, maxBodySize: Int, registry: PrometheusCollectorRegistry, docsAssets: String? = nil
+    pool: TokenPool, keys: APIKeys, maxBodySize: Int, registry: PrometheusCollectorRegistry, docsAssets: String? = nil,
+    logLevel: Logger.Level
 ) throws -> HotRouteResponder<TokenRequestContext> {
     let router = Router(context: TokenRequestContext.self)
     // Every route's, in this order; the hot routes run the same ones.
-    let middlewares: [any MiddlewareProtocol<Request, Response, TokenRequestContext>] = [
-        LogRequestsMiddleware<TokenRequestContext>(.debug), RequestMetricsMiddleware<TokenRequestContext>(), ProblemMiddleware<TokenRequestContext>(),
-    ]
+    var middlewares: [any MiddlewareProtocol<Request, Response, TokenRequestContext>] = []
+    // Each request at debug level: only where that level prints (the level is fixed at start),
+    // as each middleware costs every request about 1 % of its instructions.
+    if logLevel <= .debug { middlewares.append(LogRequestsMiddleware<TokenRequestContext>(.debug)) }
+    middlewares += [RequestMetricsMiddleware<TokenRequestContext>(), ProblemMiddleware<TokenRequestContext>()]
     for middleware in middlewares { router.add(middleware: middleware) }
     HealthController(pool: pool).addRoutes(to: router)
     try DocsController(maxWait: pool.settings.maxWait, assetsDirectory: docsAssets).addRoutes(to: router)

@@ -120,6 +120,7 @@ def main():
                 blocker.wait(timeout=30)
 
             check_hold_under_a_wrong_clock(tokenpool, redis_port, env)
+            check_request_log(tokenpool, redis_port)
 
             check(cli("delete", tokens[0], "--pool", "cli").returncode == 0, "delete")
             check(cli("delete", tokens[0], "--pool", "cli").returncode == 4, "delete again: exit 4 (not found)")
@@ -189,6 +190,32 @@ def check_hold_under_a_wrong_clock(tokenpool, redis_port, env):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def check_request_log(tokenpool, redis_port):
+    """At --log-level debug every request is logged, the hot routes (matched ahead of the
+    router) as much as the rest; at info it prints none."""
+    for level, logged in (("debug", True), ("info", False)):
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        with tempfile.TemporaryFile("w+") as log:
+            server = subprocess.Popen([tokenpool, "serve", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
+                                       "--log-level", level], stderr=log)
+            try:
+                wait_ready(base)
+                try:
+                    urllib.request.urlopen(urllib.request.Request(base + "/pools/logged/tokens/assign", method="POST"), timeout=5)
+                except urllib.error.HTTPError as error:
+                    assert error.code == 404, error.code
+                urllib.request.urlopen(base + "/healthz", timeout=5).read()
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+            log.seek(0)
+            lines = [l for l in log.read().splitlines() if "msg=Request" in l]
+        paths = ["hb.request.path=/pools/logged/tokens/assign", "hb.request.path=/healthz"]
+        found = [any(p in l for l in lines) for p in paths]
+        check(found == [logged, logged], f"--log-level {level}: the request log {'has' if logged else 'has not'} the assign and /healthz ({len(lines)} lines)")
 
 
 if __name__ == "__main__":
