@@ -10,6 +10,12 @@ exhausted pool (404), generate, and GET /healthz (the HTTP ceiling of the same r
 redis-benchmark on the scripts themselves (the Redis ceiling), Redis memory per token, the
 server's CPU per request, and 100,000 leases lapsing at once under load. BENCH_SECONDS sets each
 wrk run's length (default 10), BENCH_CONNECTIONS its connections (default 64).
+
+A scenario's two pool sizes are measured side by side: BENCH_FLAT_ROUNDS rounds (default 3) of
+one run on each, the order flipped each round; the table shows each size's median run and the
+1M/1k ratio is the median of the rounds' ratios. (Run one after the other, minutes apart, the
+ratio swung from 0.73 to 1.22 between two runs of one build on this machine.) Generate runs one
+round: every run grows the pools it writes to.
 """
 import json
 import os
@@ -28,6 +34,7 @@ ROOT = HERE.parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 SIZES = {"1k": 1_000, "1m": 1_000_000}
+FLAT_ROUNDS = int(os.environ.get("BENCH_FLAT_ROUNDS", "3"))
 SCENARIOS = ["keep-alive", "assign/unblock", "assign 404", "generate", "list 100", "list 100 free"]
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -227,6 +234,10 @@ def report(r, path):
         "the same run, so the ratios compare like with like; the machine is shared and noisy, so absolute",
         "numbers move from run to run.",
         "",
+        f"Each scenario's two pool sizes are measured side by side: {FLAT_ROUNDS} rounds of a run on each, the order flipped",
+        "each round. The table shows each size's median run; '1M vs 1k' is the median of the rounds' ratios (generate:",
+        "one round, as every run grows the pools it writes to).",
+        "",
         "![throughput and p99 against pool size](benchmarks.png)",
         "",
         "| scenario | pool | req/s | p50 ms | p99 ms | non-2xx | server CPU µs/req | vs /healthz | 1M vs 1k |",
@@ -235,7 +246,7 @@ def report(r, path):
     for name in names:
         for size in SIZES:
             x = r[name][size]
-            flat = r[name]["1m"]["rps"] / r[name]["1k"]["rps"]
+            flat = r[name].get("flat", r[name]["1m"]["rps"] / r[name]["1k"]["rps"])
             lines.append(f"| {name} | {SIZES[size]:,} | {x['rps']:,.0f} | {x['p50']:.2f} | {x['p99']:.2f} | {x['non2xx']:,} | "
                          f"{x['cpu_us']:.0f} | {x['rps'] / h:.2f} | {flat:.2f} |")
     x = r["healthz"]
@@ -280,7 +291,7 @@ def report(r, path):
         "## Targets",
         "",
     ]
-    flat = min(r[n]["1m"]["rps"] / r[n]["1k"]["rps"] for n in names)
+    flat = min(r[n].get("flat", r[n]["1m"]["rps"] / r[n]["1k"]["rps"]) for n in names)
     close = {n: min(r[n][s]["rps"] for s in SIZES) / h for n in ["assign/unblock", "keep-alive"]}
     back = r["lapse"]["back_after_last_deadline_s"]
     lines += [
@@ -342,27 +353,37 @@ def main():
             redis.cli("UNLINK", *redis.keys("mem-meta"))
             print("memory", results["memory"], flush=True)
             with tempfile.TemporaryDirectory() as lists:
+                tokens_files = {}
                 for size in SIZES:
-                    tokens_file = pathlib.Path(lists) / f"{size}.txt"
-                    tokens_file.write_text("\n".join(samples[size]) + "\n")
-                    for name, script, env in [
-                        ("keep-alive", "keepalive.lua", {"POOL": f"p{size}", "TOKENS": str(tokens_file)}),
-                        ("assign/unblock", "cycle.lua", {"POOL": f"p{size}"}),
-                        ("assign 404", "assign.lua", {"POOL": f"empty{size}"}),
-                        ("generate", "generate.lua", {"POOL": f"p{size}"}),
-                        ("list 100", None, {"URL_PATH": f"/pools/p{size}/tokens?limit=100"}),
-                        ("list 100 free", None, {"URL_PATH": f"/pools/p{size}/tokens?state=free&limit=100"}),
-                    ]:
-                        if name == "assign 404":
-                            # An exhausted pool of this size: every token assigned (straight through the script).
-                            fill(base, env["POOL"], SIZES[size], sample=0)
-                            sha = redis.cli("SCRIPT", "LOAD", lua_source("assign.lua"))
-                            subprocess.run(["redis-cli", "-p", str(redis_port), "--pipe"], capture_output=True, check=True, text=True,
-                                           input=resp("EVALSHA", sha, len(redis.keys(env["POOL"])), *redis.keys(env["POOL"]),
-                                                      36_000_000, 16, 32, 36_000_000) * SIZES[size])
-                        path = env.pop("URL_PATH", "/")
-                        results.setdefault(name, {})[size] = wrk(base, script, server.pid, env, path=path)
-                        print(name, size, results[name][size], flush=True)
+                    tokens_files[size] = pathlib.Path(lists) / f"{size}.txt"
+                    tokens_files[size].write_text("\n".join(samples[size]) + "\n")
+                    # An exhausted pool of this size for the 404 scenario: every token assigned
+                    # (straight through the script).
+                    fill(base, f"empty{size}", SIZES[size], sample=0)
+                    sha = redis.cli("SCRIPT", "LOAD", lua_source("assign.lua"))
+                    subprocess.run(["redis-cli", "-p", str(redis_port), "--pipe"], capture_output=True, check=True, text=True,
+                                   input=resp("EVALSHA", sha, len(redis.keys(f"empty{size}")), *redis.keys(f"empty{size}"),
+                                              36_000_000, 16, 32, 36_000_000) * SIZES[size])
+                for name, script, env_of in [
+                    ("keep-alive", "keepalive.lua", lambda size: {"POOL": f"p{size}", "TOKENS": str(tokens_files[size])}),
+                    ("assign/unblock", "cycle.lua", lambda size: {"POOL": f"p{size}"}),
+                    ("assign 404", "assign.lua", lambda size: {"POOL": f"empty{size}"}),
+                    ("generate", "generate.lua", lambda size: {"POOL": f"p{size}"}),
+                    ("list 100", None, lambda size: {"URL_PATH": f"/pools/p{size}/tokens?limit=100"}),
+                    ("list 100 free", None, lambda size: {"URL_PATH": f"/pools/p{size}/tokens?state=free&limit=100"}),
+                ]:
+                    runs = {size: [] for size in SIZES}
+                    for round in range(1 if name == "generate" else FLAT_ROUNDS):
+                        for size in (list(SIZES) if round % 2 == 0 else list(reversed(SIZES))):
+                            env = env_of(size)
+                            path = env.pop("URL_PATH", "/")
+                            runs[size].append(wrk(base, script, server.pid, env, path=path))
+                            print(name, size, f"round {round + 1}", runs[size][-1], flush=True)
+                    results[name] = {size: sorted(runs[size], key=lambda run: run["rps"])[len(runs[size]) // 2] for size in SIZES}
+                    ratios = [big["rps"] / small["rps"] for small, big in zip(runs["1k"], runs["1m"])]
+                    results[name]["flat"] = statistics.median(ratios)
+                    results[name]["flat_rounds"] = ratios
+                    print(name, results[name], flush=True)
             results["events"] = events_cost(redis, base, server.pid)
             print("events", results["events"], flush=True)
             results["healthz"] = wrk(base, None, server.pid, path="/healthz")
