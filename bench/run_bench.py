@@ -307,7 +307,12 @@ def report(r, path):
         "",
         "`make bench` also writes [benchmarks-wait.md](benchmarks-wait.md) (what `--redis-wait-replicas 1` costs), "
         "[benchmarks-handover.md](benchmarks-handover.md) (waiting assign: unblock answered -> the waiter's 200, three replicas) "
-        "and [benchmarks-cluster.md](benchmarks-cluster.md) (pools on one master and on three).",
+        "and [benchmarks-cluster.md](benchmarks-cluster.md) (pools on one master and on three); "
+        "[benchmarks-instructions.md](benchmarks-instructions.md) (instructions per request, counted under qemu: "
+        "`/healthz`, keep-alive, the cycle, a 404; against `BASELINE` when given), "
+        "[benchmarks-ab.md](benchmarks-ab.md) (side by side against `BASELINE`), "
+        "[benchmarks-threads.md](benchmarks-threads.md) (one event-loop thread against two) and "
+        "[benchmarks-codec.md](benchmarks-codec.md) (the RESP codec's micro-benchmarks).",
         "",
     ]
     path.write_text("\n".join(lines) + "\n")
