@@ -52,8 +52,9 @@ public struct PoolName: Sendable, Hashable, CustomStringConvertible {
     public var description: String { self.rawValue }
 }
 
-/// `[A-Za-z0-9_-]`: the characters of tokens and pool names alike.
-private func isBase64URL(_ byte: UInt8) -> Bool {
+/// `[A-Za-z0-9_-]`: the characters of tokens and pool names alike (and of the hot routes'
+/// path segments, `HotPath`).
+package func isBase64URL(_ byte: UInt8) -> Bool {
     switch byte {
     case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
         UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):

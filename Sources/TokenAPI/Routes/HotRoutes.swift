@@ -92,8 +92,8 @@ struct MiddlewareChain<Context: RequestContext>: HTTPResponder, Sendable {
 }
 
 /// A hot route's path, parsed from its bytes; nil for any other path or spelling.
-struct HotPath: Equatable {
-    enum Route: Hashable {
+struct HotPath {
+    enum Route {
         case assign, unblock, keepAlive
     }
 
@@ -172,15 +172,5 @@ struct HotPath: Equatable {
         if let pool = self.pool { parameters.append(key: "pool", value: pool) }
         if let token = self.token { parameters.append(key: "token", value: token) }
         return parameters
-    }
-}
-
-private func isBase64URL(_ byte: UInt8) -> Bool {
-    switch byte {
-    case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-        UInt8(ascii: "-"), UInt8(ascii: "_"):
-        return true
-    default:
-        return false
     }
 }
