@@ -70,39 +70,25 @@ final class HiredisReader {
         // The reply's bulk strings are copied into one buffer, each handed out as a slice of
         // it: one allocation a reply instead of one (or two) a string. All are written before
         // the first slice is taken, so the buffer is never copied.
+        var size = 0
+        Self.forEachString(in: root) { size += $0.count }
         var strings = ByteBuffer()
-        let size = Self.stringBytes(in: root)
         if size > 0 {
             strings = ByteBufferAllocator().buffer(capacity: size)
-            Self.copyStrings(of: root, into: &strings)
+            Self.forEachString(in: root) { strings.writeBytes($0) }
         }
         return try Self.value(of: root, strings: &strings)
     }
 
-    private static func stringBytes(in reply: UnsafeMutablePointer<redisReply>) -> Int {
+    /// Each bulk string of the reply, in the order ``value(of:strings:)`` meets them.
+    private static func forEachString(in reply: UnsafeMutablePointer<redisReply>, _ body: (UnsafeRawBufferPointer) -> Void) {
         let node = reply.pointee
         switch node.type {
         case REDIS_REPLY_STRING:
-            return node.len
-        case REDIS_REPLY_ARRAY:
-            var total = 0
-            for index in 0..<node.elements {
-                if let element = node.element[index] { total += Self.stringBytes(in: element) }
-            }
-            return total
-        default:
-            return 0
-        }
-    }
-
-    private static func copyStrings(of reply: UnsafeMutablePointer<redisReply>, into buffer: inout ByteBuffer) {
-        let node = reply.pointee
-        switch node.type {
-        case REDIS_REPLY_STRING:
-            buffer.writeBytes(UnsafeRawBufferPointer(start: node.str, count: node.len))
+            body(UnsafeRawBufferPointer(start: node.str, count: node.len))
         case REDIS_REPLY_ARRAY:
             for index in 0..<node.elements {
-                if let element = node.element[index] { Self.copyStrings(of: element, into: &buffer) }
+                if let element = node.element[index] { Self.forEachString(in: element, body) }
             }
         default:
             break
@@ -116,7 +102,7 @@ final class HiredisReader {
     }
 
     /// The reply as a value; its bulk strings are read off the front of `strings`, which holds
-    /// them all in order (`copyStrings`).
+    /// them all in order (``forEachString(in:_:)``).
     private static func value(
         of reply: UnsafeMutablePointer<redisReply>,
         strings: inout ByteBuffer
