@@ -27,7 +27,8 @@
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 60000 16 32 60000
 local leaseTTL = ttl('leaseTTL', ARGV[1])
 local holder = ARGV[8]
-local idem, idemTTL = KEYS[13], tonumber(ARGV[4])
+local idem = KEYS[13]
+local idemTTL = idem and tonumber(ARGV[4])
 local waiter = ARGV[5]
 if waiter == '' then
     waiter = nil
@@ -78,7 +79,7 @@ if idem then
 end
 
 -- Lapsed leases end first (to the queue's head, or the free set), so a lapsed token is reusable at once.
-local lapsed = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
+local lapsed = redis.call('ZRANGE', KEYS[2], '-inf', nowText, 'BYSCORE', 'LIMIT', '0', ARGV[2])
 for _, tok in ipairs(lapsed) do
     release(tok, lifeOf(tok), 'lapsed')
 end

@@ -21,10 +21,10 @@ if refusal then
 end
 
 local newLife = math.max(life, now + ttl('keepAliveTTL', ARGV[4]))
-redis.call('ZADD', KEYS[3], 'XX', newLife, tok)
+redis.call('ZADD', KEYS[3], 'XX', string.format('%d', newLife), tok)
 if current then
     local newLease = math.max(leaseUntil, now + ttl('leaseTTL', ARGV[3]))
-    redis.call('ZADD', KEYS[2], 'XX', newLease, tok)
+    redis.call('ZADD', KEYS[2], 'XX', string.format('%d', newLease), tok)
     return record(tok, newLife, newLease, current)
 end
 if leaseUntil then

@@ -22,9 +22,14 @@
 --
 -- A waiter id is 'CHANNEL#N': a hand-over is published on CHANNEL, the replica's own.
 
--- Redis's clock in ms since the epoch: the only clock a script reads.
+-- Redis's clock in ms since the epoch: the only clock a script reads. `nowText` is the same in
+-- digits, made from TIME's own text (the seconds, then the first three of six microsecond
+-- digits): Redis turns a Lua number it is handed into text, and so does Lua a number it
+-- concatenates, with a printf of a double, some 3,000 instructions each. So what goes back to
+-- Redis stays text where it already is, else string.format('%d') (an integer's printf, cheaper).
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nowText = t[1] .. string.sub('00000' .. t[2], -6, -4)
+local now = tonumber(nowText)
 
 -- The pool's own settings, read once: leaseTTL, keepAliveTTL, events.
 local settings = redis.call('HMGET', KEYS[11], 'leaseTTL', 'keepAliveTTL', 'events')
@@ -36,7 +41,7 @@ local function ttl(name, default)
 end
 
 -- How many events the stream keeps, about (XADD MAXLEN ~: trimmed a node at a time, O(1) amortized).
-local EVENTS_KEPT = 1000
+local EVENTS_KEPT = '1000'
 
 -- Whether this pool keeps events (settings.events = off stops them).
 local eventsOn = settings[3] ~= 'off'
@@ -47,7 +52,7 @@ local eventsOn = settings[3] ~= 'off'
 -- entry. O(1).
 local function emit(kind, what)
     if eventsOn then
-        redis.call('XADD', KEYS[12], 'MAXLEN', '~', EVENTS_KEPT, '*', 'e', kind .. ' ' .. now .. ' ' .. what)
+        redis.call('XADD', KEYS[12], 'MAXLEN', '~', EVENTS_KEPT, '*', 'e', kind .. ' ' .. nowText .. ' ' .. what)
     end
 end
 
@@ -68,11 +73,12 @@ local function purge(tok, why)
 end
 
 -- The token's lease: its deadline (nil if it has none, even a lapsed one) and its number
--- (nil unless the lease still stands). O(log n).
+-- (nil unless the lease still stands), as a number and as Redis keeps it. O(log n).
 local function currentLease(tok)
     local leaseUntil = tonumber(redis.call('ZSCORE', KEYS[2], tok))
     if leaseUntil and leaseUntil > now then
-        return leaseUntil, tonumber(redis.call('HGET', KEYS[4], tok))
+        local text = redis.call('HGET', KEYS[4], tok)
+        return leaseUntil, tonumber(text), text
     end
     return leaseUntil, nil
 end
@@ -80,9 +86,12 @@ end
 -- The reply of every operation on one token:
 -- {'ok', token, expiresAt, leaseExpiresAt|false, lease|false, now, holder|false, metadata|false}.
 -- `now` lets a client count durations (leaseExpiresAt - now) without comparing its clock with
--- Redis's. A holder is only read for a standing lease. O(1) past the caller's lookups.
-local function record(tok, life, leaseUntil, lease)
-    local holder = lease and redis.call('HGET', KEYS[10], tok)
+-- Redis's. The holder (false: none) is read, unless the caller passes it, only for a standing
+-- lease. O(1) past the caller's lookups.
+local function record(tok, life, leaseUntil, lease, holder)
+    if holder == nil then
+        holder = lease and redis.call('HGET', KEYS[10], tok)
+    end
     return {'ok', tok, life, leaseUntil or false, lease or false, now, holder or false, redis.call('HGET', KEYS[9], tok)}
 end
 
@@ -148,11 +157,12 @@ local function free(tok)
 end
 
 -- Ends a lease, `why` 'lapsed' or 'unblocked' (given back): the token is free again while it
--- lives, gone after. O(log n + log w).
-local function release(tok, life, why)
+-- lives, gone after. `lease`, the lease's number as Redis keeps it, is read when not given.
+-- O(log n + log w).
+local function release(tok, life, why, lease)
     if life and life > now then
         if eventsOn then
-            emit(why, tok .. ' ' .. (redis.call('HGET', KEYS[4], tok) or 0))
+            emit(why, tok .. ' ' .. (lease or redis.call('HGET', KEYS[4], tok) or '0'))
         end
         redis.call('ZREM', KEYS[2], tok)
         redis.call('HDEL', KEYS[4], tok)
@@ -168,20 +178,22 @@ end
 -- `idemTTL` ms. Returns record(...).
 local function grant(tok, life, leaseTTL, number, holder, idem, idemTTL)
     local leaseUntil = now + leaseTTL
-    redis.call('ZADD', KEYS[2], leaseUntil, tok)
-    redis.call('HSET', KEYS[4], tok, number)
+    local numberText = string.format('%d', number)
+    redis.call('ZADD', KEYS[2], string.format('%d', leaseUntil), tok)
+    redis.call('HSET', KEYS[4], tok, numberText)
     -- A token is only granted free (release and purge clear its holder), so nobody to clear here.
     if holder and holder ~= '' then
         redis.call('HSET', KEYS[10], tok, holder)
-        emit('assigned', tok .. ' ' .. number .. ' ' .. holder)
+        emit('assigned', tok .. ' ' .. numberText .. ' ' .. holder)
     else
-        emit('assigned', tok .. ' ' .. number)
+        holder = false
+        emit('assigned', tok .. ' ' .. numberText)
     end
     if idem then
-        redis.call('HSET', idem, 'token', tok, 'lease', number)
+        redis.call('HSET', idem, 'token', tok, 'lease', numberText)
         redis.call('PEXPIRE', idem, idemTTL)
     end
-    return record(tok, life, leaseUntil, number)
+    return record(tok, life, leaseUntil, number, holder)
 end
 
 -- Waiter `id` leaves the queue. Returns the token handed to it and that lease's number while
@@ -219,6 +231,7 @@ end
 -- number, or, as the fourth value, the refusal to answer with: {'not_found'} for a token the
 -- pool does not know or one past its life (purged on the spot), {'conflict'} when `expected`
 -- (a lease number, or '' for any) is not the current lease. A refusal changes nothing else.
+-- The fifth value is the current lease's number as Redis keeps it (for release).
 local function openToken(tok, expected)
     local life = lifeOf(tok)
     if not life then
@@ -228,9 +241,9 @@ local function openToken(tok, expected)
         purge(tok, 'expired')
         return nil, nil, nil, {'not_found'}
     end
-    local leaseUntil, current = currentLease(tok)
+    local leaseUntil, current, currentText = currentLease(tok)
     if expected ~= '' and tonumber(expected) ~= current then
         return nil, nil, nil, {'conflict'}
     end
-    return life, leaseUntil, current, nil
+    return life, leaseUntil, current, nil, currentText
 end

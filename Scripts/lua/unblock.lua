@@ -14,11 +14,11 @@
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , TOKEN ''
 local tok = ARGV[1]
 -- Past its life a token is gone for good, whatever the reaper has done so far.
-local life, leaseUntil, current, refusal = openToken(tok, ARGV[2])
+local life, leaseUntil, current, refusal, currentText = openToken(tok, ARGV[2])
 if refusal then
     return refusal
 end
 if leaseUntil then
-    release(tok, life, 'unblocked')
+    release(tok, life, 'unblocked', currentText)
 end
 return record(tok, life)
