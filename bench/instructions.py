@@ -13,6 +13,10 @@ the reaper is set to one pass an hour), divided by the requests, is the server-s
 per request. Medians over the repeats are printed and written to docs/benchmarks-instructions.md.
 Valgrind would be the usual tool, but Debian's 3.19 cannot read Swift 6.3's DWARF 5 and crashes
 on the stripped binary, and this VM exposes no hardware counters to `perf stat`.
+
+The redis-server they share runs under valgrind's callgrind, which it can run: its instructions
+over the same requests (dumped before and after, less its idle rate) are Redis's side of each
+request, which a binary's Lua scripts decide (INSN_REDIS=0 runs Redis natively and skips it).
 """
 import http.client
 import json
@@ -20,6 +24,7 @@ import os
 import pathlib
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,6 +39,7 @@ REQUESTS = int(os.environ.get("INSN_REQUESTS", "4000"))
 REPEATS = int(os.environ.get("INSN_REPEATS", "3"))
 PLUGIN = ROOT / ".build/qemu-insn/libinsn.so"
 SCENARIOS = os.environ.get("INSN_SCENARIOS", "healthz,keep-alive,cycle,assign 404").split(",")
+COUNT_REDIS = os.environ.get("INSN_REDIS", "1") != "0"
 
 
 def build_plugin():
@@ -52,6 +58,50 @@ def read_count(path):
         if value == last:
             return value
         last = value
+
+
+class RedisCounter:
+    """redis-server under callgrind: `take()` is the instructions it executed since the last take
+    (a callgrind dump, which also zeroes the count). Without valgrind or with INSN_REDIS=0, a plain
+    redis-server whose take() is None."""
+
+    def __init__(self, port, data):
+        self.data = pathlib.Path(data)
+        self.counting = COUNT_REDIS and shutil.which("callgrind_control") is not None
+        command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", data]
+        if self.counting:
+            command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.data / 'redis.cg'}", *command]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_redis(port)
+        self.take()
+
+    def take(self):
+        if not self.counting:
+            return None
+        before = set(self.data.glob("redis.cg.*"))
+        subprocess.run(["callgrind_control", "-d", str(self.process.pid)], check=True, capture_output=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for dump in set(self.data.glob("redis.cg.*")) - before:
+                totals = re.search(r"^(?:totals|summary): (\d+)", dump.read_text(), re.M)
+                if totals:
+                    dump.unlink()
+                    return int(totals.group(1))
+            time.sleep(0.05)
+        raise SystemExit("callgrind wrote no dump of redis-server")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def wait_redis(port, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip() == "PONG":
+            return
+        time.sleep(0.2)
+    raise SystemExit("redis-server did not start")
 
 
 def drive(port, scenario, requests, pool, tokens):
@@ -118,7 +168,7 @@ def fill_pools(port, prefix):
     return pools, tokens
 
 
-def measure(label, binary, redis_port, data):
+def measure(label, binary, redis_port, redis, data):
     pool = re.sub(r"[^A-Za-z0-9_-]", "-", label)
     counter = pathlib.Path(data) / f"count-{pool}"
     server, port = serve(binary, redis_port, f"out={counter}")
@@ -127,24 +177,45 @@ def measure(label, binary, redis_port, data):
         for scenario in SCENARIOS:  # warm: code translated, caches filled, connections open
             drive(port, scenario, 800, pools[scenario], tokens)
         results = {scenario: [] for scenario in SCENARIOS}
+        on_redis = {scenario: [] for scenario in SCENARIOS}
         for repeat in range(REPEATS):
             for scenario in SCENARIOS:
                 idle_start = read_count(counter)
+                redis.take()
                 time.sleep(1.0)
+                redis_idle = redis.take()
                 idle_rate = (read_count(counter) - idle_start) / 1.0
                 before = read_count(counter)
                 started = time.monotonic()
                 drive(port, scenario, REQUESTS, pools[scenario], tokens)
                 after = read_count(counter)
+                redis_count = redis.take()
                 elapsed = time.monotonic() - started
                 per_request = (after - before - idle_rate * elapsed) / REQUESTS
                 results[scenario].append(per_request)
-                print(f"{label} {scenario} #{repeat + 1}: {per_request:,.0f} instructions/request "
+                redis_note = ""
+                if redis_count is not None:
+                    on_redis[scenario].append((redis_count - redis_idle * elapsed) / REQUESTS)
+                    redis_note = f", Redis {on_redis[scenario][-1]:,.0f}"
+                print(f"{label} {scenario} #{repeat + 1}: {per_request:,.0f} instructions/request{redis_note} "
                       f"(idle {idle_rate:,.0f}/s, {REQUESTS / elapsed:,.0f} req/s under qemu)", flush=True)
-        return {scenario: statistics.median(values) for scenario, values in results.items()} | {"runs": results}
+        redis_medians = {f"redis {scenario}": statistics.median(values) for scenario, values in on_redis.items() if values}
+        return {scenario: statistics.median(values) for scenario, values in results.items()} | redis_medians | {"runs": results, "redis runs": on_redis}
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def rows(table, labels, scenarios):
+    """Markdown rows: each scenario's median per label, and the last label's over the first's."""
+    lines = []
+    for scenario in scenarios:
+        if not all(scenario in table[label] for label in labels):
+            continue
+        cells = [f"{table[label][scenario]:,.0f}" for label in labels]
+        ratio = f" | **{table[labels[-1]][scenario] / table[labels[0]][scenario]:.2f}**" if len(labels) > 1 else ""
+        lines.append(f"| {scenario.removeprefix('redis ')} | " + " | ".join(cells) + ratio + " |")
+    return lines
 
 
 def main():
@@ -153,14 +224,12 @@ def main():
     table = {}
     with tempfile.TemporaryDirectory() as data:
         redis_port = free_port()
-        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                  "--appendonly", "no", "--dir", data], stdout=subprocess.DEVNULL)
+        redis = RedisCounter(redis_port, data)
         try:
             for label, binary in binaries:
-                table[label] = measure(label, binary, redis_port, data)
+                table[label] = measure(label, binary, redis_port, redis, data)
         finally:
-            redis.terminate()
-            redis.wait(timeout=10)
+            redis.stop()
     print(json.dumps(table, indent=2))
     labels = [label for label, _ in binaries]
     lines = [
@@ -173,13 +242,20 @@ def main():
         "| scenario | " + " | ".join(labels) + (" | last ÷ first |" if len(labels) > 1 else ""),
         "|---|" + "---|" * len(labels) + ("---|" if len(labels) > 1 else ""),
     ]
-    for scenario in SCENARIOS:
-        if not all(scenario in table[label] for label in labels):
-            continue
-        cells = [f"{table[label][scenario]:,.0f}" for label in labels]
-        ratio = f" | **{table[labels[-1]][scenario] / table[labels[0]][scenario]:.2f}**" if len(labels) > 1 else ""
-        lines.append(f"| {scenario} | " + " | ".join(cells) + ratio + " |")
+    lines += rows(table, labels, SCENARIOS)
     lines.append("")
+    redis_rows = rows(table, labels, [f"redis {scenario}" for scenario in SCENARIOS if scenario not in ("healthz",)])
+    if redis_rows:
+        lines += [
+            "Redis's side of the same requests: the shared redis-server ran under valgrind's callgrind;",
+            "its instructions over each scenario's requests (less its idle rate), per request. One request",
+            "of the cycle is one script call (half assign, half unblock); a keep-alive is one.",
+            "",
+            "| scenario | " + " | ".join(labels) + (" | last ÷ first |" if len(labels) > 1 else ""),
+            "|---|" + "---|" * len(labels) + ("---|" if len(labels) > 1 else ""),
+            *redis_rows,
+            "",
+        ]
     out = pathlib.Path(os.environ.get("INSN_REPORT", ROOT / "docs/benchmarks-instructions.md"))
     out.write_text("\n".join(lines))
 
