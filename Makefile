@@ -134,13 +134,15 @@ contract: $(VENV)/.docs-assets
 # writes docs/benchmarks.md, .json and .png. A few minutes.
 # BASELINE=COMMIT also builds that commit (from git archive, in its own scratch path, kept for
 # the next run, with the flags it was built with then) and measures both binaries alternately
-# on one Redis (docs/benchmarks-ab.md) and in instructions per request under qemu
-# (docs/benchmarks-instructions.md; without BASELINE, the current build alone).
+# on one Redis (docs/benchmarks-ab.md) and in instructions per request under qemu, with
+# Redis's side under callgrind (docs/benchmarks-instructions.md; without BASELINE, the
+# current build alone).
 BASELINE ?=
 bench: deps $(VENV)/.installed
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 	$(VENV)/bin/pip install -q matplotlib==3.10.7
 	@command -v qemu-x86_64 >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq qemu-user >/dev/null; }
+	@command -v callgrind_control >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq valgrind >/dev/null; }
 	$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS)
 	$(VENV)/bin/python bench/run_bench.py .build/release/tokenpool
 	$(VENV)/bin/python bench/wait_replicas.py .build/release/tokenpool
