@@ -55,6 +55,8 @@ struct UnitTests {
         var writer = JSONWriter()
         writer.beginObject()
         writer.field("text", "a\"b\\c\n\u{1}é")
+        writer.field("plain", "tok_-1")
+        writer.field("empty", "")
         writer.field("none", nil as String?)
         writer.field("number", Int64(-42))
         writer.field("seconds", secondsFromMilliseconds: 1500)
@@ -69,7 +71,7 @@ struct UnitTests {
         writer.endArray()
         writer.endObject()
         let text = String(buffer: writer.buffer)
-        #expect(text == #"{"text":"a\"b\\c\u000a\u0001é","none":null,"number":-42,"seconds":1.5,"whole":60,"tiny":0.007,"list":[{"n":1},{}]}"#)
+        #expect(text == #"{"text":"a\"b\\c\u000a\u0001é","plain":"tok_-1","empty":"","none":null,"number":-42,"seconds":1.5,"whole":60,"tiny":0.007,"list":[{"n":1},{}]}"#)
         let parsed = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? NSDictionary
         #expect(parsed?["text"] as? String == "a\"b\\c\n\u{1}é")
     }
