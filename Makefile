@@ -138,6 +138,8 @@ contract: $(VENV)/.docs-assets
 # Redis's side under callgrind (docs/benchmarks-instructions.md; without BASELINE, the
 # current build alone).
 BASELINE ?=
+# Rounds of each side-by-side run (bench/ab.py): the machine's slow spells make single runs swing.
+AB_ROUNDS ?= 5
 bench: deps $(VENV)/.installed
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 	$(VENV)/bin/pip install -q matplotlib==3.10.7
@@ -150,7 +152,7 @@ bench: deps $(VENV)/.installed
 	$(VENV)/bin/python bench/codec.py
 	AB_BASELINE_ARGS="--threads 2" AB_CANDIDATE_ARGS="--threads 1" AB_REPORT=docs/benchmarks-threads.md BASELINE_LABEL="--threads 2" \
 		AB_TITLE="One event-loop thread against two (\`--threads\`), side by side" \
-		$(VENV)/bin/python bench/ab.py .build/release/tokenpool .build/release/tokenpool
+		$(VENV)/bin/python bench/ab.py .build/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
 ifneq ($(BASELINE),)
 	@if [ ! -x .build/baseline-$(BASELINE)/release/tokenpool ]; then \
 		rm -rf .build/baseline-src-$(BASELINE) && mkdir -p .build/baseline-src-$(BASELINE) && \
@@ -158,7 +160,7 @@ ifneq ($(BASELINE),)
 		$(SWIFT) build -c release --product tokenpool --package-path .build/baseline-src-$(BASELINE) \
 			--scratch-path .build/baseline-$(BASELINE); \
 	fi
-	BASELINE_LABEL=$(BASELINE) $(VENV)/bin/python bench/ab.py .build/baseline-$(BASELINE)/release/tokenpool .build/release/tokenpool
+	BASELINE_LABEL=$(BASELINE) $(VENV)/bin/python bench/ab.py .build/baseline-$(BASELINE)/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
 	$(VENV)/bin/python bench/instructions.py $(BASELINE)=.build/baseline-$(BASELINE)/release/tokenpool current=.build/release/tokenpool
 else
 	$(VENV)/bin/python bench/instructions.py current=.build/release/tokenpool

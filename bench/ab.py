@@ -8,10 +8,12 @@ AB_BASELINE_ARGS and AB_CANDIDATE_ARGS add flags to each `serve` (e.g. `--thread
 AB_TITLE its title.
 
 One Redis (append-only, everysec); both release binaries serve on it at once (idle while the
-other is measured), each on pools of its own. Every round runs each scenario with wrk on the
-baseline, then on the candidate: GET /healthz, keep-alive on random tokens of a 1,000-token
-pool, the assign/unblock cycle, assign on an empty pool (404). Medians over the rounds and the
-candidate's ratio to the baseline go to docs/benchmarks-ab.md and are printed as JSON.
+other is measured), each on pools of its own. Every round runs each scenario with wrk on both,
+one after the other, the order flipped each round: GET /healthz, keep-alive on random tokens of
+a 1,000-token pool, the assign/unblock cycle, assign on an empty pool (404). The ratio is the
+median of the rounds' ratios (candidate over baseline, measured back to back), so a slow spell
+of the machine weighs on one round, not on one side; medians over the rounds, the ratio and
+each round's ratio go to docs/benchmarks-ab.md and are printed as JSON.
 """
 import json
 import os
@@ -59,7 +61,7 @@ def main():
                 fill(base, f"cycle-{name}", 1_000, sample=0)
             for round_ in range(rounds):
                 for scenario, script, path in SCENARIOS:
-                    for name in binaries:
+                    for name in (list(binaries) if round_ % 2 == 0 else list(reversed(binaries))):
                         pool = {"keep-alive": f"ka-{name}", "cycle": f"cycle-{name}", "assign 404": f"empty-{name}"}.get(scenario, "")
                         env = {"POOL": pool, "TOKENS": str(token_files[name])}
                         result = wrk(f"http://127.0.0.1:{ports[name]}", script, servers[name].pid, env, seconds=seconds, path=path)
@@ -77,7 +79,8 @@ def main():
             row[name] = {"rps": statistics.median(r["rps"] for r in runs[name][scenario]),
                          "p99": statistics.median(r["p99"] for r in runs[name][scenario]),
                          "cpu_us": statistics.median(r["cpu_us"] for r in runs[name][scenario])}
-        row["ratio"] = row["candidate"]["rps"] / row["baseline"]["rps"]
+        row["rounds"] = [c["rps"] / b["rps"] for b, c in zip(runs["baseline"][scenario], runs["candidate"][scenario])]
+        row["ratio"] = statistics.median(row["rounds"])
         table[scenario] = row
     for name in binaries:
         ceiling = table["healthz"][name]["rps"]
@@ -89,17 +92,17 @@ def main():
         "# " + os.environ.get("AB_TITLE", "The current build against a baseline, side by side"),
         "",
         f"`make bench BASELINE=...` (`bench/ab.py`): baseline `{label}` and the current build, release, on one Redis,",
-        f"{rounds} rounds, each scenario on the baseline then the candidate (wrk, {CONNECTIONS} connections, {seconds} s)"
+        f"{rounds} rounds, each scenario on both back to back, the order flipped each round (wrk, {CONNECTIONS} connections, {seconds} s)"
         + "".join(f"; {name} with `{os.environ[f'AB_{name.upper()}_ARGS']}`" for name in binaries if os.environ.get(f"AB_{name.upper()}_ARGS"))
         + ".",
-        "Medians of the rounds; the ratio is the candidate's req/s over the baseline's.",
+        "Medians of the rounds; the ratio is the median of the rounds' ratios (the candidate's req/s over the baseline's in the same round).",
         "",
-        "| scenario | baseline req/s | current req/s | current ÷ baseline | baseline ÷ /healthz | current ÷ /healthz | p99 baseline / current | CPU µs/request baseline / current |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scenario | baseline req/s | current req/s | current ÷ baseline | rounds' ratios | baseline ÷ /healthz | current ÷ /healthz | p99 baseline / current | CPU µs/request baseline / current |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario, row in table.items():
         b, c = row["baseline"], row["candidate"]
-        lines.append(f"| {scenario} | {b['rps']:,.0f} | {c['rps']:,.0f} | **{row['ratio']:.2f}** | {b['of_healthz']:.2f} | "
+        lines.append(f"| {scenario} | {b['rps']:,.0f} | {c['rps']:,.0f} | **{row['ratio']:.2f}** | {', '.join(f'{r:.2f}' for r in row['rounds'])} | {b['of_healthz']:.2f} | "
                      f"{c['of_healthz']:.2f} | {b['p99']:.2f} / {c['p99']:.2f} ms | {b['cpu_us']:.0f} / {c['cpu_us']:.0f} |")
     lines.append("")
     pathlib.Path(os.environ.get("AB_REPORT", ROOT / "docs/benchmarks-ab.md")).write_text("\n".join(lines))
