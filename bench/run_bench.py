@@ -308,7 +308,7 @@ def report(r, path):
         "`make bench` also writes [benchmarks-wait.md](benchmarks-wait.md) (what `--redis-wait-replicas 1` costs), "
         "[benchmarks-handover.md](benchmarks-handover.md) (waiting assign: unblock answered -> the waiter's 200, three replicas) "
         "and [benchmarks-cluster.md](benchmarks-cluster.md) (pools on one master and on three); "
-        "[benchmarks-instructions.md](benchmarks-instructions.md) (instructions per request, counted under qemu: "
+        "[benchmarks-instructions.md](benchmarks-instructions.md) (instructions per request, the server's counted under qemu and Redis's under callgrind: "
         "`/healthz`, keep-alive, the cycle, a 404; against `BASELINE` when given), "
         "[benchmarks-ab.md](benchmarks-ab.md) (side by side against `BASELINE`), "
         "[benchmarks-threads.md](benchmarks-threads.md) (one event-loop thread against two) and "
