@@ -10,30 +10,17 @@ each round (default 4); prints each run and the medians of the cycle's p99 and o
 the last deadline every lease was back. Used to choose the reaper's batch (`Defaults.reapBatch`).
 """
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
-from run_bench import Redis, fill, free_port, lapse_at_once
+from run_bench import Redis, fill, lapse_at_once, start
 
 
 def once(binary):
-    redis_port, http_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{http_port}"
     with tempfile.TemporaryDirectory() as data:
-        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                  "--appendonly", "yes", "--appendfsync", "everysec", "--dir", data], stdout=subprocess.DEVNULL)
-        server = subprocess.Popen([binary, "serve", "--port", str(http_port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
-                                   "--keep-alive-ttl", "36000", "--log-level", "error"])
+        redis, server, redis_port, http_port = start(binary, data)
+        base = f"http://127.0.0.1:{http_port}"
         try:
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(base + "/readyz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.05)
             fill(base, "p1k", 1_000)
             return lapse_at_once(Redis(redis_port), base, server.pid)
         finally:

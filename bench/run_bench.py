@@ -57,6 +57,24 @@ def wait_ready(port, timeout=10):
     sys.exit(f"port {port} did not answer")
 
 
+def start(binary, data):
+    """A redis-server (append-only, everysec) keeping its files in `data`, and `binary` serving on
+    it (tokens live 10 hours), as the benchmarks here run them. Returns (redis-server, server,
+    redis port, HTTP port) once the server answers."""
+    redis_port, http_port = free_port(), free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "yes", "--appendfsync", "everysec", "--dir", data], stdout=subprocess.DEVNULL)
+    server = subprocess.Popen([binary, "serve", "--port", str(http_port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
+                               "--keep-alive-ttl", "36000", "--log-level", "error"])
+    try:
+        wait_ready(http_port)
+    except BaseException:
+        server.terminate()
+        redis.terminate()
+        raise
+    return redis, server, redis_port, http_port
+
+
 class Redis:
     def __init__(self, port):
         self.port = port
@@ -326,22 +344,12 @@ assert METADATA_BYTES == 100, METADATA_BYTES
 
 def main():
     binary = sys.argv[1]
-    redis_port, http_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{http_port}"
     results = {}
     with tempfile.TemporaryDirectory() as data:
-        redis_process = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                          "--appendonly", "yes", "--appendfsync", "everysec", "--dir", data], stdout=subprocess.DEVNULL)
-        server = subprocess.Popen([binary, "serve", "--port", str(http_port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
-                                   "--keep-alive-ttl", "36000", "--log-level", "error"])
+        redis_process, server, redis_port, http_port = start(binary, data)
+        base = f"http://127.0.0.1:{http_port}"
         redis = Redis(redis_port)
         try:
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(base + "/readyz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.05)
             print("filling pools...", flush=True)
             samples = {"1k": fill(base, "p1k", 1_000)}
             before = redis.used_memory()
