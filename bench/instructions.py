@@ -206,16 +206,23 @@ def measure(label, binary, redis_port, redis, data):
         server.wait(timeout=30)
 
 
-def rows(table, labels, scenarios):
-    """Markdown rows: each scenario's median per label, and the last label's over the first's."""
-    lines = []
+def markdown_table(table, labels, scenarios):
+    """A Markdown table: each scenario's median per label, and the last label's over the first's;
+    no lines when no scenario was measured for every label."""
+    rows = []
     for scenario in scenarios:
         if not all(scenario in table[label] for label in labels):
             continue
         cells = [f"{table[label][scenario]:,.0f}" for label in labels]
         ratio = f" | **{table[labels[-1]][scenario] / table[labels[0]][scenario]:.2f}**" if len(labels) > 1 else ""
-        lines.append(f"| {scenario.removeprefix('redis ')} | " + " | ".join(cells) + ratio + " |")
-    return lines
+        rows.append(f"| {scenario.removeprefix('redis ')} | " + " | ".join(cells) + ratio + " |")
+    if not rows:
+        return []
+    return [
+        "| scenario | " + " | ".join(labels) + (" | last ÷ first |" if len(labels) > 1 else " |"),
+        "|---|" + "---|" * len(labels) + ("---|" if len(labels) > 1 else ""),
+        *rows,
+    ]
 
 
 def main():
@@ -239,21 +246,18 @@ def main():
         f"{REQUESTS:,} requests a scenario over {CONNECTIONS} keep-alive connections, {REPEATS} repeats, medians; the idle",
         "server's own count over as long is taken off. Server-side guest instructions, all threads, per request.",
         "",
-        "| scenario | " + " | ".join(labels) + (" | last ÷ first |" if len(labels) > 1 else ""),
-        "|---|" + "---|" * len(labels) + ("---|" if len(labels) > 1 else ""),
+        *markdown_table(table, labels, SCENARIOS),
+        "",
     ]
-    lines += rows(table, labels, SCENARIOS)
-    lines.append("")
-    redis_rows = rows(table, labels, [f"redis {scenario}" for scenario in SCENARIOS if scenario not in ("healthz",)])
-    if redis_rows:
+    # /healthz does not reach Redis.
+    redis_table = markdown_table(table, labels, [f"redis {scenario}" for scenario in SCENARIOS if scenario != "healthz"])
+    if redis_table:
         lines += [
             "Redis's side of the same requests: the shared redis-server ran under valgrind's callgrind;",
             "its instructions over each scenario's requests (less its idle rate), per request. One request",
             "of the cycle is one script call (half assign, half unblock); a keep-alive is one.",
             "",
-            "| scenario | " + " | ".join(labels) + (" | last ÷ first |" if len(labels) > 1 else ""),
-            "|---|" + "---|" * len(labels) + ("---|" if len(labels) > 1 else ""),
-            *redis_rows,
+            *redis_table,
             "",
         ]
     out = pathlib.Path(os.environ.get("INSN_REPORT", ROOT / "docs/benchmarks-instructions.md"))
