@@ -34,7 +34,7 @@ struct RedisClientTests {
         let client = RedisClient(configuration: configuration, logger: testLogger())
         try await withRunning(client) {
             #expect(try await client.send("PING").string == "PONG")
-            server.stop()
+            await server.stopAndWait()
             let start = ContinuousClock.now
             await #expect(throws: RedisClientError.self) { try await client.send("PING") }
             #expect(ContinuousClock.now - start < .seconds(2))

@@ -224,7 +224,7 @@ struct TokenAPITests {
         // A short timeout: the answer must come within 1.5 s of Redis going away.
         try await Self.withApp(redisURL: server.url, redisTimeout: .milliseconds(500)) { client in
             try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
-            server.stop()
+            await server.stopAndWait()
             try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
             try await client.execute(uri: "/readyz", method: .get) { try Self.expectProblem($0, .serviceUnavailable, "not-ready") }
             let start = ContinuousClock.now
