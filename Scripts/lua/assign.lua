@@ -25,6 +25,7 @@
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 60000 16 32 60000
+begin()
 local leaseTTL = ttl('leaseTTL', ARGV[1])
 local holder = ARGV[8]
 local idem = KEYS[13]

@@ -23,6 +23,7 @@
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 300000 0 - - none TOKEN1 TOKEN2
+begin()
 local life = now + ttl('keepAliveTTL', ARGV[1])
 
 if KEYS[13] and ARGV[3] == 'first' then

@@ -14,6 +14,7 @@
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , TOKEN '' 60000 300000
+begin()
 local tok = ARGV[1]
 local life, leaseUntil, current, refusal = openToken(tok, ARGV[2])
 if refusal then

@@ -16,6 +16,7 @@
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 'tokenpool:handover:R#1' drop 60000 60000
+begin()
 local id = ARGV[1]
 if ARGV[2] == 'take' then
     return pickUp(id, ttl('leaseTTL', ARGV[3]), ARGV[5], KEYS[13], tonumber(ARGV[4])) or {'gone'}

@@ -16,6 +16,7 @@
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , assigned 100 ''
+begin()
 local state, limit, cursor = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local page = {false, now}
 

@@ -10,6 +10,7 @@
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , TOKEN '{"proxy":"10.0.0.7:3128"}'
+begin()
 local tok = ARGV[1]
 local life, leaseUntil, current, refusal = openToken(tok, '')
 if refusal then

@@ -1,7 +1,12 @@
--- prelude.lua: what every script of TokenPool shares, written once. The EmbedTextFiles plugin
--- puts it in front of each script when it embeds them; by hand, so does
+-- prelude.lua: what every script of TokenPool shares, written once. TokenPool loads the
+-- scripts as one Redis Functions library, this prelude first and each script the body of a
+-- function (Redis 7; see PoolScript.swift), or, on an older Redis, each script with this in
+-- front of it by EVALSHA; by hand, so does
 --
 --   redis-cli --eval <(cat prelude.lua SCRIPT.lua) KEYS... , ARGV...
+--
+-- So nothing here may call Redis when the library loads: what a call reads (the clock, the
+-- pool's settings) is read by begin(), each script's first statement.
 --
 -- Every script takes a pool's keys in this order (all share the {pool} hash tag):
 -- KEYS[1] free    set     tokens that may be assigned
@@ -27,12 +32,20 @@
 -- digits): Redis turns a Lua number it is handed into text, and so does Lua a number it
 -- concatenates, with a printf of a double, some 3,000 instructions each. So what goes back to
 -- Redis stays text where it already is, else string.format('%d') (an integer's printf, cheaper).
-local t = redis.call('TIME')
-local nowText = t[1] .. string.sub('00000' .. t[2], -6, -4)
-local now = tonumber(nowText)
+local now, nowText
+-- The pool's own settings, read once a call: leaseTTL, keepAliveTTL, events.
+local settings
+-- Whether this pool keeps events (settings.events = off stops them).
+local eventsOn
 
--- The pool's own settings, read once: leaseTTL, keepAliveTTL, events.
-local settings = redis.call('HMGET', KEYS[11], 'leaseTTL', 'keepAliveTTL', 'events')
+-- Reads Redis's clock and the pool's settings for this call. O(1).
+local function begin()
+    local t = redis.call('TIME')
+    nowText = t[1] .. string.sub('00000' .. t[2], -6, -4)
+    now = tonumber(nowText)
+    settings = redis.call('HMGET', KEYS[11], 'leaseTTL', 'keepAliveTTL', 'events')
+    eventsOn = settings[3] ~= 'off'
+end
 
 -- The pool's TTL `name` ('leaseTTL' or 'keepAliveTTL') in ms: its own setting (PUT /pools/{pool}),
 -- else `default`, the replica's flag.
@@ -42,9 +55,6 @@ end
 
 -- How many events the stream keeps, about (XADD MAXLEN ~: trimmed a node at a time, O(1) amortized).
 local EVENTS_KEPT = '1000'
-
--- Whether this pool keeps events (settings.events = off stops them).
-local eventsOn = settings[3] ~= 'off'
 
 -- Appends an event: field e = 'KIND AT WHAT', KIND 'assigned', 'unblocked', 'lapsed', 'expired',
 -- 'deleted' or 'generated', AT `now` (ms), WHAT 'TOKEN LEASE [HOLDER]' (lease 0: none) or, for

@@ -11,6 +11,7 @@
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 30000 ''
+begin()
 for i, name in ipairs({'leaseTTL', 'keepAliveTTL'}) do
     if ARGV[i] == '' then
         redis.call('HDEL', KEYS[11], name)

@@ -12,6 +12,7 @@
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , TOKEN ''
+begin()
 local tok = ARGV[1]
 -- Past its life a token is gone for good, whatever the reaper has done so far.
 local life, leaseUntil, current, refusal, currentText = openToken(tok, ARGV[2])

@@ -252,19 +252,54 @@ struct TokenPoolTests {
         try await Self.withPool { pool in
             _ = try await pool.generate(count: 2)
             _ = try await pool.client.send("SCRIPT", "FLUSH")
+            _ = try await pool.client.send("FUNCTION", "FLUSH")
             #expect(try await pool.assign().state == .assigned)
             #expect(try await pool.stats().assigned == 1)
         }
     }
 
+    /// One library of functions, named after the scripts' text: another version's library (a
+    /// rolling upgrade) sits beside it, and a script that only reads is flagged so.
+    @Test func theScriptsAreOneLibraryNamedAfterTheirTextBesideOtherVersions() async throws {
+        try await Self.withPool { pool in
+            let older = PoolScript.library.source.replacingOccurrences(of: PoolScript.libraryName, with: "tokenpool_0ld")
+            #expect(try await pool.client.send("FUNCTION", "LOAD", older).string == "tokenpool_0ld")
+            _ = try await pool.generate(count: 2)
+            let keys = pool.keys(of: .default).scriptKeys
+            #expect(try await pool.client.send(["FCALL", "tokenpool_0ld_assign", "12"] + keys + ["60000", "16", "32", "60000"]).array?.first?.string == "ok")
+            #expect(try await pool.assign().state == .assigned)
+            let libraries = try await pool.client.send("FUNCTION", "LIST", "LIBRARYNAME", "tokenpool_*").array ?? []
+            #expect(libraries.count == 2)
+            // FCALL_RO runs only functions flagged no-writes.
+            let stats = try await pool.client.send(["FCALL_RO", "\(PoolScript.libraryName)_stats", "12"] + keys).array
+            #expect(stats?.prefix(3).compactMap(\.int) == [2, 0, 2])
+            await #expect(throws: RedisServerError.self) {
+                try await pool.client.send(["FCALL_RO", "\(PoolScript.libraryName)_assign", "12"] + keys + ["60000", "16", "32", "60000"])
+            }
+        }
+    }
+
+    /// A Redis without functions (before 7, or an ACL without FCALL): the scripts go by EVALSHA.
+    @Test func withoutFunctionsTheScriptsGoByEVALSHA() async throws {
+        let server = try await RedisTestServer.start(extraArguments: ["--rename-command", "FCALL", "", "--rename-command", "FUNCTION", ""])
+        defer { server.stop() }
+        let client = RedisClient(configuration: try RedisConfiguration(url: server.url), logger: testLogger())
+        try await withRunning(client) {
+            let pool = TokenPool(client: client)
+            let made = try await pool.generate(count: 1)[0]
+            let held = try await pool.assign()
+            #expect(held.token == made.token)
+            _ = try await pool.keepAlive(held.token, lease: held.lease)
+            #expect(try await pool.unblock(held.token, lease: held.lease).state == .free)
+            #expect(try await pool.stats().free == 1)
+            let stats = try await client.send("INFO", "commandstats").string ?? ""
+            #expect(stats.contains("cmdstat_evalsha:calls=") && !stats.contains("cmdstat_fcall"))
+        }
+    }
+
     @Test func noScriptUsesACommandThatIsLinearInThePoolSize() {
         let linear = ["KEYS", "SMEMBERS", "HGETALL", "HKEYS", "HVALS", "SCAN", "ZSCAN", "HSCAN", "SUNION", "SINTER", "SDIFF", "ZUNION", "SORT", "DEL"]
-        let sources = [
-            LuaSource.assign, LuaSource.unblock, LuaSource.keepAlive, LuaSource.delete, LuaSource.generate, LuaSource.inspect, LuaSource.stats,
-            LuaSource.reap, LuaSource.leave, LuaSource.renew, LuaSource.list, LuaSource.metadata, LuaSource.settings, LuaSource.dropPool,
-        ]
-        #expect(sources.count == PoolScript.allCases.count)
-        for source in sources {
+        for source in PoolScript.allCases.map(\.script.source) + [PoolScript.library.source] {
             let code = source.split(separator: "\n").filter { !$0.hasPrefix("--") }.joined(separator: "\n")
             for command in linear {
                 #expect(!code.contains("'\(command)'"), "a script calls \(command)")
@@ -288,11 +323,11 @@ struct OneStepTests {
             let first = try await pool.generate(count: 3, idempotencyKey: "k")
             let again = try await pool.generate(count: 3, idempotencyKey: "k")
             #expect(again == first)
-            // commandstats counts the commands scripts run too: the client's own are EVALSHA alone,
+            // commandstats counts the commands scripts run too: the client's own are FCALL alone,
             // where a claim (SET NX), a replay (GET, ZMSCORE) and a record (SET) used to go apart.
             let stats = try await client.send("INFO", "commandstats").string ?? ""
             let names = Set(stats.split(whereSeparator: \.isNewline).compactMap { $0.split(separator: ":").first })
-            #expect(stats.contains("cmdstat_evalsha:calls=2,"))
+            #expect(stats.contains("cmdstat_fcall:calls=2,"))
             #expect(names.isDisjoint(with: ["cmdstat_set", "cmdstat_get", "cmdstat_zmscore", "cmdstat_del"]), "\(names)")
         }
     }

@@ -26,6 +26,10 @@ package final class RedisClient: Service, Sendable {
         var connections: [RedisConnection?]
         var next = 0
         var scriptHashes: [String: String] = [:]
+        /// The library this client loaded (Redis may have lost it since: a restart).
+        var library: String?
+        /// This Redis runs no functions (before Redis 7, or its ACL forbids `FCALL`): scripts go by `EVALSHA`.
+        var noFunctions = false
         /// Commands waiting for a connection, resumed when one opens.
         var waiters: [UInt64: CheckedContinuation<RedisConnection, any Error>] = [:]
         var lastWaiterID: UInt64 = 0
@@ -159,8 +163,9 @@ package final class RedisClient: Service, Sendable {
         try await self.send(arguments)
     }
 
-    /// Runs a Lua script by `EVALSHA`, loading it first when Redis does not know it yet
-    /// (first use, or after a restart or failover: `NOSCRIPT`). Every step shares one deadline.
+    /// Runs a Lua script: as its library's function by `FCALL` where Redis has functions (Redis
+    /// 7), else by `EVALSHA`; either is loaded first when Redis does not know it yet (first use,
+    /// a Redis restarted without its data, a new cluster node). Every step shares one deadline.
     ///
     /// With `changesState` and ``RedisConfiguration/waitReplicas`` N > 0, `WAIT N` follows the
     /// script on the same connection; fewer than N acknowledgements before the deadline is
@@ -176,6 +181,24 @@ package final class RedisClient: Service, Sendable {
     func evaluate(
         _ script: RedisScript, keys: [String], arguments: [String], changesState: Bool, deadline: NIODeadline, asking: Bool = false
     ) async throws -> RESPValue {
+        if let function = script.function {
+            let (noFunctions, loaded) = self.state.withLockedValue { ($0.noFunctions, $0.library == function.library.name) }
+            if !noFunctions {
+                do {
+                    // Loaded first, not on `Function not found`: with `WAIT` after the call, a failed call waits too.
+                    if !loaded { try await self.load(function.library, deadline: deadline) }
+                    return try await self.call(function, keys: keys, arguments: arguments, changesState: changesState, deadline: deadline, asking: asking)
+                } catch let error as RedisServerError where error.meansNoFunctions {
+                    let first = self.state.withLockedValue { state in
+                        defer { state.noFunctions = true }
+                        return !state.noFunctions
+                    }
+                    if first {
+                        self.logger.notice("Redis runs no functions here (Redis 7 does): scripts go by EVALSHA", metadata: ["error": "\(error.message)"])
+                    }
+                }
+            }
+        }
         let known = self.state.withLockedValue { $0.scriptHashes[script.name] }
         let hash: String
         if let known {
@@ -183,13 +206,7 @@ package final class RedisClient: Service, Sendable {
         } else {
             hash = try await self.load(script, deadline: deadline)
         }
-        var command: [String] = []
-        command.reserveCapacity(3 + keys.count + arguments.count)
-        command.append("EVALSHA")
-        command.append(hash)
-        command.append(String(keys.count))
-        command.append(contentsOf: keys)
-        command.append(contentsOf: arguments)
+        var command = Self.scriptCommand("EVALSHA", hash, keys: keys, arguments: arguments)
         do {
             return try await self.evaluate(command, changesState: changesState, deadline: deadline, asking: asking)
         } catch let error as RedisServerError where error.prefix == "NOSCRIPT" {
@@ -197,6 +214,32 @@ package final class RedisClient: Service, Sendable {
             command[1] = try await self.load(script, deadline: deadline)
             return try await self.evaluate(command, changesState: changesState, deadline: deadline, asking: asking)
         }
+    }
+
+    /// `FCALL` of `function`, after loading its library when Redis does not have it.
+    private func call(
+        _ function: RedisScript.Function, keys: [String], arguments: [String], changesState: Bool, deadline: NIODeadline, asking: Bool
+    ) async throws -> RESPValue {
+        let command = Self.scriptCommand("FCALL", function.name, keys: keys, arguments: arguments)
+        do {
+            return try await self.evaluate(command, changesState: changesState, deadline: deadline, asking: asking)
+        } catch let error as RedisServerError where error.message == "ERR Function not found" {
+            self.logger.info("Redis does not have the scripts' library; loading it", metadata: ["tokenpool.library": "\(function.library.name)"])
+            try await self.load(function.library, deadline: deadline)
+            return try await self.evaluate(command, changesState: changesState, deadline: deadline, asking: asking)
+        }
+    }
+
+    /// `EVALSHA HASH` or `FCALL FUNCTION`, the key count, the keys and the arguments, in one array sized once.
+    private static func scriptCommand(_ verb: String, _ script: String, keys: [String], arguments: [String]) -> [String] {
+        var command: [String] = []
+        command.reserveCapacity(3 + keys.count + arguments.count)
+        command.append(verb)
+        command.append(script)
+        command.append(String(keys.count))
+        command.append(contentsOf: keys)
+        command.append(contentsOf: arguments)
+        return command
     }
 
     private func evaluate(_ command: [String], changesState: Bool, deadline: NIODeadline, asking: Bool) async throws -> RESPValue {
@@ -224,6 +267,16 @@ package final class RedisClient: Service, Sendable {
     package func ping() async throws {
         if let cluster = self.cluster { return try await cluster.ping(deadline: self.deadline()) }
         _ = try await self.send(["PING"])
+    }
+
+    /// `FUNCTION LOAD`: a library of the same name already there is the same text (the name
+    /// is the text's hash), loaded meanwhile by another replica.
+    private func load(_ library: RedisLibrary, deadline: NIODeadline) async throws {
+        do {
+            _ = try await self.send(["FUNCTION", "LOAD", library.source], deadline: deadline)
+        } catch let error as RedisServerError where error.message == "ERR Library '\(library.name)' already exists" {
+        }
+        self.state.withLockedValue { $0.library = library.name }
     }
 
     private func load(_ script: RedisScript, deadline: NIODeadline) async throws -> String {
@@ -335,7 +388,31 @@ package final class RedisClient: Service, Sendable {
 
 /// A Lua script and the name it is known by.
 package struct RedisScript: Sendable {
+    /// A function of a library that runs the same script.
+    package struct Function: Sendable {
+        package let library: RedisLibrary
+        package let name: String
+    }
+
     package let name: String
+    /// The script as `EVAL` runs it.
+    package let source: String
+    /// Where Redis has functions, `FCALL` of this runs the script instead.
+    package let function: Function?
+
+    package init(name: String, source: String, function: Function? = nil) {
+        self.name = name
+        self.source = source
+        self.function = function
+    }
+}
+
+/// A Redis Functions library (Redis 7): Lua that registers functions, loaded once by `FUNCTION
+/// LOAD` and kept by Redis, its replicas and its append-only file, where an `EVAL` script is only
+/// cached. Its helpers are made once when it loads instead of on every call.
+package struct RedisLibrary: Sendable {
+    package let name: String
+    /// The library's text, `#!lua name=NAME` first.
     package let source: String
 
     package init(name: String, source: String) {

@@ -76,6 +76,11 @@ public struct RedisServerError: Error, Sendable, CustomStringConvertible {
         Self.transientPrefixes.contains(self.prefix)
     }
 
+    /// `FCALL` or `FUNCTION` is not a command here (Redis before 7) or not one this user may run.
+    var meansNoFunctions: Bool {
+        (self.prefix == "ERR" && self.message.hasPrefix("ERR unknown command")) || self.prefix == "NOPERM"
+    }
+
     private static let transientPrefixes: Set<Substring> = [
         "LOADING", "BUSY", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS",
     ]
