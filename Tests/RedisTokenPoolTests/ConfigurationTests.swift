@@ -32,6 +32,15 @@ struct ConfigurationTests {
         }
     }
 
+    /// A command line takes `-...` for an option: `tokenpool unblock -hX...` printed its help and
+    /// exited 0. With every character equally likely, ~1 in 64 tokens would begin with `-`.
+    @Test func noTokenBeginsWithADash() {
+        let firsts = (0..<20_000).map { _ in Token.random().rawValue.utf8.first! }
+        #expect(!firsts.contains(UInt8(ascii: "-")))
+        // The other 63 characters still come first (each ~317 times here).
+        #expect(Set(firsts).count == 63)
+    }
+
     @Test(arguments: ["", "short", String(repeating: "a", count: 23), String(repeating: "a", count: 25), "aaaaaaaaaaaaaaaaaaaaaaa=", "aaaaaaaaaaaaaaaaaaaaaaa/"])
     func refusesMalformedTokens(_ text: String) {
         #expect(Token(text) == nil)

@@ -128,6 +128,9 @@ def main():
             check_hold_under_a_wrong_clock(tokenpool, redis_port, env)
             check_request_log(tokenpool, redis_port)
 
+            # A token from an older TokenPool may begin with '-': after '--' it is the token, not an option.
+            out = cli("delete", "--pool", "cli", "--", "-h" + "A" * 22)
+            check(out.returncode == 4, f"delete -- -hAAA...: the token after --, not the help (exit {out.returncode})")
             out = cli("delete", tokens[0], "--pool", "cli")
             check(out.returncode == 0, "delete" + ("" if out.returncode == 0 else f" (exit {out.returncode}, {out.stderr.strip()})"))
             out = cli("delete", tokens[0], "--pool", "cli")

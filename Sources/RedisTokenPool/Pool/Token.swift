@@ -1,4 +1,6 @@
-/// A token's id: 144 bits from the system CSPRNG, written as 24 base64url characters.
+/// A token's id: 24 base64url characters from the system CSPRNG (about 144 bits), never
+/// beginning with `-`: a command line would take such a token for an option (`tokenpool
+/// unblock -h...` printed help and exited 0).
 public struct Token: Sendable, Hashable, CustomStringConvertible {
     public static let length = 24
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
@@ -23,6 +25,9 @@ public struct Token: Sendable, Hashable, CustomStringConvertible {
                 characters.append(Self.alphabet[Int(word & 63)])
                 word >>= 6
             }
+        }
+        while characters[0] == UInt8(ascii: "-") {
+            characters[0] = Self.alphabet[Int(generator.next() & 63)]
         }
         return Token(unchecked: String(decoding: characters, as: UTF8.self))
     }

@@ -124,9 +124,12 @@ struct UnblockCommand: AsyncParsableCommand {
     }
 }
 
+/// TokenPool no longer makes tokens that begin with `-`; an older one may have.
+private let tokenHelp = ArgumentHelp("The token (one that begins with '-', made by an older TokenPool, goes after '--').")
+
 /// A token and, optionally, the lease its holder has: what keep-alive and unblock act on.
 struct LeaseTarget: ParsableArguments {
-    @Argument var token: String
+    @Argument(help: tokenHelp) var token: String
     @Option(help: "The lease you hold; 409 (exit 5) if it is not the current one.") var lease: Int64?
 }
 
@@ -134,7 +137,7 @@ struct LeaseTarget: ParsableArguments {
 struct DeleteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a token for good (admin key).")
     @OptionGroup var options: ServerOptions
-    @Argument var token: String
+    @Argument(help: tokenHelp) var token: String
 
     func run() async throws {
         let (token, pool) = (self.token, self.options.pool)
