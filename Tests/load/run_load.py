@@ -149,10 +149,14 @@ class Cluster:
         elif fault == "failover":
             if self.standby is None:
                 self.start_redis(self.standby_port, replica_of=self.redis_port)
-            # Only a replica that is connected and done syncing can take over without loss.
+            # Only a replica that is connected and done syncing can take over without loss, and
+            # FAILOVER refuses one the primary does not list online yet (its first ACK comes a
+            # moment after the replica sees its link up).
             for _ in range(500):
                 info = self.redis_cli(self.standby_port, "INFO", "replication")
-                if "master_link_status:up" in info and "master_sync_in_progress:0" in info:
+                primary = self.redis_cli(self.redis_port, "INFO", "replication")
+                if ("master_link_status:up" in info and "master_sync_in_progress:0" in info
+                        and f"port={self.standby_port},state=online" in primary):
                     break
                 time.sleep(0.02)
             self.note("failover")
