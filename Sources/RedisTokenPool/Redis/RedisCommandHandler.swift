@@ -1,18 +1,45 @@
 import NIOCore
 
-/// A command on its way to Redis, already written as RESP, the promise its reply completes, and
-/// its deadline.
+/// Where a command's reply goes; completed exactly once, on the connection's event loop.
+enum ReplyTarget: Sendable {
+    /// The task that sent the command, resumed directly: no future and no callback to allocate
+    /// for the one command a request makes.
+    case task(UnsafeContinuation<RESPValue, any Error>)
+    /// A promise: commands sent back to back, whose replies are awaited one after another.
+    case promise(EventLoopPromise<RESPValue>)
+
+    func succeed(_ reply: RESPValue) {
+        switch self {
+        case .task(let continuation): continuation.resume(returning: reply)
+        case .promise(let promise): promise.succeed(reply)
+        }
+    }
+
+    func fail(_ error: any Error) {
+        switch self {
+        case .task(let continuation): continuation.resume(throwing: error)
+        case .promise(let promise): promise.fail(error)
+        }
+    }
+}
+
+/// A command on its way to Redis, already written as RESP, where its reply goes, and its
+/// deadline.
 struct RedisRequest: Sendable {
     var command: ByteBuffer
-    var promise: EventLoopPromise<RESPValue>
+    var reply: ReplyTarget
     var deadline: NIODeadline
+
+    init(command: ByteBuffer, reply: ReplyTarget, deadline: NIODeadline) {
+        self.command = command
+        self.reply = reply
+        self.deadline = deadline
+    }
 
     /// Writes `arguments` as RESP (``RESPEncoder``) on the caller's thread, before the command
     /// reaches the event loop.
     init(arguments: [String], promise: EventLoopPromise<RESPValue>, deadline: NIODeadline, allocator: ByteBufferAllocator = ByteBufferAllocator()) {
-        self.command = RESPEncoder.command(arguments, allocator: allocator)
-        self.promise = promise
-        self.deadline = deadline
+        self.init(command: RESPEncoder.command(arguments, allocator: allocator), reply: .promise(promise), deadline: deadline)
     }
 }
 
@@ -33,7 +60,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     typealias OutboundIn = RedisRequest
     typealias OutboundOut = ByteBuffer
 
-    private var state: RedisCommandStateMachine<EventLoopPromise<RESPValue>>
+    private var state: RedisCommandStateMachine<ReplyTarget>
     private var flushScheduled = false
     private var timer: Scheduled<Void>?
     private let onPush: (@Sendable (RESPValue) -> Void)?
@@ -52,9 +79,9 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = Self.unwrapOutboundIn(data)
-        switch self.state.write(request.promise, deadline: request.deadline) {
+        switch self.state.write(request.reply, deadline: request.deadline) {
         case .fail(let error):
-            request.promise.fail(error)
+            request.reply.fail(error)
             promise?.fail(error)
             return
         case .write(let armTimerAt):
@@ -83,12 +110,12 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             // The reader holds every byte now: complete every reply it can make.
             while let reply = try self.reader.nextReply() {
                 switch self.state.replyReceived() {
-                case .succeed(let promise):
-                    promise.succeed(reply)
+                case .succeed(let target):
+                    target.succeed(reply)
                 case .push:
                     self.onPush?(reply)
-                case .failAllAndClose(let promises, let error):
-                    return self.failAndClose(promises, error, context: context)
+                case .failAllAndClose(let targets, let error):
+                    return self.failAndClose(targets, error, context: context)
                 }
             }
         } catch {
@@ -130,8 +157,8 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         }
     }
 
-    private func failAndClose(_ promises: [EventLoopPromise<RESPValue>], _ error: RedisClientError, context: ChannelHandlerContext) {
-        promises.forEach { $0.fail(error) }
+    private func failAndClose(_ targets: [ReplyTarget], _ error: RedisClientError, context: ChannelHandlerContext) {
+        targets.forEach { $0.fail(error) }
         context.close(promise: nil)
     }
 }

@@ -60,30 +60,32 @@ package final class RedisConnection: Sendable {
     /// Sends one command; its reply, `-ERR` replies included, completes the result.
     /// - Throws: ``RedisClientError/timeout`` when no reply came before `deadline`.
     func send(_ arguments: [String], deadline: NIODeadline) async throws -> RESPValue {
-        let request = self.request(arguments, deadline: deadline)
+        let command = RESPEncoder.command(arguments, allocator: self.channel.allocator)
         let channel = self.channel
-        channel.eventLoop.execute { Self.write(request, to: channel) }
-        return try await request.promise.futureResult.get()
+        // Unsafe, not checked: the handler's state machine completes every command exactly once
+        // (its reply, its deadline, or the connection's end), and `write` fails it if it comes late.
+        return try await withUnsafeThrowingContinuation { continuation in
+            let request = RedisRequest(command: command, reply: .task(continuation), deadline: deadline)
+            channel.eventLoop.execute { Self.write(request, to: channel) }
+        }
     }
 
     /// Sends commands back to back, so they leave together and run in order with nothing
     /// between them on this connection; returns their replies in order.
     func sendPipelined(_ commands: [[String]], deadline: NIODeadline) async throws -> [RESPValue] {
-        let requests = commands.map { self.request($0, deadline: deadline) }
+        let promises = commands.map { _ in self.channel.eventLoop.makePromise(of: RESPValue.self) }
+        let requests = zip(commands, promises).map { command, promise in
+            RedisRequest(arguments: command, promise: promise, deadline: deadline, allocator: self.channel.allocator)
+        }
         let channel = self.channel
         channel.eventLoop.execute {
             for request in requests { Self.write(request, to: channel) }
         }
         var replies: [RESPValue] = []
-        for request in requests {
-            replies.append(try await request.promise.futureResult.get())
+        for promise in promises {
+            replies.append(try await promise.futureResult.get())
         }
         return replies
-    }
-
-    /// The command written as RESP here, on the caller's thread.
-    private func request(_ arguments: [String], deadline: NIODeadline) -> RedisRequest {
-        RedisRequest(arguments: arguments, promise: self.channel.eventLoop.makePromise(), deadline: deadline, allocator: self.channel.allocator)
     }
 
     /// On the channel's event loop: hands the command to the pipeline (the handler flushes once a
@@ -93,7 +95,7 @@ package final class RedisConnection: Sendable {
     private static func write(_ request: RedisRequest, to channel: any Channel) {
         channel.eventLoop.assertInEventLoop()
         guard channel.isActive else {
-            request.promise.fail(RedisClientError.connectionClosed)
+            request.reply.fail(RedisClientError.connectionClosed)
             return
         }
         channel.write(request, promise: nil)
