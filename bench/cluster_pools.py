@@ -23,7 +23,7 @@ def benchmark(port, pool, sha, requests=REQUESTS):
     # redis-benchmark would time its errors.
     keys = [f"tokenpool:{{{pool}}}:{k}" for k in ("free", "leases", "alive", "lease", "seq", "queue", "waiters", "handed", "meta", "holder", "settings", "events")]
     return subprocess.Popen(["redis-benchmark", "-p", str(port), "-n", str(requests), "-c", "50", "-q",
-                             "EVALSHA", sha, str(len(keys)), *keys, "60000", "16", "32", "60000"], stdout=subprocess.PIPE, text=True)
+                             "EVALSHA", sha, str(len(keys)), *keys, "60000", "16", "32"], stdout=subprocess.PIPE, text=True)
 
 
 def rate(process):

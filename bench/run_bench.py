@@ -168,7 +168,7 @@ def lapse_at_once(redis, base, pid, count=100_000):
     fill(base, "reap", count, sample=0)
     sha = redis.cli("SCRIPT", "LOAD", lua_source("assign.lua"))
     lease_ms = 3000
-    command = resp("EVALSHA", sha, len(redis.keys("reap")), *redis.keys("reap"), lease_ms, 16, 32, lease_ms)
+    command = resp("EVALSHA", sha, len(redis.keys("reap")), *redis.keys("reap"), lease_ms, 16, 32)
     started = time.time()
     subprocess.run(["redis-cli", "-p", str(redis.port), "--pipe"], input=command * count, capture_output=True, text=True, check=True)
     assigned_for = time.time() - started
@@ -217,7 +217,7 @@ def events_cost(redis, base, pid, rounds=5, seconds=4):
     for index in range(rounds):
         for on in ((True, False) if index % 2 == 0 else (False, True)):
             events(on)
-            alone["on" if on else "off"].append(redis_benchmark(redis, "assign.lua", redis.keys("p1m"), [60000, 16, 32, 60000], requests=50_000))
+            alone["on" if on else "off"].append(redis_benchmark(redis, "assign.lua", redis.keys("p1m"), [60000, 16, 32], requests=50_000))
     events(True)
     alone_ratio = statistics.median(a / b for a, b in zip(alone["on"], alone["off"]))
     return {"on": statistics.median(runs["on"]), "off": statistics.median(runs["off"]), "runs": runs,
@@ -384,7 +384,7 @@ def main():
                     sha = redis.cli("SCRIPT", "LOAD", lua_source("assign.lua"))
                     subprocess.run(["redis-cli", "-p", str(redis_port), "--pipe"], capture_output=True, check=True, text=True,
                                    input=resp("EVALSHA", sha, len(redis.keys(f"empty{size}")), *redis.keys(f"empty{size}"),
-                                              36_000_000, 16, 32, 36_000_000) * SIZES[size])
+                                              36_000_000, 16, 32) * SIZES[size])
                 for name, script, env_of in [
                     ("keep-alive", "keepalive.lua", lambda size: {"POOL": f"p{size}", "TOKENS": str(tokens_files[size])}),
                     ("assign/unblock", "cycle.lua", lambda size: {"POOL": f"p{size}"}),
@@ -410,7 +410,7 @@ def main():
             results["healthz"] = wrk(base, None, server.pid, path="/healthz")
             print("healthz", results["healthz"], flush=True)
             results["redis"] = {
-                "assign": redis_benchmark(redis, "assign.lua", redis.keys("p1m"), [60000, 16, 32, 60000]),
+                "assign": redis_benchmark(redis, "assign.lua", redis.keys("p1m"), [60000, 16, 32]),
                 "keep_alive": redis_benchmark(redis, "keep_alive.lua", redis.keys("p1k"), [samples["1k"][0], "", 60000, 36_000_000]),
             }
             print("redis", results["redis"], flush=True)

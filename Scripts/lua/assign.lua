@@ -2,14 +2,16 @@
 -- none free, join the pool's queue. Needs prelude.lua (KEYS 1-12).
 --
 -- KEYS[13] (optional) the Idempotency-Key's record, tokenpool:{pool}:idem:assign:KEY
--- ARGV[1] lease TTL in ms, the replica's default: the pool's own setting wins (see ttl in prelude.lua)
+-- ARGV[1] lease TTL in ms, the replica's default: the pool's own setting wins (see ttl in prelude.lua);
+--         also how long an Idempotency-Key's record answers (with KEYS[13])
 -- ARGV[2] at most this many lapsed leases are returned to the free set first
 -- ARGV[3] at most this many dead tokens are popped and dropped before giving up
--- ARGV[4] how long an Idempotency-Key's record answers, in ms (with KEYS[13])
--- ARGV[5] (optional) a waiter id, 'CHANNEL#N': with none free, join the queue under it...
--- ARGV[6] ...for this many ms...
--- ARGV[7] ...and at most this many ms before its replica renews it (renew.lua)
--- ARGV[8] (optional) who holds the token assigned (kept while the lease stands); '' for nobody
+-- ARGV[4] a waiter id, 'CHANNEL#N', or '' for none: with none free, join the queue under it...
+-- ARGV[5] ...for this many ms...
+-- ARGV[6] ...and at most this many ms before its replica renews it (renew.lua)
+-- ARGV[7] who holds the token assigned (kept while the lease stands); '' or absent for nobody
+--
+-- TokenPool builds ARGV from AssignCall (ScriptCalls.swift), one named field a position.
 --
 -- Returns record(...) (see prelude.lua) | {'empty'} | {'retry'} ('retry': only dead tokens
 -- were popped; calling again makes progress) | {'queued', waitUntil, now}: the waiter is in the
@@ -24,25 +26,25 @@
 --   redis-cli --eval <(cat prelude.lua assign.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 60000 16 32 60000
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 60000 16 32
 begin()
 local leaseTTL = ttl('leaseTTL', ARGV[1])
-local holder = ARGV[8]
+local holder = ARGV[7]
 local idem = KEYS[13]
-local idemTTL = idem and tonumber(ARGV[4])
-local waiter = ARGV[5]
+local idemTTL = idem and tonumber(ARGV[1])
+local waiter = ARGV[4]
 if waiter == '' then
     waiter = nil
 end
 
--- Queues `id` under `ticket` until ARGV[6] ms from now (renewed every ARGV[7] ms at least).
+-- Queues `id` under `ticket` until ARGV[5] ms from now (renewed every ARGV[6] ms at least).
 local function enqueue(id, ticket)
-    local waitUntil = now + tonumber(ARGV[6])
+    local waitUntil = now + tonumber(ARGV[5])
     redis.call('ZADD', KEYS[6], ticket, id)
-    redis.call('ZADD', KEYS[7], math.min(waitUntil, now + tonumber(ARGV[7])), id)
+    redis.call('ZADD', KEYS[7], math.min(waitUntil, now + tonumber(ARGV[6])), id)
     if idem then
         redis.call('HSET', idem, 'waiter', id)
-        redis.call('PEXPIRE', idem, idemTTL + tonumber(ARGV[6]))
+        redis.call('PEXPIRE', idem, idemTTL + tonumber(ARGV[5]))
     end
     return {'queued', waitUntil, now}
 end
@@ -80,10 +82,7 @@ if idem then
 end
 
 -- Lapsed leases end first (to the queue's head, or the free set), so a lapsed token is reusable at once.
-local lapsed = redis.call('ZRANGE', KEYS[2], '-inf', nowText, 'BYSCORE', 'LIMIT', '0', ARGV[2])
-for _, tok in ipairs(lapsed) do
-    release(tok, lifeOf(tok), 'lapsed')
-end
+endLapsed(ARGV[2])
 
 for _ = 1, tonumber(ARGV[3]) do
     local tok = redis.call('SPOP', KEYS[1])

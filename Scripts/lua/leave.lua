@@ -5,9 +5,9 @@
 -- KEYS[13] (optional) the Idempotency-Key's record of the waiting assign
 -- ARGV[1] the waiter id
 -- ARGV[2] 'take' (its replica heard of a hand-over, or its wait ran out) or 'drop' (its client left)
--- ARGV[3] lease TTL in ms, the replica's default (the pool's own setting wins)
--- ARGV[4] how long the Idempotency-Key's record answers, in ms (with KEYS[13])
--- ARGV[5] (optional) who holds the token taken; '' for nobody
+-- ARGV[3] lease TTL in ms, the replica's default (the pool's own setting wins); also how long
+--         the Idempotency-Key's record answers (with KEYS[13])
+-- ARGV[4] who holds the token taken; '' or absent for nobody
 --
 -- Returns record(...) (see prelude.lua) for a token taken | {'gone'}: nothing handed to it, or
 -- the hand-over ran out before this and the token went on. Complexity: O(log n + log w).
@@ -15,11 +15,11 @@
 --   redis-cli --eval <(cat prelude.lua leave.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 'tokenpool:handover:R#1' drop 60000 60000
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 'tokenpool:handover:R#1' drop 60000
 begin()
 local id = ARGV[1]
 if ARGV[2] == 'take' then
-    return pickUp(id, ttl('leaseTTL', ARGV[3]), ARGV[5], KEYS[13], tonumber(ARGV[4])) or {'gone'}
+    return pickUp(id, ttl('leaseTTL', ARGV[3]), ARGV[4], KEYS[13], tonumber(ARGV[3])) or {'gone'}
 end
 
 local tok = leaveWith(id)

@@ -38,6 +38,13 @@ local settings
 -- Whether this pool keeps events (settings.events = off stops them).
 local eventsOn
 
+-- Forgets the previous call's clock and settings. The library runs it before every function
+-- (PoolScript.swift), so a script that reads `now` without begin() fails at once instead of
+-- reading the last call's time. (Each EVAL makes these anew.)
+local function reset()
+    now, nowText, settings, eventsOn = nil, nil, nil, nil
+end
+
 -- Reads Redis's clock and the pool's settings for this call. O(1).
 local function begin()
     local t = redis.call('TIME')
@@ -181,6 +188,16 @@ local function release(tok, life, why, lease)
     else
         purge(tok, 'expired')
     end
+end
+
+-- Ends at most `limit` lapsed leases, oldest deadline first: each token to the queue's head,
+-- or the free set, while it lives. Returns how many. O(k (log n + log w)) for k <= limit.
+local function endLapsed(limit)
+    local lapsed = redis.call('ZRANGE', KEYS[2], '-inf', nowText, 'BYSCORE', 'LIMIT', '0', limit)
+    for _, tok in ipairs(lapsed) do
+        release(tok, lifeOf(tok), 'lapsed')
+    end
+    return #lapsed
 end
 
 -- Opens a lease for `leaseTTL` ms on `tok` (popped or handed over), held by `holder` ('' or nil:

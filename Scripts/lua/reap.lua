@@ -22,13 +22,10 @@ for _, id in ipairs(gone) do
     forget(id)
 end
 
-local lapsed = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE', 'LIMIT', 0, batch)
-for _, tok in ipairs(lapsed) do
-    release(tok, lifeOf(tok), 'lapsed')
-end
+local leasesEnded = endLapsed(ARGV[1])
 
 local dead = redis.call('ZRANGE', KEYS[3], '-inf', now, 'BYSCORE', 'LIMIT', 0, batch)
 for _, tok in ipairs(dead) do
     purge(tok, 'expired')
 end
-return {#lapsed, #dead, #gone, redis.call('ZCARD', KEYS[6])}
+return {leasesEnded, #dead, #gone, redis.call('ZCARD', KEYS[6])}

@@ -19,10 +19,7 @@
 begin()
 local presence = tonumber(ARGV[1])
 
-local lapsed = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
-for _, tok in ipairs(lapsed) do
-    release(tok, lifeOf(tok), 'lapsed')
-end
+endLapsed(ARGV[2])
 
 local reports = {}
 for i = 3, #ARGV - 1, 2 do

@@ -279,6 +279,22 @@ struct TokenPoolTests {
         }
     }
 
+    /// The library's functions share the prelude's locals; each call starts with them reset, so
+    /// a script that forgot `begin()` fails instead of reading the previous call's clock.
+    @Test func noFunctionOfTheLibraryReadsThePreviousCallsClock() async throws {
+        try await Self.withPool { pool in
+            let library = PoolScript.makeLibrary(
+                name: "tokenpool_probe", prelude: LuaSource.prelude,
+                scripts: [("begins", "begin()\nreturn nowText", true), ("peeks", "return nowText or 'unset'", true)]
+            )
+            #expect(try await pool.client.send("FUNCTION", "LOAD", library.source).string == "tokenpool_probe")
+            let keys = pool.keys(of: .default).scriptKeys
+            let now = try await pool.client.send(["FCALL", "tokenpool_probe_begins", "12"] + keys).string
+            #expect(now.flatMap { Int64($0) } != nil)
+            #expect(try await pool.client.send(["FCALL", "tokenpool_probe_peeks", "12"] + keys).string == "unset")
+        }
+    }
+
     /// A Redis without functions (before 7, or an ACL without FCALL): the scripts go by EVALSHA.
     @Test func withoutFunctionsTheScriptsGoByEVALSHA() async throws {
         let server = try await RedisTestServer.start(extraArguments: ["--rename-command", "FCALL", "", "--rename-command", "FUNCTION", ""])

@@ -186,7 +186,7 @@ struct WaitingAssignTests {
             try await Self.waitForQueue(pools[0], 1)
             try await Task.sleep(for: .milliseconds(50))
             let keys = pools[0].keys(of: .default)
-            let leave = try await pools[0].waitingRoom.leave(place.id, "drop", in: .default, idempotencyRecord: keys.idempotencyRecord("assign", "k-2"))
+            let leave = try await pools[0].waitingRoom.leave(place.id, .drop, in: .default, idempotencyRecord: keys.idempotencyRecord("assign", "k-2"))
             guard case .gone = leave else { Issue.record("leave answered \(leave)"); return }
             #expect(try await pools[0].stats().waiting == 1)
             _ = try await pools[0].unblock(token, lease: held.lease)

@@ -13,53 +13,31 @@ enum PoolScript: Int, CaseIterable {
         Self.scripts[self.rawValue]
     }
 
-    /// The script's name: its file's, and its function's after the library's name.
-    var name: String {
+    /// The script's name (its file's, and its function's after the library's name), its file
+    /// without the prelude, and whether it may write (with `--redis-wait-replicas` such a script
+    /// is followed by `WAIT`; one that only reads is flagged `no-writes`).
+    private var definition: (name: String, body: String, changesState: Bool) {
         switch self {
-        case .assign: "assign"
-        case .unblock: "unblock"
-        case .keepAlive: "keep_alive"
-        case .delete: "delete"
-        case .generate: "generate"
-        case .inspect: "inspect"
-        case .stats: "stats"
-        case .reap: "reap"
-        case .leave: "leave"
-        case .renew: "renew"
-        case .list: "list"
-        case .metadata: "metadata"
-        case .settings: "settings"
-        case .dropPool: "drop_pool"
+        case .assign: ("assign", LuaSource.assign, true)
+        case .unblock: ("unblock", LuaSource.unblock, true)
+        case .keepAlive: ("keep_alive", LuaSource.keepAlive, true)
+        case .delete: ("delete", LuaSource.delete, true)
+        case .generate: ("generate", LuaSource.generate, true)
+        case .inspect: ("inspect", LuaSource.inspect, false)
+        case .stats: ("stats", LuaSource.stats, false)
+        case .reap: ("reap", LuaSource.reap, true)
+        case .leave: ("leave", LuaSource.leave, true)
+        case .renew: ("renew", LuaSource.renew, true)
+        case .list: ("list", LuaSource.list, false)
+        case .metadata: ("metadata", LuaSource.metadata, true)
+        case .settings: ("settings", LuaSource.settings, true)
+        case .dropPool: ("drop_pool", LuaSource.dropPool, true)
         }
     }
 
-    /// The script's file, without the prelude.
-    var body: String {
-        switch self {
-        case .assign: LuaSource.assign
-        case .unblock: LuaSource.unblock
-        case .keepAlive: LuaSource.keepAlive
-        case .delete: LuaSource.delete
-        case .generate: LuaSource.generate
-        case .inspect: LuaSource.inspect
-        case .stats: LuaSource.stats
-        case .reap: LuaSource.reap
-        case .leave: LuaSource.leave
-        case .renew: LuaSource.renew
-        case .list: LuaSource.list
-        case .metadata: LuaSource.metadata
-        case .settings: LuaSource.settings
-        case .dropPool: LuaSource.dropPool
-        }
-    }
-
-    /// Whether the script may write: with `--redis-wait-replicas` such a script is followed by `WAIT`.
-    var changesState: Bool {
-        switch self {
-        case .assign, .unblock, .keepAlive, .delete, .generate, .reap, .leave, .renew, .metadata, .settings, .dropPool: true
-        case .inspect, .stats, .list: false
-        }
-    }
+    var name: String { self.definition.name }
+    var body: String { self.definition.body }
+    var changesState: Bool { self.definition.changesState }
 
     /// `tokenpool_` and 16 hex digits of the scripts' hash.
     static let libraryName: String = {
@@ -67,20 +45,23 @@ enum PoolScript: Int, CaseIterable {
         return "tokenpool_" + String(fnv1a64(text), radix: 16).leftPadded(to: 16)
     }()
 
-    /// Every script as a function `LIBRARY_SCRIPT` of one library: the prelude's `KEYS` and
-    /// `ARGV` are the library's locals, set by each function before its body runs. A script
-    /// that only reads is flagged `no-writes`.
-    static let library: RedisLibrary = {
-        var source = "#!lua name=\(libraryName)\n-- TokenPool's scripts, made from Scripts/lua by PoolScript.swift.\nlocal KEYS, ARGV\n"
-        source += LuaSource.prelude
-        for script in allCases {
+    /// Every script as a function `LIBRARY_SCRIPT` of one library.
+    static let library = makeLibrary(name: libraryName, prelude: LuaSource.prelude, scripts: allCases.map { ($0.name, $0.body, $0.changesState) })
+
+    /// A library of `scripts` after `prelude`: the prelude's `KEYS` and `ARGV` are the library's
+    /// locals, and each function sets them and calls the prelude's `reset()` before its body
+    /// runs, so no script can read the clock or settings of the call before it.
+    static func makeLibrary(name: String, prelude: String, scripts: [(name: String, body: String, changesState: Bool)]) -> RedisLibrary {
+        var source = "#!lua name=\(name)\n-- TokenPool's scripts, made from Scripts/lua by PoolScript.swift.\nlocal KEYS, ARGV\n"
+        source += prelude
+        for script in scripts {
             source += "\nlocal function script_\(script.name)()\n\(script.body)\nend\n"
-            source += "redis.register_function{function_name = '\(libraryName)_\(script.name)', callback = function(keys, args)\n"
-            source += "    KEYS, ARGV = keys, args\n    return script_\(script.name)()\nend"
+            source += "redis.register_function{function_name = '\(name)_\(script.name)', callback = function(keys, args)\n"
+            source += "    KEYS, ARGV = keys, args\n    reset()\n    return script_\(script.name)()\nend"
             source += script.changesState ? "}\n" : ", flags = {'no-writes'}}\n"
         }
-        return RedisLibrary(name: libraryName, source: source)
-    }()
+        return RedisLibrary(name: name, source: source)
+    }
 
     /// In `allCases` order, which is the raw values'.
     private static let scripts: [RedisScript] = allCases.map { script in

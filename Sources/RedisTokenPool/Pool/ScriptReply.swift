@@ -1,46 +1,190 @@
-/// The replies of the scripts in `Scripts/lua`, each decoded in one place. A reply that breaks
-/// a script's documented contract is ``RedisClientError/unexpectedReply(_:)``: a bug or corrupt
-/// data, never a guess. The error's text names the shape, never a token.
-enum TokenReply: Sendable {
-    /// `record(...)` of `prelude.lua`: `{'ok', token, expiresAt, leaseExpiresAt|false, lease|false, now, holder|false, metadata|false}`.
-    case ok(TokenRecord)
-    case notFound
-    case conflict
-    /// assign: no free token.
-    case empty
-    /// assign: only dead tokens were popped; calling again makes progress.
-    case retry
-    /// assign with a waiter: `{'queued', waitUntil, now}`, in the queue until `waitUntil` (ms).
-    case queued(waitUntil: Int64, observedAt: Int64)
-    /// leave: nothing was handed to the waiter, or the hand-over ran out.
-    case gone
+/// The reply of one script in `Scripts/lua`, decoded once where it arrives. A reply that breaks
+/// the script's documented contract is ``RedisClientError/unexpectedReply(_:)``: a bug or
+/// corrupt data, never a guess. The error's text names the shape, never a token.
+protocol PoolScriptReply: Sendable {
+    static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self
+}
 
-    static func decode(_ reply: RESPValue, script: String, pool: PoolName) throws(RedisClientError) -> Self {
-        guard let fields = reply.array, let status = fields.first?.string else {
-            throw .unexpectedReply("\(script): \(reply.shape), expected an array with a status")
-        }
-        switch (status, fields.count) {
-        case ("ok", 1 + TokenRecord.fieldCount):
-            return .ok(try TokenRecord(fields[1...], script: script, pool: pool))
-        case ("not_found", 1): return .notFound
-        case ("conflict", 1): return .conflict
+/// assign.lua's reply.
+enum AssignReply: PoolScriptReply {
+    /// `record(...)` of `prelude.lua`.
+    case assigned(TokenRecord)
+    /// No free token.
+    case empty
+    /// Only dead tokens were popped; calling again makes progress.
+    case retry
+    /// `{'queued', waitUntil, now}`: in the queue until `waitUntil` (ms).
+    case queued(waitUntil: Int64, observedAt: Int64)
+
+    static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
+        let fields = try reply.statusFields(script)
+        switch (fields[0].string, fields.count) {
+        case ("ok", _): return .assigned(try TokenRecord(fields, script: script, pool: pool))
         case ("empty", 1): return .empty
         case ("retry", 1): return .retry
-        case ("gone", 1): return .gone
         case ("queued", 3):
             guard let waitUntil = fields[1].int64, let now = fields[2].int64 else {
-                throw .unexpectedReply("\(script): 'queued' without waitUntil and now")
+                throw .unexpectedReply("\(script.name): 'queued' without waitUntil and now")
             }
             return .queued(waitUntil: waitUntil, observedAt: now)
-        default:
-            throw .unexpectedReply("\(script): status '\(status.prefix(16))' with \(fields.count) fields")
+        default: throw RESPValue.unknownStatus(fields, script)
         }
+    }
+}
+
+/// The reply of the scripts on one token: unblock, keep_alive, inspect, metadata.
+enum TokenReply: PoolScriptReply {
+    case ok(TokenRecord)
+    /// The pool does not know the token, or its life is over.
+    case notFound
+    /// The lease named is not the current one.
+    case conflict
+
+    static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
+        let fields = try reply.statusFields(script)
+        switch (fields[0].string, fields.count) {
+        case ("ok", _): return .ok(try TokenRecord(fields, script: script, pool: pool))
+        case ("not_found", 1): return .notFound
+        case ("conflict", 1): return .conflict
+        default: throw RESPValue.unknownStatus(fields, script)
+        }
+    }
+}
+
+/// delete.lua's reply: `{'ok'}` or `{'not_found'}`.
+enum DeleteReply: PoolScriptReply {
+    case deleted, notFound
+
+    static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
+        let fields = try reply.statusFields(script)
+        switch (fields[0].string, fields.count) {
+        case ("ok", 1): return .deleted
+        case ("not_found", 1): return .notFound
+        default: throw RESPValue.unknownStatus(fields, script)
+        }
+    }
+}
+
+/// leave.lua's reply.
+enum LeaveReply: PoolScriptReply {
+    /// `record(...)`: the token handed to the waiter, now under a whole lease.
+    case taken(TokenRecord)
+    /// `{'gone'}`: nothing was handed to the waiter, or the hand-over ran out.
+    case gone
+
+    static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
+        let fields = try reply.statusFields(script)
+        switch (fields[0].string, fields.count) {
+        case ("ok", _): return .taken(try TokenRecord(fields, script: script, pool: pool))
+        case ("gone", 1): return .gone
+        default: throw RESPValue.unknownStatus(fields, script)
+        }
+    }
+}
+
+/// renew.lua's reply: pairs `{id, report}` for the waiters with news.
+struct RenewReply: PoolScriptReply {
+    enum Report: Sendable, Equatable {
+        /// `TOKEN LEASE`: a token was handed to it.
+        case handed
+        /// A retry with the same Idempotency-Key took its place.
+        case taken
+        /// No longer in the queue.
+        case lost
+    }
+
+    var reports: [(id: String, report: Report)]
+
+    static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
+        guard let fields = reply.array, fields.count % 2 == 0 else { throw .unexpectedReply("\(script.name): \(reply.shape), expected pairs") }
+        var reports: [(String, Report)] = []
+        for index in stride(from: 0, to: fields.count, by: 2) {
+            guard let id = fields[index].string, let report = fields[index + 1].string else {
+                throw .unexpectedReply("\(script.name): a pair that is not two strings")
+            }
+            reports.append((id, report == "lost" ? .lost : report == "taken" ? .taken : .handed))
+        }
+        return RenewReply(reports: reports)
+    }
+}
+
+/// reap.lua's reply: `{leasesEnded, tokensExpired, waitersGone, waiting}`.
+struct ReapReply: PoolScriptReply {
+    var leasesEnded: Int
+    var tokensExpired: Int
+    var waitersGone: Int
+    var waiting: Int
+
+    static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
+        let counts = try reply.integers(4, script: script.name)
+        return ReapReply(leasesEnded: counts[0], tokensExpired: counts[1], waitersGone: counts[2], waiting: counts[3])
+    }
+}
+
+/// drop_pool.lua's reply: how many of the pool's keys there were.
+struct DropPoolReply: PoolScriptReply {
+    var keys: Int
+
+    static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
+        guard case .integer(let keys) = reply else { throw .unexpectedReply("\(script.name): \(reply.shape)") }
+        return DropPoolReply(keys: keys)
+    }
+}
+
+/// stats.lua's and settings.lua's reply, prelude.lua's `counts()`:
+/// `{total, free, assigned, waiting, leaseTTL|false, keepAliveTTL|false}`.
+struct PoolCounts: PoolScriptReply {
+    var total: Int
+    var free: Int
+    var assigned: Int
+    var waiting: Int
+    /// The pool's own TTLs in ms; nil where it has none.
+    var leaseTTL: Int64?
+    var keepAliveTTL: Int64?
+
+    static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
+        guard let fields = reply.array, fields.count == 6, let total = fields[0].int64, let free = fields[1].int64, let assigned = fields[2].int64,
+            let waiting = fields[3].int64, let lease = fields[4].optionalInt64, let keepAlive = fields[5].optionalInt64
+        else {
+            throw .unexpectedReply("\(script.name): \(reply.shape), expected {total, free, assigned, waiting, leaseTTL, keepAliveTTL}")
+        }
+        return PoolCounts(total: Int(total), free: Int(free), assigned: Int(assigned), waiting: Int(waiting), leaseTTL: lease, keepAliveTTL: keepAlive)
+    }
+
+    /// The counts as a pool's stats, its TTLs the replica's `defaults` where it has none of its own.
+    func stats(of pool: PoolName, defaults: TokenPoolSettings) -> PoolStats {
+        PoolStats(
+            pool: pool, total: self.total, free: self.free, assigned: self.assigned, waiting: self.waiting,
+            leaseTTL: self.leaseTTL.map { .milliseconds($0) } ?? defaults.leaseTTL,
+            keepAliveTTL: self.keepAliveTTL.map { .milliseconds($0) } ?? defaults.keepAliveTTL
+        )
+    }
+}
+
+/// list.lua's reply: `{next|false, now, then 7 fields of a record per token}`.
+extension Page: PoolScriptReply where Element == TokenRecord {
+    static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
+        guard let fields = reply.array, fields.count >= 2, (fields.count - 2) % TokenRecord.fieldCount == 0, let next = fields[0].optionalString else {
+            throw .unexpectedReply("\(script.name): \(reply.shape), expected {next, now, records...}")
+        }
+        var records: [TokenRecord] = []
+        records.reserveCapacity((fields.count - 2) / TokenRecord.fieldCount)
+        for start in stride(from: 2, to: fields.count, by: TokenRecord.fieldCount) {
+            records.append(try TokenRecord(fields[start..<start + TokenRecord.fieldCount], script: script.name, pool: pool))
+        }
+        return Page(items: records, next: next)
     }
 }
 
 extension TokenRecord {
     /// The fields of prelude.lua's `record(...)` after its status.
     static let fieldCount = 7
+
+    /// A whole `record(...)` reply: `'ok'` and the 7 fields.
+    fileprivate init(_ fields: [RESPValue], script: PoolScript, pool: PoolName) throws(RedisClientError) {
+        guard fields.count == 1 + Self.fieldCount else { throw .unexpectedReply("\(script.name): 'ok' with \(fields.count) fields") }
+        try self.init(fields[1...], script: script.name, pool: pool)
+    }
 
     /// Decodes `token, expiresAt, leaseExpiresAt|false, lease|false, now, holder|false, metadata|false`.
     init(_ fields: ArraySlice<RESPValue>, script: String, pool: PoolName) throws(RedisClientError) {
@@ -65,21 +209,8 @@ extension TokenRecord {
     }
 }
 
-/// list.lua's reply: `{next|false, now, then 7 fields of a record per token}`.
-func decodeTokenPage(_ reply: RESPValue, pool: PoolName) throws(RedisClientError) -> Page<TokenRecord> {
-    guard let fields = reply.array, fields.count >= 2, (fields.count - 2) % TokenRecord.fieldCount == 0, let next = fields[0].optionalString else {
-        throw .unexpectedReply("list: \(reply.shape), expected {next, now, records...}")
-    }
-    var records: [TokenRecord] = []
-    records.reserveCapacity((fields.count - 2) / TokenRecord.fieldCount)
-    for start in stride(from: 2, to: fields.count, by: TokenRecord.fieldCount) {
-        records.append(try TokenRecord(fields[start..<start + TokenRecord.fieldCount], script: "list", pool: pool))
-    }
-    return Page(items: records, next: next)
-}
-
 /// generate.lua's reply.
-enum GenerateReply: Sendable {
+enum GenerateReply: PoolScriptReply {
     /// `{'ok', expiresAt, now, wasEmpty, collided...}`: every token not listed as collided was
     /// added; `wasEmpty`: the pool had no token before.
     case made(expiresAt: Int64, observedAt: Int64, wasEmpty: Bool, collided: Set<String>)
@@ -88,11 +219,9 @@ enum GenerateReply: Sendable {
     /// `{'busy'}`: the first call with this Idempotency-Key is still running.
     case busy
 
-    static func decode(_ reply: RESPValue, pool: PoolName) throws(RedisClientError) -> Self {
-        guard let fields = reply.array, let status = fields.first?.string else {
-            throw .unexpectedReply("generate: \(reply.shape), expected an array with a status")
-        }
-        switch status {
+    static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
+        let fields = try reply.statusFields(script)
+        switch fields[0].string {
         case "ok":
             guard fields.count >= 4, let expiresAt = fields[1].int64, let now = fields[2].int64, let wasEmpty = fields[3].int64 else {
                 throw .unexpectedReply("generate: 'ok' without expiresAt, now and wasEmpty")
@@ -117,26 +246,25 @@ enum GenerateReply: Sendable {
         case "busy" where fields.count == 1:
             return .busy
         default:
-            throw .unexpectedReply("generate: status '\(status.prefix(16))' with \(fields.count) fields")
+            throw RESPValue.unknownStatus(fields, script)
         }
     }
 }
 
 extension RESPValue {
-    /// stats.lua's and settings.lua's `{total, free, assigned, waiting, leaseTTL|false, keepAliveTTL|false}`.
-    func poolStats(_ pool: PoolName, defaults: TokenPoolSettings, script: String) throws(RedisClientError) -> PoolStats {
-        guard let fields = self.array, fields.count == 6, let total = fields[0].int64, let free = fields[1].int64, let assigned = fields[2].int64,
-            let waiting = fields[3].int64, let lease = fields[4].optionalInt64, let keepAlive = fields[5].optionalInt64
-        else {
-            throw .unexpectedReply("\(script): \(self.shape), expected {total, free, assigned, waiting, leaseTTL, keepAliveTTL}")
+    /// An array whose first element is a status string, or unexpectedReply.
+    fileprivate func statusFields(_ script: PoolScript) throws(RedisClientError) -> [RESPValue] {
+        guard let fields = self.array, fields.first?.string != nil else {
+            throw .unexpectedReply("\(script.name): \(self.shape), expected an array with a status")
         }
-        return PoolStats(
-            pool: pool, total: Int(total), free: Int(free), assigned: Int(assigned), waiting: Int(waiting),
-            leaseTTL: lease.map { .milliseconds($0) } ?? defaults.leaseTTL, keepAliveTTL: keepAlive.map { .milliseconds($0) } ?? defaults.keepAliveTTL
-        )
+        return fields
     }
 
-    /// An array of exactly `count` integers (stats, reap), or unexpectedReply.
+    fileprivate static func unknownStatus(_ fields: [RESPValue], _ script: PoolScript) -> RedisClientError {
+        .unexpectedReply("\(script.name): status '\(fields[0].string?.prefix(16) ?? "")' with \(fields.count) fields")
+    }
+
+    /// An array of exactly `count` integers, or unexpectedReply.
     func integers(_ count: Int, script: String) throws(RedisClientError) -> [Int] {
         guard let fields = self.array, fields.count == count else {
             throw .unexpectedReply("\(script): \(self.shape), expected \(count) integers")

@@ -58,7 +58,7 @@ public struct PoolName: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// `[A-Za-z0-9_-]`: the characters of tokens and pool names alike (and of the hot routes'
-/// path segments, `HotPath`).
+/// path parameters, `HotRouteMatcher`).
 package func isBase64URL(_ byte: UInt8) -> Bool {
     switch byte {
     case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),

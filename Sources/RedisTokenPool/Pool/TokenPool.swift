@@ -57,12 +57,11 @@ public final class TokenPool: Sendable {
         try await self.register(pool)
         let keys = self.keys(of: pool)
         let record = idempotencyKey.map { keys.idempotencyRecord("generate", $0) }
-        let scriptKeys = keys.scriptKeys + (record.map { [$0] } ?? [])
         // Collisions of 144-bit random tokens do not happen in practice; the bound makes sure a
         // broken random source cannot loop forever.
         let maxCalls = count / Self.generateChunk + 8
         do {
-            return try await self.generate(count, metadata, pool, keys: scriptKeys, idempotencyKey: idempotencyKey, maxCalls: maxCalls)
+            return try await self.generate(count, metadata, pool, keys: keys, idempotencyRecord: record, idempotencyKey: idempotencyKey, maxCalls: maxCalls)
         } catch let error as TokenPoolError {
             throw error
         } catch {
@@ -73,13 +72,13 @@ public final class TokenPool: Sendable {
     }
 
     private func generate(
-        _ count: Int, _ metadata: GeneratedMetadata, _ pool: PoolName, keys scriptKeys: [String], idempotencyKey: String?, maxCalls: Int
+        _ count: Int, _ metadata: GeneratedMetadata, _ pool: PoolName, keys: PoolKeys, idempotencyRecord: String?, idempotencyKey: String?, maxCalls: Int
     ) async throws -> [TokenRecord] {
         var records: [TokenRecord] = []
         records.reserveCapacity(count)
         // With one object each: those whose tokens are not made yet, in order.
         var pending: ArraySlice<String?> = if case .each(let each) = metadata { each[...] } else { [] }
-        for call in 0..<maxCalls {
+        for callNumber in 0..<maxCalls {
             let chunkSize = min(Self.generateChunk, count - records.count)
             let chunk = (0..<chunkSize).map { _ in Token.random() }
             let chunkMetadata: [String?] =
@@ -88,15 +87,11 @@ public final class TokenPool: Sendable {
                 case .shared(let text): Array(repeating: text, count: chunkSize)
                 case .each: Array(pending.prefix(chunkSize))
                 }
-            let last = records.count + chunkSize == count
-            var arguments = [self.keepAliveMillis, self.leaseMillis, call == 0 ? "first" : "next", last ? "done" : "pending"]
-            switch metadata {
-            case .none: arguments += ["none"] + chunk.map(\.rawValue)
-            case .shared(let text): arguments += ["shared", text] + chunk.map(\.rawValue)
-            case .each: arguments += ["each"] + zip(chunk, chunkMetadata).flatMap { [$0.rawValue, $1 ?? ""] }
-            }
-            let reply = try await self.client.evaluate(PoolScript.generate.script, keys: scriptKeys, arguments: arguments, changesState: true)
-            switch try GenerateReply.decode(reply, pool: pool) {
+            let chunkCall = GenerateCall(
+                keepAliveTTL: self.keepAliveMillis, leaseTTL: self.leaseMillis, isFirst: callNumber == 0, isLast: records.count + chunkSize == count,
+                tokens: chunk, metadata: metadata.chunk(chunkMetadata), idempotencyRecord: idempotencyRecord
+            )
+            switch try await self.client.run(chunkCall, in: pool, keys: keys) {
             case .busy:
                 throw TokenPoolError.idempotencyKeyInUse(idempotencyKey ?? "")
             case .replay(let replayed):
@@ -133,38 +128,31 @@ public final class TokenPool: Sendable {
     /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when none is free.
     public func assign(in pool: PoolName = .default, idempotencyKey: String? = nil, holder: String? = nil) async throws -> TokenRecord {
         switch try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, holder: holder, waiter: nil) {
-        case .ok(let record): return record
+        case .assigned(let record): return record
         case .empty: throw TokenPoolError.noFreeToken(pool)
-        default: throw RedisClientError.unexpectedReply("assign: queued without a waiter")
+        case .retry, .queued: throw RedisClientError.unexpectedReply("assign: queued without a waiter")
         }
     }
 
-    /// Runs assign.lua until it assigns, finds none free, or queues `waiter`.
-    func runAssign(in pool: PoolName, idempotencyKey: String?, holder: String?, waiter: (id: String, wait: Duration)?) async throws -> TokenReply {
-        let poolKeys = self.keys(of: pool)
-        var keys = poolKeys.scriptKeys
-        var arguments = [self.leaseMillis, String(self.settings.reclaimOnAssign), String(self.settings.maxPopsPerAssign), self.leaseMillis]
-        if let idempotencyKey {
-            keys.append(poolKeys.idempotencyRecord("assign", idempotencyKey))
-        }
-        if let waiter {
-            arguments += [waiter.id, String(waiter.wait.milliseconds), String(self.settings.waitPresence.milliseconds)]
-        } else if holder != nil {
-            arguments += ["", "", ""]
-        }
-        if let holder { arguments.append(holder) }
+    /// Runs assign.lua until it assigns, finds none free, or queues `waiter`; never answers `.retry`.
+    func runAssign(in pool: PoolName, idempotencyKey: String?, holder: String?, waiter: (id: String, wait: Duration)?) async throws -> AssignReply {
+        let keys = self.keys(of: pool)
+        let call = AssignCall(
+            leaseTTL: self.leaseMillis, reclaim: self.settings.reclaimOnAssign, maxPops: self.settings.maxPopsPerAssign,
+            waiter: waiter.map { AssignCall.Waiter(id: $0.id, wait: $0.wait, presence: self.settings.waitPresence) }, holder: holder,
+            idempotencyRecord: idempotencyKey.map { keys.idempotencyRecord("assign", $0) }
+        )
         // Each 'retry' dropped at least one dead token for good, so this ends; the bound is a
         // guard against a script that breaks its word.
         for _ in 0..<1_000 {
-            let reply = try await self.client.evaluate(PoolScript.assign.script, keys: keys, arguments: arguments, changesState: true)
-            switch try TokenReply.decode(reply, script: PoolScript.assign.script.name, pool: pool) {
-            case .ok(let record):
+            switch try await self.client.run(call, in: pool, keys: keys) {
+            case .assigned(let record):
                 self.metrics.assignments.increment()
-                return .ok(record)
+                return .assigned(record)
             case .retry: continue
             case .empty: return .empty
             case .queued(let waitUntil, let now) where waiter != nil: return .queued(waitUntil: waitUntil, observedAt: now)
-            case .queued, .notFound, .conflict, .gone: throw RedisClientError.unexpectedReply("assign: a reply only other scripts give")
+            case .queued: throw RedisClientError.unexpectedReply("assign: queued without a waiter")
             }
         }
         throw RedisClientError.unexpectedReply("assign: 1000 retries in a row")
@@ -173,43 +161,41 @@ public final class TokenPool: Sendable {
     /// Frees an assigned token; a free token stays free.
     /// - Parameter lease: when given, must be the current lease, else ``TokenPoolError/leaseConflict(_:lease:)``.
     public func unblock(_ token: Token, lease: Int64? = nil, in pool: PoolName = .default) async throws -> TokenRecord {
-        let record = try await self.tokenOperation(.unblock, token, lease, pool, [token.rawValue, lease.map { String($0) } ?? ""])
+        let record = try await self.tokenOperation(UnblockCall(token: token, lease: lease), token, lease, pool)
         self.metrics.unblocks.increment()
         return record
     }
 
     /// Extends the token's life by the keep-alive TTL and, if assigned, its lease by the lease TTL.
     public func keepAlive(_ token: Token, lease: Int64? = nil, in pool: PoolName = .default) async throws -> TokenRecord {
-        let arguments = [token.rawValue, lease.map { String($0) } ?? "", self.leaseMillis, self.keepAliveMillis]
-        let record = try await self.tokenOperation(.keepAlive, token, lease, pool, arguments)
+        let call = KeepAliveCall(token: token, lease: lease, leaseTTL: self.leaseMillis, keepAliveTTL: self.keepAliveMillis)
+        let record = try await self.tokenOperation(call, token, lease, pool)
         self.metrics.keepAlives.increment()
         return record
     }
 
     /// Removes the token for good.
     public func delete(_ token: Token, in pool: PoolName = .default) async throws {
-        let reply = try await self.run(.delete, pool, [token.rawValue])
-        switch reply.array?.first?.string {
-        case "ok": self.metrics.deleted.increment()
-        case "not_found": throw TokenPoolError.tokenNotFound(token)
-        default: throw RedisClientError.unexpectedReply("delete: \(reply.shape)")
+        switch try await self.run(DeleteCall(token: token), pool) {
+        case .deleted: self.metrics.deleted.increment()
+        case .notFound: throw TokenPoolError.tokenNotFound(token)
         }
     }
 
     /// The token's state now, changing nothing.
     public func inspect(_ token: Token, in pool: PoolName = .default) async throws -> TokenRecord {
-        try await self.tokenOperation(.inspect, token, nil, pool, [token.rawValue])
+        try await self.tokenOperation(InspectCall(token: token), token, nil, pool)
     }
 
     /// Counts in O(1); they may lag lapses and expiries until the reaper's next pass.
     public func stats(of pool: PoolName = .default) async throws -> PoolStats {
-        try await self.run(.stats, pool, []).poolStats(pool, defaults: self.settings, script: "stats")
+        try await self.run(StatsCall(), pool).stats(of: pool, defaults: self.settings)
     }
 
     /// Replaces the token's metadata (a JSON object's text, checked by the caller), or removes it
     /// (`nil`). Its lease and life stay as they are.
     public func setMetadata(_ metadata: String?, of token: Token, in pool: PoolName = .default) async throws -> TokenRecord {
-        try await self.tokenOperation(.metadata, token, nil, pool, [token.rawValue, metadata ?? ""])
+        try await self.tokenOperation(MetadataCall(token: token, metadata: metadata), token, nil, pool)
     }
 
     /// One page of the pool's tokens: at most `limit` (1 ... ``maxPageSize``; about as many for
@@ -224,7 +210,7 @@ public final class TokenPool: Sendable {
             // The free set's cursor is SSCAN's number; what follows a ':' only places the sorted listings.
             argument = listing == .free ? String(parts[0]) : cursor
         }
-        return try decodeTokenPage(try await self.run(.list, pool, [listing.rawValue, String(limit), argument]), pool: pool)
+        return try await self.run(ListCall(listing: listing, limit: limit, cursor: argument), pool)
     }
 
     /// A cursor's number: 1 to 18 digits (SSCAN's cursor, or a deadline in ms).
@@ -263,8 +249,7 @@ public final class TokenPool: Sendable {
     /// never moves a deadline earlier than it was. Lists the pool if it was not.
     public func configure(_ pool: PoolName, leaseTTL: Duration?, keepAliveTTL: Duration?) async throws -> PoolStats {
         try await self.register(pool, again: true)
-        let arguments = [leaseTTL, keepAliveTTL].map { $0.map { String($0.milliseconds) } ?? "" }
-        return try await self.run(.settings, pool, arguments).poolStats(pool, defaults: self.settings, script: "settings")
+        return try await self.run(SettingsCall(leaseTTL: leaseTTL, keepAliveTTL: keepAliveTTL), pool).stats(of: pool, defaults: self.settings)
     }
 
     /// Removes the pool: its tokens, leases, queue and settings, in one step (UNLINK: Redis frees
@@ -274,19 +259,18 @@ public final class TokenPool: Sendable {
         // Out of the list first: a generate that finds the pool empty afterwards lists it again.
         let listed = try await self.client.send("SREM", self.registryKey, pool.rawValue).int == 1
         self.registered.withLockedValue { _ = $0.remove(pool) }
-        let reply = try await self.run(.dropPool, pool, [])
-        guard case .integer(let keys) = reply else { throw RedisClientError.unexpectedReply("drop_pool: \(reply.shape)") }
-        return listed || keys > 0
+        let dropped = try await self.run(DropPoolCall(), pool)
+        return listed || dropped.keys > 0
     }
 
     /// One bounded batch of reclaiming in `pool`: gone waiters out of the queue, lapsed leases
     /// to the queue or back to free, dead tokens out.
     public func reap(_ pool: PoolName, batch: Int? = nil) async throws -> (leasesEnded: Int, tokensExpired: Int) {
-        let counts = try await self.run(.reap, pool, [String(batch ?? self.settings.reapBatch)]).integers(4, script: "reap")
+        let reaped = try await self.run(ReapCall(batch: batch ?? self.settings.reapBatch), pool)
         self.metrics.reaperBatches.increment()
-        self.metrics.leasesLapsed.increment(by: counts[0])
-        self.metrics.tokensExpired.increment(by: counts[1])
-        return (counts[0], counts[1])
+        self.metrics.leasesLapsed.increment(by: reaped.leasesEnded)
+        self.metrics.tokensExpired.increment(by: reaped.tokensExpired)
+        return (reaped.leasesEnded, reaped.tokensExpired)
     }
 
     /// Every pool a token was ever generated in (a set of names, not of tokens).
@@ -309,21 +293,26 @@ public final class TokenPool: Sendable {
         self.registered.withLockedValue { _ = $0.insert(pool) }
     }
 
-    private func run(_ script: PoolScript, _ pool: PoolName, _ arguments: [String]) async throws -> RESPValue {
-        try await self.client.evaluate(script.script, keys: self.keys(of: pool).scriptKeys, arguments: arguments, changesState: script.changesState)
+    private func run<Call: PoolScriptCall>(_ call: Call, _ pool: PoolName) async throws -> Call.Reply {
+        try await self.client.run(call, in: pool, keys: self.keys(of: pool))
     }
 
-    /// Runs a script on one token and maps its `record`, `not_found` and `conflict` replies.
-    private func tokenOperation(
-        _ script: PoolScript, _ token: Token, _ lease: Int64?, _ pool: PoolName, _ arguments: [String]
-    ) async throws -> TokenRecord {
-        let name = script.script.name
-        let reply = try await self.run(script, pool, arguments)
-        switch try TokenReply.decode(reply, script: name, pool: pool) {
+    /// Runs a script on one token and maps its `not_found` and `conflict` replies to errors.
+    private func tokenOperation<Call: PoolScriptCall>(
+        _ call: Call, _ token: Token, _ lease: Int64?, _ pool: PoolName
+    ) async throws -> TokenRecord where Call.Reply == TokenReply {
+        switch try await self.run(call, pool) {
         case .ok(let record): return record
         case .notFound: throw TokenPoolError.tokenNotFound(token)
         case .conflict: throw TokenPoolError.leaseConflict(token, lease: lease ?? 0)
-        case .empty, .retry, .queued, .gone: throw RedisClientError.unexpectedReply("\(name): a reply only assign or leave gives")
         }
+    }
+}
+
+extension GeneratedMetadata {
+    /// The metadata of one chunk of a batch: `objects`, the chunk's own, where each token has its own.
+    fileprivate func chunk(_ objects: [String?]) -> GeneratedMetadata {
+        if case .each = self { return .each(objects) }
+        return self
     }
 }

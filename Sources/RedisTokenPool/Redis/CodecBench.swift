@@ -20,7 +20,7 @@ package enum CodecBench {
         package func readRecord(_ bytes: ByteBuffer) throws -> Int64? {
             try bytes.withUnsafeReadableBytes { try self.reader.feed($0) }
             guard let reply = try self.reader.nextReply() else { throw RedisClientError.unexpectedReply("incomplete") }
-            guard case .ok(let record) = try TokenReply.decode(reply, script: "bench", pool: .default) else {
+            guard case .ok(let record) = try TokenReply.decode(reply, script: .inspect, pool: .default) else {
                 throw RedisClientError.unexpectedReply("not a record")
             }
             return record.lease

@@ -89,8 +89,8 @@ public struct QueuedAssign: Sendable {
         case .handed, .timedOut, .shuttingDown:
             // Even when the wait ran out, a token handed to it in the last instant is taken.
             defer { room.remove(self.id) }
-            switch try await room.leave(self.id, "take", in: self.name, idempotencyRecord: record, holder: self.holder) {
-            case .ok(let record):
+            switch try await room.leave(self.id, .take, in: self.name, idempotencyRecord: record, holder: self.holder) {
+            case .taken(let record):
                 self.pool.metrics.assignments.increment()
                 return .assigned(record)
             case .gone:
@@ -101,8 +101,6 @@ public struct QueuedAssign: Sendable {
                 // Timed out with nothing handed (.vanished finds no time left: 404), or the
                 // token handed over was deleted or went on before the pickup.
                 return .vanished
-            default:
-                throw RedisClientError.unexpectedReply("leave: a reply only other scripts give")
             }
         }
     }
@@ -131,7 +129,7 @@ extension TokenPool {
         let started = ContinuousClock.now
         let deadline = NIODeadline.now() + TimeAmount(wait)
         let id = self.waitingRoom.register(in: pool)
-        let reply: TokenReply
+        let reply: AssignReply
         do {
             reply = try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, holder: holder, waiter: (id, wait))
         } catch {
@@ -140,7 +138,7 @@ extension TokenPool {
             throw error
         }
         switch reply {
-        case .ok(let record):
+        case .assigned(let record):
             self.waitingRoom.remove(id)
             return .assigned(record)
         case .queued(let waitUntil, _):
@@ -148,7 +146,7 @@ extension TokenPool {
             return .queued(
                 QueuedAssign(pool: self, name: pool, id: id, idempotencyKey: idempotencyKey, holder: holder, deadline: deadline, started: started)
             )
-        default:
+        case .empty, .retry:
             self.waitingRoom.remove(id)
             throw RedisClientError.unexpectedReply("assign: a waiting assign neither assigned nor queued")
         }

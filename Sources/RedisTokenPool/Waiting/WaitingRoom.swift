@@ -157,7 +157,7 @@ final class WaitingRoom: Service, Sendable {
                 group.addTask {
                     for await departure in self.departures {
                         do {
-                            _ = try await self.leave(departure.id, "drop", in: departure.pool, idempotencyRecord: departure.idempotencyRecord)
+                            _ = try await self.leave(departure.id, .drop, in: departure.pool, idempotencyRecord: departure.idempotencyRecord)
                         } catch {
                             // Its `until` runs out within the presence window, and any token handed to it with it.
                             self.logger.debug("A departed waiter stays queued until it lapses", metadata: ["tokenpool.pool": "\(departure.pool)", "error": "\(error)"])
@@ -169,11 +169,9 @@ final class WaitingRoom: Service, Sendable {
     }
 
     /// leave.lua for waiter `id`: `take` what was handed to it (a whole lease), or `drop` it on.
-    func leave(_ id: String, _ mode: String, in pool: PoolName, idempotencyRecord: String?, holder: String? = nil) async throws -> TokenReply {
-        let keys = self.keyring.keys(of: pool).scriptKeys + (idempotencyRecord.map { [$0] } ?? [])
-        let arguments = [id, mode, self.leaseMillis, self.leaseMillis, holder ?? ""]
-        let reply = try await self.client.evaluate(PoolScript.leave.script, keys: keys, arguments: arguments, changesState: true)
-        return try TokenReply.decode(reply, script: PoolScript.leave.script.name, pool: pool)
+    func leave(_ id: String, _ mode: LeaveCall.Mode, in pool: PoolName, idempotencyRecord: String?, holder: String? = nil) async throws -> LeaveReply {
+        let call = LeaveCall(id: id, mode: mode, leaseTTL: self.leaseMillis, holder: holder, idempotencyRecord: idempotencyRecord)
+        return try await self.client.run(call, in: pool, keys: self.keyring.keys(of: pool))
     }
 
     /// The queued waiters of each pool with waiters here whose last renewal is done; those pools
@@ -191,20 +189,16 @@ final class WaitingRoom: Service, Sendable {
 
     /// renew.lua for one pool's waiters here, at most 500 a call.
     private func renew(_ pool: PoolName, _ waiters: [(PoolName, String, Int64)]) async {
-        let presence = String(self.settings.waitPresence.milliseconds)
-        let keys = self.keyring.keys(of: pool).scriptKeys
+        let keys = self.keyring.keys(of: pool)
         for start in stride(from: 0, to: waiters.count, by: 500) {
             let chunk = waiters[start..<min(start + 500, waiters.count)]
-            let arguments = [presence, "16"] + chunk.flatMap { [$0.1, String($0.2)] }
+            let call = RenewCall(presence: self.settings.waitPresence, reclaim: 16, waiters: chunk.map { ($0.1, $0.2) })
             do {
-                let reply = try await self.client.evaluate(PoolScript.renew.script, keys: keys, arguments: arguments, changesState: true)
-                guard let fields = reply.array, fields.count % 2 == 0 else { throw RedisClientError.unexpectedReply("renew: \(reply.shape)") }
-                for index in stride(from: 0, to: fields.count, by: 2) {
-                    guard let id = fields[index].string, let report = fields[index + 1].string else { continue }
+                for (id, report) in try await self.client.run(call, in: pool, keys: keys).reports {
                     switch report {
-                    case "lost": self.deliver(.lost, to: id)
-                    case "taken": self.deliver(.takenOver, to: id)
-                    default: self.deliver(.handed, to: id)
+                    case .lost: self.deliver(.lost, to: id)
+                    case .taken: self.deliver(.takenOver, to: id)
+                    case .handed: self.deliver(.handed, to: id)
                     }
                 }
             } catch {
