@@ -10,7 +10,7 @@ let package = Package(
     name: "TokenPool",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "tokenpool", targets: ["TokenAPI"]),
+        .executable(name: "tokenpool", targets: ["tokenpool"]),
         .executable(name: "tokenpool-load", targets: ["TokenPoolLoad"]),
         .library(name: "RedisTokenPool", targets: ["RedisTokenPool"]),
         .library(name: "TokenPoolClient", targets: ["TokenPoolClient"]),
@@ -74,17 +74,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
+        // The HTTP server: routes, request and response types, errors, `tokenpool serve`.
+        .target(
             name: "TokenAPI",
             dependencies: [
                 "RedisTokenPool",
-                "TokenPoolClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -92,6 +90,27 @@ let package = Package(
             exclude: ["Embedded"],
             swiftSettings: swiftSettings,
             plugins: ["EmbedTextFiles"]
+        ),
+        // The client commands (`tokenpool assign`, `hold`, ...), on TokenPoolClient (and, for
+        // `hold`'s child process, RedisTokenPool's ChildProcess).
+        .target(
+            name: "TokenPoolCLI",
+            dependencies: [
+                "TokenPoolClient",
+                "RedisTokenPool",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The `tokenpool` executable: the server and the client commands under one name.
+        .executableTarget(
+            name: "tokenpool",
+            dependencies: [
+                "TokenAPI",
+                "TokenPoolCLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
         ),
         // The load client of the history checker (Tests/load).
         .executableTarget(

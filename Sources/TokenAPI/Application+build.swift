@@ -59,24 +59,24 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
     )
 }
 
-/// The router, with assign, unblock and keep-alive found ahead of it (``HotRouteResponder``).
+/// The route table's routes behind their keys, in the one list of middlewares every route runs.
 func buildResponder(
     pool: TokenPool, keys: APIKeys, maxBodySize: Int, registry: PrometheusCollectorRegistry, docsAssets: String? = nil,
     logLevel: Logger.Level
-) throws -> HotRouteResponder<TokenRequestContext> {
-    let router = Router(context: TokenRequestContext.self)
-    // Every route's, in this order; the hot routes run the same ones.
+) throws -> APIResponder<TokenRequestContext> {
+    let routes = try APIRoutes<TokenRequestContext>(
+        tokens: TokenController(pool: pool, maxBodySize: maxBodySize), events: EventsController(pool: pool), health: HealthController(pool: pool),
+        metrics: MetricsController(pool: pool, registry: registry), docs: DocsController(maxWait: pool.settings.maxWait, assetsDirectory: docsAssets),
+        dashboard: DashboardController()
+    )
+    // Every route's, outermost first.
     var middlewares: [any MiddlewareProtocol<Request, Response, TokenRequestContext>] = []
     // Each request at debug level: only where that level prints (the level is fixed at start),
     // as each middleware costs every request about 1 % of its instructions.
     if logLevel <= .debug { middlewares.append(LogRequestsMiddleware<TokenRequestContext>(.debug)) }
-    middlewares += [RequestMetricsMiddleware<TokenRequestContext>(), ProblemMiddleware<TokenRequestContext>()]
-    for middleware in middlewares { router.add(middleware: middleware) }
-    HealthController(pool: pool).addRoutes(to: router)
-    try DocsController(maxWait: pool.settings.maxWait, assetsDirectory: docsAssets).addRoutes(to: router)
-    MetricsController(pool: pool, registry: registry).addRoutes(to: router.group("").add(middleware: KeyAuthMiddleware(keys: keys, required: .admin)))
-    let hot = TokenController(pool: pool, maxBodySize: maxBodySize, keys: keys).addRoutes(to: router, middlewares: middlewares)
-    EventsController(pool: pool, keys: keys).addRoutes(to: router)
-    DashboardController().addRoutes(to: router)
-    return HotRouteResponder(router: router.buildResponder(), routes: hot)
+    middlewares += [
+        RequestMetricsMiddleware<TokenRequestContext>(),
+        ProblemMiddleware<TokenRequestContext>(allowed: AllowedMethods(routes.routes.map { ($0.method, $0.path) })),
+    ]
+    return APIResponder(routes: routes.guarded(by: keys), middlewares: middlewares)
 }

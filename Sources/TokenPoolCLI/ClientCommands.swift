@@ -3,13 +3,15 @@ import Foundation
 import TokenPoolClient
 
 /// `tokenpool generate [--count N] [--metadata '{...}']`
-struct GenerateCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "generate", abstract: "Generate tokens (admin key); prints one token a line.")
+public struct GenerateCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "generate", abstract: "Generate tokens (admin key); prints one token a line.")
     @OptionGroup var options: ServerOptions
     @Option(help: "How many (1-10000).") var count = 1
     @Option(help: "A JSON object for every token made, e.g. '{\"proxy\": \"10.0.0.7:3128\"}' (at most 4 KiB).") var metadata: String?
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         let (pool, count) = (self.options.pool, self.count)
         let metadata = try self.metadata.map(Self.object)
         throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.generate(count: count, metadata: metadata, in: pool) }) {
@@ -26,27 +28,31 @@ struct GenerateCommand: AsyncParsableCommand {
 }
 
 /// `tokenpool assign [--holder NAME]`: exit 3 when no token is free.
-struct AssignCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "assign", abstract: "Assign a random free token; exit 3 if none is free.")
+public struct AssignCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "assign", abstract: "Assign a random free token; exit 3 if none is free.")
     @OptionGroup var options: ServerOptions
     @Option(help: "Who takes it (1-128 characters), shown in listings while the lease stands.") var holder: String?
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         let (pool, holder) = (self.options.pool, self.holder)
         throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.assign(in: pool, holder: holder) }) { $0.line })
     }
 }
 
 /// `tokenpool list [--state assigned|free|all] [--limit N]`: every page, one token a line.
-struct ListCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct ListCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "list", abstract: "List the pool's tokens: assigned ones by lease deadline, free ones, or all by life deadline."
     )
     @OptionGroup var options: ServerOptions
     @Option(help: "assigned, free or all.") var state: TokenListing = .all
     @Option(help: "At most this many (pages of up to 1000 are fetched until then).") var limit = 1000
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         let (pool, state, limit) = (self.options.pool, self.state, self.limit)
         guard limit > 0 else { throw ValidationError("--limit must be positive") }
         throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) -> [TokenInfo] in
@@ -71,11 +77,13 @@ struct ListCommand: AsyncParsableCommand {
 }
 
 /// `tokenpool pools`: every pool with its counts and TTLs.
-struct PoolsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "pools", abstract: "List every pool with its counts and TTLs.")
+public struct PoolsCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "pools", abstract: "List every pool with its counts and TTLs.")
     @OptionGroup var options: ServerOptions
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) -> [PoolInfo] in
             var pools: [PoolInfo] = []
             var cursor: String?
@@ -101,24 +109,28 @@ struct PoolsCommand: AsyncParsableCommand {
 extension TokenListing: ExpressibleByArgument {}
 
 /// `tokenpool keep-alive TOKEN [--lease N]`
-struct KeepAliveCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "keep-alive", abstract: "Keep a token (and its lease) alive.")
+public struct KeepAliveCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "keep-alive", abstract: "Keep a token (and its lease) alive.")
     @OptionGroup var options: ServerOptions
     @OptionGroup var target: LeaseTarget
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         let (token, lease, pool) = (self.target.token, self.target.lease, self.options.pool)
         throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.keepAlive(token, lease: lease, in: pool) }) { $0.line })
     }
 }
 
 /// `tokenpool unblock TOKEN [--lease N]`
-struct UnblockCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "unblock", abstract: "Make an assigned token free again.")
+public struct UnblockCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "unblock", abstract: "Make an assigned token free again.")
     @OptionGroup var options: ServerOptions
     @OptionGroup var target: LeaseTarget
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         let (token, lease, pool) = (self.target.token, self.target.lease, self.options.pool)
         throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.unblock(token, lease: lease, in: pool) }) { $0.line })
     }
@@ -134,12 +146,14 @@ struct LeaseTarget: ParsableArguments {
 }
 
 /// `tokenpool delete TOKEN`
-struct DeleteCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a token for good (admin key).")
+public struct DeleteCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a token for good (admin key).")
     @OptionGroup var options: ServerOptions
     @Argument(help: tokenHelp) var token: String
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         let (token, pool) = (self.token, self.options.pool)
         throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) -> Empty in
             try await client.delete(token, in: pool)
@@ -149,11 +163,13 @@ struct DeleteCommand: AsyncParsableCommand {
 }
 
 /// `tokenpool stats`
-struct StatsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Count the pool's tokens (admin key).")
+public struct StatsCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "stats", abstract: "Count the pool's tokens (admin key).")
     @OptionGroup var options: ServerOptions
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         let pool = self.options.pool
         throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.stats(of: pool) }) {
             "total \($0.total)\tfree \($0.free)\tassigned \($0.assigned)\twaiting \($0.waiting)"

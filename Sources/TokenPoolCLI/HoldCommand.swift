@@ -1,7 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import RedisTokenPool
+import RedisTokenPool  // ChildProcess only
 import TokenPoolClient
 
 #if canImport(Glibc)
@@ -12,8 +12,8 @@ import Glibc
 /// the command with `TOKENPOOL_TOKEN` (and `TOKENPOOL_LEASE`, `TOKENPOOL_POOL`) in its
 /// environment, keeps the lease alive while it runs, unblocks when it exits — also on SIGINT or
 /// SIGTERM, which are passed on to the command — and exits with the command's status.
-struct HoldCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct HoldCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "hold",
         abstract: "Run a command while holding a token of the pool.",
         discussion: "Exit 3 if no token was free within --wait; otherwise the command's own exit status."
@@ -26,14 +26,16 @@ struct HoldCommand: AsyncParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.")
     var command: [String] = []
 
-    func validate() throws {
+    public func validate() throws {
         guard Self.duration(self.wait) != nil else { throw ValidationError("--wait takes 30s, 2m, 500ms or a number of seconds") }
         guard !self.arguments.isEmpty else { throw ValidationError("give the command to run after --") }
     }
 
     private var arguments: [String] { self.command.first == "--" ? Array(self.command.dropFirst()) : self.command }
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         throw ExitCode(try await self.hold(self.options.client))
     }
 

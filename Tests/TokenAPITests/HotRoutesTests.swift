@@ -6,26 +6,43 @@ import TokenPoolClient
 
 @testable import TokenAPI
 
-/// Assign, unblock and keep-alive are found ahead of the router (`HotRouteResponder`): only
-/// their canonical spelling, and with what the router would have given them.
+/// Assign, unblock and keep-alive are found ahead of the router (`HotRouteMatcher`, compiled
+/// from the route table): only their canonical spelling, and with what the router would have given them.
 struct HotRoutesTests {
     static let token = "AbCdEfGhIjKlMnOpQrStUv-_"
 
+    /// The route table's hot routes, compiled as the server compiles them.
+    static let matcher: HotRouteMatcher<String> = {
+        let routes = try! RouteTableTests.routeTable().routes.filter(\.hot)
+        return HotRouteMatcher(routes.map { ($0.method, $0.path, $0.path) })
+    }()
+
+    static func match(_ path: String) -> (template: String, parameters: Parameters)? {
+        Self.matcher.match(.post, path).map { ($0.route.template, $0.parameters) }
+    }
+
+    @Test func theHotRoutesAreAssignUnblockAndKeepAliveInEveryPool() {
+        let templates = Set(Self.matcher.routes.map(\.template))
+        #expect(templates == ["/tokens/assign", "/tokens/{token}/unblock", "/tokens/{token}/keep-alive", "/pools/{pool}/tokens/assign",
+                              "/pools/{pool}/tokens/{token}/unblock", "/pools/{pool}/tokens/{token}/keep-alive"])
+    }
+
     @Test func theCanonicalSpellingsAreTakenWithTheirParameters() throws {
-        let named = try #require(HotPath("/pools/p-1_x/tokens/\(Self.token)/unblock"))
-        #expect(named.route == .unblock && named.pool == "p-1_x" && named.token == Substring(Self.token))
+        let named = try #require(Self.match("/pools/p-1_x/tokens/\(Self.token)/unblock"))
         #expect(named.template == "/pools/{pool}/tokens/{token}/unblock")
         #expect(named.parameters.get("pool") == "p-1_x" && named.parameters.get("token") == Self.token)
 
-        let assign = try #require(HotPath("/tokens/assign"))
-        #expect(assign.route == .assign && assign.pool == nil && assign.token == nil)
+        let assign = try #require(Self.match("/tokens/assign"))
         #expect(assign.template == "/tokens/assign" && assign.parameters.isEmpty)
-        #expect(HotPath("/pools/p/tokens/assign")?.template == "/pools/{pool}/tokens/assign")
-        #expect(HotPath("/tokens/\(Self.token)/keep-alive")?.template == "/tokens/{token}/keep-alive")
+        #expect(Self.match("/pools/p/tokens/assign")?.template == "/pools/{pool}/tokens/assign")
+        #expect(Self.match("/tokens/\(Self.token)/keep-alive")?.template == "/tokens/{token}/keep-alive")
         // A token may begin with "assign".
         let assignLike = "assign" + Self.token.dropFirst(6)
-        let unblock = try #require(HotPath("/tokens/\(assignLike)/unblock"))
-        #expect(unblock.route == .unblock && unblock.pool == nil && unblock.token == Substring(assignLike))
+        let unblock = try #require(Self.match("/tokens/\(assignLike)/unblock"))
+        #expect(unblock.template == "/tokens/{token}/unblock" && unblock.parameters.get("token") == assignLike)
+        #expect(unblock.parameters.get("pool") == nil)
+        // Only the routes' own method.
+        #expect(Self.matcher.match(.get, "/tokens/assign") == nil)
     }
 
     @Test(arguments: [
@@ -47,7 +64,7 @@ struct HotRoutesTests {
         "",
     ])
     func everyOtherSpellingIsLeftToTheRouter(path: String) {
-        #expect(HotPath(path) == nil)
+        #expect(Self.match(path) == nil)
     }
 
     /// The same request spelt canonically (taken ahead of the router) and with a trailing slash

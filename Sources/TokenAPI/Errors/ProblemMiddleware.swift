@@ -11,6 +11,9 @@ import RedisTokenPool
 /// Hummingbird's responder, each casting it, which made a 404 cost more than the assign it
 /// answers. ``RequestMetricsMiddleware`` counts an answer of 400 or more as an error.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// For 405 `Allow`, from the route table.
+    let allowed: AllowedMethods
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -19,7 +22,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return Self.problem(for: error).response(from: request, context: context)
         } catch let error as HTTPError where error.status == .notFound {
             // The router found no route: a known path with another method is 405.
-            let allowed = AllowedMethods.shared.methods(for: request.uri.path)
+            let allowed = self.allowed.methods(for: request.uri.path)
             if allowed.isEmpty { return Self.problem(for: error, pool: nil, logger: context.logger).response(from: request, context: context) }
             return ProblemDetails(
                 .methodNotAllowed, "method-not-allowed", "\(request.method) is not allowed here; allowed: \(allowed.joined(separator: ", "))",

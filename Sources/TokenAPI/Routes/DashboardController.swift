@@ -5,9 +5,9 @@ import NIOCore
 /// scripts. It loads without a key; its data comes from the API with the key typed into it.
 /// The Content-Security-Policy lets the page talk to this server only.
 struct DashboardController<Context: RequestContext>: Sendable {
-    func addRoutes(to router: Router<Context>) {
-        router.get("dashboard") { _, _ in Self.page }
-        router.get("dashboard/pools/:pool") { _, _ in Self.page }
+    /// `/dashboard` and `/dashboard/pools/{pool}` alike: the page finds the pool in its address.
+    func page(_ request: Request, _ context: Context) -> Response {
+        Self.page
     }
 
     private static var page: Response {

@@ -51,18 +51,33 @@ struct DocsController<Context: RequestContext>: Sendable {
         self.assets = assets
     }
 
-    func addRoutes(to router: Router<Context>) {
-        router.get("openapi.json") { _, _ in Self.file(self.openapiJSON, "application/json") }
-        router.get("openapi.yaml") { _, _ in Self.file(self.openapiYAML, "application/yaml") }
-        // Offline, the pages may load nothing from elsewhere (ReDoc's footer logo would come from its CDN).
-        let policy = self.assets.isEmpty ? nil : Self.offlinePolicy
-        router.get("docs") { _, _ in Self.file(self.docsHTML, "text/html; charset=utf-8", policy: policy) }
-        router.get("redoc") { _, _ in Self.file(self.redocHTML, "text/html; charset=utf-8", policy: policy) }
-        router.get("docs/assets/:name") { _, context in
-            guard let name = context.parameters.get("name"), let bytes = self.assets[name] else { throw HTTPError(.notFound) }
-            let type = name.hasSuffix(".css") ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8"
-            return Response(status: .ok, headers: [.contentType: type, .cacheControl: "max-age=86400"], body: ResponseBody(byteBuffer: bytes))
-        }
+    func json(_ request: Request, _ context: Context) -> Response {
+        Self.file(self.openapiJSON, "application/json")
+    }
+
+    func yaml(_ request: Request, _ context: Context) -> Response {
+        Self.file(self.openapiYAML, "application/yaml")
+    }
+
+    /// Swagger UI.
+    func docs(_ request: Request, _ context: Context) -> Response {
+        Self.file(self.docsHTML, "text/html; charset=utf-8", policy: self.pagePolicy)
+    }
+
+    func redoc(_ request: Request, _ context: Context) -> Response {
+        Self.file(self.redocHTML, "text/html; charset=utf-8", policy: self.pagePolicy)
+    }
+
+    /// `/docs/assets/{name}`: one of ``assetFiles``, with `--docs-assets`.
+    func asset(_ request: Request, _ context: Context) throws -> Response {
+        guard let name = context.parameters.get("name"), let bytes = self.assets[name] else { throw HTTPError(.notFound) }
+        let type = name.hasSuffix(".css") ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8"
+        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "max-age=86400"], body: ResponseBody(byteBuffer: bytes))
+    }
+
+    /// Offline, the pages may load nothing from elsewhere (ReDoc's footer logo would come from its CDN).
+    private var pagePolicy: String? {
+        self.assets.isEmpty ? nil : Self.offlinePolicy
     }
 
     private static var offlinePolicy: String {

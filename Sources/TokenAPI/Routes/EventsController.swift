@@ -16,24 +16,12 @@ import ServiceLifecycle
 /// last ~1000 events); otherwise the stream starts with what happens next.
 struct EventsController<Context: RequestContext>: Sendable {
     let pool: TokenPool
-    let keys: APIKeys
     var pollInterval: Duration = .milliseconds(250)
     /// A comment line this often when nothing happens, so proxies keep the connection and a
     /// client that left is noticed.
     var heartbeat: Duration = .seconds(5)
 
-    func addRoutes(to router: Router<Context>) {
-        let group = router.group().add(middleware: KeyAuthMiddleware(keys: self.keys, required: .client))
-        group.get("events") { request, context in try await self.stream(request, context, pool: .default) }
-        group.get("pools/:pool/events") { request, context in
-            guard let name = context.parameters.get("pool").flatMap(PoolName.init) else {
-                throw ProblemDetails.badRequest("a pool name is 1 to 64 characters of [A-Za-z0-9_-]")
-            }
-            return try await self.stream(request, context, pool: name)
-        }
-    }
-
-    private func stream(_ request: Request, _ context: Context, pool name: PoolName) async throws -> Response {
+    func stream(_ request: Request, _ context: Context, _ name: PoolName) async throws -> Response {
         let start: String
         if let last = request.headers[.lastEventID] {
             guard Self.isStreamID(last) else { throw ProblemDetails.badRequest("Last-Event-ID must be an event's id, like 1764383740844-0") }

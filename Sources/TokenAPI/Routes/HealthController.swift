@@ -5,17 +5,18 @@ import RedisTokenPool
 struct HealthController<Context: RequestContext>: Sendable {
     let pool: TokenPool
 
-    func addRoutes(to router: Router<Context>) {
-        router.get("healthz") { _, _ in
-            Self.ok
-        }
-        router.get("readyz") { _, _ in
-            do {
-                try await self.pool.client.ping()
-                return Self.ok
-            } catch {
-                throw ProblemDetails.unavailable("not-ready", "Redis does not answer: \(error)")
-            }
+    /// `/healthz`.
+    func live(_ request: Request, _ context: Context) -> JSONResponse {
+        Self.ok
+    }
+
+    /// `/readyz`.
+    func ready(_ request: Request, _ context: Context) async throws -> JSONResponse {
+        do {
+            try await self.pool.client.ping()
+            return Self.ok
+        } catch {
+            throw ProblemDetails.unavailable("not-ready", "Redis does not answer: \(error)")
         }
     }
 

@@ -4,129 +4,111 @@ import Hummingbird
 import Logging
 import RedisTokenPool
 
-/// The token routes, registered once for the `default` pool (`/tokens...`) and once for
-/// named pools (`/pools/{pool}/tokens...`), each behind the key its role needs.
+/// The handlers of the token and pool routes; ``APIRoutes`` says which route runs which, behind
+/// which key. A token route's handler takes the pool its path names (`default` for `/tokens...`).
 struct TokenController<Context: ChannelRequestContext>: Sendable {
     let pool: TokenPool
     /// Request bodies larger than this are refused with 413.
     let maxBodySize: Int
-    let keys: APIKeys
 
-    /// Adds the routes to `router`, whose own middlewares are `middlewares`; returns assign,
-    /// unblock and keep-alive, with the same middlewares and handlers, for ``HotRouteResponder``.
-    func addRoutes(to router: Router<Context>, middlewares: [any MiddlewareProtocol<Request, Response, Context>]) -> HotRoutes<Context> {
-        let client = KeyAuthMiddleware<Context>(keys: self.keys, required: .client)
-        var hot: [HotRoutes<Context>.Handlers] = []
-        for (prefix, pool) in [("", { _ in .default }), ("pools/:pool", Self.poolName)] as [(RouterPath, @Sendable (Context) throws -> PoolName)] {
-            self.addAdminRoutes(to: router.group(prefix).add(middleware: KeyAuthMiddleware(keys: self.keys, required: .admin)), pool: pool)
-            hot.append(self.addClientRoutes(to: router.group(prefix).add(middleware: client), pool: pool))
-        }
-        self.addPoolRoutes(to: router)
-        return HotRoutes(middlewares: middlewares + [client], defaultPool: hot[0], namedPool: hot[1])
+    // MARK: Admin
+
+    func generate(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+        let key = try Self.idempotencyKey(request)
+        let metadata = try RequestBodies.generateOne(await RequestBodies.json(request, maxSize: self.maxBodySize))
+        return try await self.pool.generate(count: 1, metadata: metadata, in: pool, idempotencyKey: key)[0].json(status: .created)
     }
 
-    /// Generate, batch, metadata, delete, stats.
-    private func addAdminRoutes(to group: RouterGroup<Context>, pool: @escaping @Sendable (Context) throws -> PoolName) {
-        group.post("tokens") { request, context in
-            let (name, key) = try (pool(context), Self.idempotencyKey(request))
-            let metadata = try RequestBodies.generateOne(await RequestBodies.json(request, maxSize: self.maxBodySize))
-            return try await self.pool.generate(count: 1, metadata: metadata, in: name, idempotencyKey: key)[0].json(status: .created)
+    func batch(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+        let key = try Self.idempotencyKey(request)
+        let (count, metadata) = try RequestBodies.batch(await RequestBodies.json(request, maxSize: self.maxBodySize))
+        return try await self.pool.generate(count: count, metadata: metadata, in: pool, idempotencyKey: key).json(status: .created)
+    }
+
+    func setMetadata(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+        let token = try Self.token(context)
+        let metadata = try RequestBodies.patch(await RequestBodies.json(request, maxSize: self.maxBodySize))
+        return try await self.pool.setMetadata(metadata, of: token, in: pool).json()
+    }
+
+    func delete(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> Response {
+        try await self.pool.delete(Self.token(context), in: pool)
+        return Response(status: .noContent)
+    }
+
+    func stats(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+        try await self.pool.stats(of: pool).json()
+    }
+
+    // MARK: Client
+
+    func assign(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+        let (key, wait) = try (Self.idempotencyKey(request), self.wait(request))
+        let holder = try RequestBodies.holder(await RequestBodies.json(request, maxSize: self.maxBodySize))
+        guard let wait else {
+            return try await self.pool.assign(in: pool, idempotencyKey: key, holder: holder).json()
         }
-        group.post("tokens/batch") { request, context in
-            let (name, key) = try (pool(context), Self.idempotencyKey(request))
-            let (count, metadata) = try RequestBodies.batch(await RequestBodies.json(request, maxSize: self.maxBodySize))
-            return try await self.pool.generate(count: count, metadata: metadata, in: name, idempotencyKey: key).json(status: .created)
-        }
-        group.patch("tokens/:token") { request, context in
-            let (name, token) = try (pool(context), Self.token(context))
-            let metadata = try RequestBodies.patch(await RequestBodies.json(request, maxSize: self.maxBodySize))
-            return try await self.pool.setMetadata(metadata, of: token, in: name).json()
-        }
-        group.delete("tokens/:token") { _, context in
-            let (name, token) = try (pool(context), Self.token(context))
-            try await self.pool.delete(token, in: name)
-            return Response(status: .noContent)
-        }
-        group.get("stats") { _, context in
-            try await self.pool.stats(of: pool(context)).json()
+        switch try await self.pool.startAssign(in: pool, idempotencyKey: key, holder: holder, wait: wait) {
+        case .assigned(let record):
+            return record.json()
+        case .queued(let place):
+            // A client that goes away leaves the queue at once.
+            do {
+                return try await context.untilClientLeaves { try await place.token() }.json()
+            } catch is CancellationError {
+                // The client went away while it waited (nginx's 499): nobody reads this answer.
+                context.logger.debug("A waiting client left", metadata: ["tokenpool.pool": "\(pool)"])
+                throw ProblemDetails(.init(code: 499, reasonPhrase: "Client Closed Request"), "client-closed-request", "the client left while it waited")
+            }
         }
     }
 
-    /// Assign, unblock, keep-alive, inspect, list; returns the first three's handlers.
-    private func addClientRoutes(
-        to group: RouterGroup<Context>,
-        pool: @escaping @Sendable (Context) throws -> PoolName
-    ) -> HotRoutes<Context>.Handlers {
-        let assign: HotRoutes<Context>.Handler = { request, context in
-            let (name, key, wait) = try (pool(context), Self.idempotencyKey(request), self.wait(request))
-            let holder = try RequestBodies.holder(await RequestBodies.json(request, maxSize: self.maxBodySize))
-            guard let wait else {
-                return try await self.pool.assign(in: name, idempotencyKey: key, holder: holder).json()
-            }
-            switch try await self.pool.startAssign(in: name, idempotencyKey: key, holder: holder, wait: wait) {
-            case .assigned(let record):
-                return record.json()
-            case .queued(let place):
-                // A client that goes away leaves the queue at once.
-                do {
-                    return try await context.untilClientLeaves { try await place.token() }.json()
-                } catch is CancellationError {
-                    // The client went away while it waited (nginx's 499): nobody reads this answer.
-                    context.logger.debug("A waiting client left", metadata: ["tokenpool.pool": "\(name)"])
-                    throw ProblemDetails(.init(code: 499, reasonPhrase: "Client Closed Request"), "client-closed-request", "the client left while it waited")
-                }
-            }
-        }
-        let unblock: HotRoutes<Context>.Handler = { request, context in
-            let (name, token, lease) = try (pool(context), Self.token(context), Self.lease(request))
-            return try await self.pool.unblock(token, lease: lease, in: name).json()
-        }
-        let keepAlive: HotRoutes<Context>.Handler = { request, context in
-            let (name, token, lease) = try (pool(context), Self.token(context), Self.lease(request))
-            return try await self.pool.keepAlive(token, lease: lease, in: name).json()
-        }
-        group.post("tokens/assign", use: assign)
-        group.post("tokens/:token/unblock", use: unblock)
-        group.post("tokens/:token/keep-alive", use: keepAlive)
-        group.get("tokens/:token") { _, context in
-            let (name, token) = try (pool(context), Self.token(context))
-            return try await self.pool.inspect(token, in: name).json()
-        }
-        group.get("tokens") { request, context in
-            let name = try pool(context)
-            let state = request.uri.queryParameters.get("state") ?? TokenListing.all.rawValue
-            guard let listing = TokenListing(rawValue: state) else {
-                throw ProblemDetails.badRequest("state must be free, assigned or all, not '\(state.prefix(32))'")
-            }
-            let (limit, cursor) = try Self.page(request)
-            return try await self.pool.tokens(listing, in: name, limit: limit, after: cursor).json()
-        }
-        return HotRoutes.Handlers(assign: assign, unblock: unblock, keepAlive: keepAlive)
+    func unblock(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+        let (token, lease) = try (Self.token(context), Self.lease(request))
+        return try await self.pool.unblock(token, lease: lease, in: pool).json()
     }
 
-    /// `/pools` and `/pools/{pool}`: list and read (client key), settings and delete (admin key).
-    private func addPoolRoutes(to router: Router<Context>) {
-        let client = router.group("pools").add(middleware: KeyAuthMiddleware(keys: self.keys, required: .client))
-        client.get { request, _ in
-            let (limit, cursor) = try Self.page(request)
-            return try await self.pool.pools(limit: limit, after: cursor).json()
+    func keepAlive(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+        let (token, lease) = try (Self.token(context), Self.lease(request))
+        return try await self.pool.keepAlive(token, lease: lease, in: pool).json()
+    }
+
+    func inspect(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+        try await self.pool.inspect(Self.token(context), in: pool).json()
+    }
+
+    func list(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+        let state = request.uri.queryParameters.get("state") ?? TokenListing.all.rawValue
+        guard let listing = TokenListing(rawValue: state) else {
+            throw ProblemDetails.badRequest("state must be free, assigned or all, not '\(state.prefix(32))'")
         }
-        client.get(":pool") { _, context in
-            let name = try Self.poolName(context)
-            guard let info = try await self.pool.info(of: name) else { throw TokenPoolError.poolNotFound(name) }
-            return info.json(status: .ok, detailed: true)
-        }
-        let admin = router.group("pools").add(middleware: KeyAuthMiddleware(keys: self.keys, required: .admin))
-        admin.put(":pool") { request, context in
-            let name = try Self.poolName(context)
-            let (leaseTTL, keepAliveTTL) = try RequestBodies.poolSettings(await RequestBodies.json(request, maxSize: self.maxBodySize))
-            return try await self.pool.configure(name, leaseTTL: leaseTTL, keepAliveTTL: keepAliveTTL).json(status: .ok, detailed: true)
-        }
-        admin.delete(":pool") { _, context in
-            let name = try Self.poolName(context)
-            guard try await self.pool.deletePool(name) else { throw TokenPoolError.poolNotFound(name) }
-            return Response(status: .noContent)
-        }
+        let (limit, cursor) = try Self.page(request)
+        return try await self.pool.tokens(listing, in: pool, limit: limit, after: cursor).json()
+    }
+
+    // MARK: Pools
+
+    func pools(_ request: Request, _ context: Context) async throws -> JSONResponse {
+        let (limit, cursor) = try Self.page(request)
+        return try await self.pool.pools(limit: limit, after: cursor).json()
+    }
+
+    func poolInfo(_ request: Request, _ context: Context) async throws -> JSONResponse {
+        let name = try poolName(context)
+        guard let info = try await self.pool.info(of: name) else { throw TokenPoolError.poolNotFound(name) }
+        return info.json(status: .ok, detailed: true)
+    }
+
+    func configurePool(_ request: Request, _ context: Context) async throws -> JSONResponse {
+        let name = try poolName(context)
+        let (leaseTTL, keepAliveTTL) = try RequestBodies.poolSettings(await RequestBodies.json(request, maxSize: self.maxBodySize))
+        return try await self.pool.configure(name, leaseTTL: leaseTTL, keepAliveTTL: keepAliveTTL).json(status: .ok, detailed: true)
+    }
+
+    func deletePool(_ request: Request, _ context: Context) async throws -> Response {
+        let name = try poolName(context)
+        guard try await self.pool.deletePool(name) else { throw TokenPoolError.poolNotFound(name) }
+        return Response(status: .noContent)
     }
 
     /// `?limit=L&cursor=C`: L from 1 to ``TokenPool/maxPageSize`` (default 100), C a page's `next`.
@@ -140,14 +122,6 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
             limit = number
         }
         return (limit, query.get("cursor"))
-    }
-
-    @Sendable private static func poolName(_ context: Context) throws -> PoolName {
-        let text = context.parameters.get("pool") ?? ""
-        guard let name = PoolName(text) else {
-            throw ProblemDetails.badRequest("a pool name is 1 to 64 characters of [A-Za-z0-9_-]")
-        }
-        return name
     }
 
     private static func token(_ context: Context) throws -> Token {
