@@ -14,7 +14,7 @@ DOCS_PY_PACKAGE := fastapi-offline==1.7.7
 DOCS_ASSETS = $$($(VENV)/bin/python -c 'import importlib.util, os; print(os.path.join(importlib.util.find_spec("fastapi_offline").submodule_search_locations[0], "static"))')
 VENV := .venv
 # Release builds skip Swift's run-time exclusivity checks: 11 % of a request's instructions
-# (bench/instructions.py). Debug builds, which every test runs, keep them, so a violation
+# (Benchmarks/instructions.py). Debug builds, which every test runs, keep them, so a violation
 # still traps there; the compile-time checks stay on in both. They also optimise across
 # modules: NIO's and Hummingbird's generic code is specialised for ours (5 % of a cycle
 # request's instructions; a from-scratch build takes about a minute longer).
@@ -83,21 +83,21 @@ sentinel-test:
 # Redis Cluster: 3 masters with 2 replicas each; the API contract against it, then three pools on
 # three masters under load while a pool's slot migrates and another pool's master is SIGKILLed.
 redis-cluster-test: $(VENV)/.installed
-	$(VENV)/bin/python Tests/load/run_cluster.py .build/debug contract
-	python3 Tests/load/run_cluster.py .build/debug 30 --waiting
+	$(VENV)/bin/python Tests/load/run_redis_cluster.py .build/debug contract
+	python3 Tests/load/run_redis_cluster.py .build/debug 30 --waiting
 
 # docker-compose.yml agrees with make cluster; then the cluster itself: traffic through haproxy
 # while a replica is stopped and started again.
 cluster-test: $(VENV)/.installed
-	$(VENV)/bin/python Tests/cluster/test_compose.py
-	$(VENV)/bin/python cluster/cluster.py test .build/debug single
-	$(VENV)/bin/python cluster/cluster.py test .build/debug sentinel
-	$(VENV)/bin/python cluster/cluster.py test .build/debug cluster
+	$(VENV)/bin/python Tests/topology/test_compose.py
+	$(VENV)/bin/python topology/topology.py test .build/debug single
+	$(VENV)/bin/python topology/topology.py test .build/debug sentinel
+	$(VENV)/bin/python topology/topology.py test .build/debug cluster
 
 # The docker-compose topology without Docker: Redis, three replicas, haproxy on :8080.
 # REDIS=sentinel (docker-compose.sentinel.yml) or REDIS=cluster (docker-compose.cluster.yml).
 cluster: build $(VENV)/.installed
-	$(VENV)/bin/python cluster/cluster.py up .build/release $(REDIS)
+	$(VENV)/bin/python topology/topology.py up .build/release $(REDIS)
 
 # The same for minutes, every fault again and again, Redis away for 3 s among them.
 # REDIS=sentinel: the Sentinel topology, its master SIGKILLed every 25 s. REDIS=cluster: the
@@ -109,7 +109,7 @@ soak: deps
 ifeq ($(REDIS),sentinel)
 	python3 Tests/load/run_sentinel.py .build/debug $(SOAK_SECONDS) 1
 else ifeq ($(REDIS),cluster)
-	python3 Tests/load/run_cluster.py .build/debug $(SOAK_SECONDS)
+	python3 Tests/load/run_redis_cluster.py .build/debug $(SOAK_SECONDS)
 else
 	python3 Tests/load/run_load.py .build/debug $(SOAK_SECONDS) replica-kill,redis-restart,redis-pause,failover,client-kill,debug-sleep
 endif
@@ -138,7 +138,7 @@ contract: $(VENV)/.docs-assets
 # Redis's side under callgrind (docs/benchmarks-instructions.md; without BASELINE, the
 # current build alone).
 BASELINE ?=
-# Rounds of each side-by-side run (bench/ab.py): the machine's slow spells make single runs swing.
+# Rounds of each side-by-side run (Benchmarks/ab.py): the machine's slow spells make single runs swing.
 AB_ROUNDS ?= 5
 bench: deps $(VENV)/.installed
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
@@ -146,13 +146,13 @@ bench: deps $(VENV)/.installed
 	@command -v qemu-x86_64 >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq qemu-user >/dev/null; }
 	@command -v callgrind_control >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq valgrind >/dev/null; }
 	$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS)
-	$(VENV)/bin/python bench/run_bench.py .build/release/tokenpool
-	$(VENV)/bin/python bench/wait_replicas.py .build/release/tokenpool
-	$(VENV)/bin/python bench/handover.py .build/release/tokenpool
-	$(VENV)/bin/python bench/codec.py
+	$(VENV)/bin/python Benchmarks/run_bench.py .build/release/tokenpool
+	$(VENV)/bin/python Benchmarks/wait_replicas.py .build/release/tokenpool
+	$(VENV)/bin/python Benchmarks/handover.py .build/release/tokenpool
+	$(VENV)/bin/python Benchmarks/codec.py
 	AB_BASELINE_ARGS="--threads 2" AB_CANDIDATE_ARGS="--threads 1" AB_REPORT=docs/benchmarks-threads.md BASELINE_LABEL="--threads 2" \
 		AB_TITLE="One event-loop thread against two (\`--threads\`), side by side" \
-		$(VENV)/bin/python bench/ab.py .build/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
+		$(VENV)/bin/python Benchmarks/ab.py .build/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
 ifneq ($(BASELINE),)
 	@if [ ! -x .build/baseline-$(BASELINE)/release/tokenpool ]; then \
 		rm -rf .build/baseline-src-$(BASELINE) && mkdir -p .build/baseline-src-$(BASELINE) && \
@@ -160,12 +160,12 @@ ifneq ($(BASELINE),)
 		$(SWIFT) build -c release --product tokenpool --package-path .build/baseline-src-$(BASELINE) \
 			--scratch-path .build/baseline-$(BASELINE); \
 	fi
-	BASELINE_LABEL=$(BASELINE) $(VENV)/bin/python bench/ab.py .build/baseline-$(BASELINE)/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
-	$(VENV)/bin/python bench/instructions.py $(BASELINE)=.build/baseline-$(BASELINE)/release/tokenpool current=.build/release/tokenpool
+	BASELINE_LABEL=$(BASELINE) $(VENV)/bin/python Benchmarks/ab.py .build/baseline-$(BASELINE)/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
+	$(VENV)/bin/python Benchmarks/instructions.py $(BASELINE)=.build/baseline-$(BASELINE)/release/tokenpool current=.build/release/tokenpool
 else
-	$(VENV)/bin/python bench/instructions.py current=.build/release/tokenpool
+	$(VENV)/bin/python Benchmarks/instructions.py current=.build/release/tokenpool
 endif
-	$(VENV)/bin/python bench/cluster_pools.py
+	$(VENV)/bin/python Benchmarks/cluster_pools.py
 
 clean:
 	rm -rf .build $(VENV)

@@ -4,7 +4,7 @@ import RedisTokenPool
 
 /// One option of `tokenpool serve`: its flag, its environment variable, what it means, and
 /// where its value goes in ``AppConfiguration``. ``all`` is the one table of them: parsing,
-/// `--help` and the README's configuration table (kept equal by a test) all come from it, and
+/// `--help` and the configuration table of docs/configuration.md (kept equal by a test) all come from it, and
 /// each default is read from a fresh ``AppConfiguration`` (so from `Defaults` where it has one).
 struct ServeOption: Sendable {
     /// The flag without its `--`.
@@ -12,7 +12,7 @@ struct ServeOption: Sendable {
     let environment: String
     /// What `--help` shows after the flag (`<seconds>`); nil for a flag that takes no value.
     let valueName: String?
-    /// Markdown, as the README shows it; `--help` prints it as it is.
+    /// Markdown, as docs/configuration.md shows it; `--help` prints it as it is.
     let help: String
     /// The default's text; nil where there is none to show, with ``defaultNote`` saying why.
     let defaultValue: @Sendable (AppConfiguration) -> String?
@@ -22,7 +22,7 @@ struct ServeOption: Sendable {
     /// Sets the value; throws a message (without the option's name) for a value it cannot take.
     let apply: @Sendable (inout AppConfiguration, String) throws(OptionValueError) -> Void
 
-    /// The option's value in a row of the README's table: `` `60` `` or the note, in italics.
+    /// The option's default in a row of docs/configuration.md's table: `` `60` `` or the note, in italics.
     var readmeDefault: String {
         self.defaultValue(AppConfiguration()).map { "`\($0)`" } ?? self.defaultNote
     }
@@ -34,14 +34,15 @@ struct OptionValueError: Error {
 }
 
 extension ServeOption {
-    /// Every option of `tokenpool serve`, in the order `--help` and the README list them.
+    /// Every option of `tokenpool serve`, in the order `--help` and docs/configuration.md list them.
     static let all: [ServeOption] = [
         .text("host", "HOST", \.host, "address to listen on (`0.0.0.0` for every interface)"),
         .integer("port", "PORT", \.port, 0...65535, "port to listen on"),
         .optionalText(
             "redis-url", "REDIS_URL", \.redisURL, note: "*(embedded)*",
             "`redis://[user:password@]host[:port][/db]`, `...?db=N`, `unix:///path/redis.sock`, or "
-                + "`redis-sentinel://[user:password@]h1:26379[,h2:26379...]/MASTERNAME[?db=N]` (`rediss://`, `rediss-sentinel://`: TLS)"
+                + "`redis-sentinel://[user:password@]h1:26379[,h2:26379...]/MASTERNAME[?db=N]`, or `redis-cluster://[user:password@]h1:7000[,h2:7001...]` "
+                + "(`rediss://`, `rediss-sentinel://`, `rediss-cluster://`: TLS)"
         ),
         .optionalText("redis-sentinel-password", "TOKENPOOL_REDIS_SENTINEL_PASSWORD", \.redisSentinelPassword, note: "*(none)*", "the sentinels' own password"),
         .integer(
@@ -72,7 +73,7 @@ extension ServeOption {
         .seconds("idle-timeout", "TOKENPOOL_IDLE_TIMEOUT", \.idleTimeout, "seconds before an idle keep-alive connection is closed"),
         .optionalInteger(
             "threads", "TOKENPOOL_THREADS", \.threads, 1...256, note: "one per core",
-            "event-loop threads for HTTP and Redis connections (1–256); see [docs/benchmarks-threads.md](docs/benchmarks-threads.md)"
+            "event-loop threads for HTTP and Redis connections (1–256); measured in docs/benchmarks-threads.md"
         ),
         .choice("log-level", "LOG_LEVEL", \.logLevel, "`trace` … `critical`; `debug` logs every request with its `hb.request.id`"),
         .choice("log-format", "TOKENPOOL_LOG_FORMAT", \.logFormat, "`logfmt` or `json`, one line per event; request lines carry `hb.request.id`"),
@@ -82,7 +83,7 @@ extension ServeOption {
         ),
     ]
 
-    /// The README's configuration table, as the test expects it.
+    /// docs/configuration.md's table, as the test expects it.
     static var markdownTable: String {
         var lines = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
         for option in Self.all {

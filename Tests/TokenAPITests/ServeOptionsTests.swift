@@ -6,13 +6,13 @@ import Testing
 @testable import TokenAPI
 
 /// `tokenpool serve`'s options come from one table: flags, environment names, `--help` and the
-/// README's configuration table.
+/// configuration table in docs/configuration.md.
 struct ServeOptionsTests {
-    @Test func theREADMEsConfigurationTableIsTheOptionTable() throws {
-        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../README.md"), encoding: .utf8)
+    @Test func theDocumentedConfigurationTableIsTheOptionTable() throws {
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/configuration.md"), encoding: .utf8)
         let begin = "<!-- serve-options: made from ServeOption.all; a test fails when they differ -->\n"
         let section = try #require(readme.components(separatedBy: begin).dropFirst().first?.components(separatedBy: "\n\n").first)
-        #expect(section == ServeOption.markdownTable, "README.md's configuration table should read:\n\(ServeOption.markdownTable)")
+        #expect(section == ServeOption.markdownTable, "docs/configuration.md's table should read:\n\(ServeOption.markdownTable)")
     }
 
     @Test func eachOptionHasItsOwnFlagAndEnvironmentName() {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The README's redis-cli lines for the Lua scripts run, as written, against a fresh redis-server."""
+"""docs/redis.md's redis-cli lines for the Lua scripts run, as written, against a fresh redis-server."""
 import pathlib
 import re
 import socket
@@ -12,8 +12,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def main():
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("### The scripts", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    readme = (ROOT / "docs/redis.md").read_text()
+    block = readme.split("## The scripts", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     lines = [line for line in block.strip().splitlines() if line.strip()]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -34,7 +34,7 @@ def main():
             # generate made one token, assign took it, stats counts it assigned: total 1, free 0, assigned 1, waiting 0.
             ok = ok and out.stdout.split()[-4:] == ["1", "0", "1", "0"]
             results.append(ok)
-            print(("ok    " if ok else "FAIL  ") + f"the README's {len(evals)} redis-cli --eval lines run" + ("" if ok else f":\n{out.stdout}{out.stderr}"))
+            print(("ok    " if ok else "FAIL  ") + f"docs/redis.md's {len(evals)} redis-cli --eval lines run" + ("" if ok else f":\n{out.stdout}{out.stderr}"))
         finally:
             redis.kill()
             redis.wait()

@@ -15,7 +15,7 @@ public enum Defaults {
     /// Tokens one reap script handles at most, of each kind. A script holds Redis for its whole
     /// batch: with 100,000 leases lapsing at once, batches of 1,000 put the other requests' p99 at
     /// ~18 ms, of 250 at ~8 ms (and all leases back sooner); 100 took longer to catch up
-    /// (`bench/lapse_ab.py`).
+    /// (`Benchmarks/lapse_ab.py`).
     public static let reapBatch = 250
     /// Time between the reaper's passes.
     public static let reapInterval: Duration = .seconds(1)

@@ -12,7 +12,7 @@ import NIOConcurrencyHelpers
 ///
 /// Unlike Hummingbird's, it records when the handler returns instead of after the body is
 /// written: wrapping every response body in a post-write closure cost 22,000 instructions a
-/// request, an eighth of a whole `/healthz` (bench/instructions.py). Our bodies are one buffer
+/// request, an eighth of a whole `/healthz` (Benchmarks/instructions.py). Our bodies are one buffer
 /// written at once, so the duration differs by the write alone; for an event stream it is the
 /// time to its first byte, not the stream's length.
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """`make cluster`: the docker-compose topology without Docker.
 
-    cluster.py up [BUILD_DIR] [TOPOLOGY]     Redis, three replicas, haproxy on :8080 until Ctrl-C
-    cluster.py test [BUILD_DIR] [TOPOLOGY]   the same on free ports; traffic through haproxy while
+    topology.py up [BUILD_DIR] [TOPOLOGY]     Redis, three replicas, haproxy on :8080 until Ctrl-C
+    topology.py test [BUILD_DIR] [TOPOLOGY]   the same on free ports; traffic through haproxy while
                                              replica 2 is stopped and started again; haproxy must
                                              take it out and back in
-    cluster.py plan [TOPOLOGY]               print what would run, read from the compose file
+    topology.py plan [TOPOLOGY]               print what would run, read from the compose file
 
 TOPOLOGY is single (docker-compose.yml, one Redis), sentinel (docker-compose.sentinel.yml) or
 cluster (docker-compose.cluster.yml). The commands come from the compose file itself (each Redis

@@ -4,7 +4,7 @@
     callers.py BINARY SCENARIO FUNCTION[,FUNCTION...] [REQUESTS] [DEPTH]
 
 Serves BINARY natively (one event-loop thread, Redis commands allowed a minute), fills and
-warms its pools as bench/instructions.py does, then attaches gdb with a breakpoint on each
+warms its pools as Benchmarks/instructions.py does, then attaches gdb with a breakpoint on each
 FUNCTION (a C name such as `malloc`, or a Swift mangled name) that writes a backtrace per hit
 and carries on. One keep-alive connection then sends REQUESTS requests of SCENARIO (healthz,
 keep-alive or cycle; a cycle is an assign and its unblock). Prints each function's hits per

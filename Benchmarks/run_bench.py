@@ -117,7 +117,7 @@ def cpu_ticks(pid):
 def wrk(base, script, pid, env=None, seconds=SECONDS, path="/"):
     command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
     if script:
-        command += ["-s", str(HERE / script)]
+        command += ["-s", str(HERE / "wrk" / script)]
     before = cpu_ticks(pid)
     out = subprocess.run(command + [base + path], capture_output=True, text=True, env={**os.environ, **(env or {})}, check=True).stdout
     ticks = cpu_ticks(pid) - before
@@ -176,7 +176,7 @@ def lapse_at_once(redis, base, pid, count=100_000):
     last_deadline = started + assigned_for + lease_ms / 1000
     # The cycle runs through the lapse; the free set is watched until every lease is back.
     wrk_seconds = int(assigned_for + lease_ms / 1000 + 5)
-    load = subprocess.Popen(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{wrk_seconds}s", "--latency", "-s", str(HERE / "cycle.lua"), base],
+    load = subprocess.Popen(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{wrk_seconds}s", "--latency", "-s", str(HERE / "wrk" / "cycle.wrk.lua"), base],
                             stdout=subprocess.PIPE, text=True, env={**os.environ, "POOL": "p1k"})
     all_back = None
     while load.poll() is None:
@@ -209,7 +209,7 @@ def events_cost(redis, base, pid, rounds=5, seconds=4):
         pair = {}
         for on in ((True, False) if index % 2 == 0 else (False, True)):
             events(on)
-            pair[on] = wrk(base, "cycle.lua", pid, {"POOL": "p1k"}, seconds=seconds)["rps"]
+            pair[on] = wrk(base, "cycle.wrk.lua", pid, {"POOL": "p1k"}, seconds=seconds)["rps"]
         runs["on"].append(pair[True])
         runs["off"].append(pair[False])
         ratios.append(pair[True] / pair[False])
@@ -386,10 +386,10 @@ def main():
                                    input=resp("EVALSHA", sha, len(redis.keys(f"empty{size}")), *redis.keys(f"empty{size}"),
                                               36_000_000, 16, 32) * SIZES[size])
                 for name, script, env_of in [
-                    ("keep-alive", "keepalive.lua", lambda size: {"POOL": f"p{size}", "TOKENS": str(tokens_files[size])}),
-                    ("assign/unblock", "cycle.lua", lambda size: {"POOL": f"p{size}"}),
-                    ("assign 404", "assign.lua", lambda size: {"POOL": f"empty{size}"}),
-                    ("generate", "generate.lua", lambda size: {"POOL": f"p{size}"}),
+                    ("keep-alive", "keepalive.wrk.lua", lambda size: {"POOL": f"p{size}", "TOKENS": str(tokens_files[size])}),
+                    ("assign/unblock", "cycle.wrk.lua", lambda size: {"POOL": f"p{size}"}),
+                    ("assign 404", "assign.wrk.lua", lambda size: {"POOL": f"empty{size}"}),
+                    ("generate", "generate.wrk.lua", lambda size: {"POOL": f"p{size}"}),
                     ("list 100", None, lambda size: {"URL_PATH": f"/pools/p{size}/tokens?limit=100"}),
                     ("list 100 free", None, lambda size: {"URL_PATH": f"/pools/p{size}/tokens?state=free&limit=100"}),
                 ]:

@@ -2,7 +2,7 @@
 """docker-compose.yml and `make cluster` describe the same cluster.
 
 Docker cannot run here, so this reads the compose file and checks it against haproxy.cfg, the
-Dockerfile and the processes cluster.py (make cluster) starts from it.
+Dockerfile and the processes topology/topology.py (make cluster) starts from it.
 """
 import pathlib
 import re
@@ -11,16 +11,14 @@ import sys
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "cluster"))
-import cluster  # noqa: E402
+sys.path.insert(0, str(ROOT / "topology"))
+import topology  # noqa: E402
 
 results = []
-
 
 def check(ok, what):
     results.append(ok)
     print(("ok    " if ok else "FAIL  ") + what, flush=True)
-
 
 def main():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -34,7 +32,7 @@ def main():
     dockerfile = (ROOT / "Dockerfile").read_text()
     check(dockerfile.count("FROM ") == 2 and "swift:" in dockerfile and "libhiredis" in dockerfile and 'ENTRYPOINT ["tokenpool"]' in dockerfile,
           "Dockerfile: multi-stage, built on a Swift image, runs tokenpool with libhiredis")
-    config = (ROOT / "cluster/haproxy.cfg").read_text()
+    config = (ROOT / "topology/haproxy.cfg").read_text()
     haproxy = services["haproxy"]
     for name in replicas:
         spec = services[name]
@@ -54,11 +52,11 @@ def main():
     bind = haproxy["environment"]["HAPROXY_BIND"]
     check(f"{bind.lstrip(':')}:{bind.lstrip(':')}" in haproxy["ports"] and '"${HAPROXY_BIND}"' in config, "haproxy publishes the port it binds (8080)")
     mount = next((v for v in haproxy["volumes"] if v.endswith(":/usr/local/etc/haproxy/haproxy.cfg:ro")), "")
-    check(mount.startswith("./cluster/haproxy.cfg:"), "compose mounts cluster/haproxy.cfg into haproxy")
+    check(mount.startswith("./topology/haproxy.cfg:"), "compose mounts topology/haproxy.cfg into haproxy")
 
     ports = {"redis": 1, "haproxy": 2, "stats": 3, "tokenpool1": 11, "tokenpool2": 12, "tokenpool3": 13}
-    local = cluster.plan(ROOT / ".build/debug", pathlib.Path("/tmp/x"), ports)
-    check(pathlib.Path(local["haproxy"]["config"]) == ROOT / "cluster/haproxy.cfg", "make cluster runs haproxy on the very same haproxy.cfg")
+    local = topology.plan(ROOT / ".build/debug", pathlib.Path("/tmp/x"), ports)
+    check(pathlib.Path(local["haproxy"]["config"]) == ROOT / "topology/haproxy.cfg", "make cluster runs haproxy on the very same haproxy.cfg")
     check(local["redis"][: len(redis["command"])] == redis["command"], "make cluster runs Redis with the compose command")
     for name in replicas:
         run = local["replicas"][name]["command"][1:]
@@ -72,10 +70,8 @@ def main():
     print(f"compose: {sum(results)} passed, {len(results) - sum(results)} failed")
     sys.exit(0 if all(results) else 1)
 
-
-def local_ports(topology):
-    return {name: 20000 + i for i, name in enumerate(cluster.port_names(topology))}
-
+def local_ports(name):
+    return {service: 20000 + i for i, service in enumerate(topology.port_names(name))}
 
 def check_replicas_and_haproxy(services, local, ports, url_check):
     replicas = sorted(n for n in services if n.startswith("tokenpool"))
@@ -87,17 +83,15 @@ def check_replicas_and_haproxy(services, local, ports, url_check):
         check(url_check(services[name]["environment"]["REDIS_URL"], local["replicas"][name]["env"]["REDIS_URL"]),
               f"{name}: the same Redis URL, each service at its local address")
     check(services["haproxy"]["volumes"] == compose_base()["services"]["haproxy"]["volumes"]
-          and pathlib.Path(local["haproxy"]["config"]) == ROOT / "cluster/haproxy.cfg", "haproxy: the same haproxy.cfg as the single topology")
-
+          and pathlib.Path(local["haproxy"]["config"]) == ROOT / "topology/haproxy.cfg", "haproxy: the same haproxy.cfg as the single topology")
 
 def compose_base():
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
-
 def check_sentinel():
-    services = cluster.compose_services("sentinel")
+    services = topology.compose_services("sentinel")
     ports = local_ports("sentinel")
-    local = cluster.plan(ROOT / ".build/debug", pathlib.Path("/tmp/x"), ports, "sentinel")
+    local = topology.plan(ROOT / ".build/debug", pathlib.Path("/tmp/x"), ports, "sentinel")
     nodes = [n for n in services if n.startswith("redis-")]
     sentinels = [n for n in services if n.startswith("sentinel")]
     check(nodes == ["redis-master", "redis-replica1", "redis-replica2"] and len(sentinels) == 3,
@@ -107,11 +101,11 @@ def check_sentinel():
         check(command[command.index("--replicaof") + 1:][:2] == ["redis-master", "6379"], f"sentinel: {name} replicates the master")
         run = local["nodes"][name]["command"]
         check(run[run.index("--replicaof") + 1:][:2] == ["127.0.0.1", str(ports["redis-master"])], f"sentinel: make cluster's {name} replicates the local master")
-    conf = (ROOT / "cluster/sentinel.conf").read_text()
+    conf = (ROOT / "topology/sentinel.conf").read_text()
     check("sentinel monitor tokens redis-master 6379 2" in conf and "down-after-milliseconds tokens 1000" in conf,
           "sentinel.conf: monitors the master as 'tokens', quorum 2, down after 1 s")
     for name in sentinels:
-        check(any(v.startswith("./cluster/sentinel.conf:") for v in services[name]["volumes"]), f"sentinel: {name} starts from cluster/sentinel.conf")
+        check(any(v.startswith("./topology/sentinel.conf:") for v in services[name]["volumes"]), f"sentinel: {name} starts from topology/sentinel.conf")
         check(f"sentinel monitor tokens 127.0.0.1 {ports['redis-master']} 2" in local["nodes"][name]["text"],
               f"sentinel: make cluster's {name} monitors the local master with the same file")
     url = services["tokenpool1"]["environment"]["REDIS_URL"]
@@ -121,11 +115,10 @@ def check_sentinel():
     check_replicas_and_haproxy(services, local, ports, lambda a, b: b == "redis-sentinel://" + ",".join(
         f"127.0.0.1:{ports[n]}" for n in sentinels) + "/tokens")
 
-
 def check_cluster():
-    services = cluster.compose_services("cluster")
+    services = topology.compose_services("cluster")
     ports = local_ports("cluster")
-    local = cluster.plan(ROOT / ".build/debug", pathlib.Path("/tmp/x"), ports, "cluster")
+    local = topology.plan(ROOT / ".build/debug", pathlib.Path("/tmp/x"), ports, "cluster")
     nodes = [n for n in services if n.startswith("redis-node")]
     check(len(nodes) == 9 and all(services[n]["command"] == services[nodes[0]]["command"] for n in nodes), "cluster: nine nodes, one command")
     command = services[nodes[0]]["command"]
@@ -145,7 +138,6 @@ def check_cluster():
     seeds = url.removeprefix("redis-cluster://").split(",")
     check_replicas_and_haproxy(services, local, ports, lambda a, b: b == "redis-cluster://" + ",".join(
         f"127.0.0.1:{ports[h.split(':')[0]]}" for h in seeds))
-
 
 if __name__ == "__main__":
     main()

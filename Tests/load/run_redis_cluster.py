@@ -5,9 +5,9 @@ different masters. While they run: (a) the slot of the busiest pool migrates to 
 (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE), (b) another pool's master is SIGKILLed
 and a replica promoted (for a long run, both again and again).
 
-    run_cluster.py BUILD_DIR SECONDS [--waiting]
-    run_cluster.py BUILD_DIR contract  # the API contract suite against a tokenpool on the cluster
-    run_cluster.py BUILD_DIR up        # start the cluster, print its URL, wait for Ctrl-C
+    run_redis_cluster.py BUILD_DIR SECONDS [--waiting]
+    run_redis_cluster.py BUILD_DIR contract  # the API contract suite against a tokenpool on the cluster
+    run_redis_cluster.py BUILD_DIR up        # start the cluster, print its URL, wait for Ctrl-C
 
 With --waiting every pool's load waits up to 1 s for a token (6 tokens for 8 workers), so the
 migration and the failover meet waiting clients: hand-overs are PUBLISHed from the pool's master

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """`make bench`, part three: one pool lives in one hash slot, so one pool's throughput is one
-master's. A Redis Cluster of three masters (Tests/load/run_cluster.py's), the assign script
+master's. A Redis Cluster of three masters (Tests/load/run_redis_cluster.py's), the assign script
 under redis-benchmark: on one pool alone, then on three pools on three masters at once.
 Writes docs/benchmarks-cluster.md.
 
@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "Tests/load"))
-from run_cluster import Cluster, cli, pools_on_masters  # noqa: E402
+from run_redis_cluster import Cluster, cli, pools_on_masters  # noqa: E402
 from run_bench import ROOT, lua_source  # noqa: E402
 
 REQUESTS = 200_000
@@ -50,7 +50,7 @@ def main():
     lines = [
         "# One pool, one master",
         "",
-        "`make bench` (`bench/cluster_pools.py`): a Redis Cluster of three masters with two replicas each on",
+        "`make bench` (`Benchmarks/cluster_pools.py`): a Redis Cluster of three masters with two replicas each on",
         "this 2-core machine, the assign script under redis-benchmark (-c 50) on empty pools.",
         "",
         "| load | assign scripts/s |",

@@ -38,7 +38,7 @@ def main():
             runs = {0: [], 1: []}
             for _ in range(3):
                 for n in (0, 1):
-                    result = wrk(f"http://127.0.0.1:{ports[n]}", "cycle.lua", servers[n].pid, {"POOL": "wait"})
+                    result = wrk(f"http://127.0.0.1:{ports[n]}", "cycle.wrk.lua", servers[n].pid, {"POOL": "wait"})
                     runs[n].append(result)
                     print(f"wait-replicas {n}: {result['rps']:.0f} req/s, p50 {result['p50']} ms, p99 {result['p99']} ms", flush=True)
         finally:
@@ -50,7 +50,7 @@ def main():
     lines = [
         "# What `--redis-wait-replicas 1` costs",
         "",
-        f"`make bench` (`bench/wait_replicas.py`): one master with one replica on this 2-core machine, two release",
+        f"`make bench` (`Benchmarks/wait_replicas.py`): one master with one replica on this 2-core machine, two release",
         f"`tokenpool`s on it, the assign/unblock cycle (wrk -t2 -c{CONNECTIONS} -d{SECONDS}s) on each, alternately, three",
         "rounds. Every state-changing script is followed by `WAIT 1` on the same connection with N = 1.",
         "",

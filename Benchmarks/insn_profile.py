@@ -3,8 +3,8 @@
 
     insn_profile.py BINARY SCENARIO [TOP]
 
-Serves BINARY under qemu-x86_64 with the plugin's per-block counts (bench/qemu_insn.c), warms
-the scenario (healthz, keep-alive or cycle, as in bench/instructions.py), counts every block's
+Serves BINARY under qemu-x86_64 with the plugin's per-block counts (Benchmarks/qemu_insn.c), warms
+the scenario (healthz, keep-alive or cycle, as in Benchmarks/instructions.py), counts every block's
 instructions over a fixed number of requests, and sums them by function (the block's start
 address looked up in the symbol tables of the file mapped there). Prints the TOP functions
 with instructions per request and their share, and the share of each library.

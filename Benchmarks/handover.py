@@ -99,7 +99,7 @@ def main():
     lines = [
         "# Waiting assign: hand-over latency",
         "",
-        "`make bench` (`bench/handover.py`): one Redis, three release replicas, one token on this 2-core",
+        "`make bench` (`Benchmarks/handover.py`): one Redis, three release replicas, one token on this 2-core",
         f"machine, {rounds} rounds. Each round a waiter asks one replica (`?wait=10`), and once it is queued the",
         "holder unblocks through another replica; the waiter's 200 is timed on the client.",
         "",

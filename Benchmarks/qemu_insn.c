@@ -1,7 +1,7 @@
 /* A QEMU user-mode plugin that counts the guest instructions a process executes, all threads
  * together, and writes the running total to a file every 20 ms (argument out=PATH), so a
  * harness can read it before and after a window of requests; with profile=PATH it also keeps a
- * count per translated block, written on request, for a flat profile by symbol. Used by bench/instructions.py
+ * count per translated block, written on request, for a flat profile by symbol. Used by Benchmarks/instructions.py
  * where valgrind cannot read the binary and the VM has no hardware counters.
  *
  * QEMU's plugin header is not packaged by Debian; the few declarations used are those of the

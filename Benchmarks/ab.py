@@ -27,9 +27,9 @@ from run_bench import CONNECTIONS, ROOT, fill, free_port, wait_ready, wrk
 
 SCENARIOS = [
     ("healthz", None, "/healthz"),
-    ("keep-alive", "keepalive.lua", "/"),
-    ("cycle", "cycle.lua", "/"),
-    ("assign 404", "assign.lua", "/"),
+    ("keep-alive", "keepalive.wrk.lua", "/"),
+    ("cycle", "cycle.wrk.lua", "/"),
+    ("assign 404", "assign.wrk.lua", "/"),
 ]
 
 
@@ -91,7 +91,7 @@ def main():
     lines = [
         "# " + os.environ.get("AB_TITLE", "The current build against a baseline, side by side"),
         "",
-        f"`make bench BASELINE=...` (`bench/ab.py`): baseline `{label}` and the current build, release, on one Redis,",
+        f"`make bench BASELINE=...` (`Benchmarks/ab.py`): baseline `{label}` and the current build, release, on one Redis,",
         f"{rounds} rounds, each scenario on both back to back, the order flipped each round (wrk, {CONNECTIONS} connections, {seconds} s)"
         + "".join(f"; {name} with `{os.environ[f'AB_{name.upper()}_ARGS']}`" for name in binaries if os.environ.get(f"AB_{name.upper()}_ARGS"))
         + ".",

@@ -3,7 +3,7 @@
 
     instructions.py LABEL=BINARY [LABEL=BINARY ...]
 
-Each release binary serves under `qemu-x86_64` with a plugin (bench/qemu_insn.c) that counts the
+Each release binary serves under `qemu-x86_64` with a plugin (Benchmarks/qemu_insn.c) that counts the
 guest instructions of all its threads. A client outside the emulator sends a fixed number of
 requests over 8 keep-alive connections: GET /healthz, keep-alive on random tokens of a 1,000-token
 pool, the assign/unblock cycle (each assign answered 200 is unblocked with its lease) and assign
@@ -43,7 +43,7 @@ COUNT_REDIS = os.environ.get("INSN_REDIS", "1") != "0"
 
 
 def build_plugin():
-    source = ROOT / "bench/qemu_insn.c"
+    source = ROOT / "Benchmarks/qemu_insn.c"
     if not PLUGIN.exists() or PLUGIN.stat().st_mtime < source.stat().st_mtime:
         PLUGIN.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(PLUGIN), str(source), "-lpthread"], check=True)
@@ -242,7 +242,7 @@ def main():
     lines = [
         "# Instructions per request",
         "",
-        f"`bench/instructions.py`: each release binary under `qemu-x86_64` with a counting plugin (`bench/qemu_insn.c`),",
+        f"`Benchmarks/instructions.py`: each release binary under `qemu-x86_64` with a counting plugin (`Benchmarks/qemu_insn.c`),",
         f"{REQUESTS:,} requests a scenario over {CONNECTIONS} keep-alive connections, {REPEATS} repeats, medians; the idle",
         "server's own count over as long is taken off. Server-side guest instructions, all threads, per request.",
         "",

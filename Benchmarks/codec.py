@@ -33,7 +33,7 @@ def main():
     lines = [
         "# The Redis codec, per operation",
         "",
-        "`make bench` (`bench/codec.py` running `Benchmarks/CodecBenchmarks` with ordo-one/benchmark and its malloc",
+        "`make bench` (`Benchmarks/codec.py` running `Benchmarks/CodecBenchmarks` with ordo-one/benchmark and its malloc",
         "interposer): p50 over the samples, release build, this 2-core machine. Allocations are the loop body's, the",
         "benchmark's own ByteBuffer (one, plus its storage) included.",
         "",
