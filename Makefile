@@ -13,6 +13,10 @@ BROWSER_PY_PACKAGES := selenium==4.27.1
 DOCS_PY_PACKAGE := fastapi-offline==1.7.7
 DOCS_ASSETS = $$($(VENV)/bin/python -c 'import importlib.util, os; print(os.path.join(importlib.util.find_spec("fastapi_offline").submodule_search_locations[0], "static"))')
 VENV := .venv
+# The Python test support (free ports, real redis-servers, tokenpool servers and Redis Clusters as
+# context managers, the ok/FAIL lines) that every script in Tests/, Benchmarks/ and topology/ imports,
+# and topology/ itself (the compose topology that Tests/topology checks).
+export PYTHONPATH := $(CURDIR)/Tests/support:$(CURDIR)/topology
 # Release builds skip Swift's run-time exclusivity checks: 11 % of a request's instructions
 # (Benchmarks/instructions.py). Debug builds, which every test runs, keep them, so a violation
 # still traps there; the compile-time checks stay on in both. They also optimise across

@@ -23,7 +23,8 @@ import subprocess
 import sys
 import tempfile
 
-from run_bench import CONNECTIONS, ROOT, fill, free_port, wait_ready, wrk
+from run_bench import CONNECTIONS, ROOT, fill, wrk
+from tokenpool_testing import free_port, wait_ready
 
 SCENARIOS = [
     ("healthz", None, "/healthz"),

@@ -21,7 +21,7 @@ import tempfile
 import time
 
 from instructions import drive, fill_pools
-from run_bench import free_port, wait_ready
+from tokenpool_testing import free_port, wait_ready
 
 HOOK = '''
 import gdb, os, time

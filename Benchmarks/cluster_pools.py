@@ -6,14 +6,11 @@ Writes docs/benchmarks-cluster.md.
 
     cluster_pools.py
 """
-import pathlib
 import subprocess
-import sys
 import tempfile
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "Tests/load"))
-from run_redis_cluster import Cluster, cli, pools_on_masters  # noqa: E402
-from run_bench import ROOT, lua_source  # noqa: E402
+from tokenpool_testing import RedisCluster, cli, pools_on_masters
+from run_bench import ROOT, lua_source
 
 REQUESTS = 200_000
 
@@ -33,7 +30,7 @@ def rate(process):
 
 def main():
     with tempfile.TemporaryDirectory() as work:
-        cluster = Cluster(work)
+        cluster = RedisCluster(work)
         try:
             cluster.create()
             pools = pools_on_masters(cluster)

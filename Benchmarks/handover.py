@@ -10,7 +10,6 @@ round starts. Writes docs/benchmarks-handover.md.
 """
 import http.client
 import json
-import pathlib
 import statistics
 import subprocess
 import sys
@@ -18,7 +17,8 @@ import tempfile
 import threading
 import time
 
-from run_bench import ROOT, free_port
+from run_bench import ROOT
+from tokenpool_testing import free_port
 
 
 def post(connection, path):

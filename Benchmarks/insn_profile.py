@@ -18,7 +18,7 @@ import tempfile
 import time
 
 from instructions import REQUESTS, build_plugin, drive, fill_pools, read_count, serve
-from run_bench import free_port
+from tokenpool_testing import free_port
 
 
 def dump(profile):

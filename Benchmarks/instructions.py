@@ -32,7 +32,8 @@ import tempfile
 import threading
 import time
 
-from run_bench import ROOT, fill, free_port, wait_ready
+from run_bench import ROOT, fill
+from tokenpool_testing import free_port, wait_ready
 
 CONNECTIONS = 8
 REQUESTS = int(os.environ.get("INSN_REQUESTS", "4000"))

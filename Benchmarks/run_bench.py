@@ -22,12 +22,13 @@ import os
 import pathlib
 import re
 import statistics
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+from tokenpool_testing import free_port, wait_ready
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -37,24 +38,6 @@ SIZES = {"1k": 1_000, "1m": 1_000_000}
 FLAT_ROUNDS = int(os.environ.get("BENCH_FLAT_ROUNDS", "3"))
 SCENARIOS = ["keep-alive", "assign/unblock", "assign 404", "generate", "list 100", "list 100 free"]
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(port, timeout=10):
-    """Until the server on `port` answers /readyz."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"port {port} did not answer")
 
 
 def start(binary, data):

@@ -11,7 +11,8 @@ import subprocess
 import sys
 import tempfile
 
-from run_bench import CONNECTIONS, ROOT, SECONDS, fill, free_port, wait_ready, wrk
+from run_bench import CONNECTIONS, ROOT, SECONDS, fill, wrk
+from tokenpool_testing import free_port, wait_ready
 
 
 def main():

@@ -20,7 +20,6 @@ import os
 import re
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,14 +29,10 @@ import urllib.error
 import urllib.request
 
 import yaml
+from tokenpool_testing import free_port
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 COMPOSE = {"single": "docker-compose.yml", "sentinel": "docker-compose.sentinel.yml", "cluster": "docker-compose.cluster.yml"}

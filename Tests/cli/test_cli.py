@@ -6,34 +6,18 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-results = []
+from tokenpool_testing import Checks, free_port, wait_ready
+
+checks = Checks("cli")
+check = checks.check
 
 
-def check(ok, what):
-    results.append(ok)
-    print(("ok    " if ok else "FAIL  ") + what, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(base):
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(base + "/readyz", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.05)
 
 
 def main():
@@ -157,8 +141,7 @@ def main():
             server.wait(timeout=10)
             redis.kill()
             redis.wait()
-    print(f"cli: {sum(results)} passed, {len(results) - sum(results)} failed")
-    sys.exit(0 if all(results) else 1)
+    checks.finish()
 
 
 def check_hold_under_a_wrong_clock(tokenpool, redis_port, env):

@@ -15,31 +15,21 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
 
 import yaml
 from openapi_spec_validator import validate
 
+from tokenpool_testing import Checks, redis_server, tokenpool_server
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ADMIN, CLIENT = "contract-admin-key", "contract-client-key"
-results = {"passed": 0, "failed": 0}
+checks = Checks("contract")
+check = checks.check
 
-
-def check(ok, what):
-    results["passed" if ok else "failed"] += 1
-    print(("ok    " if ok else "FAIL  ") + what, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http(method, url, headers=None, body=None):
@@ -50,18 +40,6 @@ def http(method, url, headers=None, body=None):
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read().decode()
 
-
-def wait_ready(base, process):
-    for _ in range(200):
-        if process.poll() is not None:
-            sys.exit(f"tokenpool exited with {process.returncode}")
-        try:
-            if http("GET", base + "/readyz")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    sys.exit("tokenpool did not become ready")
 
 
 def check_docs(base, offline):
@@ -144,28 +122,13 @@ def main():
     given = sys.argv[sys.argv.index("--redis-url") + 1] if "--redis-url" in sys.argv else None
     # --docs-assets DIR: /docs and /redoc from this folder (fastapi-offline's static files), checked offline.
     assets = sys.argv[sys.argv.index("--docs-assets") + 1] if "--docs-assets" in sys.argv else None
-    redis_port, http_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{http_port}"
-    with tempfile.TemporaryDirectory() as data:
-        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                  "--appendonly", "no", "--dir", data], stdout=subprocess.DEVNULL)
-        url = given or f"redis://127.0.0.1:{redis_port}"
-        server = subprocess.Popen([binary, "serve", "--port", str(http_port), "--redis-url", url,
-                                   "--admin-key", ADMIN, "--client-key", CLIENT, "--log-level", "error",
-                                   # Waits of a second at most, so examples that wait keep the run short.
-                                   "--max-wait", "1"] + (["--docs-assets", assets] if assets else []))
-        try:
-            wait_ready(base, server)
-            document = check_docs(base, offline=assets is not None)
-            run_schemathesis(base)
-            check_postman(base, document)
-        finally:
-            server.terminate()
-            redis.kill()
-            server.wait(timeout=10)
-            redis.wait(timeout=10)
-    print(f"contract: {results['passed']} passed, {results['failed']} failed", flush=True)
-    sys.exit(1 if results["failed"] else 0)
+    # Waits of a second at most, so examples that wait keep the run short.
+    args = ["--admin-key", ADMIN, "--client-key", CLIENT, "--max-wait", "1"] + (["--docs-assets", assets] if assets else [])
+    with redis_server() as redis, tokenpool_server(binary, given or redis.url, args=args) as server:
+        document = check_docs(server.base, offline=assets is not None)
+        run_schemathesis(server.base)
+        check_postman(server.base, document)
+    checks.finish()
 
 
 if __name__ == "__main__":

@@ -11,10 +11,7 @@ the metadata is shown as text and never run; a screenshot is saved.
 """
 import json
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -23,19 +20,12 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+from tokenpool_testing import Checks, redis_server, tokenpool_server
+
 ADMIN = "dashboard-admin-key"
-results = {"passed": 0, "failed": 0}
+checks = Checks("dashboard")
+check = checks.check
 
-
-def check(ok, what):
-    results["passed" if ok else "failed"] += 1
-    print(("ok    " if ok else "FAIL  ") + what, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def api(base, method, path, body=None, key=ADMIN):
@@ -90,17 +80,11 @@ def main():
     screenshot = sys.argv[2] if len(sys.argv) > 2 else None
     # A folder of Swagger UI's and ReDoc's files: /docs and /redoc are then checked offline too.
     assets = sys.argv[3] if len(sys.argv) > 3 else None
-    redis_port, port = free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as work:
-        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--dir", work],
-                                 stdout=subprocess.DEVNULL)
-        server = subprocess.Popen([binary, "serve", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
-                                   "--admin-key", ADMIN, "--log-level", "error"] + (["--docs-assets", assets] if assets else []))
+    args = ["--admin-key", ADMIN] + (["--docs-assets", assets] if assets else [])
+    with redis_server() as redis, tokenpool_server(binary, redis.url, args=args) as server:
+        base = server.base
         driver = None
         try:
-            if until(lambda: urllib.request.urlopen(base + "/readyz", timeout=1).status == 200, 20) is None:
-                sys.exit("tokenpool did not become ready")
             api(base, "POST", "/pools/proxies/tokens/batch", {"metadata": [
                 {"proxy": "10.0.0.7:3128", "note": "<script>window.pwned = 1</script><img src=x onerror=window.pwned=2>"},
                 {"proxy": "10.0.0.8:3128"}, {"proxy": "10.0.0.9:3128"}, None, None, None]})
@@ -149,8 +133,9 @@ def main():
             check(until(lambda: api(base, "GET", "/pools/proxies")[1]["total"] == 9, 5) is not None,
                   "the page's Generate 3 made three tokens (the API counts 9)")
             check(until(lambda: driver.find_element(By.ID, "s-total").text == "9", 3) is not None, "and the page shows 9")
-            unblock = driver.find_element(By.CSS_SELECTOR, "#assigned button[data-action=unblock]")
-            unblock.click()
+            # The list re-renders as events arrive: find the button and click it in one step, again
+            # if it was replaced in between.
+            until(lambda: driver.find_element(By.CSS_SELECTOR, "#assigned button[data-action=unblock]").click() or True, 3)
             check(until(lambda: api(base, "GET", f"/pools/proxies/tokens/{assigned['token']}")[1]["state"] == "free", 5) is not None,
                   "its Unblock frees the token (checked through the API)")
             api(base, "POST", "/pools/proxies/tokens/assign", {"holder": "worker-7"})
@@ -174,12 +159,7 @@ def main():
         finally:
             if driver:
                 driver.quit()
-            server.terminate()
-            redis.kill()
-            server.wait(timeout=10)
-            redis.wait(timeout=10)
-    print(f"dashboard: {results['passed']} passed, {results['failed']} failed", flush=True)
-    sys.exit(1 if results["failed"] else 0)
+    checks.finish()
 
 
 if __name__ == "__main__":

@@ -24,46 +24,14 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from tokenpool_testing import free_port, wait_ready
 
 HERE = pathlib.Path(__file__).resolve().parent
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"port {port} did not answer")
-
-
-def cli(port, *args):
-    """redis-cli against a local port; its output, stripped."""
-    return subprocess.run(["redis-cli", "-p", str(port), *map(str, args)], capture_output=True, text=True, timeout=20).stdout.strip()
-
-
-def wait_until(what, check, timeout):
-    """Polls `check` every 50 ms; exits the harness if it is not true within `timeout` s."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    sys.exit(f"{what} did not happen within {timeout} s")
 
 
 class Cluster:

@@ -19,140 +19,22 @@ Checked: the history checker finds nothing in any pool's history; answers are 20
 import json
 import os
 import pathlib
-import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-from run_load import HERE, cli, free_port, wait_ready, wait_until
+from run_load import HERE
+from tokenpool_testing import RedisCluster, cli, free_port, pools_on_masters, wait_ready, wait_until
 
 ANSWERS = {200, 201, 204, 404, 409, 503}
-
-
-def cluster_port():
-    """A free port below 55536 whose bus port (+10000) is free too."""
-    while True:
-        port = random.randint(20000, 45000)
-        try:
-            for p in (port, port + 10000):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
-
-
-
-
-
-class Cluster:
-    def __init__(self, work):
-        self.work = work
-        self.ports = [cluster_port() for _ in range(9)]
-        self.nodes = {}
-
-    def start_node(self, port):
-        directory = os.path.join(self.work, str(port))
-        os.makedirs(directory, exist_ok=True)
-        self.nodes[port] = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
-             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
-             "--cluster-require-full-coverage", "no", "--repl-diskless-sync-delay", "0"], stdout=subprocess.DEVNULL)
-        wait_until(f"node {port} up", lambda: cli(port, "PING") == "PONG", 10)
-
-    def create(self):
-        for port in self.ports:
-            self.start_node(port)
-        out = subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
-                              "--cluster-replicas", "2", "--cluster-yes"], capture_output=True, text=True, timeout=60)
-        if out.returncode:
-            sys.exit("cluster create failed:\n" + out.stdout + out.stderr)
-        wait_until("cluster ok", lambda: all("cluster_state:ok" in cli(p, "CLUSTER", "INFO") for p in self.ports), 30)
-        wait_until("replicas in sync", lambda: all(
-            "master_link_status:up" in info for info in (cli(p, "INFO", "replication") for p in self.replica_ports())), 30)
-        # Every node sees the same slot map: right after create, a node may still answer CLUSTERDOWN.
-        wait_until("one slot map on every node", lambda: len({
-            " ".join(sorted(l.split()[0] + l.split()[2].replace("myself,", "") + " ".join(l.split()[8:])
-                            for l in cli(p, "CLUSTER", "NODES").splitlines()))
-            for p in self.ports}) == 1, 30)
-
-    def live(self):
-        return [p for p, process in self.nodes.items() if process.poll() is None]
-
-    def node_lines(self):
-        for port in self.live():
-            text = cli(port, "CLUSTER", "NODES")
-            if text:
-                return [line.split() for line in text.splitlines()]
-        return []
-
-    def masters(self):
-        """{port: (node id, [slot ranges])} of the masters that are not failed."""
-        out = {}
-        for fields in self.node_lines():
-            if "master" in fields[2] and "fail" not in fields[2]:
-                out[int(fields[1].split(":")[1].split("@")[0])] = (fields[0], fields[8:])
-        return out
-
-    def replica_ports(self):
-        return [int(f[1].split(":")[1].split("@")[0]) for f in self.node_lines() if "slave" in f[2]]
-
-    def owner(self, slot):
-        for port, (_, ranges) in self.masters().items():
-            for r in ranges:
-                if r.startswith("["):
-                    continue
-                low, _, high = r.partition("-")
-                if int(low) <= slot <= int(high or low):
-                    return port
-        return None
-
-    def migrate(self, slot, target):
-        source = self.owner(slot)
-        masters = self.masters()
-        src_id, dst_id = masters[source][0], masters[target][0]
-        cli(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
-        cli(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
-        moved = 0
-        while True:
-            keys = cli(source, "CLUSTER", "GETKEYSINSLOT", slot, 100).split()
-            if not keys:
-                break
-            cli(source, "MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
-            moved += len(keys)
-        for port in masters:
-            cli(port, "CLUSTER", "SETSLOT", slot, "NODE", dst_id)
-        return source, moved
-
-    def stop(self):
-        for process in self.nodes.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
-def pools_on_masters(cluster):
-    """One pool name per master: pool i's slot is served by master i."""
-    masters = sorted(cluster.masters())
-    chosen = {}
-    for i in range(10_000):
-        name = f"pool{i}"
-        slot = int(cli(masters[0], "CLUSTER", "KEYSLOT", f"tokenpool:{{{name}}}:free"))
-        owner = cluster.owner(slot)
-        if owner not in chosen:
-            chosen[owner] = (name, slot)
-        if len(chosen) == len(masters):
-            return [chosen[m] for m in masters]
-    sys.exit("cluster: no pool names for every master")
 
 
 def main():
     build = pathlib.Path(sys.argv[1])
     with tempfile.TemporaryDirectory() as work:
-        cluster = Cluster(work)
+        cluster = RedisCluster(work)
         servers = []
         try:
             cluster.create()

@@ -22,7 +22,8 @@ import sys
 import tempfile
 import time
 
-from run_load import HERE, cli, free_port, wait_ready, wait_until
+from run_load import HERE
+from tokenpool_testing import cli, free_port, wait_ready, wait_until
 
 MASTER_NAME = "tokens"
 

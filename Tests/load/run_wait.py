@@ -26,16 +26,12 @@ import time
 import urllib.error
 import urllib.request
 
+from tokenpool_testing import Checks, free_port, wait_ready
+
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from run_load import free_port, wait_ready  # noqa: E402
 
-results = []
-
-
-def check(ok, what):
-    results.append(ok)
-    print(("ok    " if ok else "FAIL  ") + what, flush=True)
+checks = Checks("wait")
+check = checks.check
 
 
 def call(port, method, path, timeout=40):
@@ -250,8 +246,7 @@ def main():
                 replica.wait(timeout=10)
             redis.kill()
             redis.wait()
-    print(f"wait: {sum(results)} passed, {len(results) - sum(results)} failed", flush=True)
-    sys.exit(0 if all(results) else 1)
+    checks.finish()
 
 
 if __name__ == "__main__":

@@ -6,19 +6,15 @@ Dockerfile and the processes topology/topology.py (make cluster) starts from it.
 """
 import pathlib
 import re
-import sys
 
+import topology
 import yaml
+from tokenpool_testing import Checks
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "topology"))
-import topology  # noqa: E402
 
-results = []
-
-def check(ok, what):
-    results.append(ok)
-    print(("ok    " if ok else "FAIL  ") + what, flush=True)
+checks = Checks("compose")
+check = checks.check
 
 def main():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -67,8 +63,7 @@ def main():
         check(local["haproxy"]["env"]["TOKENPOOL_" + name.removeprefix("tokenpool")] == f"127.0.0.1:{ports[name]}", f"make cluster points haproxy at {name}")
     check_sentinel()
     check_cluster()
-    print(f"compose: {sum(results)} passed, {len(results) - sum(results)} failed")
-    sys.exit(0 if all(results) else 1)
+    checks.finish()
 
 def local_ports(name):
     return {service: 20000 + i for i, service in enumerate(topology.port_names(name))}
