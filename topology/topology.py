@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 
 import yaml
-from tokenpool_testing import free_port
+from tokenpool_testing import cli, free_port, wait_until
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -104,19 +104,6 @@ def plan(build, data, ports, topology="single"):
     return out
 
 
-def redis_cli(port, *args):
-    return subprocess.run(["redis-cli", "-p", str(port), *map(str, args)], capture_output=True, text=True, timeout=20).stdout.strip()
-
-
-def wait_for(what, check, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    sys.exit(f"cluster: {what} did not happen within {timeout} s")
-
-
 class Cluster:
     def __init__(self, build, data, ports, topology="single"):
         self.plan = plan(build, data, ports, topology)
@@ -151,15 +138,15 @@ class Cluster:
         # one-shot cluster-init, then the replicas and haproxy.
         for name in self.plan["nodes"]:
             self.start(name)
-            wait_for(f"{name} answering", lambda: redis_cli(self.ports[name], "PING") == "PONG", 10)
+            wait_until(f"{name} answering", lambda: cli(self.ports[name], "PING") == "PONG", 10)
         if self.plan["init"]:
             subprocess.run(self.plan["init"], capture_output=True, check=True, timeout=60)
-            wait_for("the Redis cluster", lambda: all("cluster_state:ok" in redis_cli(self.ports[n], "CLUSTER", "INFO")
-                                                      for n in self.plan["nodes"]))
+            wait_until("the Redis cluster", lambda: all("cluster_state:ok" in cli(self.ports[n], "CLUSTER", "INFO")
+                                                      for n in self.plan["nodes"]), 30)
         sentinels = [n for n, spec in self.plan["nodes"].items() if "conf" in spec]
         if sentinels:
-            wait_for("sentinels knowing the replicas", lambda: all(
-                len(redis_cli(self.ports[n], "SENTINEL", "REPLICAS", "tokens").splitlines()) >= 4 for n in sentinels))
+            wait_until("sentinels knowing the replicas", lambda: all(
+                len(cli(self.ports[n], "SENTINEL", "REPLICAS", "tokens").splitlines()) >= 4 for n in sentinels), 30)
         for name in self.plan["replicas"]:
             self.start(name)
         self.start("haproxy")
