@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "tokenpool", targets: ["tokenpool"]),
         .executable(name: "tokenpool-load", targets: ["TokenPoolLoad"]),
         .library(name: "RedisTokenPool", targets: ["RedisTokenPool"]),
+        .library(name: "RedisNIO", targets: ["RedisNIO"]),
         .library(name: "TokenPoolClient", targets: ["TokenPoolClient"]),
     ],
     dependencies: [
@@ -46,8 +47,10 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["EmbedText"]
         ),
+        // The Redis client: RESP (hiredis as the reader), pipelined connections, a pool of them,
+        // Sentinel, Redis Cluster; and the embedded redis-server. Knows nothing of tokens.
         .target(
-            name: "RedisTokenPool",
+            name: "RedisNIO",
             dependencies: [
                 "CHiredis",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -58,6 +61,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The pool's rules on Redis: the scripts, their typed calls and replies, waiting assigns, reaping.
+        .target(
+            name: "RedisTokenPool",
+            dependencies: [
+                "RedisNIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings,
@@ -79,6 +96,7 @@ let package = Package(
             name: "TokenAPI",
             dependencies: [
                 "RedisTokenPool",
+                "RedisNIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -92,12 +110,12 @@ let package = Package(
             plugins: ["EmbedTextFiles"]
         ),
         // The client commands (`tokenpool assign`, `hold`, ...), on TokenPoolClient (and, for
-        // `hold`'s child process, RedisTokenPool's ChildProcess).
+        // `hold`'s child process, RedisNIO's ChildProcess).
         .target(
             name: "TokenPoolCLI",
             dependencies: [
                 "TokenPoolClient",
-                "RedisTokenPool",
+                "RedisNIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -128,16 +146,28 @@ let package = Package(
         .target(
             name: "TokenPoolTestSupport",
             dependencies: [
-                "RedisTokenPool",
+                "RedisNIO",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "RedisNIOTests",
+            dependencies: [
+                "RedisNIO",
+                "TokenPoolTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "RedisTokenPoolTests",
             dependencies: [
                 "RedisTokenPool",
+                "RedisNIO",
                 "TokenPoolTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -149,6 +179,7 @@ let package = Package(
             name: "TokenAPITests",
             dependencies: [
                 "TokenAPI",
+                "RedisNIO",
                 "TokenPoolClient",
                 "RedisTokenPool",
                 "TokenPoolTestSupport",
@@ -173,6 +204,7 @@ if Context.environment["TOKENPOOL_BENCHMARKS"] != nil {
             name: "CodecBenchmarks",
             dependencies: [
                 "RedisTokenPool",
+                "RedisNIO",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

@@ -16,13 +16,16 @@ import sys
 OUT = pathlib.Path(__file__).resolve().parent.parent / "Sources/TokenAPI/Embedded/openapi.json"
 OUT_YAML = OUT.with_suffix(".yaml")
 TOKEN = "rMn7W3pYLYoJ1HnIHHgAwMuB"
-DEFAULTS_SWIFT = OUT.parent.parent.parent / "RedisTokenPool/Settings/Defaults.swift"
+SOURCES = OUT.parent.parent.parent
+# Each default's one home: the pool's rules, the Redis client's, the HTTP server's.
+DEFAULTS_SWIFT = [SOURCES / "RedisTokenPool/Settings/Defaults.swift", SOURCES / "RedisNIO/Client/RedisDefaults.swift",
+                  SOURCES / "TokenAPI/ServerDefaults.swift"]
 
 
 def read_defaults():
-    """Every default from its one home, Defaults.swift: durations in seconds, numbers as they are."""
+    """Every default from its one home: durations in seconds, numbers as they are."""
     values = {}
-    for name, value in re.findall(r"public static let (\w+)(?:: [\w.]+)? = (.+)", DEFAULTS_SWIFT.read_text()):
+    for name, value in re.findall(r"public static let (\w+)(?:: [\w.]+)? = (.+)", "\n".join(f.read_text() for f in DEFAULTS_SWIFT)):
         if m := re.fullmatch(r"\.seconds\((\d+)\)", value):
             values[name] = int(m[1])
         elif m := re.fullmatch(r"\.milliseconds\((\d+)\)", value):
@@ -301,7 +304,7 @@ def document():
                            "400/404/409/413 for what the request asked, 503 with Retry-After for transient trouble only, 500 "
                            "for a fault of the service or corrupt data (logged; a retry fails the same way). Limits: request "
                            f"bodies up to {D['maxBodySize'] // 1024} KiB (413 above, --max-body-size); a request that cannot get "
-                           f"Redis's answer within the command timeout ({D['redisTimeout']} s, --redis-timeout; one deadline for the "
+                           f"Redis's answer within the command timeout ({D['commandTimeout']} s, --redis-timeout; one deadline for the "
                            f"wait for a connection and the reply) gets 503 with Retry-After: {D['retryAfterSeconds']}; idle "
                            f"keep-alive connections close after {D['idleTimeout']} s (--idle-timeout; a request still being "
                            f"answered, such as a waiting assign, is never cut); a waiting assign waits {D['maxWait']} s at most "

@@ -1,5 +1,6 @@
 import Benchmark
 import NIOCore
+import RedisNIO
 import RedisTokenPool
 
 // The Redis codec on the hot path of every request: the assign script's EVALSHA as the client

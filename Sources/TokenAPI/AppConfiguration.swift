@@ -1,10 +1,11 @@
 import Logging
+import RedisNIO
 import RedisTokenPool
 
 /// Everything `tokenpool serve` can be told, already resolved from flags, environment and defaults.
 struct AppConfiguration: Sendable {
-    var host = Defaults.host
-    var port = Defaults.port
+    var host = ServerDefaults.host
+    var port = ServerDefaults.port
     /// `nil`: start an embedded `redis-server` in `dataDirectory`.
     var redisURL: String?
     var dataDirectory = "./data"
@@ -18,13 +19,13 @@ struct AppConfiguration: Sendable {
     var redisWaitReplicas = 0
     /// The sentinels' own password, for `redis-sentinel://` URLs.
     var redisSentinelPassword: String?
-    var redisConnections = Defaults.redisConnections
-    var redisTimeout = Defaults.redisTimeout
+    var redisConnections = RedisDefaults.connections
+    var redisTimeout = RedisDefaults.commandTimeout
     var reapInterval = Defaults.reapInterval
     var maxWait = Defaults.maxWait
-    var maxBodySize = Defaults.maxBodySize
+    var maxBodySize = ServerDefaults.maxBodySize
     /// Idle keep-alive connections are closed after this.
-    var idleTimeout = Defaults.idleTimeout
+    var idleTimeout = ServerDefaults.idleTimeout
     /// Event-loop threads; `nil`: NIO's default, one per core.
     var threads: Int?
     var adminKeys: [String] = []

@@ -1,7 +1,8 @@
 import Hummingbird
+import Logging
 import NIOCore
 import Prometheus
-import Logging
+import RedisNIO
 import RedisTokenPool
 import ServiceLifecycle
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RedisNIO
 import RedisTokenPool
 
 /// One option of `tokenpool serve`: its flag, its environment variable, what it means, and

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import RedisTokenPool  // ChildProcess only
+import RedisNIO  // ChildProcess only
 import TokenPoolClient
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import NIOCore
 import Testing
 
+@testable import RedisNIO
 @testable import RedisTokenPool
 
 /// Redis Cluster routing, without a cluster: slots, redirections, the slot map, the URL.

@@ -1,5 +1,6 @@
 import Testing
 
+@testable import RedisNIO
 @testable import RedisTokenPool
 
 struct ConfigurationTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TokenPoolTestSupport
 
+@testable import RedisNIO
 @testable import RedisTokenPool
 
 /// The events stream the scripts append to in the same step as each change.

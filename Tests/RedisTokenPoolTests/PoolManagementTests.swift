@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import TokenPoolTestSupport
 
+@testable import RedisNIO
 @testable import RedisTokenPool
 
 /// Metadata, holders, listings, pool settings and pool deletion, against a real Redis.

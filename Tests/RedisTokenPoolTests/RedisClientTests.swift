@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TokenPoolTestSupport
 
+@testable import RedisNIO
 @testable import RedisTokenPool
 
 struct RedisClientTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TokenPoolTestSupport
 
+@testable import RedisNIO
 @testable import RedisTokenPool
 
 /// Every script's behaviour against a real Redis, with short TTLs.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TokenPoolTestSupport
 
+@testable import RedisNIO
 @testable import RedisTokenPool
 
 /// Waiting assign against a real Redis: several `TokenPool`s on one Redis stand for replicas,

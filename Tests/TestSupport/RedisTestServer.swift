@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import RedisTokenPool
+import RedisNIO
 
 /// A real `redis-server` on a free loopback port, started for one test and killed after it.
 ///

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import RedisNIO
 import RedisTokenPool
 import Testing
 import TokenPoolClient
@@ -35,7 +36,7 @@ struct ErrorMappingTests {
     func transientRedisRepliesAre503WithRetryAfter(_ message: String) {
         let problem = ProblemMiddleware<BasicRequestContext>.problem(for: RedisServerError(message), pool: "p", logger: testLogger())
         #expect(problem.status == .serviceUnavailable)
-        #expect(problem.headers[.retryAfter] == String(Defaults.retryAfterSeconds))
+        #expect(problem.headers[.retryAfter] == String(ServerDefaults.retryAfterSeconds))
     }
 
     @Test(arguments: ["WRONGTYPE Operation against a key holding the wrong kind of value", "ERR user_script:1: oops", "NOSCRIPT No matching script"])

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import RedisNIO
 import RedisTokenPool
 import Testing
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NIOCore
+import RedisNIO
 import RedisTokenPool
 import Testing
 
@@ -16,7 +17,7 @@ struct UnitTests {
         #expect(resolved.port == 9000)  // environment
         #expect(resolved.redisConnections == 2)
         #expect(resolved.keepAliveTTL == Defaults.keepAliveTTL)  // default
-        #expect(resolved.redisTimeout == Defaults.redisTimeout)
+        #expect(resolved.redisTimeout == RedisDefaults.commandTimeout)
         command = try ServeCommand.parse([])
         #expect(try command.resolve([:]).leaseTTL == Defaults.leaseTTL)
         #expect(throws: (any Error).self) { try ServeCommand.parse([]).resolve(["TOKENPOOL_LEASE_TTL": "soon"]) }
@@ -33,7 +34,7 @@ struct UnitTests {
     @Test func theFlagsHelpShowsTheDefaults() {
         let help = ServeCommand.helpMessage()
         #expect(help.contains("Default \(Defaults.leaseTTL.secondsText)."))
-        #expect(help.contains("Default \(Defaults.redisConnections)."))
+        #expect(help.contains("Default \(RedisDefaults.connections)."))
     }
 
     @Test(arguments: [

@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import RedisNIO
 
 /// The Redis keys of one pool. Every key shares the `{pool}` hash tag, so a script touches one
 /// Redis Cluster slot.

@@ -1,4 +1,5 @@
 import Metrics
+import RedisNIO
 
 /// What the pool counts, through swift-metrics (the app bootstraps a Prometheus backend; without
 /// one these are no-ops). Created once, so the hot paths only increment.
@@ -17,9 +18,3 @@ struct PoolMetrics: Sendable {
     })
 }
 
-/// Redis commands' latency and failures.
-struct RedisMetrics: Sendable {
-    let latency = Timer(label: "tokenpool_redis_command_duration_seconds")
-    let clientErrors = Counter(label: "tokenpool_redis_errors_total", dimensions: [("kind", "client")])
-    let serverErrors = Counter(label: "tokenpool_redis_errors_total", dimensions: [("kind", "server")])
-}

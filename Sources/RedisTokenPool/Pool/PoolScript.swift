@@ -1,3 +1,5 @@
+import RedisNIO
+
 /// The scripts of `Scripts/lua`, embedded at build time by the EmbedTextFiles plugin.
 ///
 /// Redis runs them as the functions of one library (Redis 7): `prelude.lua` once, then each

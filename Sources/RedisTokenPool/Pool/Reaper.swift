@@ -1,4 +1,5 @@
 import Logging
+import RedisNIO
 import ServiceLifecycle
 
 /// Reclaims what has lapsed, in bounded batches, every `interval`.

@@ -1,3 +1,5 @@
+import RedisNIO
+
 /// One call of a script in `Scripts/lua`: its arguments as named fields, encoded here in the
 /// order the script's header gives, and the one reply type the script can return.
 protocol PoolScriptCall: Sendable {

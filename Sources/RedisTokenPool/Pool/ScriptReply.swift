@@ -1,3 +1,5 @@
+import RedisNIO
+
 /// The reply of one script in `Scripts/lua`, decoded once where it arrives. A reply that breaks
 /// the script's documented contract is ``RedisClientError/unexpectedReply(_:)``: a bug or
 /// corrupt data, never a guess. The error's text names the shape, never a token.
@@ -296,18 +298,6 @@ extension RESPValue {
         switch self {
         case .null: .some(nil)
         default: self.string.map { .some($0) }
-        }
-    }
-
-    /// The reply's kind and size, for an error message that must not hold a token.
-    var shape: String {
-        switch self {
-        case .simpleString: "a status reply"
-        case .error: "an error reply"
-        case .integer: "an integer"
-        case .bulkString: "a string"
-        case .null: "a null"
-        case .array(let elements): "an array of \(elements.count)"
         }
     }
 }

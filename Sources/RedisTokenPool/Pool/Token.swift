@@ -1,3 +1,5 @@
+import RedisNIO
+
 /// A token's id: 24 base64url characters from the system CSPRNG (about 144 bits), never
 /// beginning with `-`: a command line would take such a token for an option (`tokenpool
 /// unblock -h...` printed help and exited 0).

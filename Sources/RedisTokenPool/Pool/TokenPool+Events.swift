@@ -1,4 +1,5 @@
 import NIOCore
+import RedisNIO
 
 /// One entry of a pool's events stream.
 public struct PoolEvent: Sendable, Hashable {

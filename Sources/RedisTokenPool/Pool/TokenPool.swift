@@ -1,6 +1,7 @@
 import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
+import RedisNIO
 import ServiceLifecycle
 
 /// Token pools kept in Redis. Every change is one atomic Lua script, timed by Redis's clock,

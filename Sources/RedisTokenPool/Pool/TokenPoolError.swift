@@ -1,3 +1,5 @@
+import RedisNIO
+
 /// The pool refused an operation. Each case is an answer, not a fault.
 public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What kind of refusal. Switch on it exhaustively: a new case must be given its answer.

@@ -1,3 +1,5 @@
+import RedisNIO
+
 /// What a pool knows of one token at one instant.
 public struct TokenRecord: Sendable, Hashable {
     public enum State: String, Sendable {

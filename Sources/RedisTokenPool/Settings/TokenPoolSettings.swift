@@ -1,3 +1,5 @@
+import RedisNIO
+
 /// How long leases and lives last, and how much work one call may do. Defaults: ``Defaults``.
 public struct TokenPoolSettings: Sendable {
     /// An assignment lapses this long after assign or the last keep-alive.

@@ -1,6 +1,7 @@
 import Logging
 import Metrics
 import NIOCore
+import RedisNIO
 import ServiceLifecycle
 
 /// How a waiting assign starts: with a token at once, or with a place in the pool's queue.

@@ -1,6 +1,7 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import RedisNIO
 import ServiceLifecycle
 
 /// This replica's waiting assigns: each waits in-process for the token that a script hands it

@@ -27,7 +27,7 @@ struct ProblemDetails: HTTPResponseError {
     /// Our own bug or corrupt data; the details are in the log, not in the answer.
     static let `internal` = Self(.internalServerError, "internal", "an unexpected error; it was logged")
 
-    static let retryAfter = String(Defaults.retryAfterSeconds)
+    static let retryAfter = String(ServerDefaults.retryAfterSeconds)
 
     func response(from request: Request, context: some RequestContext) -> Response {
         var writer = JSONWriter(capacity: 192)

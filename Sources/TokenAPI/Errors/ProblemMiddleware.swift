@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import RedisNIO
 import RedisTokenPool
 
 /// Turns every error a route throws into problem+json: the pool's refusals become 404/409,

@@ -1,5 +1,6 @@
 import Hummingbird
 import NIOCore
+import RedisNIO
 import RedisTokenPool
 
 /// A JSON body already written, with its status.

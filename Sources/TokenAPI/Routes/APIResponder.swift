@@ -7,7 +7,9 @@ import Logging
 /// the same handler.
 struct APIResponder<Context: RequestContext>: HTTPResponder {
     private let router: RouterResponder<Context>
-    private let hot: HotRouteMatcher<MiddlewareChain<Context>>
+    private let hot: HotRouteMatcher
+    /// Each hot route's handler in the middlewares, in the matcher's order.
+    private let hotChains: [MiddlewareChain<Context>]
 
     /// `routes` in `middlewares`, outermost first.
     init(routes: [APIRoute<Context>], middlewares: [any MiddlewareProtocol<Request, Response, Context>]) {
@@ -15,19 +17,20 @@ struct APIResponder<Context: RequestContext>: HTTPResponder {
         for middleware in middlewares { router.add(middleware: middleware) }
         for route in routes { router.on(RouterPath(route.path), method: route.method, use: route.handler) }
         self.router = router.buildResponder()
-        self.hot = HotRouteMatcher(routes.filter(\.hot).map { ($0.method, $0.path, MiddlewareChain(middlewares: middlewares, handler: $0.handler)) })
+        let hot = routes.filter(\.hot)
+        self.hot = HotRouteMatcher(hot.map { ($0.method, $0.path) })
+        self.hotChains = hot.map { MiddlewareChain(middlewares: middlewares, handler: $0.handler) }
     }
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        guard let (route, parameters) = self.hot.match(request.method, request.uri.path) else {
+        var context = context
+        guard let route = self.hot.match(request.method, request.uri.path, parameters: &context.coreContext.parameters) else {
             return try await self.router.respond(to: request, context: context)
         }
-        // What the router sets for a route it found.
-        var context = context
-        context.coreContext.parameters = parameters
+        // What the router sets for a route it found (the parameters are set).
         context.coreContext.endpointPath.value = route.template
         do {
-            return try await route.payload.respond(to: request, context: context)
+            return try await self.hotChains[route.index].respond(to: request, context: context)
         } catch let error as any HTTPResponseError {
             // What the router does with an error no middleware answered.
             return try error.response(from: request, context: context)

@@ -40,9 +40,9 @@ struct APIRoute<Context: RequestContext>: Sendable {
         self.handler = { request, context in try await handler(request, context).response(from: request, context: context) }
     }
 
-    /// The same route with another handler (its key check in front, see ``APIRoutes``).
-    fileprivate init(_ route: Self, handler: @escaping Handler) {
-        (self.method, self.path, self.access, self.hot, self.documented) = (route.method, route.path, route.access, route.hot, route.documented)
+    /// A route whose handler answers a `Response` already.
+    init(_ method: HTTPRequest.Method, _ path: String, _ access: Access, hot: Bool, documented: Bool = true, handler: @escaping Handler) {
+        (self.method, self.path, self.access, self.hot, self.documented) = (method, path, access, hot, documented)
         self.handler = handler
     }
 
@@ -50,7 +50,7 @@ struct APIRoute<Context: RequestContext>: Sendable {
     func guarded(by check: @escaping @Sendable (Request, Access) throws -> Void) -> Self {
         guard self.access != .open else { return self }
         let (handler, access) = (self.handler, self.access)
-        return Self(self) { request, context in
+        return Self(self.method, self.path, access, hot: self.hot, documented: self.documented) { request, context in
             try check(request, access)
             return try await handler(request, context)
         }
@@ -80,10 +80,10 @@ struct PoolRoute<Context: RequestContext>: Sendable {
     var routes: [APIRoute<Context>] {
         let handler = self.handler
         return [
-            APIRoute(self.method, self.path, self.access, hot: self.hot) { request, context in try await handler(request, context, .default) },
-            APIRoute(self.method, "/pools/{pool}" + self.path, self.access, hot: self.hot) { request, context in
+            APIRoute(self.method, self.path, self.access, hot: self.hot, handler: { request, context in try await handler(request, context, .default) }),
+            APIRoute(self.method, "/pools/{pool}" + self.path, self.access, hot: self.hot, handler: { request, context in
                 try await handler(request, context, try poolName(context))
-            },
+            }),
         ]
     }
 }

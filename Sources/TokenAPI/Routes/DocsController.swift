@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import RedisNIO
 import RedisTokenPool
 
 /// The OpenAPI document (`/openapi.json`, `/openapi.yaml`) and the pages that render it

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import RedisNIO
 import RedisTokenPool
 import ServiceLifecycle
 

@@ -1,4 +1,5 @@
 import Hummingbird
+import RedisNIO
 import RedisTokenPool
 
 /// `/healthz`: the process answers. `/readyz`: and Redis answers too.

@@ -12,7 +12,10 @@ import RedisTokenPool
 /// literal segment byte for byte, a parameter as one segment of `[A-Za-z0-9_-]` (so no `%`, never
 /// empty) and `{token}` of exactly ``Token/length`` characters; no trailing slash. Anything else
 /// goes to the router, which has the same routes and answers as it always did.
-struct HotRouteMatcher<Payload: Sendable>: Sendable {
+///
+/// Not generic, and a match is an index into the templates it was given: a generic matcher or a
+/// tuple answer made every request look up type metadata at run time (bench/insn_profile.py).
+struct HotRouteMatcher: Sendable {
     /// A template's segment.
     enum Segment: Sendable, Equatable {
         case literal([UInt8])
@@ -25,35 +28,47 @@ struct HotRouteMatcher<Payload: Sendable>: Sendable {
         /// As the router names it in `context.endpointPath` (the metrics' route label).
         let template: String
         let segments: [Segment]
-        let payload: Payload
+        /// Its place in the list the matcher was made from.
+        let index: Int
     }
 
     /// What a parameter may be, by name; any other is 1 or more bytes.
     static var parameterLengths: [String: ClosedRange<Int>] { ["token": Token.length...Token.length] }
 
-    /// Most literal segments first, as the router prefers `/tokens/assign` to `/tokens/{token}`.
-    let routes: [Route]
+    /// The routes of each method, most literal segments first (as the router prefers
+    /// `/tokens/assign` to `/tokens/{token}`): one method comparison a request.
+    private let byMethod: [(method: HTTPRequest.Method, routes: [Route])]
 
-    init(_ routes: [(method: HTTPRequest.Method, template: String, payload: Payload)]) {
-        self.routes = routes.map { route in
+    /// `routes` in order: a match answers its index in this list.
+    init(_ routes: [(method: HTTPRequest.Method, template: String)]) {
+        var byMethod: [(method: HTTPRequest.Method, routes: [Route])] = []
+        for (index, route) in routes.enumerated() {
             let segments = route.template.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { segment -> Segment in
                 guard segment.first == "{", segment.last == "}" else { return .literal(Array(segment.utf8)) }
                 let name = String(segment.dropFirst().dropLast())
                 return .parameter(name, Self.parameterLengths[name] ?? 1...Int.max)
             }
-            return Route(method: route.method, template: route.template, segments: segments, payload: route.payload)
-        }.sorted { $0.literalCount > $1.literalCount }
+            let compiled = Route(method: route.method, template: route.template, segments: segments, index: index)
+            if let group = byMethod.firstIndex(where: { $0.method == route.method }) {
+                byMethod[group].routes.append(compiled)
+            } else {
+                byMethod.append((route.method, [compiled]))
+            }
+        }
+        self.byMethod = byMethod.map { ($0.method, $0.routes.sorted { $0.literalCount > $1.literalCount }) }
     }
 
-    /// The route whose template `path` spells canonically, with its parameters; nil for any other.
-    func match(_ method: HTTPRequest.Method, _ path: String) -> (route: Route, parameters: Parameters)? {
-        let found = path.utf8.withContiguousStorageIfAvailable { bytes -> (Route, Parameters)? in
-            for route in self.routes where route.method == method {
-                if let parameters = route.match(bytes, in: path) { return (route, parameters) }
-            }
-            return nil
+    /// Every route compiled, in no particular order.
+    var routes: [Route] { self.byMethod.flatMap(\.routes) }
+
+    /// The route whose template `path` spells canonically, with its parameters in `parameters`;
+    /// nil for any other.
+    func match(_ method: HTTPRequest.Method, _ path: String, parameters: inout Parameters) -> Route? {
+        guard let routes = self.byMethod.first(where: { $0.method == method })?.routes else { return nil }
+        let found = path.utf8.withContiguousStorageIfAvailable { bytes -> Int? in
+            routes.firstIndex { $0.match(bytes, in: path, parameters: &parameters) }
         }
-        return found ?? nil
+        return (found ?? nil).map { routes[$0] }
     }
 }
 
@@ -62,25 +77,28 @@ extension HotRouteMatcher.Route {
         self.segments.count { if case .literal = $0 { true } else { false } }
     }
 
-    /// `/SEGMENT/SEGMENT...` against the template, segment by segment; the parameters' values on a match.
-    fileprivate func match(_ bytes: UnsafeBufferPointer<UInt8>, in path: String) -> Parameters? {
+    /// `/SEGMENT/SEGMENT...` against the template, segment by segment; on a match the
+    /// parameters' values are set in `parameters`.
+    fileprivate func match(_ bytes: UnsafeBufferPointer<UInt8>, in path: String, parameters: inout Parameters) -> Bool {
         var at = 0
-        var parameters = Parameters()
+        var found = Parameters()
         for segment in self.segments {
-            guard at < bytes.count, bytes[at] == UInt8(ascii: "/") else { return nil }
+            guard at < bytes.count, bytes[at] == UInt8(ascii: "/") else { return false }
             at += 1
             let start = at
             while at < bytes.count, bytes[at] != UInt8(ascii: "/") { at += 1 }
             let value = UnsafeBufferPointer(rebasing: bytes[start..<at])
             switch segment {
             case .literal(let literal):
-                guard value.elementsEqual(literal) else { return nil }
+                guard value.elementsEqual(literal) else { return false }
             case .parameter(let name, let lengths):
-                guard lengths.contains(value.count), value.allSatisfy(isBase64URL) else { return nil }
+                guard lengths.contains(value.count), value.allSatisfy(isBase64URL) else { return false }
                 let utf8 = path.utf8
-                parameters.append(key: Substring(name), value: Substring(utf8[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: at)]))
+                found.append(key: Substring(name), value: Substring(utf8[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: at)]))
             }
         }
-        return at == bytes.count ? parameters : nil
+        guard at == bytes.count else { return false }
+        parameters = found
+        return true
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import RedisNIO
 import RedisTokenPool
 
 /// The handlers of the token and pool routes; ``APIRoutes`` says which route runs which, behind

@@ -10,20 +10,17 @@ package enum CodecBench {
         RESPEncoder.write(arguments, into: &buffer)
     }
 
-    /// A hiredis reader and the typing of a script's record reply, as a connection does it.
+    /// A hiredis reader, as a connection uses it.
     package final class Reader {
         private let reader = HiredisReader()
 
         package init() {}
 
-        /// Feeds one whole `record(...)` reply and returns its token's lease.
-        package func readRecord(_ bytes: ByteBuffer) throws -> Int64? {
+        /// Feeds one whole reply and returns it.
+        package func read(_ bytes: ByteBuffer) throws -> RESPValue {
             try bytes.withUnsafeReadableBytes { try self.reader.feed($0) }
             guard let reply = try self.reader.nextReply() else { throw RedisClientError.unexpectedReply("incomplete") }
-            guard case .ok(let record) = try TokenReply.decode(reply, script: .inspect, pool: .default) else {
-                throw RedisClientError.unexpectedReply("not a record")
-            }
-            return record.lease
+            return reply
         }
     }
 }

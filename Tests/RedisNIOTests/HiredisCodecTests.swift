@@ -2,7 +2,7 @@ import NIOCore
 import NIOEmbedded
 import Testing
 
-@testable import RedisTokenPool
+@testable import RedisNIO
 
 struct HiredisCodecTests {
     @Test func encodesArgumentsWithTheirExactLengthsZeroBytesIncluded() throws {

@@ -15,7 +15,7 @@ import ServiceLifecycle
 /// ``RedisClientError/connectionUnavailable(_:)``.
 package final class RedisClient: Service, Sendable {
     package let configuration: RedisConfiguration
-    let eventLoopGroup: any EventLoopGroup
+    package let eventLoopGroup: any EventLoopGroup
     let logger: Logger
     let state: NIOLockedValueBox<State>
     private let metrics = RedisMetrics()

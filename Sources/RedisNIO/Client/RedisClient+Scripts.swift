@@ -130,6 +130,11 @@ package struct RedisScript: Sendable {
     package struct Function: Sendable {
         package let library: RedisLibrary
         package let name: String
+
+        package init(library: RedisLibrary, name: String) {
+            self.library = library
+            self.name = name
+        }
     }
 
     package let name: String

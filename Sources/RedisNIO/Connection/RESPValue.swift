@@ -36,4 +36,16 @@ extension RESPValue {
     }
 
     package var isNull: Bool { self == .null }
+
+    /// The reply's kind and size, for an error message that must not hold a token.
+    package var shape: String {
+        switch self {
+        case .simpleString: "a status reply"
+        case .error: "an error reply"
+        case .integer: "an integer"
+        case .bulkString: "a string"
+        case .null: "a null"
+        case .array(let elements): "an array of \(elements.count)"
+        }
+    }
 }

@@ -1,7 +1,7 @@
 import NIOCore
 import Testing
 
-@testable import RedisTokenPool
+@testable import RedisNIO
 
 /// The command handler's rules, without a channel: promises are plain numbers.
 struct CommandStateMachineTests {

@@ -62,7 +62,7 @@ public struct RedisConfiguration: Sendable {
     public var sentinel: Sentinel?
     /// With N > 0, every state-changing script is followed by `WAIT N` on the same connection:
     /// a change is acknowledged only once N replicas have it. 0: acknowledged when the master has it.
-    public var waitReplicas: Int = Defaults.redisWaitReplicas
+    public var waitReplicas: Int = RedisDefaults.waitReplicas
     public var tls: TLS?
     public var username: String?
     public var password: String?
@@ -80,10 +80,10 @@ public struct RedisConfiguration: Sendable {
         username: String? = nil,
         password: String? = nil,
         database: Int = 0,
-        connectionCount: Int = Defaults.redisConnections,
-        commandTimeout: Duration = Defaults.redisTimeout,
-        connectTimeout: Duration = Defaults.connectTimeout,
-        reconnectBackoff: ClosedRange<Duration> = Defaults.reconnectBackoffMin...Defaults.reconnectBackoffMax
+        connectionCount: Int = RedisDefaults.connections,
+        commandTimeout: Duration = RedisDefaults.commandTimeout,
+        connectTimeout: Duration = RedisDefaults.connectTimeout,
+        reconnectBackoff: ClosedRange<Duration> = RedisDefaults.reconnectBackoffMin...RedisDefaults.reconnectBackoffMax
     ) {
         self.address = address
         self.username = username
