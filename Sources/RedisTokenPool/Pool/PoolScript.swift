@@ -39,7 +39,10 @@ enum PoolScript: Int, CaseIterable {
 
     var name: String { self.definition.name }
     var body: String { self.definition.body }
-    var changesState: Bool { self.definition.changesState }
+    /// Read on every call: from a table made once, not from ``definition``'s texts.
+    var changesState: Bool { Self.changesState[self.rawValue] }
+
+    private static let changesState: [Bool] = allCases.map(\.definition.changesState)
 
     /// `tokenpool_` and 16 hex digits of the scripts' hash.
     static let libraryName: String = {

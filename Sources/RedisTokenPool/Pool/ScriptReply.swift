@@ -19,8 +19,8 @@ enum AssignReply: PoolScriptReply {
     case queued(waitUntil: Int64, observedAt: Int64)
 
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
-        let fields = try reply.statusFields(script)
-        switch (fields[0].string, fields.count) {
+        let (status, fields) = try reply.statusFields(script)
+        switch (status, fields.count) {
         case ("ok", _): return .assigned(try TokenRecord(fields, script: script, pool: pool))
         case ("empty", 1): return .empty
         case ("retry", 1): return .retry
@@ -43,8 +43,8 @@ enum TokenReply: PoolScriptReply {
     case conflict
 
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
-        let fields = try reply.statusFields(script)
-        switch (fields[0].string, fields.count) {
+        let (status, fields) = try reply.statusFields(script)
+        switch (status, fields.count) {
         case ("ok", _): return .ok(try TokenRecord(fields, script: script, pool: pool))
         case ("not_found", 1): return .notFound
         case ("conflict", 1): return .conflict
@@ -58,8 +58,8 @@ enum DeleteReply: PoolScriptReply {
     case deleted, notFound
 
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
-        let fields = try reply.statusFields(script)
-        switch (fields[0].string, fields.count) {
+        let (status, fields) = try reply.statusFields(script)
+        switch (status, fields.count) {
         case ("ok", 1): return .deleted
         case ("not_found", 1): return .notFound
         default: throw RESPValue.unknownStatus(fields, script)
@@ -75,8 +75,8 @@ enum LeaveReply: PoolScriptReply {
     case gone
 
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
-        let fields = try reply.statusFields(script)
-        switch (fields[0].string, fields.count) {
+        let (status, fields) = try reply.statusFields(script)
+        switch (status, fields.count) {
         case ("ok", _): return .taken(try TokenRecord(fields, script: script, pool: pool))
         case ("gone", 1): return .gone
         default: throw RESPValue.unknownStatus(fields, script)
@@ -222,8 +222,8 @@ enum GenerateReply: PoolScriptReply {
     case busy
 
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
-        let fields = try reply.statusFields(script)
-        switch fields[0].string {
+        let (status, fields) = try reply.statusFields(script)
+        switch status {
         case "ok":
             guard fields.count >= 4, let expiresAt = fields[1].int64, let now = fields[2].int64, let wasEmpty = fields[3].int64 else {
                 throw .unexpectedReply("generate: 'ok' without expiresAt, now and wasEmpty")
@@ -254,12 +254,12 @@ enum GenerateReply: PoolScriptReply {
 }
 
 extension RESPValue {
-    /// An array whose first element is a status string, or unexpectedReply.
-    fileprivate func statusFields(_ script: PoolScript) throws(RedisClientError) -> [RESPValue] {
-        guard let fields = self.array, fields.first?.string != nil else {
+    /// An array whose first element is a status string, and that status; or unexpectedReply.
+    fileprivate func statusFields(_ script: PoolScript) throws(RedisClientError) -> (status: String, fields: [RESPValue]) {
+        guard let fields = self.array, let status = fields.first?.string else {
             throw .unexpectedReply("\(script.name): \(self.shape), expected an array with a status")
         }
-        return fields
+        return (status, fields)
     }
 
     fileprivate static func unknownStatus(_ fields: [RESPValue], _ script: PoolScript) -> RedisClientError {

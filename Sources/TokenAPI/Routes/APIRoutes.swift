@@ -13,6 +13,11 @@ struct APIRoutes<Context: ChannelRequestContext>: Sendable {
         tokens: TokenController<Context>, events: EventsController<Context>, health: HealthController<Context>,
         metrics: MetricsController<Context>, docs: DocsController<Context>, dashboard: DashboardController<Context>
     ) {
+        // The router tries a segment's literals in the order they were added: the probes first.
+        let probes: [APIRoute<Context>] = [
+            APIRoute(.get, "/healthz", .open, health.live),
+            APIRoute(.get, "/readyz", .open, health.ready),
+        ]
         // Every route of one pool, at `PATH` for the default pool and at `/pools/{pool}PATH`.
         let poolRoutes: [PoolRoute<Context>] = [
             PoolRoute(.post, "/tokens/assign", .client, hot: true, tokens.assign),
@@ -32,8 +37,6 @@ struct APIRoutes<Context: ChannelRequestContext>: Sendable {
             APIRoute(.get, "/pools/{pool}", .client, tokens.poolInfo),
             APIRoute(.put, "/pools/{pool}", .admin, tokens.configurePool),
             APIRoute(.delete, "/pools/{pool}", .admin, tokens.deletePool),
-            APIRoute(.get, "/healthz", .open, health.live),
-            APIRoute(.get, "/readyz", .open, health.ready),
             APIRoute(.get, "/metrics", .admin, metrics.scrape),
             APIRoute(.get, "/openapi.json", .open, documented: false, docs.json),
             APIRoute(.get, "/openapi.yaml", .open, documented: false, docs.yaml),
@@ -43,7 +46,7 @@ struct APIRoutes<Context: ChannelRequestContext>: Sendable {
             APIRoute(.get, "/dashboard", .open, documented: false, dashboard.page),
             APIRoute(.get, "/dashboard/pools/{pool}", .open, documented: false, dashboard.page),
         ]
-        self.routes = poolRoutes.flatMap(\.routes) + routes
+        self.routes = probes + poolRoutes.flatMap(\.routes) + routes
     }
 
     /// Each route behind the key check its access needs.

@@ -66,7 +66,15 @@ struct HotRouteMatcher: Sendable {
     func match(_ method: HTTPRequest.Method, _ path: String, parameters: inout Parameters) -> Route? {
         guard let routes = self.byMethod.first(where: { $0.method == method })?.routes else { return nil }
         let found = path.utf8.withContiguousStorageIfAvailable { bytes -> Int? in
-            routes.firstIndex { $0.match(bytes, in: path, parameters: &parameters) }
+            // Which route first, with nothing kept; then its parameters, once.
+            guard let index = routes.firstIndex(where: { $0.walk(bytes) { _, _, _ in } }) else { return nil }
+            var captured = Parameters()
+            _ = routes[index].walk(bytes) { name, start, end in
+                let utf8 = path.utf8
+                captured.append(key: Substring(name), value: Substring(utf8[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: end)]))
+            }
+            parameters = captured
+            return index
         }
         return (found ?? nil).map { routes[$0] }
     }
@@ -77,11 +85,10 @@ extension HotRouteMatcher.Route {
         self.segments.count { if case .literal = $0 { true } else { false } }
     }
 
-    /// `/SEGMENT/SEGMENT...` against the template, segment by segment; on a match the
-    /// parameters' values are set in `parameters`.
-    fileprivate func match(_ bytes: UnsafeBufferPointer<UInt8>, in path: String, parameters: inout Parameters) -> Bool {
+    /// `/SEGMENT/SEGMENT...` against the template, segment by segment: whether the path is this
+    /// route's, each parameter's name and byte range handed to `parameter` on the way.
+    fileprivate func walk(_ bytes: UnsafeBufferPointer<UInt8>, _ parameter: (String, Int, Int) -> Void) -> Bool {
         var at = 0
-        var found = Parameters()
         for segment in self.segments {
             guard at < bytes.count, bytes[at] == UInt8(ascii: "/") else { return false }
             at += 1
@@ -93,12 +100,9 @@ extension HotRouteMatcher.Route {
                 guard value.elementsEqual(literal) else { return false }
             case .parameter(let name, let lengths):
                 guard lengths.contains(value.count), value.allSatisfy(isBase64URL) else { return false }
-                let utf8 = path.utf8
-                found.append(key: Substring(name), value: Substring(utf8[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: at)]))
+                parameter(name, start, at)
             }
         }
-        guard at == bytes.count else { return false }
-        parameters = found
-        return true
+        return at == bytes.count
     }
 }
