@@ -128,13 +128,21 @@ struct RedisDeadlineTests {
         configuration.reconnectBackoff = .milliseconds(20)...(.milliseconds(40))
         let client = RedisClient(configuration: configuration, logger: testLogger())
         try await withRunning(client, waitForConnection: false) {
-            let start = ContinuousClock.now
-            async let reply = Result(catching: { try await client.send("PING") })
-            try await Task.sleep(for: .milliseconds(1500))
+            // Timed from when the command is sent, not from when its task was made: with the
+            // whole suite starting at once, the task itself may start late.
+            let (sends, sent) = AsyncStream.makeStream(of: ContinuousClock.Instant.self)
+            async let reply: (Result<RESPValue, any Error>, Duration) = {
+                let start = ContinuousClock.now
+                sent.yield(start)
+                let result = await Result(catching: { try await client.send("PING") })
+                return (result, ContinuousClock.now - start)
+            }()
+            var started = sends.makeAsyncIterator()
+            let start = try #require(await started.next())
+            try await Task.sleep(until: start + .milliseconds(1500))
             let listener = try SilentListener(port: port)
             defer { listener.close() }
-            let result = await reply
-            let took = ContinuousClock.now - start
+            let (result, took) = await reply
             #expect(throws: RedisClientError.self) { try result.get() }
             // One deadline: about 2 s. Waiting for a connection and then a whole timeout for the
             // reply took 3.5 s.
