@@ -12,7 +12,7 @@ extension RedisClient {
         var backoff = self.configuration.reconnectBackoff.lowerBound
         while !Task.isCancelled {
             do {
-                let node = try await self.cluster?.anyMaster() ?? self
+                let node = try await self.subscriptionNode()
                 let connection = try await node.connect(logger: self.logger) { push in
                     // ["message", CHANNEL, PAYLOAD]
                     guard let fields = push.array, fields.count == 3, fields[0].string == "message", let payload = fields[2].string else { return }

@@ -1,52 +1,19 @@
-import CoreMetrics
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
-/// A small pool of pipelined connections to one Redis, kept open by ``run()``.
+/// The Redis client the pool uses, whatever the topology behind it: one node, Sentinel or a
+/// Redis Cluster (``RedisTopology``), chosen once from the configuration.
 ///
-/// Run it as a `Service`: while it runs it keeps `connectionCount` connections open and
-/// reconnects with exponential backoff. Every command has one deadline, the command timeout
-/// from when it is sent, which covers both the wait for a connection and the wait for the
-/// reply. A command goes to the next open connection; with none open it waits in a queue and
-/// is handed the first connection that opens, or fails at its deadline with
-/// ``RedisClientError/connectionUnavailable(_:)``.
+/// Run it as a `Service`: while it runs it keeps its connections open and reconnects. Every
+/// command has one deadline, the command timeout from when it is sent, covering the wait for a
+/// connection and for the reply.
 package final class RedisClient: Service, Sendable {
     package let configuration: RedisConfiguration
     package let eventLoopGroup: any EventLoopGroup
     let logger: Logger
-    let state: NIOLockedValueBox<State>
-    private let metrics = RedisMetrics()
-    private let sentinel: RedisSentinel?
-    let cluster: RedisClusterClient?
-
-    struct State {
-        var connections: [RedisConnection?]
-        var next = 0
-        var scriptHashes: [String: String] = [:]
-        /// The library this client loaded (Redis may have lost it since: a restart).
-        var library: String?
-        /// This Redis runs no functions (before Redis 7, or its ACL forbids `FCALL`): scripts go by `EVALSHA`.
-        var noFunctions = false
-        /// Commands waiting for a connection, resumed when one opens.
-        var waiters: [UInt64: CheckedContinuation<RedisConnection, any Error>] = [:]
-        var lastWaiterID: UInt64 = 0
-
-        /// The next open connection, round robin.
-        mutating func pick() -> RedisConnection? {
-            let count = self.connections.count
-            for offset in 0..<count {
-                let index = (self.next + offset) % count
-                if let connection = self.connections[index] {
-                    self.next = (index + 1) % count
-                    return connection
-                }
-            }
-            return nil
-        }
-    }
+    private let topology: any RedisTopology
 
     package init(
         configuration: RedisConfiguration,
@@ -56,32 +23,17 @@ package final class RedisClient: Service, Sendable {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
-        self.state = NIOLockedValueBox(State(connections: Array(repeating: nil, count: configuration.connectionCount)))
-        self.sentinel = configuration.sentinel.map { RedisSentinel(sentinel: $0, base: configuration, logger: logger) }
-        self.cluster = configuration.cluster.map { _ in RedisClusterClient(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger) }
+        self.topology =
+            if configuration.cluster != nil {
+                RedisClusterClient(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+            } else {
+                RedisNode(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+            }
     }
 
     /// Keeps the connections open until cancelled or graceful shutdown.
     package func run() async throws {
-        if let cluster = self.cluster {
-            await cancelWhenGracefulShutdown { await cluster.run() }
-            return
-        }
-        await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                for slot in 0..<self.configuration.connectionCount {
-                    group.addTask { await self.maintain(slot: slot) }
-                }
-                if let sentinel = self.sentinel {
-                    group.addTask {
-                        await sentinel.watch(eventLoopGroup: self.eventLoopGroup) {
-                            self.logger.notice("Sentinels switched the master; reconnecting")
-                            self.closeConnections()
-                        }
-                    }
-                }
-            }
-        }
+        await cancelWhenGracefulShutdown { await self.topology.run() }
     }
 
     /// A deadline one command timeout from now.
@@ -93,177 +45,30 @@ package final class RedisClient: Service, Sendable {
     /// - Throws: ``RedisServerError`` for an error reply, ``RedisClientError`` when no reply came
     ///   before `deadline` (default: one command timeout from now).
     package func send(_ arguments: [String], deadline: NIODeadline? = nil) async throws -> RESPValue {
-        if let cluster = self.cluster {
-            // Our commands name their key first (SADD key ..., SMEMBERS key); others go to any master.
-            return try await cluster.send(arguments, key: arguments.count > 1 ? arguments[1] : nil, deadline: deadline ?? self.deadline())
-        }
-        let reply = try await self.perform(arguments, deadline: deadline ?? self.deadline())
-        if case .error(let message) = reply { throw RedisServerError(message) }
-        return reply
-    }
-
-    /// `ASKING` and then the command, on one connection (Redis Cluster, after `-ASK`).
-    func sendAsking(_ arguments: [String], deadline: NIODeadline) async throws -> RESPValue {
-        let reply = try await self.perform([["ASKING"], arguments], deadline: deadline)[1]
-        if case .error(let message) = reply { throw RedisServerError(message) }
-        return reply
-    }
-
-    /// Sends one command and returns its reply, an error reply included. (The common case, kept
-    /// apart from ``perform(_:deadline:)-([[String]],_)`` so it makes no arrays of commands and replies.)
-    func perform(_ command: [String], deadline: NIODeadline) async throws -> RESPValue {
-        let start = ContinuousClock.now
-        let connection: RedisConnection
-        let reply: RESPValue
-        do {
-            connection = try await self.connection(before: deadline)
-            reply = try await connection.send(command, deadline: deadline)
-        } catch {
-            self.metrics.clientErrors.increment()
-            throw error
-        }
-        self.timed(since: start)
-        self.count(reply, on: connection)
-        return reply
-    }
-
-    /// Sends commands back to back on one connection and returns their replies, error replies
-    /// included, in order.
-    func perform(_ commands: [[String]], deadline: NIODeadline) async throws -> [RESPValue] {
-        let start = ContinuousClock.now
-        let connection: RedisConnection
-        let replies: [RESPValue]
-        do {
-            connection = try await self.connection(before: deadline)
-            replies = try await connection.sendPipelined(commands, deadline: deadline)
-        } catch {
-            self.metrics.clientErrors.increment()
-            throw error
-        }
-        self.timed(since: start)
-        for reply in replies { self.count(reply, on: connection) }
-        return replies
-    }
-
-    /// One answered call (one command, or commands pipelined together) in the latency histogram.
-    private func timed(since start: ContinuousClock.Instant) {
-        let (seconds, attoseconds) = (ContinuousClock.now - start).components
-        self.metrics.latency.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-
-    /// Counts an error reply.
-    private func count(_ reply: RESPValue, on connection: RedisConnection) {
-        guard case .error(let message) = reply else { return }
-        self.metrics.serverErrors.increment()
-        // Under Sentinel, READONLY means this connection reached a demoted master: find the new one.
-        if self.sentinel != nil, message.hasPrefix("READONLY") { connection.close() }
+        try await self.topology.send(arguments, deadline: deadline ?? self.deadline())
     }
 
     package func send(_ arguments: String...) async throws -> RESPValue {
         try await self.send(arguments)
     }
 
+    /// Runs a Lua script: as its library's function by `FCALL` where Redis has functions (Redis
+    /// 7), else by `EVALSHA`; either is loaded first when Redis does not know it yet.
+    ///
+    /// With `changesState` and ``RedisConfiguration/waitReplicas`` N > 0, `WAIT N` follows the
+    /// script on the same connection; fewer than N acknowledgements before the deadline is
+    /// ``RedisClientError/notReplicated(_:of:)``.
+    package func evaluate(_ script: RedisScript, keys: [String], arguments: [String], changesState: Bool = false) async throws -> RESPValue {
+        try await self.topology.evaluate(script, keys: keys, arguments: arguments, changesState: changesState, deadline: self.deadline())
+    }
+
     /// Every node this client sends to answers `PING`; else which do not.
     package func ping() async throws {
-        if let cluster = self.cluster { return try await cluster.ping(deadline: self.deadline()) }
-        _ = try await self.send(["PING"])
+        try await self.topology.ping(deadline: self.deadline())
     }
 
-    /// An open connection now, or the first one that opens before `deadline`.
-    private func connection(before deadline: NIODeadline) async throws -> RedisConnection {
-        // The common case, with no continuation: a suspension costs a trip through the executor.
-        let (open, id) = self.state.withLockedValue { state -> (RedisConnection?, UInt64) in
-            if let connection = state.pick() { return (connection, 0) }
-            state.lastWaiterID &+= 1
-            return (nil, state.lastWaiterID)
-        }
-        if let open { return open }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RedisConnection, any Error>) in
-                let picked = self.state.withLockedValue { state -> RedisConnection? in
-                    if let connection = state.pick() { return connection }
-                    state.waiters[id] = continuation
-                    return nil
-                }
-                if let picked {
-                    continuation.resume(returning: picked)
-                    return
-                }
-                self.eventLoopGroup.any().scheduleTask(deadline: deadline) {
-                    self.resumeWaiter(id, with: .failure(RedisClientError.connectionUnavailable("no connection to Redis at \(self.configuration.address)")))
-                }
-            }
-        } onCancel: {
-            self.resumeWaiter(id, with: .failure(CancellationError()))
-        }
-    }
-
-    private func resumeWaiter(_ id: UInt64, with result: Result<RedisConnection, any Error>) {
-        self.state.withLockedValue { $0.waiters.removeValue(forKey: id) }?.resume(with: result)
-    }
-
-    private func maintain(slot: Int) async {
-        var backoff = self.configuration.reconnectBackoff.lowerBound
-        var failures = 0
-        var logger = self.logger
-        logger[metadataKey: "tokenpool.redis.connection"] = "\(slot)"
-        while !Task.isCancelled {
-            do {
-                let connection = try await self.connect(logger: logger)
-                let waiters = self.state.withLockedValue { state in
-                    state.connections[slot] = connection
-                    defer { state.waiters.removeAll() }
-                    return Array(state.waiters.values)
-                }
-                // Everyone waiting gets this connection at once: commands pipeline on it.
-                waiters.forEach { $0.resume(returning: connection) }
-                if failures > 0 { logger.info("Reconnected to Redis") }
-                failures = 0
-                backoff = self.configuration.reconnectBackoff.lowerBound
-                await connection.waitUntilClosed()
-                self.state.withLockedValue { $0.connections[slot] = nil }
-                if !Task.isCancelled { logger.warning("Connection to Redis closed") }
-            } catch {
-                failures += 1
-                // One warning per outage, then quiet until it is back.
-                if failures == 1 {
-                    logger.warning("Cannot connect to Redis", metadata: ["error": "\(error)"])
-                } else {
-                    logger.debug("Cannot connect to Redis", metadata: ["error": "\(error)"])
-                }
-            }
-            try? await Task.sleep(for: backoff)
-            // Under Sentinel a new master may be up any moment: keep asking often.
-            let ceiling = self.sentinel == nil ? self.configuration.reconnectBackoff.upperBound : .milliseconds(200)
-            backoff = min(backoff * 2, max(ceiling, self.configuration.reconnectBackoff.lowerBound))
-        }
-    }
-
-    /// A new connection: to the configured address, or to the master the sentinels name,
-    /// confirmed with `ROLE` (a sentinel may still name a master that was just demoted).
-    /// - Parameter onPush: for a subscriber's connection (see ``RedisConnection/connect(_:eventLoop:logger:onPush:)``).
-    func connect(logger: Logger, onPush: (@Sendable (RESPValue) -> Void)? = nil) async throws -> RedisConnection {
-        let eventLoop = self.eventLoopGroup.next()
-        guard let sentinel = self.sentinel else {
-            return try await RedisConnection.connect(self.configuration, eventLoop: eventLoop, logger: logger, onPush: onPush)
-        }
-        var configuration = self.configuration
-        configuration.address = try await sentinel.masterAddress(eventLoop: eventLoop)
-        let connection = try await RedisConnection.connect(configuration, eventLoop: eventLoop, logger: logger, onPush: onPush)
-        do {
-            let role = try await connection.send(["ROLE"], deadline: self.deadline())
-            guard role.array?.first?.string == "master" else {
-                throw RedisClientError.connectionUnavailable("\(configuration.address) is not a master (yet)")
-            }
-        } catch {
-            connection.close()
-            throw error
-        }
-        return connection
-    }
-
-    /// Closes every open connection; each reconnects (and, under Sentinel, finds the master again).
-    private func closeConnections() {
-        self.state.withLockedValue { $0.connections.compactMap { $0 } }.forEach { $0.close() }
+    /// A node to hold a subscription on.
+    func subscriptionNode() async throws -> RedisNode {
+        try await self.topology.subscriptionNode()
     }
 }

@@ -2,7 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// Redis Cluster: one ``RedisClient`` per master, each command sent to the master of its key's
+/// Redis Cluster: one ``RedisNode`` per master, each command sent to the master of its key's
 /// hash slot.
 ///
 /// The slot map comes from `CLUSTER SLOTS` (asked of the masters known, then the seeds), at
@@ -10,17 +10,17 @@ import NIOCore
 /// corrects the map and the command goes again; `ASK` sends it once to the node named, after
 /// `ASKING`; `TRYAGAIN` and `CLUSTERDOWN` (a slot mid-migration, a failover) are retried with a
 /// short backoff. Every try shares the command's one deadline.
-final class RedisClusterClient: Sendable {
+final class RedisClusterClient: RedisTopology, Sendable {
     private let configuration: RedisConfiguration
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
-    private let started: AsyncStream<RedisClient>
-    private let start: AsyncStream<RedisClient>.Continuation
+    private let started: AsyncStream<RedisNode>
+    private let start: AsyncStream<RedisNode>.Continuation
 
     private struct State {
         var map = SlotMap()
-        var nodes: [RedisConfiguration.Address: RedisClient] = [:]
+        var nodes: [RedisConfiguration.Address: RedisNode] = [:]
         var lastRefresh: NIODeadline?
     }
 
@@ -28,7 +28,7 @@ final class RedisClusterClient: Sendable {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
-        (self.started, self.start) = AsyncStream.makeStream(of: RedisClient.self)
+        (self.started, self.start) = AsyncStream.makeStream(of: RedisNode.self)
     }
 
     /// Runs every node's client (new ones as the map names them) and refreshes the map each
@@ -42,13 +42,15 @@ final class RedisClusterClient: Sendable {
                 }
             }
             for await node in self.started {
-                group.addTask { try? await node.run() }
+                group.addTask { await node.run() }
             }
         }
     }
 
-    func send(_ arguments: [String], key: String?, deadline: NIODeadline) async throws -> RESPValue {
-        try await self.routed(key: key, deadline: deadline) { node, asking in
+    /// To the master of the command's key: our commands name it first (`SADD key ...`); a
+    /// command with none goes to any master.
+    func send(_ arguments: [String], deadline: NIODeadline) async throws -> RESPValue {
+        try await self.routed(key: arguments.count > 1 ? arguments[1] : nil, deadline: deadline) { node, asking in
             asking ? try await node.sendAsking(arguments, deadline: deadline) : try await node.send(arguments, deadline: deadline)
         }
     }
@@ -80,7 +82,7 @@ final class RedisClusterClient: Sendable {
 
     /// Runs `body` on the master of `key`'s slot, following redirections and retrying what
     /// passes, until it succeeds, fails for good, or the deadline is near.
-    private func routed<T>(key: String?, deadline: NIODeadline, _ body: (RedisClient, _ asking: Bool) async throws -> T) async throws -> T {
+    private func routed<T>(key: String?, deadline: NIODeadline, _ body: (RedisNode, _ asking: Bool) async throws -> T) async throws -> T {
         let slot = key.map(HashSlot.of)
         var askAt: RedisConfiguration.Address?
         var backoff = TimeAmount.milliseconds(10)
@@ -88,7 +90,7 @@ final class RedisClusterClient: Sendable {
         while true {
             let lastError: any Error
             do {
-                let node: RedisClient
+                let node: RedisNode
                 if let askAt {
                     node = self.node(at: askAt)
                 } else {
@@ -127,12 +129,12 @@ final class RedisClusterClient: Sendable {
         }
     }
 
-    /// The client of some master: for what any node serves alike (`PUBLISH` reaches every node).
-    func anyMaster() async throws -> RedisClient {
+    /// Some master: for what any node serves alike (`PUBLISH` reaches every node).
+    func subscriptionNode() async throws -> RedisNode {
         try await self.master(of: nil)
     }
 
-    private func master(of slot: Int?) async throws -> RedisClient {
+    private func master(of slot: Int?) async throws -> RedisNode {
         if let address = self.state.withLockedValue({ state in slot.map { state.map.master(of: $0) } ?? state.map.masters.first }) {
             return self.node(at: address)
         }
@@ -144,13 +146,13 @@ final class RedisClusterClient: Sendable {
     }
 
     /// The client of one node, made (and started by ``run()``) the first time it is named.
-    private func node(at address: RedisConfiguration.Address) -> RedisClient {
-        let (node, isNew) = self.state.withLockedValue { state -> (RedisClient, Bool) in
+    private func node(at address: RedisConfiguration.Address) -> RedisNode {
+        let (node, isNew) = self.state.withLockedValue { state -> (RedisNode, Bool) in
             if let known = state.nodes[address] { return (known, false) }
             var configuration = self.configuration
             configuration.cluster = nil
             configuration.address = address
-            let node = RedisClient(configuration: configuration, eventLoopGroup: self.eventLoopGroup, logger: self.logger)
+            let node = RedisNode(configuration: configuration, eventLoopGroup: self.eventLoopGroup, logger: self.logger)
             state.nodes[address] = node
             return (node, true)
         }

@@ -4,7 +4,7 @@ import NIOCore
 
 /// Lua scripts: as a Redis Functions library's functions (`FCALL`) where Redis has them, by
 /// `EVALSHA` where it has not.
-extension RedisClient {
+extension RedisNode {
     /// Runs a Lua script: as its library's function by `FCALL` where Redis has functions (Redis
     /// 7), else by `EVALSHA`; either is loaded first when Redis does not know it yet (first use,
     /// a Redis restarted without its data, a new cluster node). Every step shares one deadline.
@@ -12,16 +12,13 @@ extension RedisClient {
     /// With `changesState` and ``RedisConfiguration/waitReplicas`` N > 0, `WAIT N` follows the
     /// script on the same connection; fewer than N acknowledgements before the deadline is
     /// ``RedisClientError/notReplicated(_:of:)``.
-    package func evaluate(_ script: RedisScript, keys: [String], arguments: [String], changesState: Bool = false) async throws -> RESPValue {
-        if let cluster = self.cluster {
-            return try await cluster.evaluate(script, keys: keys, arguments: arguments, changesState: changesState, deadline: self.deadline())
-        }
-        return try await self.evaluate(script, keys: keys, arguments: arguments, changesState: changesState, deadline: self.deadline())
+    /// - Parameter asking: prefix `ASKING` (Redis Cluster, after an `-ASK` redirection).
+    func evaluate(_ script: RedisScript, keys: [String], arguments: [String], changesState: Bool, deadline: NIODeadline) async throws -> RESPValue {
+        try await self.evaluate(script, keys: keys, arguments: arguments, changesState: changesState, deadline: deadline, asking: false)
     }
 
-    /// - Parameter asking: prefix `ASKING` (Redis Cluster, after an `-ASK` redirection).
     func evaluate(
-        _ script: RedisScript, keys: [String], arguments: [String], changesState: Bool, deadline: NIODeadline, asking: Bool = false
+        _ script: RedisScript, keys: [String], arguments: [String], changesState: Bool, deadline: NIODeadline, asking: Bool
     ) async throws -> RESPValue {
         if let function = script.function {
             let (noFunctions, loaded) = self.state.withLockedValue { ($0.noFunctions, $0.library == function.library.name) }
