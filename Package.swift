@@ -6,6 +6,25 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// What the Redis client and the pool on it both use: NIO's core, locks, logs, metrics, the service lifecycle.
+let redisServiceDependencies: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+    .product(name: "Metrics", package: "swift-metrics"),
+    .product(name: "CoreMetrics", package: "swift-metrics"),
+    .product(name: "Logging", package: "swift-log"),
+    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+]
+
+/// What the Redis client's tests and the pool's both use: real redis-servers, channels without a network.
+let redisTestDependencies: [Target.Dependency] = [
+    "RedisNIO",
+    "TokenPoolTestSupport",
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOEmbedded", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+]
+
 let package = Package(
     name: "TokenPool",
     platforms: [.macOS(.v15)],
@@ -51,32 +70,17 @@ let package = Package(
         // Sentinel, Redis Cluster; and the embedded redis-server. Knows nothing of tokens.
         .target(
             name: "RedisNIO",
-            dependencies: [
-                "CHiredis",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            dependencies: ["CHiredis"] + redisServiceDependencies + [
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         // The pool's rules on Redis: the scripts, their typed calls and replies, waiting assigns, reaping.
         .target(
             name: "RedisTokenPool",
-            dependencies: [
-                "RedisNIO",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["RedisNIO"] + redisServiceDependencies,
             swiftSettings: swiftSettings,
             plugins: ["EmbedTextFiles"]
         ),
@@ -154,25 +158,12 @@ let package = Package(
         ),
         .testTarget(
             name: "RedisNIOTests",
-            dependencies: [
-                "RedisNIO",
-                "TokenPoolTestSupport",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ],
+            dependencies: redisTestDependencies,
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RedisTokenPoolTests",
-            dependencies: [
-                "RedisTokenPool",
-                "RedisNIO",
-                "TokenPoolTestSupport",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ],
+            dependencies: ["RedisTokenPool"] + redisTestDependencies,
             swiftSettings: swiftSettings
         ),
         .testTarget(
