@@ -47,6 +47,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
     ],
     targets: [
         // C stays in one room: hiredis is only the RESP codec.
@@ -67,13 +68,15 @@ let package = Package(
             dependencies: ["EmbedText"]
         ),
         // The Redis client: RESP (hiredis as the reader), pipelined connections, a pool of them,
-        // Sentinel, Redis Cluster; and the embedded redis-server. Knows nothing of tokens.
+        // Sentinel, Redis Cluster; and the embedded redis-server (started with swift-subprocess).
+        // Knows nothing of tokens.
         .target(
             name: "RedisNIO",
             dependencies: ["CHiredis"] + redisServiceDependencies + [
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -113,13 +116,11 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: ["EmbedTextFiles"]
         ),
-        // The client commands (`tokenpool assign`, `hold`, ...), on TokenPoolClient (and, for
-        // `hold`'s child process, RedisNIO's ChildProcess).
+        // The client commands (`tokenpool assign`, `hold`, ...), on TokenPoolClient.
         .target(
             name: "TokenPoolCLI",
             dependencies: [
                 "TokenPoolClient",
-                "RedisNIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -170,6 +171,7 @@ let package = Package(
             name: "TokenAPITests",
             dependencies: [
                 "TokenAPI",
+                "TokenPoolCLI",
                 "RedisNIO",
                 "TokenPoolClient",
                 "RedisTokenPool",

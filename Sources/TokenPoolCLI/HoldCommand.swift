@@ -1,7 +1,6 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import RedisNIO  // ChildProcess only
 import TokenPoolClient
 
 #if canImport(Glibc)

@@ -6,10 +6,12 @@ import Glibc
 import Darwin
 #endif
 
-/// A child process started with `posix_spawn`, with every signal unblocked and at its default.
+/// `tokenpool hold`'s command: a child process started with `posix_spawn`, with every signal
+/// unblocked and at its default, which shares the terminal's process group and gets the signals
+/// `hold` forwards.
 ///
 /// Foundation's `Process` passes on the spawning thread's signal mask, and threads of the
-/// Swift runtime block most signals: a `redis-server` started that way ignores SIGTERM.
+/// Swift runtime block most signals: a command started that way ignores SIGTERM.
 ///
 /// The child is reaped once, by the first look that finds it gone; its status is kept, so every
 /// later look reports the same real status.
@@ -90,12 +92,8 @@ package final class ChildProcess: Sendable {
     package func waitForExit(pollingEvery interval: Duration = .milliseconds(20)) async -> Int32 {
         while true {
             if let status = self.exitStatus() { return status }
-            await sleepIgnoringCancellation(interval)
+            // Detached: `Task.sleep` in a cancelled task returns at once, and this loop would spin.
+            await Task.detached { try? await Task.sleep(for: interval) }.value
         }
     }
-}
-
-/// `Task.sleep` returns at once in a cancelled task; a detached task's sleep does not.
-package func sleepIgnoringCancellation(_ duration: Duration) async {
-    await Task.detached { try? await Task.sleep(for: duration) }.value
 }
