@@ -159,8 +159,9 @@ struct TokenPoolTests {
 
     @Test func reapingReturnsLapsedLeasesAndDropsDeadTokensInBoundedBatches() async throws {
         // Waits are timed from the deadlines Redis gave (as durations), so a slow machine only
-        // makes the test longer, never wrong.
-        try await Self.withPool(leaseTTL: .seconds(2), keepAliveTTL: .seconds(6)) { pool in
+        // makes the test longer, never wrong. The lease is long enough that 25 assigns on a machine
+        // busy starting every other suite's redis-server (seen: over 2 s) end before the first lapses.
+        try await Self.withPool(leaseTTL: .seconds(5), keepAliveTTL: .seconds(11)) { pool in
             let generated = try await pool.generate(count: 25)
             let lifeEnds = ContinuousClock.now + .milliseconds(generated[0].expiresAt - generated[0].observedAt)
             var lastLeaseEnds = ContinuousClock.now

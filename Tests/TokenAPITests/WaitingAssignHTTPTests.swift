@@ -31,22 +31,26 @@ struct WaitingAssignHTTPTests {
     }
 
     /// RFC 7240: a preference the server cannot honour is ignored, one above its limit honoured up to it.
+    /// The limits are far apart from what they tell apart, so a loaded machine cannot blur them.
     @Test func aPreferWaitThatIsNotANumberIsIgnoredAndOneAboveTheMaximumWaitsTheMaximum() async throws {
-        try await Self.withLiveApp(maxWait: .seconds(2)) { client, _ in
+        try await Self.withLiveApp(maxWait: .seconds(20)) { client, _ in
             for preference in ["wait=abc", "wait=", "wait=-1", "respond-async"] {
                 let start = ContinuousClock.now
                 try await client.execute(uri: "/tokens/assign", method: .post, headers: [.prefer: preference]) { response throws in
                     try TokenAPITests.expectProblem(response, .notFound, "no-free-token")
                 }
-                // Not a wait of 2 s (the machine is busy with every other suite: a wide margin).
-                #expect(ContinuousClock.now - start < .seconds(1), "'\(preference)' was not ignored")
+                // Honoured, it would have waited the maximum, 20 s.
+                #expect(ContinuousClock.now - start < .seconds(10), "'\(preference)' was not ignored")
             }
+        }
+        try await Self.withLiveApp(maxWait: .seconds(2)) { client, _ in
             let start = ContinuousClock.now
             try await client.execute(uri: "/tokens/assign", method: .post, headers: [.prefer: "wait=30"]) { response throws in
                 try TokenAPITests.expectProblem(response, .notFound, "no-free-token")
             }
+            // At least the maximum; far short of the 30 s asked for.
             let waited = ContinuousClock.now - start
-            #expect(waited >= .seconds(2) && waited < .seconds(4), "answered after \(waited)")
+            #expect(waited >= .seconds(2) && waited < .seconds(15), "answered after \(waited)")
         }
     }
 
