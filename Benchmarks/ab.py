@@ -24,7 +24,7 @@ import sys
 import tempfile
 
 from run_bench import CONNECTIONS, ROOT, fill, wrk
-from tokenpool_testing import free_port, wait_ready
+from tokenpool_testing import free_port, start_redis, wait_ready
 
 SCENARIOS = [
     ("healthz", None, "/healthz"),
@@ -41,8 +41,7 @@ def main():
     runs = {name: {s[0]: [] for s in SCENARIOS} for name in binaries}
     with tempfile.TemporaryDirectory() as data:
         redis_port = free_port()
-        processes = [subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                       "--appendonly", "yes", "--appendfsync", "everysec", "--dir", data], stdout=subprocess.DEVNULL)]
+        processes = [start_redis(redis_port, data, appendfsync="everysec", wait=False)]
         servers, ports = {}, {}
         try:
             for name, binary in binaries.items():

@@ -21,7 +21,7 @@ import tempfile
 import time
 
 from instructions import drive, fill_pools
-from tokenpool_testing import free_port, wait_ready
+from tokenpool_testing import free_port, start_redis, wait_ready
 
 HOOK = '''
 import gdb, os, time
@@ -59,8 +59,7 @@ def main():
         hits_file, hook_file = pathlib.Path(data) / "hits", pathlib.Path(data) / "hook.py"
         hook_file.write_text(HOOK)
         redis_port, port = free_port(), free_port()
-        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--dir", data],
-                                 stdout=subprocess.DEVNULL)
+        redis = start_redis(redis_port, data, wait=False)
         server = subprocess.Popen([binary, "serve", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
                                    "--keep-alive-ttl", "36000", "--reap-interval", "3600", "--log-level", "error",
                                    "--threads", "1", "--redis-timeout", "60"])

@@ -18,7 +18,7 @@ import threading
 import time
 
 from run_bench import ROOT
-from tokenpool_testing import free_port
+from tokenpool_testing import free_port, start_redis
 
 
 def post(connection, path):
@@ -39,9 +39,7 @@ def main():
     processes = []
     with tempfile.TemporaryDirectory() as data:
         try:
-            processes.append(subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                               "--appendonly", "yes", "--appendfsync", "everysec", "--dir", data],
-                                              stdout=subprocess.DEVNULL))
+            processes.append(start_redis(redis_port, data, appendfsync="everysec", wait=False))
             for port in ports:
                 processes.append(subprocess.Popen([binary, "serve", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
                                                    "--log-level", "error"]))

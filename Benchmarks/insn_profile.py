@@ -18,7 +18,7 @@ import tempfile
 import time
 
 from instructions import REQUESTS, build_plugin, drive, fill_pools, read_count, serve
-from tokenpool_testing import free_port
+from tokenpool_testing import free_port, start_redis
 
 
 def dump(profile):
@@ -88,8 +88,7 @@ def main():
     with tempfile.TemporaryDirectory() as data:
         redis_port = free_port()
         counter, profile = f"{data}/count", f"{data}/profile"
-        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                  "--appendonly", "no", "--dir", data], stdout=subprocess.DEVNULL)
+        redis = start_redis(redis_port, data, wait=False)
         server, port = serve(binary, redis_port, f"out={counter},profile={profile}")
         try:
             pools, tokens = fill_pools(port, "profile")

@@ -33,7 +33,7 @@ import threading
 import time
 
 from run_bench import ROOT, fill
-from tokenpool_testing import free_port, wait_ready
+from tokenpool_testing import free_port, start_redis, wait_ready
 
 CONNECTIONS = 8
 REQUESTS = int(os.environ.get("INSN_REQUESTS", "4000"))
@@ -69,11 +69,8 @@ class RedisCounter:
     def __init__(self, port, data):
         self.data = pathlib.Path(data)
         self.counting = COUNT_REDIS and shutil.which("callgrind_control") is not None
-        command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", data]
-        if self.counting:
-            command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.data / 'redis.cg'}", *command]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_redis(port)
+        prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.data / 'redis.cg'}"] if self.counting else []
+        self.process = start_redis(port, data, prefix=prefix, timeout=60, stderr=subprocess.DEVNULL)
         self.take()
 
     def take(self):
@@ -94,15 +91,6 @@ class RedisCounter:
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=30)
-
-
-def wait_redis(port, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip() == "PONG":
-            return
-        time.sleep(0.2)
-    raise SystemExit("redis-server did not start")
 
 
 def drive(port, scenario, requests, pool, tokens):
@@ -146,11 +134,11 @@ def drive(port, scenario, requests, pool, tokens):
 
 def serve(binary, redis_port, plugin_options):
     """The binary serving under qemu with the counting plugin (`out=...[,profile=...]`), the reaper
-    at one pass an hour; returns the process and its port once it answers."""
+    at one pass an hour, Redis's replies awaited up to a minute (Redis may run under callgrind); returns the process and its port once it answers."""
     port = free_port()
     server = subprocess.Popen(["qemu-x86_64", "-plugin", f"{PLUGIN},{plugin_options}", binary, "serve", "--port", str(port),
                                "--redis-url", f"redis://127.0.0.1:{redis_port}", "--keep-alive-ttl", "36000",
-                               "--reap-interval", "3600", "--log-level", "error"])
+                               "--reap-interval", "3600", "--redis-timeout", "60", "--log-level", "error"])
     try:
         wait_ready(port, timeout=120)
     except BaseException:

@@ -28,7 +28,7 @@ import tempfile
 import time
 import urllib.request
 
-from tokenpool_testing import free_port, wait_ready
+from tokenpool_testing import free_port, start_redis, wait_ready
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -45,8 +45,7 @@ def start(binary, data):
     it (tokens live 10 hours), as the benchmarks here run them. Returns (redis-server, server,
     redis port, HTTP port) once the server answers."""
     redis_port, http_port = free_port(), free_port()
-    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                              "--appendonly", "yes", "--appendfsync", "everysec", "--dir", data], stdout=subprocess.DEVNULL)
+    redis = start_redis(redis_port, data, appendfsync="everysec", wait=False)
     server = subprocess.Popen([binary, "serve", "--port", str(http_port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
                                "--keep-alive-ttl", "36000", "--log-level", "error"])
     try:

@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 from run_bench import CONNECTIONS, ROOT, SECONDS, fill, wrk
-from tokenpool_testing import free_port, wait_ready
+from tokenpool_testing import free_port, start_redis, wait_ready
 
 
 def main():
@@ -22,12 +22,9 @@ def main():
     processes = []
     with tempfile.TemporaryDirectory() as data:
         try:
-            for port, extra in [(master, []), (replica, ["--replicaof", "127.0.0.1", str(master)])]:
-                directory = pathlib.Path(data) / str(port)
-                directory.mkdir()
-                processes.append(subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                                   "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(directory),
-                                                   "--repl-diskless-sync-delay", "0", *extra], stdout=subprocess.DEVNULL))
+            for port, replica_of in [(master, None), (replica, master)]:
+                processes.append(start_redis(port, str(pathlib.Path(data) / str(port)), appendfsync="everysec", replica_of=replica_of,
+                                             wait=False))
             servers = {}
             for n, port in ports.items():
                 servers[n] = subprocess.Popen([binary, "serve", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{master}",

@@ -104,7 +104,10 @@ def plan(build, data, ports, topology="single"):
     return out
 
 
-class Cluster:
+class Topology:
+    """A compose topology's services run as local processes on `ports`: up, down, and one
+    service stopped and started again."""
+
     def __init__(self, build, data, ports, topology="single"):
         self.plan = plan(build, data, ports, topology)
         self.ports = ports
@@ -201,9 +204,9 @@ def waits_through_haproxy(base):
     return answer.get("status") == 200 and answer["info"]["token"] == held["token"], took
 
 
-def test(cluster):
-    base = f"http://127.0.0.1:{cluster.ports['haproxy']}"
-    waited = waits_through_haproxy(base) if cluster.topology == "single" else None
+def test(topo):
+    base = f"http://127.0.0.1:{topo.ports['haproxy']}"
+    waited = waits_through_haproxy(base) if topo.topology == "single" else None
     statuses = {}
     seen_down = seen_back = False
     request("POST", base + "/pools/cluster/tokens/batch", {"count": 50})
@@ -212,11 +215,11 @@ def test(cluster):
     while time.time() - started < 10:
         elapsed = time.time() - started
         if stopped is None and elapsed > 2:
-            cluster.stop("tokenpool2")
+            topo.stop("tokenpool2")
             stopped = time.time()
             print("cluster: tokenpool2 stopped", flush=True)
         if stopped and restarted is None and elapsed > 5:
-            cluster.start("tokenpool2")
+            topo.start("tokenpool2")
             restarted = time.time()
             print("cluster: tokenpool2 started again", flush=True)
         status, info = request("POST", base + "/pools/cluster/tokens/assign")
@@ -224,7 +227,7 @@ def test(cluster):
         if status == 200:
             code, _ = request("POST", f"{base}/pools/cluster/tokens/{info['token']}/unblock?lease={info['lease']}")
             statuses[code] = statuses.get(code, 0) + 1
-        state = cluster.server_status().get("tokenpool2", "")
+        state = topo.server_status().get("tokenpool2", "")
         seen_down |= stopped is not None and restarted is None and state.startswith("DOWN")
         seen_back |= restarted is not None and state.startswith("UP") and seen_down
     total = sum(statuses.values())
@@ -234,7 +237,7 @@ def test(cluster):
         (seen_down, "haproxy took the stopped replica out (DOWN)"),
         (seen_back, "haproxy took it back in (UP) once it was started again"),
         (failed == 0, f"every request through haproxy answered ({total} requests: {statuses})"),
-        (all(s.startswith("UP") for s in cluster.server_status().values()), "all three replicas UP at the end"),
+        (all(s.startswith("UP") for s in topo.server_status().values()), "all three replicas UP at the end"),
     ]
     for ok, what in checks:
         print(("ok    " if ok else "FAIL  ") + what, flush=True)
@@ -257,13 +260,13 @@ def main():
     if mode == "up":
         data = ROOT / "data/cluster" / topology
         data.mkdir(parents=True, exist_ok=True)
-        cluster = Cluster(build, data, ports, topology)
+        topo = Topology(build, data, ports, topology)
         try:
-            cluster.up()
+            topo.up()
             print(f"cluster ({topology}): http://127.0.0.1:8080 (haproxy stats: http://127.0.0.1:8404/stats); Ctrl-C stops it", flush=True)
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
         finally:
-            cluster.down()
+            topo.down()
         return
     with tempfile.TemporaryDirectory() as data:
         ports = {}
@@ -273,12 +276,12 @@ def main():
             while topology == "cluster" and name.startswith("redis-node") and port > 55535:
                 port = free_port()
             ports[name] = port
-        cluster = Cluster(build, data, ports, topology)
+        topo = Topology(build, data, ports, topology)
         try:
-            cluster.up()
-            ok = test(cluster)
+            topo.up()
+            ok = test(topo)
         finally:
-            cluster.down()
+            topo.down()
     sys.exit(0 if ok else 1)
 
 

@@ -12,7 +12,7 @@ import tempfile
 import time
 import urllib.request
 
-from tokenpool_testing import Checks, free_port, wait_ready
+from tokenpool_testing import Checks, free_port, start_redis, wait_ready
 
 checks = Checks("cli")
 check = checks.check
@@ -37,8 +37,7 @@ def main():
             return json.loads(response.read())["state"]
 
     with tempfile.TemporaryDirectory() as work:
-        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--dir", work],
-                                 stdout=subprocess.DEVNULL)
+        redis = start_redis(redis_port, work, wait=False)
         server = subprocess.Popen([tokenpool, "serve", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
                                    "--lease-ttl", "4", "--admin-key", "cli-admin", "--log-level", "error"])
         try:

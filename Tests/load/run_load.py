@@ -29,12 +29,15 @@ import sys
 import tempfile
 import time
 
-from tokenpool_testing import free_port, wait_ready
+from tokenpool_testing import free_port, start_redis, wait_ready
 
 HERE = pathlib.Path(__file__).resolve().parent
 
 
-class Cluster:
+class Deployment:
+    """One Redis (and a standby to fail over to), three tokenpool replicas on it, and the faults
+    injected into them while the load runs."""
+
     def __init__(self, build, work):
         self.build, self.work = build, work
         self.redis_port = free_port()
@@ -48,19 +51,8 @@ class Cluster:
 
     def start_redis(self, port=None, replica_of=None):
         port = port or self.redis_port
-        directory = os.path.join(self.work, str(port))
-        os.makedirs(directory, exist_ok=True)
-        command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-                   "--appendfsync", "always", "--dir", directory, "--enable-debug-command", "local"]
-        if replica_of:
-            command += ["--replicaof", "127.0.0.1", str(replica_of)]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        for _ in range(200):
-            if subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True, text=True).stdout.strip() == "PONG":
-                break
-            time.sleep(0.02)
-        else:
-            sys.exit("redis-server did not start")
+        process = start_redis(port, os.path.join(self.work, str(port)), appendfsync="always", replica_of=replica_of,
+                              extra=["--enable-debug-command", "local"])
         if replica_of:
             self.standby = process
         else:
@@ -195,15 +187,15 @@ def main():
     faults = [f for f in sys.argv[3].split(",") if f] if len(sys.argv) > 3 and not sys.argv[3].startswith("--") else []
     wait = sys.argv[sys.argv.index("--wait") + 1] if "--wait" in sys.argv else "0"
     with tempfile.TemporaryDirectory() as work:
-        cluster = Cluster(build, work)
+        deployment = Deployment(build, work)
         history = os.path.join(work, "history.jsonl")
         try:
-            cluster.start_redis()
+            deployment.start_redis()
             for i in range(3):
-                cluster.start_replica(i)
-            for port in cluster.ports:
+                deployment.start_replica(i)
+            for port in deployment.ports:
                 wait_ready(port)
-            load = subprocess.Popen([str(build / "tokenpool-load"), *sum([["--server", f"http://127.0.0.1:{p}"] for p in cluster.ports], []),
+            load = subprocess.Popen([str(build / "tokenpool-load"), *sum([["--server", f"http://127.0.0.1:{p}"] for p in deployment.ports], []),
                                      "--duration", str(seconds), "--workers", "24", "--settle", "2.5", "--history", history,
                                      # Waiting clients want fewer tokens than workers, so they do wait.
                                      "--wait", wait, "--tokens", "40" if wait == "0" else "8"])
@@ -215,21 +207,21 @@ def main():
                 # A slow fault (a failover waiting for its standby) can push the next one past the
                 # load's end, where there is no traffic to show the service coming back.
                 if time.time() > started + seconds - 4:
-                    cluster.note(f"{faults[i % len(faults)]} skipped: the load ends in under 4 s")
+                    deployment.note(f"{faults[i % len(faults)]} skipped: the load ends in under 4 s")
                     continue
-                cluster.inject(faults[i % len(faults)])
+                deployment.inject(faults[i % len(faults)])
             if load.wait(timeout=seconds + 180) != 0:
                 sys.exit("tokenpool-load failed")
             checked = subprocess.run([sys.executable, str(HERE / "check_history.py"), history])
-            failures = fault_checks(history, cluster.events)
-            for fault, before, during in cluster.memory:
+            failures = fault_checks(history, deployment.events)
+            for fault, before, during in deployment.memory:
                 growth = max(b - a for a, b in zip(before, during) if a and b) if any(before) else 0
                 print(f"fault: {fault}: replica RSS while Redis was away grew by at most {growth} kB", flush=True)
                 if growth > 64 * 1024:
                     failures.append(f"replica memory grew by {growth} kB while Redis was away ({fault})")
             for failure in failures:
                 print("FAULT CHECK FAILED " + failure, flush=True)
-            skipped = sum(1 for _, what in cluster.events if what.endswith("skipped: the load ends in under 4 s"))
+            skipped = sum(1 for _, what in deployment.events if what.endswith("skipped: the load ends in under 4 s"))
             print(f"faults: {slots - skipped} injected, {len(failures)} fault checks failed", flush=True)
             if checked.returncode or failures:
                 kept = pathlib.Path("data") / f"history-{int(time.time())}.jsonl"
@@ -238,7 +230,7 @@ def main():
                 print(f"history kept in {kept}", flush=True)
             sys.exit(checked.returncode or (1 if failures else 0))
         finally:
-            cluster.stop()
+            deployment.stop()
 
 
 if __name__ == "__main__":

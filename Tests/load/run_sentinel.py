@@ -23,35 +23,13 @@ import tempfile
 import time
 
 from run_load import HERE
-from tokenpool_testing import cli, free_port, wait_ready, wait_until
+from tokenpool_testing import cli, free_port, start_redis, start_sentinel, wait_ready, wait_until
 
 MASTER_NAME = "tokens"
 
 
-
-def start_redis(work, port, replica_of=None):
-    directory = os.path.join(work, str(port))
-    os.makedirs(directory, exist_ok=True)
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
-               "--repl-diskless-sync-delay", "0"]
-    if replica_of:
-        command += ["--replicaof", "127.0.0.1", str(replica_of)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    for _ in range(200):
-        if cli(port, "PING") == "PONG":
-            return process
-        time.sleep(0.02)
-    sys.exit(f"redis-server on {port} did not start")
-
-
-def start_sentinel(work, port, master_port):
-    conf = pathlib.Path(work) / f"sentinel-{port}.conf"
-    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {work}\n"
-                    f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n"
-                    f"sentinel down-after-milliseconds {MASTER_NAME} 1000\n"
-                    f"sentinel failover-timeout {MASTER_NAME} 5000\n"
-                    f"sentinel parallel-syncs {MASTER_NAME} 2\n")
-    return subprocess.Popen(["redis-server", str(conf), "--sentinel"], stdout=subprocess.DEVNULL)
+def start_node(work, port, replica_of=None):
+    return start_redis(port, os.path.join(work, str(port)), replica_of=replica_of)
 
 
 def master_of(sentinel_port):
@@ -71,10 +49,10 @@ def main():
         try:
             master_port, replica_ports = free_port(), [free_port(), free_port()]
             sentinel_ports = [free_port() for _ in range(3)]
-            master = start_redis(work, master_port)
-            replicas = [start_redis(work, port, replica_of=master_port) for port in replica_ports]
+            master = start_node(work, master_port)
+            replicas = [start_node(work, port, replica_of=master_port) for port in replica_ports]
             processes += [master, *replicas]
-            processes += [start_sentinel(work, port, master_port) for port in sentinel_ports]
+            processes += [start_sentinel(work, port, MASTER_NAME, master_port) for port in sentinel_ports]
             # Sentinels need a few seconds to learn the replicas and each other before they can fail over.
             wait_until("replicas in sync", lambda: all("master_link_status:up" in cli(p, "INFO", "replication") for p in replica_ports), 20)
             wait_until("sentinels know each other and the replicas", lambda: all(
@@ -120,7 +98,7 @@ def main():
                 promotions.append(promoted_at)
                 time.sleep(2)
                 # Back, empty; the sentinels make it a replica of the new master.
-                nodes[current] = start_redis(work, current)
+                nodes[current] = start_node(work, current)
                 processes.append(nodes[current])
             if load.wait(timeout=seconds + 180) != 0:
                 sys.exit("tokenpool-load failed")

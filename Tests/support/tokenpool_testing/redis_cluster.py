@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 
-from .servers import cli, wait_until
+from .servers import cli, start_redis, wait_until
 
 
 def cluster_port():
@@ -29,13 +29,9 @@ class RedisCluster:
         self.nodes = {}
 
     def start_node(self, port):
-        directory = os.path.join(self.work, str(port))
-        os.makedirs(directory, exist_ok=True)
-        self.nodes[port] = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
-             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
-             "--cluster-require-full-coverage", "no", "--repl-diskless-sync-delay", "0"], stdout=subprocess.DEVNULL)
-        wait_until(f"node {port} up", lambda: cli(port, "PING") == "PONG", 10)
+        self.nodes[port] = start_redis(port, os.path.join(self.work, str(port)), extra=[
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
+            "--cluster-require-full-coverage", "no"])
 
     def create(self):
         for port in self.ports:

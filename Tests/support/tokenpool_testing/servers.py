@@ -1,6 +1,9 @@
-"""Real servers for tests and benchmarks, each a context manager that stops what it started:
-a redis-server on a free port, a tokenpool server on it."""
+"""Real servers for tests and benchmarks: the one redis-server and sentinel command line
+(`start_redis`, `start_sentinel`, for scripts that kill and restart them), and context managers
+that stop what they started (a redis-server on a free port, a tokenpool server on it)."""
 import contextlib
+import os
+import pathlib
 import subprocess
 import sys
 import tempfile
@@ -72,17 +75,49 @@ class RedisServer:
         wait_until(f"redis-server on {self.port}", lambda: self.cli("PING") == "PONG", timeout)
 
 
+def start_redis(port: int, directory: str, *, appendfsync: Optional[str] = None, replica_of: Optional[int] = None,
+                extra: Sequence[str] = (), wait: bool = True, timeout: float = 10, prefix: Sequence[str] = (),
+                **popen) -> subprocess.Popen:
+    """A redis-server on 127.0.0.1:`port`, its files in `directory` (made if missing): no RDB
+    snapshots; append-only with `appendfsync` ("everysec", as deployed, or "always"); a replica
+    of `replica_of` on 127.0.0.1; a replica's first sync starts at once (no diskless-sync delay).
+    `prefix` runs it under another program (valgrind). Returns once it answers PING (within
+    `timeout` s) unless not `wait`; stopping it is the caller's (`redis_server` is a context manager)."""
+    os.makedirs(directory, exist_ok=True)
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
+               "--appendonly", "yes" if appendfsync else "no", "--repl-diskless-sync-delay", "0"]
+    if appendfsync:
+        command += ["--appendfsync", appendfsync]
+    if replica_of:
+        command += ["--replicaof", "127.0.0.1", str(replica_of)]
+    process = subprocess.Popen([*prefix, *command, *extra], **{"stdout": subprocess.DEVNULL, **popen})
+    if wait:
+        wait_until(f"redis-server on {port}", lambda: process.poll() is None and cli(port, "PING") == "PONG", timeout)
+    return process
+
+
+def start_sentinel(directory: str, port: int, master_name: str, master_port: int, *, quorum: int = 2,
+                   down_after_ms: int = 1000, failover_timeout_ms: int = 5000, parallel_syncs: int = 2) -> subprocess.Popen:
+    """A sentinel on 127.0.0.1:`port` watching the master `master_name` at 127.0.0.1:`master_port`;
+    its config (which it rewrites) in `directory`. Stopping it is the caller's."""
+    conf = pathlib.Path(directory) / f"sentinel-{port}.conf"
+    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+                    f"sentinel monitor {master_name} 127.0.0.1 {master_port} {quorum}\n"
+                    f"sentinel down-after-milliseconds {master_name} {down_after_ms}\n"
+                    f"sentinel failover-timeout {master_name} {failover_timeout_ms}\n"
+                    f"sentinel parallel-syncs {master_name} {parallel_syncs}\n")
+    return subprocess.Popen(["redis-server", str(conf), "--sentinel"], stdout=subprocess.DEVNULL)
+
+
 @contextlib.contextmanager
-def redis_server(directory: Optional[str] = None, *, port: Optional[int] = None, appendonly: bool = False,
+def redis_server(directory: Optional[str] = None, *, port: Optional[int] = None, appendfsync: Optional[str] = None,
                  extra: Sequence[str] = (), wait: bool = True) -> Iterator[RedisServer]:
-    """A redis-server on 127.0.0.1 (no RDB snapshots; append-only with `appendonly`), its files in
-    `directory` or a temporary folder; killed and reaped on exit."""
+    """`start_redis` on a free port (or `port`), its files in `directory` or a temporary folder;
+    killed and reaped on exit."""
     with contextlib.ExitStack() as stack:
         folder = directory or stack.enter_context(tempfile.TemporaryDirectory())
         port = port or free_port()
-        command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", folder,
-                   "--appendonly", "yes" if appendonly else "no", *extra]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        process = start_redis(port, folder, appendfsync=appendfsync, extra=extra, wait=False)
         server = RedisServer(port, process, folder)
         try:
             if wait:
