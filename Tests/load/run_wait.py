@@ -11,13 +11,12 @@
 4. contention: 200 waiting clients (tokenpool-load --roles holders) on 20 tokens, each holding
    ~50 ms and unblocking, for SECONDS (default 30): the history checker finds nothing, the tokens
    are assigned >= 95% of the time (sampled from /stats by Redis's count), and the longest wait
-   stays within a small multiple of a fair share. Prints utilisation, p50/p99/max wait.
+   stays within 3 fair shares (200 holders ÷ the assigns per second measured). Prints utilisation, p50/p99/max wait.
 """
 import json
 import os
 import pathlib
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 
-from tokenpool_testing import Checks, free_port, wait_ready
+from tokenpool_testing import Checks, free_port, start_redis, wait_ready
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -114,9 +113,11 @@ def fairness(ports):
 def timeouts(ports):
     pool = "empty"
     call(ports[0], "POST", f"/pools/{pool}/tokens")
-    call(ports[0], "POST", f"/pools/{pool}/tokens/assign")
+    _, held, _ = call(ports[0], "POST", f"/pools/{pool}/tokens/assign")
     taken = []
     for i in range(5):
+        # The one token stays taken: its lease (5 s) would lapse during five 1 s waits.
+        call(ports[0], "POST", f"/pools/{pool}/tokens/{held['token']}/keep-alive?lease={held['lease']}")
         status, body, seconds = call(ports[i % 3], "POST", f"/pools/{pool}/tokens/assign?wait=1")
         taken.append(round(seconds, 3))
         if status != 404 or body["type"] != "urn:tokenpool:problem:no-free-token":
@@ -207,8 +208,10 @@ def contention(build, ports, seconds, work):
             holds.append(op["invoked"] - starts[(op["token"], op["lease"])])
     span = (max(op["completed"] for op in assigns) - min(op["invoked"] for op in assigns))
     client_side = sum(holds) / (20 * span)
-    cycle = 50 + statistics.median(h - 50 for h in holds) if holds else 50
-    fair = 200 / 20 * cycle
+    # Little's law: 200 holders sharing the throughput measured wait 200 / throughput each on
+    # average when served in turn; a starved waiter waits many times that. (Measured, not derived
+    # from the 50 ms hold: on a loaded machine each hand-over costs more, for every waiter alike.)
+    fair = 200 * span / len(waits)
     p50, p99, worst = waits[len(waits) // 2], waits[int(len(waits) * 0.99)], waits[-1]
     print(f"contention: {len(waits)} assigns in {span / 1000:.1f} s ({statuses}); waited p50 {p50} ms, p99 {p99} ms, "
           f"max {worst} ms (fair share ~{fair:.0f} ms); utilisation {server_side:.3f} by Redis's count over {len(steady)} samples, "
@@ -224,8 +227,7 @@ def main():
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30
     with tempfile.TemporaryDirectory() as work:
         redis_port = free_port()
-        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                  "--dir", work], stdout=subprocess.DEVNULL)
+        redis = start_redis(redis_port, work, wait=False)
         ports = [free_port() for _ in range(3)]
         replicas = []
         try:
