@@ -29,10 +29,9 @@ import urllib.error
 import urllib.request
 
 import yaml
-from tokenpool_testing import cli, free_port, wait_until
+from tokenpool_testing import cli, free_port, wait_ready, wait_until
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-
 
 
 COMPOSE = {"single": "docker-compose.yml", "sentinel": "docker-compose.sentinel.yml", "cluster": "docker-compose.cluster.yml"}
@@ -154,8 +153,8 @@ class Topology:
             self.start(name)
         self.start("haproxy")
         for name in self.plan["replicas"]:
-            wait_http(f"http://127.0.0.1:{self.ports[name]}/readyz", timeout=30)
-        wait_http(f"http://127.0.0.1:{self.ports['haproxy']}/readyz")
+            wait_ready(self.ports[name], self.processes[name], timeout=30)
+        wait_ready(self.ports["haproxy"], self.processes["haproxy"], timeout=15)
 
     def down(self):
         for name in ["haproxy", *self.plan["replicas"], *reversed(list(self.plan["nodes"]))]:
@@ -165,17 +164,6 @@ class Topology:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.ports['stats']}/stats;csv", timeout=2) as response:
             rows = csv.DictReader(io.StringIO(response.read().decode().lstrip("# ")))
             return {row["svname"]: row["status"] for row in rows if row["pxname"] == "replicas"}
-
-
-def wait_http(url, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except (OSError, urllib.error.HTTPError):
-            time.sleep(0.05)
-    sys.exit(f"{url} did not answer")
 
 
 def request(method, url, body=None, timeout=5):
