@@ -2,7 +2,8 @@ import Foundation
 import Logging
 import RedisNIO
 
-/// A real `redis-server` on a free loopback port, started for one test and killed after it.
+/// A real `redis-server` on a free loopback port and in a temporary folder of its own, started
+/// for one test and killed after it, its folder removed.
 ///
 /// `REDIS_SERVER` names the binary (default: `redis-server` on the PATH).
 ///
@@ -13,12 +14,14 @@ import RedisNIO
 public final class RedisTestServer: Sendable {
     public let port: Int
     private let process: Process
+    private let directory: URL
 
     public var url: String { "redis://127.0.0.1:\(self.port)" }
 
-    private init(port: Int, process: Process) {
+    private init(port: Int, process: Process, directory: URL) {
         self.port = port
         self.process = process
+        self.directory = directory
     }
 
     /// Starts a server (retrying on another port if one was taken meanwhile) and waits until it accepts connections.
@@ -38,12 +41,13 @@ public final class RedisTestServer: Sendable {
             process.standardError = FileHandle.nullDevice
             try process.run()
             for _ in 0..<100 {
-                if canConnect(port: port) { return RedisTestServer(port: port, process: process) }
+                if canConnect(port: port) { return RedisTestServer(port: port, process: process, directory: directory) }
                 if !process.isRunning { break }
                 try await Task.sleep(for: .milliseconds(20))
             }
             kill(process.processIdentifier, SIGKILL)
             await Self.untilExited(process)
+            try? FileManager.default.removeItem(at: directory)
             lastError = TestServerError("redis-server did not start on port \(port)")
         }
         throw lastError
@@ -70,11 +74,13 @@ public final class RedisTestServer: Sendable {
         ])
     }
 
-    /// Kills the server (SIGKILL: the test's Redis keeps nothing) and returns at once;
-    /// Foundation reaps it. For a test that needs it gone, ``stopAndWait()``.
+    /// Kills the server (SIGKILL: the test's Redis keeps nothing), removes its folder and
+    /// returns at once; Foundation reaps it. For a test that needs it gone, ``stopAndWait()``.
     public func stop() {
-        guard self.process.isRunning else { return }
-        kill(self.process.processIdentifier, SIGKILL)
+        if self.process.isRunning {
+            kill(self.process.processIdentifier, SIGKILL)
+        }
+        try? FileManager.default.removeItem(at: self.directory)
     }
 
     /// Kills the server and returns once it has exited: its port no longer answers.
