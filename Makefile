@@ -137,7 +137,7 @@ contract: $(VENV)/.docs-assets
 # Release build, its own redis-server, wrk scenarios at 1,000 and 1,000,000 tokens:
 # writes docs/benchmarks.md, .json and .png. A few minutes.
 # BASELINE=COMMIT also builds that commit (from git archive, in its own scratch path, kept for
-# the next run, with the flags it was built with then) and measures both binaries alternately
+# the next run, with the release flags make build uses) and measures both binaries alternately
 # on one Redis (docs/benchmarks-ab.md) and in instructions per request under qemu, with
 # Redis's side under callgrind (docs/benchmarks-instructions.md; without BASELINE, the
 # current build alone).
@@ -161,7 +161,7 @@ ifneq ($(BASELINE),)
 	@if [ ! -x .build/baseline-$(BASELINE)/release/tokenpool ]; then \
 		rm -rf .build/baseline-src-$(BASELINE) && mkdir -p .build/baseline-src-$(BASELINE) && \
 		git archive $(BASELINE) | tar -x -C .build/baseline-src-$(BASELINE) && \
-		$(SWIFT) build -c release --product tokenpool --package-path .build/baseline-src-$(BASELINE) \
+		$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS) --package-path .build/baseline-src-$(BASELINE) \
 			--scratch-path .build/baseline-$(BASELINE); \
 	fi
 	BASELINE_LABEL=$(BASELINE) $(VENV)/bin/python Benchmarks/ab.py .build/baseline-$(BASELINE)/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)

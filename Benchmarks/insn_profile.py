@@ -1,17 +1,24 @@
 #!/usr/bin/env python3
 """Where a request's instructions go: a flat profile by function from the counting plugin.
 
-    insn_profile.py BINARY SCENARIO [TOP]
+    insn_profile.py BINARY SCENARIO [TOP] [--path]
 
 Serves BINARY under qemu-x86_64 with the plugin's per-block counts (Benchmarks/qemu_insn.c), warms
 the scenario (healthz, keep-alive or cycle, as in Benchmarks/instructions.py), counts every block's
 instructions over a fixed number of requests, and sums them by function (the block's start
 address looked up in the symbol tables of the file mapped there). Prints the TOP functions
 with instructions per request and their share, and the share of each library.
+
+With --path: the request's path through TokenPool's own modules instead, counted the same way for
+any build: the functions of the project's modules (TokenAPI, RedisTokenPool, RedisNIO) that ran
+at least once a request on average, the types they belong to and the source files they are in
+(addr2line on the binary's line tables). Inlined functions are part of their caller, so the
+figures describe the binary as built; compare two builds made with the same flags.
 """
 import bisect
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -66,24 +73,70 @@ class Symbols:
             self.tables[file] = ([e[0] for e in entries], [e[1] for e in entries], segments)
         return self.tables[file]
 
-    def name(self, address):
+    def locate(self, address):
+        """(the file mapped at `address`, the address in that file's own numbering), or None."""
         index = bisect.bisect_right(self.starts, address) - 1
         if index < 0 or address >= self.ranges[index][1]:
-            return "?", "?"
+            return None
         start, _, offset, file = self.ranges[index]
-        addresses, names, segments = self.table(file)
+        _, _, segments = self.table(file)
         file_offset = address - start + offset
         vaddr = file_offset
         for segment_offset, segment_vaddr in segments:
             if segment_offset <= file_offset:
                 vaddr = file_offset - segment_offset + segment_vaddr
+        return file, vaddr
+
+    def name(self, address):
+        located = self.locate(address)
+        if located is None:
+            return "?", "?"
+        file, vaddr = located
+        addresses, names, _ = self.table(file)
         at = bisect.bisect_right(addresses, vaddr) - 1
         return os.path.basename(file), names[at] if at >= 0 else "?"
 
 
+MODULES = ("TokenAPI", "RedisTokenPool", "RedisNIO")
+TYPE = re.compile(r"\b(?:" + "|".join(MODULES) + r")\.((?:[A-Z][A-Za-z0-9_]*\.?)+)")
+
+
+def path_inventory(binary, symbols, counts):
+    """Prints the project's functions that ran at least once a request, their types and files."""
+    functions = {}
+    for address, count in counts.items():
+        file, name = symbols.name(address)
+        if file == os.path.basename(binary):
+            functions.setdefault(name, [0, address])[0] += count
+    names = [name for name, (count, _) in functions.items() if count >= REQUESTS]
+    demangled = subprocess.run(["swift", "demangle"], input="\n".join(names), capture_output=True, text=True).stdout.splitlines()
+    ours = [(name, text) for name, text in zip(names, demangled) if TYPE.search(text) or any(f" {m}." in f" {text}" for m in MODULES)]
+    starts = {}
+    table_addresses, table_names, _ = symbols.table(next(r[3] for r in symbols.ranges if os.path.basename(r[3]) == os.path.basename(binary)))
+    by_name = dict(zip(table_names, table_addresses))
+    for name, _ in ours:
+        starts[name] = by_name.get(name)
+    located = subprocess.run(["addr2line", "-e", binary, *[hex(a) for a in starts.values() if a is not None]],
+                             capture_output=True, text=True).stdout.splitlines()
+    where = dict(zip([n for n, a in starts.items() if a is not None], located))
+    types, files = set(), set()
+    for name, text in ours:
+        match = TYPE.search(text)
+        if match:
+            types.add(match.group(1).rstrip("."))
+        source = where.get(name, "?").split(":")[0]
+        if "/Sources/" in source:
+            files.add(source[source.index("/Sources/") + 1:])
+    print(f"on the path (ran >= once a request): {len(ours)} functions of {', '.join(MODULES)}; "
+          f"{len(types)} types; {len(files)} source files")
+    print("  types: " + ", ".join(sorted(types)))
+    print("  files: " + ", ".join(sorted(files)))
+
+
 def main():
-    binary, scenario = sys.argv[1], sys.argv[2]
-    top = int(sys.argv[3]) if len(sys.argv) > 3 else 40
+    arguments = [a for a in sys.argv[1:] if a != "--path"]
+    binary, scenario = arguments[0], arguments[1]
+    top = int(arguments[2]) if len(arguments) > 2 else 40
     build_plugin()
     with tempfile.TemporaryDirectory() as data:
         redis_port = free_port()
@@ -113,6 +166,9 @@ def main():
         file, name = symbols.name(address)
         by_function[(file, name)] = by_function.get((file, name), 0) + delta
         by_file[file] = by_file.get(file, 0) + delta
+    if "--path" in sys.argv:
+        path_inventory(binary, symbols, {a: c - before.get(a, 0) for a, c in after.items() if c > before.get(a, 0)})
+        return
     total = sum(by_file.values())
     names = [name for (_, name), _ in sorted(by_function.items(), key=lambda kv: -kv[1])[:top]]
     demangled = subprocess.run(["swift", "demangle", "--simplified"], input="\n".join(names), capture_output=True,

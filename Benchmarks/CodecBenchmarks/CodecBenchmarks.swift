@@ -38,7 +38,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("record reply: hiredis reader, then typed") { benchmark in
         let reader = CodecBench.Reader()
         for _ in benchmark.scaledIterations {
-            blackHole(try reader.readRecord(reply))
+            blackHole(try TokenReply.decode(reader.read(reply), script: .inspect, pool: .default))
         }
     }
 }

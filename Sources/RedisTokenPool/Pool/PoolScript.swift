@@ -8,7 +8,7 @@ import RedisNIO
 /// request). The library is named after a hash of the scripts' text, so replicas of two versions
 /// (a rolling upgrade) each call their own; a Redis before 7 gets each script by `EVALSHA`, with
 /// the prelude in front of it.
-enum PoolScript: Int, CaseIterable {
+package enum PoolScript: Int, CaseIterable {
     case assign, unblock, keepAlive, delete, generate, inspect, stats, reap, leave, renew, list, metadata, settings, dropPool
 
     var script: RedisScript {

@@ -3,7 +3,7 @@ import RedisNIO
 /// The reply of one script in `Scripts/lua`, decoded once where it arrives. A reply that breaks
 /// the script's documented contract is ``RedisClientError/unexpectedReply(_:)``: a bug or
 /// corrupt data, never a guess. The error's text names the shape, never a token.
-protocol PoolScriptReply: Sendable {
+package protocol PoolScriptReply: Sendable {
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self
 }
 
@@ -34,15 +34,16 @@ enum AssignReply: PoolScriptReply {
     }
 }
 
-/// The reply of the scripts on one token: unblock, keep_alive, inspect, metadata.
-enum TokenReply: PoolScriptReply {
+/// The reply of the scripts on one token: unblock, keep_alive, inspect, metadata. (Package
+/// access for `Benchmarks/CodecBenchmarks`, which times reading one.)
+package enum TokenReply: PoolScriptReply {
     case ok(TokenRecord)
     /// The pool does not know the token, or its life is over.
     case notFound
     /// The lease named is not the current one.
     case conflict
 
-    static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
+    package static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
         let (status, fields) = try reply.statusFields(script)
         switch (status, fields.count) {
         case ("ok", _): return .ok(try TokenRecord(fields, script: script, pool: pool))
@@ -165,7 +166,7 @@ struct PoolCounts: PoolScriptReply {
 
 /// list.lua's reply: `{next|false, now, then 7 fields of a record per token}`.
 extension Page: PoolScriptReply where Element == TokenRecord {
-    static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
+    package static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
         guard let fields = reply.array, fields.count >= 2, (fields.count - 2) % TokenRecord.fieldCount == 0, let next = fields[0].optionalString else {
             throw .unexpectedReply("\(script.name): \(reply.shape), expected {next, now, records...}")
         }
