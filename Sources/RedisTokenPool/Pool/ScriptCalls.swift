@@ -51,10 +51,14 @@ struct AssignCall: PoolScriptCall {
     let holder: String?
     let idempotencyRecord: String?
 
+    /// A plain assign (no waiter, no holder: the hot case) sends only the three it needs; each
+    /// argument costs Redis a string, and the script reads an absent one as none.
     var arguments: [String] {
-        [
-            self.leaseTTL, String(self.reclaim), String(self.maxPops), self.waiter?.id ?? "", self.waiter.map { millis($0.wait) } ?? "",
-            self.waiter.map { millis($0.presence) } ?? "", self.holder ?? "",
+        let plain = [self.leaseTTL, String(self.reclaim), String(self.maxPops)]
+        guard self.waiter != nil || self.holder != nil else { return plain }
+        return plain + [
+            self.waiter?.id ?? "", self.waiter.map { millis($0.wait) } ?? "", self.waiter.map { millis($0.presence) } ?? "",
+            self.holder ?? "",
         ]
     }
 }
