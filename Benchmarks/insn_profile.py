@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where a request's instructions go: a flat profile by function from the counting plugin.
 
-    insn_profile.py BINARY SCENARIO [TOP] [--path]
+    insn_profile.py BINARY SCENARIO [TOP] [--path [--functions]]
 
 Serves BINARY under qemu-x86_64 with the plugin's per-block counts (Benchmarks/qemu_insn.c), warms
 the scenario (healthz, keep-alive or cycle, as in Benchmarks/instructions.py), counts every block's
@@ -12,8 +12,11 @@ with instructions per request and their share, and the share of each library.
 With --path: the request's path through TokenPool's own modules instead, counted the same way for
 any build: the functions of the project's modules (TokenAPI, RedisTokenPool, RedisNIO) that ran
 at least once a request on average, the types they belong to and the source files they are in
-(addr2line on the binary's line tables). Inlined functions are part of their caller, so the
-figures describe the binary as built; compare two builds made with the same flags.
+(addr2line on the binary's line tables). A function counts for the type it belongs to: a closure
+or async partial function for its enclosing function's type, a protocol witness for the
+conforming type, never for a generic argument. With --functions, each function with its file
+and type. Inlined functions are part of their caller, so the figures describe the binary as
+built; compare two builds made with the same flags.
 """
 import bisect
 import os
@@ -99,6 +102,32 @@ class Symbols:
 
 MODULES = ("TokenAPI", "RedisTokenPool", "RedisNIO")
 TYPE = re.compile(r"\b(?:" + "|".join(MODULES) + r")\.((?:[A-Z][A-Za-z0-9_]*\.?)+)")
+PRIVATE = re.compile(r"\((\w+) in _[0-9A-F]+\)")
+
+
+def outside(text, opening, closing):
+    """`text` without what is between `opening` and `closing` (nested): generic arguments, parameter lists."""
+    kept, depth = [], 0
+    for character in text:
+        if character == opening:
+            depth += 1
+        elif character == closing and depth:
+            depth -= 1
+        elif depth == 0:
+            kept.append(character)
+    return "".join(kept)
+
+
+def owner(text):
+    """The type a demangled function belongs to: the enclosing function's type for a closure or
+    a partial function, the conforming type for a protocol witness, not a generic argument or a
+    parameter's type; None for a free function."""
+    text = PRIVATE.sub(r"\1", text).replace("->", "\u2192")
+    text = outside(outside(text, "<", ">"), "(", ")")
+    if " in conformance " in text:
+        text = text.split(" in conformance ", 1)[1].split(" : ", 1)[0]
+    match = TYPE.search(text.split(" in ")[-1].split("\u2192")[0])
+    return match.group(1).rstrip(".") if match else None
 
 
 def path_inventory(binary, symbols, counts):
@@ -119,22 +148,29 @@ def path_inventory(binary, symbols, counts):
     located = subprocess.run(["addr2line", "-e", binary, *[hex(a) for a in starts.values() if a is not None]],
                              capture_output=True, text=True).stdout.splitlines()
     where = dict(zip([n for n, a in starts.items() if a is not None], located))
-    types, files = set(), set()
+    types, sourced, files = set(), set(), set()
     for name, text in ours:
-        match = TYPE.search(text)
-        if match:
-            types.add(match.group(1).rstrip("."))
         source = where.get(name, "?").split(":")[0]
+        if owner(text):
+            types.add(owner(text))
         if "/Sources/" in source:
             files.add(source[source.index("/Sources/") + 1:])
+            if owner(text):
+                sourced.add(owner(text))
     print(f"on the path (ran >= once a request): {len(ours)} functions of {', '.join(MODULES)}; "
-          f"{len(types)} types; {len(files)} source files")
+          f"{len(types)} types ({len(sourced)} whose own source runs, the rest compiler-made "
+          f"witnesses, copies and thunks); {len(files)} source files")
     print("  types: " + ", ".join(sorted(types)))
+    print("  types whose own source runs: " + ", ".join(sorted(sourced)))
     print("  files: " + ", ".join(sorted(files)))
+    if "--functions" in sys.argv:
+        for name, text in sorted(ours, key=lambda nt: where.get(nt[0], "?")):
+            source = where.get(name, "?").split(":")[0]
+            print(f"  {source[source.rfind('/') + 1:]}: {owner(text)}: {text}")
 
 
 def main():
-    arguments = [a for a in sys.argv[1:] if a != "--path"]
+    arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
     binary, scenario = arguments[0], arguments[1]
     top = int(arguments[2]) if len(arguments) > 2 else 40
     build_plugin()
