@@ -1,7 +1,136 @@
 private import CHiredis
 import NIOCore
 
-// The only file that touches hiredis. hiredis is the RESP codec; SwiftNIO owns the socket.
+// RESP, Redis's wire format: the values (RESPValue), commands written (RESPEncoder), replies
+// read (HiredisReader). The only file that touches hiredis; SwiftNIO owns the socket.
+
+/// One RESP2 reply from Redis, decoded into plain Swift values.
+package enum RESPValue: Sendable, Equatable {
+    case simpleString(String)
+    /// An `-ERR ...` reply: the command reached Redis and Redis refused it.
+    case error(String)
+    case integer(Int)
+    case bulkString(ByteBuffer)
+    case null
+    case array([RESPValue])
+}
+
+extension RESPValue {
+    /// The text of a simple or bulk string, `nil` for any other reply.
+    package var string: String? {
+        switch self {
+        case .simpleString(let text): text
+        case .bulkString(let bytes): String(buffer: bytes)
+        default: nil
+        }
+    }
+
+    /// An integer reply, or a string reply that spells an integer.
+    package var int: Int? {
+        switch self {
+        case .integer(let value): value
+        case .simpleString, .bulkString: self.string.flatMap { Int($0) }
+        default: nil
+        }
+    }
+
+    package var array: [RESPValue]? {
+        if case .array(let elements) = self { return elements }
+        return nil
+    }
+
+    package var isNull: Bool { self == .null }
+
+    /// The reply's kind and size, for an error message that must not hold a token.
+    package var shape: String {
+        switch self {
+        case .simpleString: "a status reply"
+        case .error: "an error reply"
+        case .integer: "an integer"
+        case .bulkString: "a string"
+        case .null: "a null"
+        case .array(let elements): "an array of \(elements.count)"
+        }
+    }
+}
+
+/// Writes commands as RESP arrays of bulk strings, straight into the outgoing buffer.
+///
+/// hiredis's `redisFormatCommandArgv` (``HiredisEncoder``) wrote the same bytes, but through a
+/// C string per argument, four arrays and a heap block per command: 11 allocations for the
+/// assign script's EVALSHA against none here past the buffer's own (`Benchmarks/CodecBenchmarks`,
+/// `make bench`). hiredis stays the reply parser. `HiredisCodecTests` checks that the two
+/// encoders agree byte for byte.
+enum RESPEncoder {
+    /// The command in a buffer of its own, made the size it needs at once.
+    static func command(_ arguments: [String], allocator: ByteBufferAllocator) -> ByteBuffer {
+        let size = Self.maximumSize(arguments)
+        var buffer = allocator.buffer(capacity: size)
+        Self.write(arguments, into: &buffer, maximumSize: size)
+        return buffer
+    }
+
+    static func write(_ arguments: [String], into buffer: inout ByteBuffer) {
+        Self.write(arguments, into: &buffer, maximumSize: Self.maximumSize(arguments))
+    }
+
+    /// The most bytes `arguments` take as RESP: a buffer this large takes the command without growing.
+    private static func maximumSize(_ arguments: [String]) -> Int {
+        // "*N\r\n", then "$LEN\r\nARG\r\n" each: 20 digits at most per number.
+        var size = 23
+        for argument in arguments { size += argument.utf8.count + 25 }
+        return size
+    }
+
+    private static func write(_ arguments: [String], into buffer: inout ByteBuffer, maximumSize: Int) {
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: maximumSize) { target in
+            var at = 0
+            target[at] = UInt8(ascii: "*")
+            at += 1
+            at = Self.put(arguments.count, into: target, at: at)
+            for var argument in arguments {
+                target[at] = UInt8(ascii: "$")
+                at += 1
+                at = argument.withUTF8 { utf8 in
+                    var at = Self.put(utf8.count, into: target, at: at)
+                    if let base = utf8.baseAddress {
+                        (target.baseAddress! + at).copyMemory(from: base, byteCount: utf8.count)
+                    }
+                    at += utf8.count
+                    target[at] = UInt8(ascii: "\r")
+                    target[at + 1] = UInt8(ascii: "\n")
+                    return at + 2
+                }
+            }
+            return at
+        }
+    }
+
+    /// Writes `value` in decimal and CRLF at `at`; returns the index after them.
+    private static func put(_ value: Int, into target: UnsafeMutableRawBufferPointer, at start: Int) -> Int {
+        var at = start
+        if value < 10 {
+            target[at] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value)
+            at += 1
+        } else {
+            var digits = 0
+            var rest = value
+            while rest > 0 {
+                digits += 1
+                rest /= 10
+            }
+            rest = value
+            for index in stride(from: at + digits - 1, through: at, by: -1) {
+                target[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+                rest /= 10
+            }
+            at += digits
+        }
+        target[at] = UInt8(ascii: "\r")
+        target[at + 1] = UInt8(ascii: "\n")
+        return at + 2
+    }
+}
 
 /// Encodes commands with `redisFormatCommandArgv`.
 enum HiredisEncoder {

@@ -19,7 +19,7 @@ enum AssignReply: PoolScriptReply {
     case queued(waitUntil: Int64, observedAt: Int64)
 
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
-        let (status, fields) = try reply.statusFields(script)
+        let (status, fields) = try statusFields(of: reply, script)
         switch (status, fields.count) {
         case ("ok", _): return .assigned(try TokenRecord(fields, script: script, pool: pool))
         case ("empty", 1): return .empty
@@ -44,7 +44,7 @@ package enum TokenReply: PoolScriptReply {
     case conflict
 
     package static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
-        let (status, fields) = try reply.statusFields(script)
+        let (status, fields) = try statusFields(of: reply, script)
         switch (status, fields.count) {
         case ("ok", _): return .ok(try TokenRecord(fields, script: script, pool: pool))
         case ("not_found", 1): return .notFound
@@ -59,7 +59,7 @@ enum DeleteReply: PoolScriptReply {
     case deleted, notFound
 
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
-        let (status, fields) = try reply.statusFields(script)
+        let (status, fields) = try statusFields(of: reply, script)
         switch (status, fields.count) {
         case ("ok", 1): return .deleted
         case ("not_found", 1): return .notFound
@@ -76,7 +76,7 @@ enum LeaveReply: PoolScriptReply {
     case gone
 
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
-        let (status, fields) = try reply.statusFields(script)
+        let (status, fields) = try statusFields(of: reply, script)
         switch (status, fields.count) {
         case ("ok", _): return .taken(try TokenRecord(fields, script: script, pool: pool))
         case ("gone", 1): return .gone
@@ -223,7 +223,7 @@ enum GenerateReply: PoolScriptReply {
     case busy
 
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
-        let (status, fields) = try reply.statusFields(script)
+        let (status, fields) = try statusFields(of: reply, script)
         switch status {
         case "ok":
             guard fields.count >= 4, let expiresAt = fields[1].int64, let now = fields[2].int64, let wasEmpty = fields[3].int64 else {
@@ -254,15 +254,15 @@ enum GenerateReply: PoolScriptReply {
     }
 }
 
-extension RESPValue {
-    /// An array whose first element is a status string, and that status; or unexpectedReply.
-    fileprivate func statusFields(_ script: PoolScript) throws(RedisClientError) -> (status: String, fields: [RESPValue]) {
-        guard let fields = self.array, let status = fields.first?.string else {
-            throw .unexpectedReply("\(script.name): \(self.shape), expected an array with a status")
-        }
-        return (status, fields)
+/// An array whose first element is a status string, and that status; or unexpectedReply.
+private func statusFields(of reply: RESPValue, _ script: PoolScript) throws(RedisClientError) -> (status: String, fields: [RESPValue]) {
+    guard let fields = reply.array, let status = fields.first?.string else {
+        throw .unexpectedReply("\(script.name): \(reply.shape), expected an array with a status")
     }
+    return (status, fields)
+}
 
+extension RESPValue {
     fileprivate static func unknownStatus(_ fields: [RESPValue], _ script: PoolScript) -> RedisClientError {
         .unexpectedReply("\(script.name): status '\(fields[0].string?.prefix(16) ?? "")' with \(fields.count) fields")
     }
