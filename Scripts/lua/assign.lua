@@ -83,6 +83,8 @@ end
 
 -- Lapsed leases end first (to the queue's head, or the free set), so a lapsed token is reusable at once.
 endLapsed(ARGV[2])
+-- So do rests and quarantines that are over: a token whose rest ended is assignable now.
+endResting(ARGV[2])
 
 for _ = 1, tonumber(ARGV[3]) do
     local tok = redis.call('SPOP', KEYS[1])

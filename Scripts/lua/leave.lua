@@ -24,6 +24,7 @@ end
 
 local tok = leaveWith(id)
 if tok then
-    release(tok, lifeOf(tok), 'unblocked')
+    -- Handed over but never used: no rest.
+    release(tok, lifeOf(tok), 'unblocked', nil, 0)
 end
 return {'gone'}

@@ -1,12 +1,14 @@
 -- list.lua: one page of a pool's tokens, never the whole pool. Needs prelude.lua (KEYS 1-12).
 --
 -- ARGV[1] 'assigned' (by lease deadline, soonest first), 'all' (by life deadline, soonest
---         first) or 'free' (in the free set's own order, SSCAN)
+--         first), 'cooling' (by availableAt, soonest first), 'disabled' (by quarantine's end,
+--         soonest first, then those disabled until enabled) or 'free' (in the free set's own
+--         order, SSCAN)
 -- ARGV[2] how many tokens at most (1..1000); 'free' pages hold about as many (SSCAN's count)
 -- ARGV[3] '' for the first page, else the `next` of the page before: 'SCORE:TOKEN' after which
 --         the sorted listings go on ('SCORE' alone: after that deadline), or SSCAN's cursor for 'free'
 --
--- Returns {next|false, now, then per token the 7 fields of record(...) after its status (see
+-- Returns {next|false, now, then per token the 11 fields of record(...) after its status (see
 -- prelude.lua)}. A token may move while a listing pages through
 -- the pool: it shows where it was when its page was read (in two pages, or none, if it moved
 -- meanwhile); lapsed leases and dead tokens are left out. Complexity: O(L (log n) + t) for a
@@ -20,18 +22,19 @@ begin()
 local state, limit, cursor = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local page = {false, now}
 
--- Appends one token as it is now, unless its life or (for `assigned`) its lease is over.
+-- Appends one token as it is now, unless its life is over or (but for `all`) it is no longer
+-- in the state listed.
 local function add(tok)
     local life = lifeOf(tok)
     if not life or life <= now then
         return
     end
     local leaseUntil, lease = currentLease(tok)
-    if state == 'assigned' and not lease then
+    local r = record(tok, life, lease and leaseUntil, lease)
+    if state ~= 'all' and r[9] ~= state then
         return
     end
-    local r = record(tok, life, lease and leaseUntil, lease)
-    for i = 2, 8 do
+    for i = 2, 12 do
         page[#page + 1] = r[i]
     end
 end
@@ -58,8 +61,11 @@ if state == 'free' then
 end
 
 -- The sorted listings: members after (score, token), ties in Redis's order (bytewise).
-local key = state == 'assigned' and KEYS[2] or KEYS[3]
-local afterScore, afterTok = now, nil
+local key = ({assigned = KEYS[2], cooling = coolingKey(), disabled = disabledKey()})[state] or KEYS[3]
+-- Disabled tokens: every one, those whose quarantine ended too (until the next assign or reap
+-- frees them); those disabled by hand (score +inf) page as if at this far deadline.
+local FOREVER = 99999999999999
+local afterScore, afterTok = state == 'disabled' and 0 or now, nil
 if cursor ~= '' then
     local score, tok = string.match(cursor, '^(%d+):?(.*)$')
     afterScore = tonumber(score)
@@ -74,7 +80,7 @@ while #picked <= limit do
     local want = limit + 1 - #picked
     local reply = redis.call('ZRANGE', key, afterTok and afterScore or '(' .. afterScore, '+inf', 'BYSCORE', 'LIMIT', offset, want, 'WITHSCORES')
     for i = 1, #reply, 2 do
-        local score = tonumber(reply[i + 1])
+        local score = math.min(tonumber(reply[i + 1]), FOREVER)
         if not (afterTok and score == afterScore and reply[i] <= afterTok) then
             picked[#picked + 1] = {reply[i], score}
         end
@@ -88,6 +94,6 @@ for i = 1, math.min(limit, #picked) do
     add(picked[i][1])
 end
 if #picked > limit then
-    page[1] = picked[limit][2] .. ':' .. picked[limit][1]
+    page[1] = string.format('%d', picked[limit][2]) .. ':' .. picked[limit][1]
 end
 return page

@@ -1,13 +1,14 @@
 -- reap.lua: one bounded batch of reclaiming. Waiters past their `until` leave the queue;
--- lapsed leases go to the queue's head or back to the free set; tokens past their life leave
+-- lapsed leases, rests and quarantines that are over go to the queue's head or back to the free set; tokens past their life leave
 -- every key. Operations already treat all three as gone the instant their deadline passes:
 -- this only returns memory and keeps the free set and the queue honest.
 -- Needs prelude.lua (KEYS 1-12).
 --
 -- ARGV[1] at most this many of each: gone waiters, lapsed leases, dead tokens, per call
 --
--- Returns {leasesEnded, tokensExpired, waitersGone, waiting}; a count equal to ARGV[1] means
--- more may be left. Complexity: O(k (log n + log w)) for the k <= 3 * ARGV[1] handled; never a scan.
+-- Returns {leasesEnded, tokensExpired, waitersGone, waiting, backFromRest}: backFromRest counts
+-- rests and quarantines that ended (tokens free again); a count equal to ARGV[1] (2 * ARGV[1]
+-- for backFromRest) means more may be left. Complexity: O(k (log n + log w)) for the k <= 3 * ARGV[1] handled; never a scan.
 --
 --   redis-cli --eval <(cat prelude.lua reap.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
@@ -23,9 +24,17 @@ for _, id in ipairs(gone) do
 end
 
 local leasesEnded = endLapsed(ARGV[1])
+local rested = endResting(ARGV[1])
 
 local dead = redis.call('ZRANGE', KEYS[3], '-inf', now, 'BYSCORE', 'LIMIT', 0, batch)
 for _, tok in ipairs(dead) do
     purge(tok, 'expired')
 end
-return {leasesEnded, #dead, #gone, redis.call('ZCARD', KEYS[6])}
+-- The marks (see KEYS[11] in prelude.lua) go once what they mark is empty.
+if settings[9] and redis.call('ZCARD', coolingKey()) + redis.call('ZCARD', disabledKey()) == 0 then
+    redis.call('HDEL', KEYS[11], 'resting')
+end
+if settings[10] and redis.call('HLEN', healthKey()) == 0 then
+    redis.call('HDEL', KEYS[11], 'health')
+end
+return {leasesEnded, #dead, #gone, redis.call('ZCARD', KEYS[6]), rested}

@@ -1,6 +1,6 @@
 -- renew.lua: a replica vouches for its waiters in one pool, every quarter second or so, and
 -- learns which were handed a token (a published hand-over it may have missed) or dropped.
--- Lapsed leases end here too, so a token whose holder went quiet reaches the queue within a
+-- Lapsed leases, rests and quarantines end here too, so a token whose holder went quiet reaches the queue within a
 -- renewal, not at the reaper's next pass. Needs prelude.lua (KEYS 1-12).
 --
 -- ARGV[1] a waiter's `until` moves to at most this many ms from now (its wait's end caps it)
@@ -20,6 +20,7 @@ begin()
 local presence = tonumber(ARGV[1])
 
 endLapsed(ARGV[2])
+endResting(ARGV[2])
 
 local reports = {}
 for i = 3, #ARGV - 1, 2 do

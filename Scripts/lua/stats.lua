@@ -1,9 +1,11 @@
 -- stats.lua: count a pool's tokens, all read at one instant. Needs prelude.lua (KEYS 1-12).
 --
--- Returns {total, free, assigned, waiting, leaseTTL|false, keepAliveTTL|false}: the TTLs (ms) are
--- the pool's own settings, false where it has none (the replicas' flags apply). Lapsed leases and dead tokens count until the reaper
+-- Returns counts() (see prelude.lua): {total, free, assigned, waiting, leaseTTL|false,
+-- keepAliveTTL|false, cooling, disabled, cooldown|false, maxFailures|false, quarantine|false,
+-- rateAssigns|false, ratePer|false};
+-- the settings are the pool's own, false where it has none (the replicas' flags apply). Lapsed leases and dead tokens count until the reaper
 -- gets to them (about a second); waiting counts the queue, a waiter whose replica stopped for
--- at most a second more. Complexity: O(1) (SCARD, ZCARD).
+-- at most a second more. Complexity: O(log n) (SCARD, ZCARD, one ZCOUNT).
 --
 --   redis-cli --eval <(cat prelude.lua stats.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \

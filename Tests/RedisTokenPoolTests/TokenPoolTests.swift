@@ -268,15 +268,15 @@ struct TokenPoolTests {
             #expect(try await pool.client.send("FUNCTION", "LOAD", older).string == "tokenpool_0ld")
             _ = try await pool.generate(count: 2)
             let keys = pool.keys(of: .default).scriptKeys
-            #expect(try await pool.client.send(["FCALL", "tokenpool_0ld_assign", "12"] + keys + ["60000", "16", "32", "60000"]).array?.first?.string == "ok")
+            #expect(try await pool.client.send(["FCALL", "tokenpool_0ld_assign", String(keys.count)] + keys + ["60000", "16", "32", "60000"]).array?.first?.string == "ok")
             #expect(try await pool.assign().state == .assigned)
             let libraries = try await pool.client.send("FUNCTION", "LIST", "LIBRARYNAME", "tokenpool_*").array ?? []
             #expect(libraries.count == 2)
             // FCALL_RO runs only functions flagged no-writes.
-            let stats = try await pool.client.send(["FCALL_RO", "\(PoolScript.libraryName)_stats", "12"] + keys).array
+            let stats = try await pool.client.send(["FCALL_RO", "\(PoolScript.libraryName)_stats", String(keys.count)] + keys).array
             #expect(stats?.prefix(3).compactMap(\.int) == [2, 0, 2])
             await #expect(throws: RedisServerError.self) {
-                try await pool.client.send(["FCALL_RO", "\(PoolScript.libraryName)_assign", "12"] + keys + ["60000", "16", "32", "60000"])
+                try await pool.client.send(["FCALL_RO", "\(PoolScript.libraryName)_assign", String(keys.count)] + keys + ["60000", "16", "32", "60000"])
             }
         }
     }
@@ -291,9 +291,9 @@ struct TokenPoolTests {
             )
             #expect(try await pool.client.send("FUNCTION", "LOAD", library.source).string == "tokenpool_probe")
             let keys = pool.keys(of: .default).scriptKeys
-            let now = try await pool.client.send(["FCALL", "tokenpool_probe_begins", "12"] + keys).string
+            let now = try await pool.client.send(["FCALL", "tokenpool_probe_begins", String(keys.count)] + keys).string
             #expect(now.flatMap { Int64($0) } != nil)
-            #expect(try await pool.client.send(["FCALL", "tokenpool_probe_peeks", "12"] + keys).string == "unset")
+            #expect(try await pool.client.send(["FCALL", "tokenpool_probe_peeks", String(keys.count)] + keys).string == "unset")
         }
     }
 

@@ -22,7 +22,7 @@ struct PoolManagementHTTPTests {
             let kept = #"{"proxy":"10.0.0.7:3128","port":3128,"weight":1.50,"note":"<script>alert(1)</script>","nested":{"z":[1,null,true]}}"#
             let created = try await Self.post(client, "/tokens", #"{"metadata": \#(sent)}"#)
             #expect(created.status == .created)
-            #expect(String(buffer: created.body).hasSuffix(#""holder":null,"metadata":\#(kept)}"#))
+            #expect(String(buffer: created.body).hasSuffix(#""holder":null,"metadata":\#(kept),"availableAt":null,"failures":0,"reason":null}"#))
             let assigned = try await Self.post(client, "/tokens/assign", #"{"holder": "worker-7"}"#)
             let info = try TokenAPITests.decode(Info.self, assigned)
             #expect(info.holder == "worker-7" && info.metadata?["port"] == .number(3128))

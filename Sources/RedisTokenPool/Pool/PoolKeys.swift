@@ -24,10 +24,20 @@ package struct PoolKeys: Sendable {
     package let meta: String
     /// `PREFIX:{pool}:holder`, a hash: assigned token -> who holds it, when assign named a holder.
     package let holder: String
-    /// `PREFIX:{pool}:settings`, a hash: the pool's own `leaseTTL` and `keepAliveTTL` (ms), `events` = `off`.
+    /// `PREFIX:{pool}:settings`, a hash: the pool's own `leaseTTL`, `keepAliveTTL`, `cooldown`
+    /// and `quarantine` (ms), `maxFailures`, `events` = `off`.
     package let settings: String
     /// `PREFIX:{pool}:events`, a stream: what happened in the pool, capped near 1000 entries.
     package let events: String
+    /// The three keys below are the scripts' too, but never passed: they name them after `free`
+    /// (a key passed costs Redis about a twentieth of a call, and a pool that uses no cooldown,
+    /// rate limit or failure reports never touches these).
+    /// `PREFIX:{pool}:cooling`, a sorted set: resting token -> availableAt (ms).
+    package let cooling: String
+    /// `PREFIX:{pool}:disabled`, a sorted set: disabled token -> its quarantine's end (ms), `+inf` until enabled.
+    package let disabled: String
+    /// `PREFIX:{pool}:health`, a hash: token -> `FAILURES[ REASON]`, for tokens with failures or a reason.
+    package let health: String
     private let base: String
 
     package init(prefix: String, pool: PoolName) {
@@ -44,6 +54,9 @@ package struct PoolKeys: Sendable {
         self.holder = self.base + "holder"
         self.settings = self.base + "settings"
         self.events = self.base + "events"
+        self.cooling = self.base + "cooling"
+        self.disabled = self.base + "disabled"
+        self.health = self.base + "health"
         self.scriptKeys = [
             self.free, self.leases, self.alive, self.lease, self.seq, self.queue, self.waiters, self.handed, self.meta, self.holder, self.settings,
             self.events,

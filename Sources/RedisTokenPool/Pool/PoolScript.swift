@@ -9,7 +9,7 @@ import RedisNIO
 /// (a rolling upgrade) each call their own; a Redis before 7 gets each script by `EVALSHA`, with
 /// the prelude in front of it.
 package enum PoolScript: Int, CaseIterable {
-    case assign, unblock, keepAlive, delete, generate, inspect, stats, reap, leave, renew, list, metadata, settings, dropPool
+    case assign, unblock, keepAlive, delete, generate, inspect, stats, reap, leave, renew, list, metadata, settings, dropPool, disable, enable
 
     var script: RedisScript {
         Self.scripts[self.rawValue]
@@ -34,6 +34,8 @@ package enum PoolScript: Int, CaseIterable {
         case .metadata: ("metadata", LuaSource.metadata, true)
         case .settings: ("settings", LuaSource.settings, true)
         case .dropPool: ("drop_pool", LuaSource.dropPool, true)
+        case .disable: ("disable", LuaSource.disable, true)
+        case .enable: ("enable", LuaSource.enable, true)
         }
     }
 
@@ -139,15 +141,45 @@ struct AssignCall: PoolScriptCall {
     }
 }
 
-/// unblock.lua: the lease ends (only `lease`'s, when given).
+/// unblock.lua: the lease ends (only `lease`'s, when given), with a report of how it went; the
+/// token rests `cooldown` first (`nil`: the pool's cooldown).
 struct UnblockCall: PoolScriptCall {
     typealias Reply = TokenReply
     static let script = PoolScript.unblock
 
     let token: Token
     let lease: Int64?
+    let cooldown: Duration?
+    let outcome: Outcome
 
-    var arguments: [String] { [self.token.rawValue, self.lease.map { String($0) } ?? ""] }
+    var arguments: [String] {
+        [self.token.rawValue, self.lease.map { String($0) } ?? "", self.cooldown.map(millis) ?? "", self.outcome.rawValue]
+    }
+}
+
+/// disable.lua: the token out of service until enabled (its lease, when `lease` is given, must be the current one).
+struct DisableCall: PoolScriptCall {
+    typealias Reply = TokenReply
+    static let script = PoolScript.disable
+
+    let token: Token
+    let lease: Int64?
+    let reason: String?
+    /// How long an Idempotency-Key's record answers.
+    let recordTTL: String
+    let idempotencyRecord: String?
+
+    var arguments: [String] { [self.token.rawValue, self.lease.map { String($0) } ?? "", self.reason ?? "", self.recordTTL] }
+}
+
+/// enable.lua: a disabled token back in service; any other left as it is.
+struct EnableCall: PoolScriptCall {
+    typealias Reply = TokenReply
+    static let script = PoolScript.enable
+
+    let token: Token
+
+    var arguments: [String] { [self.token.rawValue] }
 }
 
 /// keep_alive.lua: the token's life, and its lease when it stands, start again.
@@ -244,15 +276,18 @@ struct StatsCall: PoolScriptCall {
     var arguments: [String] { [] }
 }
 
-/// settings.lua: the pool's own TTLs set (`nil`: the replicas' defaults), then its counts.
+/// settings.lua: the pool's own settings set (`nil`: the replicas' defaults, or none), then its counts.
 struct SettingsCall: PoolScriptCall {
     typealias Reply = PoolCounts
     static let script = PoolScript.settings
 
-    let leaseTTL: Duration?
-    let keepAliveTTL: Duration?
+    let settings: PoolSettings
 
-    var arguments: [String] { [self.leaseTTL, self.keepAliveTTL].map { $0.map(millis) ?? "" } }
+    var arguments: [String] {
+        [self.settings.leaseTTL, self.settings.keepAliveTTL, self.settings.cooldown].map { $0.map(millis) ?? "" }
+            + [self.settings.maxFailures.map { String($0) } ?? "", self.settings.quarantine.map(millis) ?? ""]
+            + [self.settings.rateLimit.map { String($0.assigns) } ?? "", self.settings.rateLimit.map { millis($0.per) } ?? ""]
+    }
 }
 
 /// reap.lua: one bounded batch of reclaiming.

@@ -111,16 +111,18 @@ struct RenewReply: PoolScriptReply {
     }
 }
 
-/// reap.lua's reply: `{leasesEnded, tokensExpired, waitersGone, waiting}`.
+/// reap.lua's reply: `{leasesEnded, tokensExpired, waitersGone, waiting, backFromRest}`.
 struct ReapReply: PoolScriptReply {
     var leasesEnded: Int
     var tokensExpired: Int
     var waitersGone: Int
     var waiting: Int
+    /// Rests and quarantines that ended.
+    var backFromRest: Int
 
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
-        let counts = try reply.integers(4, script: script.name)
-        return ReapReply(leasesEnded: counts[0], tokensExpired: counts[1], waitersGone: counts[2], waiting: counts[3])
+        let counts = try reply.integers(5, script: script.name)
+        return ReapReply(leasesEnded: counts[0], tokensExpired: counts[1], waitersGone: counts[2], waiting: counts[3], backFromRest: counts[4])
     }
 }
 
@@ -134,8 +136,9 @@ struct DropPoolReply: PoolScriptReply {
     }
 }
 
-/// stats.lua's and settings.lua's reply, prelude.lua's `counts()`:
-/// `{total, free, assigned, waiting, leaseTTL|false, keepAliveTTL|false}`.
+/// stats.lua's and settings.lua's reply, prelude.lua's `counts()`: `{total, free, assigned,
+/// waiting, leaseTTL|false, keepAliveTTL|false, cooling, disabled, cooldown|false,
+/// maxFailures|false, quarantine|false, rateAssigns|false, ratePer|false}`.
 struct PoolCounts: PoolScriptReply {
     var total: Int
     var free: Int
@@ -144,14 +147,32 @@ struct PoolCounts: PoolScriptReply {
     /// The pool's own TTLs in ms; nil where it has none.
     var leaseTTL: Int64?
     var keepAliveTTL: Int64?
+    var cooling: Int
+    var disabled: Int
+    /// The pool's own cooldown and quarantine (ms) and maxFailures; nil where it has none.
+    var cooldown: Int64?
+    var maxFailures: Int64?
+    var quarantine: Int64?
+    /// The pool's rate limit: assignments per window (ms); nil where it has none.
+    var rateAssigns: Int64?
+    var ratePer: Int64?
 
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
-        guard let fields = reply.array, fields.count == 6, let total = fields[0].int64, let free = fields[1].int64, let assigned = fields[2].int64,
-            let waiting = fields[3].int64, let lease = fields[4].optionalInt64, let keepAlive = fields[5].optionalInt64
+        guard let fields = reply.array, fields.count == 13, let total = fields[0].int64, let free = fields[1].int64, let assigned = fields[2].int64,
+            let waiting = fields[3].int64, let lease = fields[4].optionalInt64, let keepAlive = fields[5].optionalInt64,
+            let cooling = fields[6].int64, let disabled = fields[7].int64, let cooldown = fields[8].optionalInt64,
+            let maxFailures = fields[9].optionalInt64, let quarantine = fields[10].optionalInt64,
+            let rateAssigns = fields[11].optionalInt64, let ratePer = fields[12].optionalInt64
         else {
-            throw .unexpectedReply("\(script.name): \(reply.shape), expected {total, free, assigned, waiting, leaseTTL, keepAliveTTL}")
+            throw .unexpectedReply(
+                "\(script.name): \(reply.shape), expected {total, free, assigned, waiting, leaseTTL, keepAliveTTL, cooling, disabled, cooldown, maxFailures, quarantine, rateAssigns, ratePer}"
+            )
         }
-        return PoolCounts(total: Int(total), free: Int(free), assigned: Int(assigned), waiting: Int(waiting), leaseTTL: lease, keepAliveTTL: keepAlive)
+        return PoolCounts(
+            total: Int(total), free: Int(free), assigned: Int(assigned), waiting: Int(waiting), leaseTTL: lease, keepAliveTTL: keepAlive,
+            cooling: Int(cooling), disabled: Int(disabled), cooldown: cooldown, maxFailures: maxFailures, quarantine: quarantine,
+            rateAssigns: rateAssigns, ratePer: ratePer
+        )
     }
 
     /// The counts as a pool's stats, its TTLs the replica's `defaults` where it has none of its own.
@@ -159,12 +180,15 @@ struct PoolCounts: PoolScriptReply {
         PoolStats(
             pool: pool, total: self.total, free: self.free, assigned: self.assigned, waiting: self.waiting,
             leaseTTL: self.leaseTTL.map { .milliseconds($0) } ?? defaults.leaseTTL,
-            keepAliveTTL: self.keepAliveTTL.map { .milliseconds($0) } ?? defaults.keepAliveTTL
+            keepAliveTTL: self.keepAliveTTL.map { .milliseconds($0) } ?? defaults.keepAliveTTL,
+            cooling: self.cooling, disabled: self.disabled, cooldown: self.cooldown.map { .milliseconds($0) },
+            maxFailures: self.maxFailures.map { Int($0) }, quarantine: self.quarantine.map { .milliseconds($0) },
+            rateLimit: self.rateAssigns.flatMap { assigns in self.ratePer.map { RateLimit(assigns: Int(assigns), per: .milliseconds($0)) } }
         )
     }
 }
 
-/// list.lua's reply: `{next|false, now, then 7 fields of a record per token}`.
+/// list.lua's reply: `{next|false, now, then 11 fields of a record per token}`.
 extension Page: PoolScriptReply where Element == TokenRecord {
     package static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
         guard let fields = reply.array, fields.count >= 2, (fields.count - 2) % TokenRecord.fieldCount == 0, let next = fields[0].optionalString else {
@@ -181,27 +205,32 @@ extension Page: PoolScriptReply where Element == TokenRecord {
 
 extension TokenRecord {
     /// The fields of prelude.lua's `record(...)` after its status.
-    static let fieldCount = 7
+    static let fieldCount = 11
 
-    /// A whole `record(...)` reply: `'ok'` and the 7 fields.
+    /// A whole `record(...)` reply: `'ok'` and the 11 fields.
     fileprivate init(_ fields: [RESPValue], script: PoolScript, pool: PoolName) throws(RedisClientError) {
         guard fields.count == 1 + Self.fieldCount else { throw .unexpectedReply("\(script.name): 'ok' with \(fields.count) fields") }
         try self.init(fields[1...], script: script.name, pool: pool)
     }
 
-    /// Decodes `token, expiresAt, leaseExpiresAt|false, lease|false, now, holder|false, metadata|false`.
+    /// Decodes `token, expiresAt, leaseExpiresAt|false, lease|false, now, holder|false,
+    /// metadata|false, state, availableAt|false, failures, reason|false`.
     init(_ fields: ArraySlice<RESPValue>, script: String, pool: PoolName) throws(RedisClientError) {
         let at = fields.startIndex
         guard fields.count == Self.fieldCount, let token = fields[at].string.flatMap({ Token($0) }), let expiresAt = fields[at + 1].int64,
             let now = fields[at + 4].int64, let leaseExpiresAt = fields[at + 2].optionalInt64, let lease = fields[at + 3].optionalInt64,
             (leaseExpiresAt == nil) == (lease == nil), let holder = fields[at + 5].optionalString, let metadata = fields[at + 6].optionalString,
-            metadata.map(Self.looksLikeObject) ?? true
+            metadata.map(Self.looksLikeObject) ?? true, let state = fields[at + 7].string.flatMap(State.init(rawValue:)),
+            (state == .assigned) == (lease != nil), let availableAt = fields[at + 8].optionalInt64, let failures = fields[at + 9].int64,
+            let reason = fields[at + 10].optionalString
         else {
-            throw .unexpectedReply("\(script): a record whose fields are not {token, expiresAt, leaseExpiresAt, lease, now, holder, metadata}")
+            throw .unexpectedReply(
+                "\(script): a record whose fields are not {token, expiresAt, leaseExpiresAt, lease, now, holder, metadata, state, availableAt, failures, reason}"
+            )
         }
         self.init(
             token: token, pool: pool, expiresAt: expiresAt, leaseExpiresAt: leaseExpiresAt, lease: lease, observedAt: now, holder: holder,
-            metadata: metadata
+            metadata: metadata, state: state, availableAt: availableAt, failures: Int(failures), reason: reason
         )
     }
 

@@ -5,7 +5,8 @@ import RedisNIO
 public struct PoolEvent: Sendable, Hashable {
     /// The stream entry's id (`MS-SEQ`): strictly increasing; pass it back to read what follows.
     public var id: String
-    /// `assigned`, `unblocked`, `lapsed`, `expired`, `deleted` or `generated`.
+    /// `assigned`, `unblocked`, `lapsed`, `expired`, `deleted`, `generated`, `cooling`,
+    /// `available`, `disabled` or `enabled`.
     public var type: String
     /// When, in ms since the epoch by Redis's clock.
     public var at: Int64
@@ -17,12 +18,21 @@ public struct PoolEvent: Sendable, Hashable {
     public var holder: String?
     /// How many tokens were made (`generated`).
     public var count: Int?
+    /// When the token is assignable again (`cooling`; `disabled` with a quarantine), ms by Redis's clock.
+    public var availableAt: Int64?
+    /// Why (`disabled`, when a reason was given).
+    public var reason: String?
 
-    public init(id: String, type: String, at: Int64, token: String? = nil, lease: Int64? = nil, holder: String? = nil, count: Int? = nil) {
+    public init(
+        id: String, type: String, at: Int64, token: String? = nil, lease: Int64? = nil, holder: String? = nil, count: Int? = nil,
+        availableAt: Int64? = nil, reason: String? = nil
+    ) {
         (self.id, self.type, self.at, self.token, self.lease, self.holder, self.count) = (id, type, at, token, lease, holder, count)
+        (self.availableAt, self.reason) = (availableAt, reason)
     }
 
-    /// `KIND AT TOKEN LEASE [HOLDER]` (lease 0: none; the holder may hold spaces) or `generated AT COUNT`.
+    /// `KIND AT TOKEN LEASE [HOLDER]` (lease 0: none; the holder may hold spaces), `generated AT
+    /// COUNT`, or `cooling|disabled AT TOKEN LEASE AVAILABLEAT|- [REASON]`.
     init?(id: String, text: String) {
         let parts = text.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
         guard parts.count >= 3, let at = Int64(parts[1]) else { return nil }
@@ -35,7 +45,14 @@ public struct PoolEvent: Sendable, Hashable {
         guard parts.count >= 4, let lease = Int64(parts[3]) else { return nil }
         self.token = String(parts[2])
         self.lease = lease > 0 ? lease : nil
-        self.holder = parts.count == 5 ? String(parts[4]) : nil
+        guard parts.count == 5 else { return }
+        guard self.type == "cooling" || self.type == "disabled" else {
+            self.holder = String(parts[4])
+            return
+        }
+        let rest = parts[4].split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+        self.availableAt = Int64(rest[0])
+        self.reason = rest.count == 2 ? String(rest[1]) : nil
     }
 }
 

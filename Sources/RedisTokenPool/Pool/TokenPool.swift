@@ -159,12 +159,35 @@ public final class TokenPool: Sendable {
         throw RedisClientError.unexpectedReply("assign: 1000 retries in a row")
     }
 
-    /// Frees an assigned token; a free token stays free.
-    /// - Parameter lease: when given, must be the current lease, else ``TokenPoolError/leaseConflict(_:lease:)``.
-    public func unblock(_ token: Token, lease: Int64? = nil, in pool: PoolName = .default) async throws -> TokenRecord {
-        let record = try await self.tokenOperation(UnblockCall(token: token, lease: lease), token, lease, pool)
+    /// Ends an assigned token's lease; a token with none stays as it is.
+    /// - Parameters:
+    ///   - lease: when given, must be the current lease, else ``TokenPoolError/leaseConflict(_:lease:)``.
+    ///   - cooldown: the token rests this long before it is free again (`nil`: the pool's cooldown, if any).
+    ///   - outcome: how the assignment went: a failure counts toward the pool's `maxFailures`.
+    public func unblock(
+        _ token: Token, lease: Int64? = nil, cooldown: Duration? = nil, outcome: Outcome = .success, in pool: PoolName = .default
+    ) async throws -> TokenRecord {
+        let record = try await self.tokenOperation(UnblockCall(token: token, lease: lease, cooldown: cooldown, outcome: outcome), token, lease, pool)
         self.metrics.unblocks.increment()
         return record
+    }
+
+    /// Takes the token out of service until ``enable(_:in:)``: its lease ends, it keeps its
+    /// metadata and its life (it still dies without keep-alive). With an `idempotencyKey`, a
+    /// retry within one lease TTL answers the token as it is, without checking `lease` again.
+    /// - Parameter lease: when given, must be the current lease (the holder's own say).
+    public func disable(
+        _ token: Token, lease: Int64? = nil, reason: String? = nil, in pool: PoolName = .default, idempotencyKey: String? = nil
+    ) async throws -> TokenRecord {
+        let record = idempotencyKey.map { self.keys(of: pool).idempotencyRecord("disable", $0) }
+        let call = DisableCall(token: token, lease: lease, reason: reason, recordTTL: self.leaseMillis, idempotencyRecord: record)
+        return try await self.tokenOperation(call, token, lease, pool)
+    }
+
+    /// Puts a disabled token back in service (free, or to the first waiter), its failures and
+    /// reason cleared. A token that is not disabled is left as it is.
+    public func enable(_ token: Token, in pool: PoolName = .default) async throws -> TokenRecord {
+        try await self.tokenOperation(EnableCall(token: token), token, nil, pool)
     }
 
     /// Extends the token's life by the keep-alive TTL and, if assigned, its lease by the lease TTL.
@@ -249,8 +272,14 @@ public final class TokenPool: Sendable {
     /// next operation on. Leases and lives already granted keep their deadlines, and a keep-alive
     /// never moves a deadline earlier than it was. Lists the pool if it was not.
     public func configure(_ pool: PoolName, leaseTTL: Duration?, keepAliveTTL: Duration?) async throws -> PoolStats {
+        try await self.configure(pool, PoolSettings(leaseTTL: leaseTTL, keepAliveTTL: keepAliveTTL))
+    }
+
+    /// Sets all the pool's own settings at once (what `settings` leaves `nil` is the default, or
+    /// none). Rests and quarantines already begun keep their ends.
+    public func configure(_ pool: PoolName, _ settings: PoolSettings) async throws -> PoolStats {
         try await self.register(pool, again: true)
-        return try await self.run(SettingsCall(leaseTTL: leaseTTL, keepAliveTTL: keepAliveTTL), pool).stats(of: pool, defaults: self.settings)
+        return try await self.run(SettingsCall(settings: settings), pool).stats(of: pool, defaults: self.settings)
     }
 
     /// Removes the pool: its tokens, leases, queue and settings, in one step (UNLINK: Redis frees

@@ -23,6 +23,12 @@ struct JSONWriter {
         self.needsComma = true
     }
 
+    /// A member whose value is an object: its members follow, then ``endObject()``.
+    mutating func beginObject(_ key: StaticString) {
+        self.key(key)
+        self.beginObject()
+    }
+
     mutating func beginArray(_ key: StaticString) {
         self.key(key)
         self.beginArray()

@@ -18,7 +18,8 @@ struct JSONResponse: ResponseGenerator {
 }
 
 extension JSONWriter {
-    /// TokenInfo: `{"token","pool","state","expiresAt","leaseExpiresAt","lease","leaseExpiresIn","holder","metadata"}`.
+    /// TokenInfo: `{"token","pool","state","expiresAt","leaseExpiresAt","lease","leaseExpiresIn","holder","metadata",
+    /// "availableAt","failures","reason"}`.
     mutating func tokenInfo(_ record: TokenRecord) {
         self.beginObject()
         self.field("token", record.token.rawValue)
@@ -30,13 +31,16 @@ extension JSONWriter {
         self.field("leaseExpiresIn", secondsFromMilliseconds: record.leaseExpiresAt.map { max(0, $0 - record.observedAt) })
         self.field("holder", record.holder)
         self.field("metadata", json: record.metadata)
+        self.field("availableAt", timestampFromMilliseconds: record.availableAt)
+        self.field("failures", record.failures)
+        self.field("reason", record.reason)
         self.endObject()
     }
 }
 
 extension TokenRecord {
     /// About how many bytes its TokenInfo takes, metadata included: the writer's one allocation.
-    var jsonSize: Int { 224 + (self.metadata?.utf8.count ?? 0) }
+    var jsonSize: Int { 288 + (self.metadata?.utf8.count ?? 0) + (self.reason?.utf8.count ?? 0) }
 
     func json(status: HTTPResponse.Status = .ok) -> JSONResponse {
         var writer = JSONWriter(capacity: self.jsonSize)
@@ -79,7 +83,7 @@ extension Page<TokenRecord> {
 extension Page<PoolStats> {
     /// `{"pools": [Pool], "next": CURSOR|null}`.
     func json() -> JSONResponse {
-        var writer = JSONWriter(capacity: 48 + 160 * self.items.count)
+        var writer = JSONWriter(capacity: 48 + 256 * self.items.count)
         writer.beginObject()
         writer.beginArray("pools")
         for stats in self.items { writer.poolStats(stats, detailed: true) }
@@ -91,7 +95,9 @@ extension Page<PoolStats> {
 }
 
 extension JSONWriter {
-    /// Stats: `{"pool","total","free","assigned","waiting"}`; `detailed` (Pool) adds the TTLs in seconds.
+    /// Stats: `{"pool","total","free","assigned","waiting","cooling","disabled"}`; `detailed` (Pool)
+    /// adds the pool's settings: the TTLs, `cooldown` and `quarantine` in seconds, `maxFailures`,
+    /// `rateLimit` (`{"assigns", "per"}`, or null).
     mutating func poolStats(_ stats: PoolStats, detailed: Bool) {
         self.beginObject()
         self.field("pool", stats.pool.rawValue)
@@ -99,9 +105,22 @@ extension JSONWriter {
         self.field("free", stats.free)
         self.field("assigned", stats.assigned)
         self.field("waiting", stats.waiting)
+        self.field("cooling", stats.cooling)
+        self.field("disabled", stats.disabled)
         if detailed {
             self.field("leaseTTL", secondsFromMilliseconds: stats.leaseTTL.milliseconds)
             self.field("keepAliveTTL", secondsFromMilliseconds: stats.keepAliveTTL.milliseconds)
+            self.field("cooldown", secondsFromMilliseconds: stats.cooldown?.milliseconds)
+            self.field("maxFailures", stats.maxFailures.map { Int64($0) })
+            self.field("quarantine", secondsFromMilliseconds: stats.quarantine?.milliseconds)
+            if let rate = stats.rateLimit {
+                self.beginObject("rateLimit")
+                self.field("assigns", rate.assigns)
+                self.field("per", secondsFromMilliseconds: rate.per.milliseconds)
+                self.endObject()
+            } else {
+                self.field("rateLimit", json: nil)
+            }
         }
         self.endObject()
     }
@@ -109,7 +128,7 @@ extension JSONWriter {
 
 extension PoolStats {
     func json(status: HTTPResponse.Status = .ok, detailed: Bool = false) -> JSONResponse {
-        var writer = JSONWriter(capacity: 160)
+        var writer = JSONWriter(capacity: 256)
         writer.poolStats(self, detailed: detailed)
         return JSONResponse(status: status, body: writer.buffer)
     }

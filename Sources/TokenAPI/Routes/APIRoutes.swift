@@ -24,6 +24,8 @@ struct APIRoutes<Context: ChannelRequestContext>: Sendable {
             Self.pool(.post, "/tokens/assign", .client, hot: true, tokens.assign),
             Self.pool(.post, "/tokens/{token}/unblock", .client, hot: true, tokens.unblock),
             Self.pool(.post, "/tokens/{token}/keep-alive", .client, hot: true, tokens.keepAlive),
+            Self.pool(.post, "/tokens/{token}/disable", .holderOrAdmin, tokens.disable),
+            Self.pool(.post, "/tokens/{token}/enable", .admin, tokens.enable),
             Self.pool(.get, "/tokens/{token}", .client, tokens.inspect),
             Self.pool(.get, "/tokens", .client, tokens.list),
             Self.pool(.get, "/events", .client, events.stream),
@@ -78,6 +80,9 @@ enum Access: String, Sendable {
     case open
     /// A client key or an admin key.
     case client
+    /// An admin key, or a client key that names the token's current lease (`?lease=N`): the
+    /// holder's own say over the token it holds.
+    case holderOrAdmin
     /// An admin key only.
     case admin
 }
@@ -185,6 +190,9 @@ extension APIKeys {
         }
         if access == .admin && role != .admin {
             throw ProblemDetails(.forbidden, "forbidden", "this route needs an admin key")
+        }
+        if access == .holderOrAdmin && role != .admin && request.uri.queryParameters.get("lease") == nil {
+            throw ProblemDetails(.forbidden, "forbidden", "a client key may do this only to the token it holds: name its lease with ?lease=N")
         }
     }
 }

@@ -97,7 +97,7 @@ extension HTTPField.Name {
 }
 
 extension ByteBuffer {
-    /// `id: ID`, `event: TYPE`, `data: {"type", "at", "token"?, "lease"?, "holder"?, "count"?}`, a blank line.
+    /// `id: ID`, `event: TYPE`, `data: {"type", "at", "token"?, "lease"?, "holder"?, "count"?, "availableAt"?, "reason"?}`, a blank line.
     mutating func writeServerSentEvent(_ event: PoolEvent) {
         var json = JSONWriter(capacity: 128)
         json.beginObject()
@@ -107,6 +107,8 @@ extension ByteBuffer {
         if let lease = event.lease { json.field("lease", lease) }
         if let holder = event.holder { json.field("holder", holder) }
         if let count = event.count { json.field("count", count) }
+        if let availableAt = event.availableAt { json.field("availableAt", timestampFromMilliseconds: availableAt) }
+        if let reason = event.reason { json.field("reason", reason) }
         json.endObject()
         self.writeString("id: \(event.id)\nevent: \(event.type)\ndata: ")
         self.writeImmutableBuffer(json.buffer)

@@ -114,20 +114,80 @@ enum RequestBodies {
         return holder
     }
 
-    /// `PUT /pools/{pool}`: `{"leaseTTL": s, "keepAliveTTL": s}`, each a number of seconds from
-    /// 0.001 to 31536000 (a year), or `null`/absent for the replicas' default.
-    static func poolSettings(_ body: RequestJSON?) throws -> (leaseTTL: Duration?, keepAliveTTL: Duration?) {
-        let example = #"{"leaseTTL": 60, "keepAliveTTL": 300}"#
+    /// The longest cooldown, in seconds (a day): `?cooldown=` and the pool's `cooldown`.
+    static let maxCooldown = 86_400
+    /// The most failure reports in a row a pool's `maxFailures` may ask for.
+    static let maxFailures = 1_000
+
+    /// The most assignments per window a pool's `rateLimit` may allow.
+    static let maxRateAssigns = 100_000
+
+    /// `PUT /pools/{pool}`: `{"leaseTTL": s, "keepAliveTTL": s, "cooldown": s, "maxFailures": F,
+    /// "quarantine": s, "rateLimit": {"assigns": R, "per": s}}`, all at once (`rateLimit`: R 1 to
+    /// 100000 in any window of 0.001 to 86400 s, or `null`/absent for none); the TTLs a number of seconds from 0.001 to 31536000 (a
+    /// year), or `null`/absent for the replicas' default; `cooldown` 0 to 86400 s and
+    /// `quarantine` 0.001 to 31536000 s, `maxFailures` 1 to 1000, each `null`/absent (or a
+    /// cooldown of 0) for none.
+    static func poolSettings(_ body: RequestJSON?) throws -> PoolSettings {
+        let example = #"{"leaseTTL": 60, "keepAliveTTL": 300, "cooldown": 30, "maxFailures": 3, "quarantine": 600, "rateLimit": {"assigns": 10, "per": 60}}"#
         guard body != nil else { throw ProblemDetails.badRequest("the body must be JSON like \(example) ({} for the defaults)") }
-        let members = try Self.members(body, allowed: ["leaseTTL", "keepAliveTTL"], example: example)
-        func seconds(_ name: String) throws -> Duration? {
+        let members = try Self.members(body, allowed: ["leaseTTL", "keepAliveTTL", "cooldown", "maxFailures", "quarantine", "rateLimit"], example: example)
+        func number(_ name: String) -> (text: String?, isNull: Bool) {
             let value = members.first { $0.key == name }?.value
-            if value == nil || value == .null { return nil }
-            guard case .number(let text) = value, let seconds = Double(text), seconds >= 0.001, seconds <= 31_536_000 else {
-                throw ProblemDetails.badRequest("\(name) must be a number of seconds from 0.001 to 31536000, or null for the default")
+            if value == nil || value == .null { return (nil, true) }
+            if case .number(let text) = value { return (text, false) }
+            return (nil, false)
+        }
+        func seconds(_ name: String, from low: Double, to high: Double, none: String) throws -> Duration? {
+            let (text, isNull) = number(name)
+            if isNull { return nil }
+            guard let text, let seconds = Double(text), seconds >= low, seconds <= high else {
+                throw ProblemDetails.badRequest("\(name) must be a number of seconds from \(low == 0 ? "0" : "0.001") to \(Int(high)), or null for \(none)")
             }
             return .milliseconds(Int64((seconds * 1000).rounded()))
         }
-        return (try seconds("leaseTTL"), try seconds("keepAliveTTL"))
+        var settings = PoolSettings()
+        settings.leaseTTL = try seconds("leaseTTL", from: 0.001, to: 31_536_000, none: "the default")
+        settings.keepAliveTTL = try seconds("keepAliveTTL", from: 0.001, to: 31_536_000, none: "the default")
+        settings.cooldown = try seconds("cooldown", from: 0, to: Double(Self.maxCooldown), none: "none")
+        if settings.cooldown == .zero { settings.cooldown = nil }
+        settings.quarantine = try seconds("quarantine", from: 0.001, to: 31_536_000, none: "until enabled by hand")
+        let (failures, isNull) = number("maxFailures")
+        if !isNull {
+            guard let failures, let count = Int(failures), (1...Self.maxFailures).contains(count) else {
+                throw ProblemDetails.badRequest("maxFailures must be a whole number from 1 to \(Self.maxFailures), or null for never")
+            }
+            settings.maxFailures = count
+        }
+        settings.rateLimit = try Self.rateLimit(members.first { $0.key == "rateLimit" }?.value)
+        return settings
+    }
+
+    /// `{"assigns": R, "per": W}`: R a whole number from 1 to ``maxRateAssigns``, W seconds from
+    /// 0.001 to 86400; `null` or absent for none.
+    private static func rateLimit(_ value: RequestJSON?) throws -> RateLimit? {
+        guard let value, value != .null else { return nil }
+        let problem = ProblemDetails.badRequest(
+            "rateLimit must be like {\"assigns\": 10, \"per\": 60}: assigns a whole number from 1 to \(Self.maxRateAssigns), per seconds from 0.001 to 86400; or null for none"
+        )
+        guard case .object(let members) = value, members.count == 2,
+            case .number(let assignsText)? = members.first(where: { $0.key == "assigns" })?.value,
+            case .number(let perText)? = members.first(where: { $0.key == "per" })?.value,
+            let assigns = Int(assignsText), (1...Self.maxRateAssigns).contains(assigns),
+            let per = Double(perText), per >= 0.001, per <= 86_400
+        else { throw problem }
+        return RateLimit(assigns: assigns, per: .milliseconds(Int64((per * 1000).rounded())))
+    }
+
+    /// `POST /tokens/{token}/disable`: `{"reason": "..."}` (1 to 256 printable characters) or no body.
+    static func reason(_ body: RequestJSON?) throws -> String? {
+        let members = try Self.members(body, allowed: ["reason"], example: #"{"reason": "proxy refuses connections"}"#)
+        guard let value = members.first?.value, value != .null else { return nil }
+        guard case .string(let reason) = value, (1...256).contains(reason.unicodeScalars.count),
+            !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw ProblemDetails.badRequest("reason must be a string of 1 to 256 printable characters")
+        }
+        return reason
     }
 }

@@ -66,7 +66,21 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
 
     func unblock(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
         let (token, lease) = try (Self.token(context), Self.lease(request))
-        return try await self.pool.unblock(token, lease: lease, in: pool).json()
+        let query = request.uri.queryParameters
+        // The plain unblock (the hot case) has neither: no work to look for them.
+        guard query.count > (lease == nil ? 0 : 1) else { return try await self.pool.unblock(token, lease: lease, in: pool).json() }
+        let (cooldown, outcome) = try (Self.cooldown(request), Self.outcome(request))
+        return try await self.pool.unblock(token, lease: lease, cooldown: cooldown, outcome: outcome, in: pool).json()
+    }
+
+    func disable(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+        let (token, lease, key) = try (Self.token(context), Self.lease(request), Self.idempotencyKey(request))
+        let reason = try RequestBodies.reason(await RequestBodies.json(request, maxSize: self.maxBodySize))
+        return try await self.pool.disable(token, lease: lease, reason: reason, in: pool, idempotencyKey: key).json()
+    }
+
+    func enable(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+        try await self.pool.enable(Self.token(context), in: pool).json()
     }
 
     func keepAlive(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
@@ -81,7 +95,7 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
     func list(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
         let state = request.uri.queryParameters.get("state") ?? TokenListing.all.rawValue
         guard let listing = TokenListing(rawValue: state) else {
-            throw ProblemDetails.badRequest("state must be free, assigned or all, not '\(state.prefix(32))'")
+            throw ProblemDetails.badRequest("state must be free, assigned, cooling, disabled or all, not '\(state.prefix(32))'")
         }
         let (limit, cursor) = try Self.page(request)
         return try await self.pool.tokens(listing, in: pool, limit: limit, after: cursor).json()
@@ -102,8 +116,8 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
 
     func configurePool(_ request: Request, _ context: Context) async throws -> JSONResponse {
         let name = try poolName(context)
-        let (leaseTTL, keepAliveTTL) = try RequestBodies.poolSettings(await RequestBodies.json(request, maxSize: self.maxBodySize))
-        return try await self.pool.configure(name, leaseTTL: leaseTTL, keepAliveTTL: keepAliveTTL).json(status: .ok, detailed: true)
+        let settings = try RequestBodies.poolSettings(await RequestBodies.json(request, maxSize: self.maxBodySize))
+        return try await self.pool.configure(name, settings).json(status: .ok, detailed: true)
     }
 
     func deletePool(_ request: Request, _ context: Context) async throws -> Response {
@@ -163,9 +177,14 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
 
     /// A non-negative number as JSON writes one: `10`, `0.25`, `1e1` (no `inf`, `nan` or hex).
     private static func duration(_ text: String) -> Duration? {
+        Self.seconds(text).map { .milliseconds(Int64(($0 * 1000).rounded())) }
+    }
+
+    /// The seconds of ``duration(_:)``, before they are rounded to ms.
+    private static func seconds(_ text: String) -> Double? {
         let allowed = text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || [0x2E, 0x65, 0x45, 0x2B, 0x2D].contains($0) }
         guard allowed, let seconds = Double(text), seconds.isFinite, seconds >= 0, seconds < 1e9 else { return nil }
-        return .milliseconds(Int64((seconds * 1000).rounded()))
+        return seconds
     }
 
     /// The `wait` preference of one `Prefer` field value (`wait=10`, `respond-async, wait=5`),
@@ -176,6 +195,27 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
             if parts.count == 2, parts[0].lowercased() == "wait" { return Self.duration(parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))) }
         }
         return nil
+    }
+
+    /// `?cooldown=S`: seconds, more than 0 and at most ``RequestBodies/maxCooldown``, fractions
+    /// allowed (ms); or nothing (the pool's cooldown).
+    private static func cooldown(_ request: Request) throws -> Duration? {
+        guard let text = request.uri.queryParameters.get("cooldown") else { return nil }
+        let maximum = RequestBodies.maxCooldown
+        guard let seconds = Self.seconds(text), seconds > 0, seconds <= Double(maximum) else {
+            throw ProblemDetails.badRequest("cooldown must be a number of seconds more than 0 and at most \(maximum), not '\(text.prefix(32))'")
+        }
+        // A rest shorter than Redis's clock tick is one tick.
+        return .milliseconds(max(1, Int64((seconds * 1000).rounded())))
+    }
+
+    /// `?outcome=success|failure`; nothing is success.
+    private static func outcome(_ request: Request) throws -> Outcome {
+        guard let text = request.uri.queryParameters.get("outcome") else { return .success }
+        guard let outcome = Outcome(rawValue: text) else {
+            throw ProblemDetails.badRequest("outcome must be success or failure, not '\(text.prefix(32))'")
+        }
+        return outcome
     }
 
     /// `?lease=N`, a positive integer, or nothing.
