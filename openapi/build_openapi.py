@@ -78,11 +78,14 @@ def info(status, description, example):
 
 FREE = {"token": TOKEN, "pool": "default", "state": "free", "expiresAt": "2026-11-29T02:39:40.826Z",
         "leaseExpiresAt": None, "lease": None, "leaseExpiresIn": None, "holder": None,
-        "metadata": {"proxy": "10.0.0.7:3128"}}
+        "metadata": {"proxy": "10.0.0.7:3128"}, "availableAt": None, "failures": 0, "reason": None}
+COOLING = dict(FREE, state="cooling", availableAt="2026-11-29T02:35:10.844Z")
+DISABLED = dict(FREE, state="disabled", failures=3, reason="failures", availableAt="2026-11-29T02:45:10.844Z")
 ASSIGNED = dict(FREE, state="assigned", leaseExpiresAt="2026-11-29T02:35:40.844Z", lease=7, leaseExpiresIn=D["leaseTTL"],
                 holder="worker-7")
-POOL = {"pool": "proxies", "total": 10, "free": 6, "assigned": 4, "waiting": 0, "leaseTTL": D["leaseTTL"],
-        "keepAliveTTL": D["keepAliveTTL"]}
+POOL = {"pool": "proxies", "total": 10, "free": 5, "assigned": 3, "waiting": 0, "cooling": 1, "disabled": 1,
+        "leaseTTL": D["leaseTTL"], "keepAliveTTL": D["keepAliveTTL"], "cooldown": 30, "maxFailures": 3, "quarantine": 600,
+        "rateLimit": {"assigns": 10, "per": 60}}
 LINKS = {
     "InspectToken": {"operationId": "inspectToken", "parameters": {"token": "$response.body#/token"}},
     "KeepAliveToken": {"operationId": "keepAliveToken", "parameters": {"token": "$response.body#/token"}},
@@ -127,6 +130,8 @@ def token_paths():
             "get": {
                 "operationId": "listTokens", "tags": ["tokens"], "summary": "List a page of the pool's tokens",
                 "description": "`state=assigned`: assigned tokens by lease deadline, soonest first (who is about to lapse); "
+                               "`cooling`: resting tokens by `availableAt`, soonest first; `disabled`: disabled tokens by the "
+                               "end of their quarantine, soonest first, then those disabled until enabled; "
                                "`all` (the default): every token by life deadline, soonest first; `free`: free tokens in the free "
                                "set's own order (SSCAN: about `limit` a page, and a token may show twice while the set grows). "
                                "Pass `next` back as `cursor` for the next page; `null` on the last. Each page costs "
@@ -181,10 +186,37 @@ def token_paths():
                       "responses": responses(info("200", "The token", ASSIGNED), "400", "401", "403", "404", "413", "503")},
         },
         "/tokens/{token}/unblock": {"post": {
-            "operationId": "unblockToken", "tags": ["tokens"], "summary": "Free an assigned token",
-            "description": "Unblocking a free token is a no-op. With `lease`, it must be the current lease (else 409).",
-            "security": CLIENT, "parameters": [TOKEN_PARAM, LEASE_PARAM],
-            "responses": responses(info("200", "The token, now free", FREE), "400", "401", "403", "404", "409", "503"),
+            "operationId": "unblockToken", "tags": ["tokens"], "summary": "End an assignment (free, or cooling first)",
+            "description": "Ends the token's lease. Unblocking a token with no lease is a no-op. With `lease`, it must be the "
+                           "current lease (else 409, and nothing changes). With `cooldown=S` the token is `cooling` until now + "
+                           "S (its `availableAt`): no assign, waiting or not, gets it before; without it, the pool's `cooldown` "
+                           "setting applies (also to a lease that lapses). Use it for what an upstream 429's `Retry-After` "
+                           "said. `outcome=failure` counts one more failure in a row: the pool's `maxFailures`-th disables "
+                           "the token (reason `failures`) for the pool's `quarantine`, or until enabled; back from a "
+                           "quarantine it is on probation (`failures` = maxFailures - 1). `outcome=success` (the default) "
+                           "clears its failures. Only a standing lease's end reports an outcome.",
+            "security": CLIENT, "parameters": [TOKEN_PARAM, LEASE_PARAM, {"$ref": "#/components/parameters/Cooldown"},
+                                               {"$ref": "#/components/parameters/Outcome"}],
+            "responses": responses(info("200", "The token, now free, cooling or disabled", COOLING), "400", "401", "403", "404", "409", "503"),
+        }},
+        "/tokens/{token}/disable": {"post": {
+            "operationId": "disableToken", "tags": ["tokens"], "summary": "Take a token out of service",
+            "description": "The assignment ends and the token is `disabled`: kept with its metadata, never assigned until "
+                           "enabled; it still dies without keep-alive. An admin key may disable any token; a client key only "
+                           "the one it holds, naming its current `lease` (403 without it, 409 for another): the holder takes "
+                           "a dead proxy out. Disabling a disabled token replaces its reason and ends any quarantine. With an "
+                           "Idempotency-Key, a retry answers the token as it is, without checking the lease again.",
+            "security": CLIENT, "parameters": [TOKEN_PARAM, LEASE_PARAM, IDEMPOTENCY_PARAM],
+            "requestBody": json_body("DisableRequest", {"reason": "proxy refuses connections"}, required=False),
+            "responses": responses(info("200", "The token, now disabled", dict(DISABLED, reason="proxy refuses connections", availableAt=None)),
+                                   "400", "401", "403", "404", "409", "503"),
+        }},
+        "/tokens/{token}/enable": {"post": {
+            "operationId": "enableToken", "tags": ["tokens"], "summary": "Put a disabled token back in service",
+            "description": "Free again (the first waiting assign gets it first), `failures` 0, `reason` null. A token that "
+                           "is not disabled is left as it is (200). Admin key.",
+            "security": ADMIN, "parameters": [TOKEN_PARAM],
+            "responses": responses(info("200", "The token, now free", FREE), "400", "401", "403", "404", "503"),
         }},
         "/tokens/{token}/keep-alive": {"post": {
             "operationId": "keepAliveToken", "tags": ["tokens"], "summary": "Keep a token (and its lease) alive",
@@ -196,8 +228,9 @@ def token_paths():
         "/events": {"get": {
             "operationId": "poolEvents", "tags": ["pools"], "summary": "The pool's events, live (server-sent events)",
             "description": "A `text/event-stream`: one event per change, `event:` its type (assigned, unblocked, lapsed, "
-                           "expired, deleted, generated), `id:` its place in the pool's Redis stream, `data:` a JSON object "
-                           "(`type`, `at` in ms by Redis's clock, and `token`, `lease`, `holder` or `count`). The scripts "
+                           "expired, deleted, generated, cooling, available, disabled, enabled), `id:` its place in the pool's "
+                           "Redis stream, `data:` a JSON object (`type`, `at` in ms by Redis's clock, and `token`, `lease`, "
+                           "`holder`, `count`, `availableAt` (cooling; disabled with a quarantine) or `reason` (disabled)). The scripts "
                            "append to the stream in the same atomic step as the change, so every replica's stream shows "
                            "every replica's changes, within a quarter second. It starts with what happens next; "
                            "`Last-Event-ID` (sent by an EventSource that reconnects) or `?since=MS` replays what the stream "
@@ -223,7 +256,8 @@ def token_paths():
             "security": ADMIN,
             "responses": responses({"200": {"description": "Counts", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Stats"},
-                "example": {"pool": "default", "total": 10, "free": 0, "assigned": 10, "waiting": 4}}}}}, "401", "403", "503"),
+                "example": {"pool": "default", "total": 10, "free": 0, "assigned": 8, "waiting": 4, "cooling": 1,
+                            "disabled": 1}}}}}, "401", "403", "503"),
         }},
     }
 
@@ -266,14 +300,21 @@ def pool_paths():
             "get": {"operationId": "getPool", "tags": ["pools"], "summary": "A pool's counts and TTLs",
                     "security": CLIENT,
                     "responses": responses(pool_info, "400", "401", "403", "503") | {"404": {"$ref": "#/components/responses/PoolNotFound"}}},
-            "put": {"operationId": "configurePool", "tags": ["pools"], "summary": "Set a pool's TTLs",
-                    "description": "Stored in Redis and used by every replica from its next operation on; a TTL left out or "
-                                   "null is the server's default (--lease-ttl, --keep-alive-ttl). Leases and lives already "
+            "put": {"operationId": "configurePool", "tags": ["pools"], "summary": "Set a pool's settings",
+                    "description": "Sets all of them at once. Stored in Redis and used by every replica from its next operation "
+                                   "on; a TTL left out or null is the server's default (--lease-ttl, --keep-alive-ttl); "
+                                   "`cooldown` (0/null: none) rests every token whose assignment ends without a cooldown of its "
+                                   "own, lapsed leases included; `maxFailures` failure reports in a row disable a token, for "
+                                   "`quarantine` seconds (null: until enabled by hand); `rateLimit` `{assigns: R, per: W}` lets at "
+                                   "most R assignments of one token begin in any window of W seconds (a sliding log of each token's "
+                                   "last R starts: no burst beyond R in any window); a token at its budget is `cooling` until its next "
+                                   "assignment is allowed. Rests and quarantines already begun keep their ends. Leases and lives already "
                                    "granted keep their deadlines: a shorter TTL applies from the next assign or keep-alive, and a "
                                    "keep-alive never moves a deadline earlier than it was, so no holder's lease ends sooner than "
                                    "it was told. Makes the pool if there was none. Admin key.",
                     "security": ADMIN,
-                    "requestBody": json_body("PoolSettings", {"leaseTTL": 30, "keepAliveTTL": 600}),
+                    "requestBody": json_body("PoolSettings", {"leaseTTL": 30, "keepAliveTTL": 600, "cooldown": 30, "maxFailures": 3,
+                                                              "quarantine": 600, "rateLimit": {"assigns": 10, "per": 60}}),
                     "responses": responses(pool_info, "400", "401", "403", "503")},
             "delete": {"operationId": "deletePool", "tags": ["pools"], "summary": "Delete a pool and everything in it",
                        "description": "Its tokens, leases, queue and settings go in one step (UNLINK, so Redis frees a big "
@@ -365,8 +406,10 @@ def document():
                                           "one above the server's maximum waits the maximum.",
                            "schema": {"type": "string"}, "example": "wait=10"},
                 "State": {"name": "state", "in": "query", "required": False,
-                          "description": "Which tokens: assigned (by lease deadline), free, or all (by life deadline)",
-                          "schema": {"type": "string", "enum": ["assigned", "free", "all"], "default": "all"}, "example": "assigned"},
+                          "description": "Which tokens: assigned (by lease deadline), free, cooling (by availableAt), disabled "
+                                         "(by quarantine's end), or all (by life deadline)",
+                          "schema": {"type": "string", "enum": ["assigned", "free", "cooling", "disabled", "all"], "default": "all"},
+                          "example": "assigned"},
                 "Limit": {"name": "limit", "in": "query", "required": False, "description": "At most this many a page",
                           "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "example": 100},
                 "Cursor": {"name": "cursor", "in": "query", "required": False,
@@ -377,6 +420,14 @@ def document():
                 "PoolCursor": {"name": "cursor", "in": "query", "required": False,
                                "description": "The `next` of the page before (opaque); absent for the first page",
                                "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}, "example": "12"},
+                "Cooldown": {"name": "cooldown", "in": "query", "required": False,
+                             "description": "Seconds the token rests (cooling) before any assign may take it; fractions "
+                                            "allowed (ms); absent: the pool's cooldown",
+                             "schema": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 86400}, "example": 30},
+                "Outcome": {"name": "outcome", "in": "query", "required": False,
+                            "description": "How the assignment went: a failure counts toward the pool's maxFailures, a success "
+                                           "clears the token's failures",
+                            "schema": {"type": "string", "enum": ["success", "failure"], "default": "success"}},
                 "Lease": {"name": "lease", "in": "query", "required": False,
                           "description": "The holder's lease number; when given it must be the current lease, else 409",
                           "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807},
@@ -387,11 +438,13 @@ def document():
                 "TokenInfo": {
                     "type": "object", "additionalProperties": False,
                     "required": ["token", "pool", "state", "expiresAt", "leaseExpiresAt", "lease", "leaseExpiresIn", "holder",
-                                 "metadata"],
+                                 "metadata", "availableAt", "failures", "reason"],
                     "properties": {
                         "token": {"$ref": "#/components/schemas/Token"},
                         "pool": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-                        "state": {"type": "string", "enum": ["free", "assigned"]},
+                        "state": {"type": "string", "enum": ["free", "assigned", "cooling", "disabled"],
+                                  "description": "free: assignable; assigned: under a lease; cooling: resting until availableAt; "
+                                                 "disabled: out of service (by hand, or by failure reports)"},
                         "expiresAt": {"type": "string", "format": "date-time",
                                       "description": "When the token dies without a keep-alive"},
                         "leaseExpiresAt": {"type": "string", "format": "date-time", "nullable": True,
@@ -406,6 +459,13 @@ def document():
                                    "description": "Who holds the lease, as its assign named it; null when free or unnamed"},
                         "metadata": {"allOf": [{"$ref": "#/components/schemas/Metadata"}], "nullable": True,
                                      "description": "What the token stands for, as generate or PATCH gave it; null for none"},
+                        "availableAt": {"type": "string", "format": "date-time", "nullable": True,
+                                        "description": "When a cooling token is free again, or a quarantined one comes back "
+                                                       "(Redis's clock); null otherwise"},
+                        "failures": {"type": "integer", "minimum": 0,
+                                     "description": "Failure reports in a row (unblock with outcome=failure); 0 for none"},
+                        "reason": {"type": "string", "nullable": True,
+                                   "description": "Why a disabled token is disabled: `failures`, or what disable was told; null otherwise"},
                     },
                 },
                 "Metadata": {"type": "object", "additionalProperties": True,
@@ -421,24 +481,51 @@ def document():
                                   "properties": {"holder": {"type": "string", "minLength": 1, "maxLength": 128,
                                                             "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$",
                                                             "description": "Who takes the token: kept while the lease stands"}}},
+                "DisableRequest": {"type": "object", "additionalProperties": False,
+                                   "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 256, "nullable": True,
+                                                             "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$",
+                                                             "description": "Why: shown with the token until it is enabled"}}},
                 "TokenPage": {"type": "object", "additionalProperties": False, "required": ["tokens", "next"],
                               "properties": {"tokens": {"type": "array", "items": {"$ref": "#/components/schemas/TokenInfo"}},
                                              "next": {"type": "string", "nullable": True}}},
                 "Pool": {"type": "object", "additionalProperties": False,
-                         "required": ["pool", "total", "free", "assigned", "waiting", "leaseTTL", "keepAliveTTL"],
+                         "required": ["pool", "total", "free", "assigned", "waiting", "cooling", "disabled", "leaseTTL",
+                                      "keepAliveTTL", "cooldown", "maxFailures", "quarantine", "rateLimit"],
                          "properties": {"pool": {"type": "string"}, "total": {"type": "integer", "minimum": 0},
-                                        "free": {"type": "integer", "minimum": 0},
+                                        "free": {"type": "integer", "minimum": 0, "description": "Tokens an assign may take now"},
                                         "assigned": {"type": "integer", "minimum": 0},
                                         "waiting": {"type": "integer", "minimum": 0},
+                                        "cooling": {"type": "integer", "minimum": 0},
+                                        "disabled": {"type": "integer", "minimum": 0},
                                         "leaseTTL": {"type": "number", "description": "Seconds: the pool's own, else the server's"},
-                                        "keepAliveTTL": {"type": "number", "description": "Seconds: the pool's own, else the server's"}}},
+                                        "keepAliveTTL": {"type": "number", "description": "Seconds: the pool's own, else the server's"},
+                                        "cooldown": {"type": "number", "nullable": True, "description": "Seconds; null: none"},
+                                        "maxFailures": {"type": "integer", "nullable": True, "description": "null: never"},
+                                        "quarantine": {"type": "number", "nullable": True,
+                                                       "description": "Seconds; null: until enabled by hand"},
+                                        "rateLimit": {"allOf": [{"$ref": "#/components/schemas/RateLimit"}], "nullable": True,
+                                                      "description": "Each token's rate budget; null: none"}}},
+                "RateLimit": {"type": "object", "additionalProperties": False, "required": ["assigns", "per"],
+                              "description": "At most `assigns` assignments of one token begin in any window of `per` seconds "
+                                             "(Redis's clock; a sliding log, so never more than `assigns` in any window)",
+                              "properties": {"assigns": {"type": "integer", "minimum": 1, "maximum": 100000},
+                                             "per": {"type": "number", "minimum": 0.001, "maximum": 86400}}},
                 "PoolPage": {"type": "object", "additionalProperties": False, "required": ["pools", "next"],
                              "properties": {"pools": {"type": "array", "items": {"$ref": "#/components/schemas/Pool"}},
                                             "next": {"type": "string", "nullable": True}}},
                 "PoolSettings": {"type": "object", "additionalProperties": False,
                                  "properties": {name: {"type": "number", "minimum": 0.001, "maximum": 31536000, "nullable": True,
                                                        "description": "Seconds; null or absent: the server's default"}
-                                                for name in ("leaseTTL", "keepAliveTTL")}},
+                                                for name in ("leaseTTL", "keepAliveTTL")}
+                                 | {"cooldown": {"type": "number", "minimum": 0, "maximum": 86400, "nullable": True,
+                                                 "description": "Seconds every ended assignment rests; 0, null or absent: none"},
+                                    "maxFailures": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True,
+                                                    "description": "Failure reports in a row that disable a token; null or absent: never"},
+                                    "quarantine": {"type": "number", "minimum": 0.001, "maximum": 31536000, "nullable": True,
+                                                   "description": "Seconds a token disabled by failures stays so; null or absent: "
+                                                                  "until enabled by hand"},
+                                    "rateLimit": {"allOf": [{"$ref": "#/components/schemas/RateLimit"}], "nullable": True,
+                                                  "description": "Each token's rate budget; null or absent: none"}}},
                 "TokenList": {"type": "object", "additionalProperties": False, "required": ["tokens"],
                               "properties": {"tokens": {"type": "array", "items": {"$ref": "#/components/schemas/TokenInfo"}}}},
                 "BatchRequest": {"oneOf": [
@@ -449,9 +536,12 @@ def document():
                      "properties": {"metadata": {"type": "array", "minItems": 1, "maxItems": 10000,
                                                  "items": {"allOf": [{"$ref": "#/components/schemas/Metadata"}], "nullable": True}}}},
                 ]},
-                "Stats": {"type": "object", "additionalProperties": False, "required": ["pool", "total", "free", "assigned", "waiting"],
+                "Stats": {"type": "object", "additionalProperties": False,
+                          "required": ["pool", "total", "free", "assigned", "waiting", "cooling", "disabled"],
                           "properties": {"pool": {"type": "string"}, "total": {"type": "integer", "minimum": 0},
-                                         "free": {"type": "integer", "minimum": 0},
+                                         "free": {"type": "integer", "minimum": 0, "description": "Tokens an assign may take now"},
+                                         "cooling": {"type": "integer", "minimum": 0, "description": "Tokens resting after a cooldown"},
+                                         "disabled": {"type": "integer", "minimum": 0, "description": "Tokens out of service"},
                                          "assigned": {"type": "integer", "minimum": 0},
                                          "waiting": {"type": "integer", "minimum": 0,
                                                      "description": "Waiting assigns in the pool's queue"}}},

@@ -2,7 +2,7 @@
 """Writes the Postman collection (v2.1) and environment from the OpenAPI document.
 
 One request per OpenAPI operation, in the order a person tries them (generate, batch, assign,
-inspect, metadata, list, keep-alive, unblock, stats, delete; then the same in a named pool; then
+inspect, metadata, list, keep-alive, unblock, disable, enable, stats, delete; then the same in a named pool; then
 the pool's settings, listing and deletion; then health), each
 with a saved example response and pm.test assertions. The token and lease travel between
 requests in collection variables.
@@ -20,7 +20,10 @@ COLLECTION = ROOT / "postman/TokenPool.postman_collection.json"
 ENVIRONMENT = ROOT / "postman/TokenPool.postman_environment.json"
 
 ORDER = ["generateToken", "generateTokens", "assignToken", "inspectToken", "setTokenMetadata", "listTokens", "keepAliveToken",
-         "unblockToken", "poolStats", "poolEvents", "deleteToken"]
+         "unblockToken", "disableToken", "enableToken", "poolStats", "poolEvents", "deleteToken"]
+# Requests sent with the admin key and no lease although a client key may send them too (with
+# its lease): in the collection's order the lease has ended by then.
+AS_ADMIN = {"disableToken"}
 POOL_ORDER = ["configurePool", "getPool", "listPools", "deletePool"]
 SAVE_TOKEN = {"generateToken", "assignToken"}
 SAVE_LEASE = {"assignToken"}
@@ -55,8 +58,9 @@ def request_item(op_id, method, path, op):
     success = next(code for code in op["responses"] if code.startswith("2"))
     status = int(success)
     security = op.get("security", [])
-    key = "{{adminKey}}" if security and list(security[0]) == ["adminKey"] else "{{clientKey}}"
-    takes_lease = any(p.get("$ref", "").endswith("/Lease") for p in op.get("parameters", []))
+    as_admin = op_id.removesuffix("InPool") in AS_ADMIN
+    key = "{{adminKey}}" if as_admin or (security and list(security[0]) == ["adminKey"]) else "{{clientKey}}"
+    takes_lease = not as_admin and any(p.get("$ref", "").endswith("/Lease") for p in op.get("parameters", []))
     takes_wait = any(p.get("$ref", "").endswith("/Wait") for p in op.get("parameters", []))
     headers = [{"key": "Authorization", "value": f"Bearer {key}"}] if security else []
     request = {"method": method, "header": list(headers), "url": url(path, takes_lease, takes_wait), "description": op.get("description", op.get("summary", ""))}

@@ -41,13 +41,13 @@ public struct AssignCommand: AsyncParsableCommand {
     }
 }
 
-/// `tokenpool list [--state assigned|free|all] [--limit N]`: every page, one token a line.
+/// `tokenpool list [--state assigned|free|cooling|disabled|all] [--limit N]`: every page, one token a line.
 public struct ListCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "list", abstract: "List the pool's tokens: assigned ones by lease deadline, free ones, or all by life deadline."
     )
     @OptionGroup var options: ServerOptions
-    @Option(help: "assigned, free or all.") var state: TokenListing = .all
+    @Option(help: "assigned, free, cooling, disabled or all.") var state: TokenListing = .all
     @Option(help: "At most this many (pages of up to 1000 are fetched until then).") var limit = 1000
 
     public init() {}
@@ -95,7 +95,11 @@ public struct PoolsCommand: AsyncParsableCommand {
             return pools
         }) { pools in
             pools.map {
-                "\($0.pool)\ttotal \($0.total)\tfree \($0.free)\tassigned \($0.assigned)\twaiting \($0.waiting)\tleaseTTL \(Self.seconds($0.leaseTTL))\tkeepAliveTTL \(Self.seconds($0.keepAliveTTL))"
+                "\($0.pool)\ttotal \($0.total)\tfree \($0.free)\tassigned \($0.assigned)\twaiting \($0.waiting)\tcooling \($0.cooling)\tdisabled \($0.disabled)"
+                    + "\tleaseTTL \(Self.seconds($0.leaseTTL))\tkeepAliveTTL \(Self.seconds($0.keepAliveTTL))"
+                    + "\tcooldown \($0.cooldown.map(Self.seconds) ?? "none")\tmaxFailures \($0.maxFailures.map { String($0) } ?? "none")"
+                    + "\tquarantine \($0.quarantine.map(Self.seconds) ?? "none")"
+                    + "\trateLimit \($0.rateLimit.map { "\($0.assigns)/\(Self.seconds($0.per))s" } ?? "none")"
             }.joined(separator: "\n")
         })
     }
@@ -122,17 +126,64 @@ public struct KeepAliveCommand: AsyncParsableCommand {
     }
 }
 
-/// `tokenpool unblock TOKEN [--lease N]`
+/// `tokenpool unblock TOKEN [--lease N] [--cooldown S] [--outcome success|failure]`
 public struct UnblockCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(commandName: "unblock", abstract: "Make an assigned token free again.")
+    public static let configuration = CommandConfiguration(
+        commandName: "unblock", abstract: "End a token's assignment: free again, or cooling first; report how it went."
+    )
     @OptionGroup var options: ServerOptions
     @OptionGroup var target: LeaseTarget
+    @Option(help: "Seconds the token rests before anyone may take it again (0 < S <= 86400), e.g. an upstream 429's Retry-After.")
+    var cooldown: Double?
+    @Option(help: "success (clears its failures) or failure (counts toward the pool's maxFailures).") var outcome: Outcome?
+
+    public init() {}
+
+    public func validate() throws {
+        if let cooldown = self.cooldown, !(cooldown > 0 && cooldown <= 86_400) { throw ValidationError("--cooldown must be more than 0 and at most 86400") }
+    }
+
+    public func run() async throws {
+        let (token, lease, pool, outcome) = (self.target.token, self.target.lease, self.options.pool, self.outcome)
+        let cooldown = self.cooldown.map { Duration.milliseconds(max(1, Int64(($0 * 1000).rounded()))) }
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in
+            try await client.unblock(token, lease: lease, cooldown: cooldown, outcome: outcome, in: pool)
+        }) { $0.line })
+    }
+}
+
+extension Outcome: ExpressibleByArgument {}
+
+/// `tokenpool disable TOKEN [--lease N] [--reason TEXT]`
+public struct DisableCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "disable", abstract: "Take a token out of service until enabled (admin key, or a client key with --lease)."
+    )
+    @OptionGroup var options: ServerOptions
+    @OptionGroup var target: LeaseTarget
+    @Option(help: "Why (1-256 characters), shown with the token until it is enabled.") var reason: String?
 
     public init() {}
 
     public func run() async throws {
-        let (token, lease, pool) = (self.target.token, self.target.lease, self.options.pool)
-        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.unblock(token, lease: lease, in: pool) }) { $0.line })
+        let (token, lease, pool, reason) = (self.target.token, self.target.lease, self.options.pool, self.reason)
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in
+            try await client.disable(token, lease: lease, reason: reason, in: pool)
+        }) { $0.line })
+    }
+}
+
+/// `tokenpool enable TOKEN`
+public struct EnableCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "enable", abstract: "Put a disabled token back in service (admin key).")
+    @OptionGroup var options: ServerOptions
+    @Argument(help: tokenHelp) var token: String
+
+    public init() {}
+
+    public func run() async throws {
+        let (token, pool) = (self.token, self.options.pool)
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.enable(token, in: pool) }) { $0.line })
     }
 }
 
@@ -172,7 +223,7 @@ public struct StatsCommand: AsyncParsableCommand {
     public func run() async throws {
         let pool = self.options.pool
         throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.stats(of: pool) }) {
-            "total \($0.total)\tfree \($0.free)\tassigned \($0.assigned)\twaiting \($0.waiting)"
+            "total \($0.total)\tfree \($0.free)\tassigned \($0.assigned)\twaiting \($0.waiting)\tcooling \($0.cooling)\tdisabled \($0.disabled)"
         })
     }
 }

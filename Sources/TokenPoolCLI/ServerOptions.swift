@@ -69,7 +69,8 @@ enum ClientExit {
 extension TokenInfo {
     /// `TOKEN  STATE  LEASE  UNTIL`: one token per line for scripts (`cut -f1`).
     var line: String {
-        ([self.token, self.state.rawValue] + [self.lease.map { String($0) }, self.leaseExpiresAt].compactMap { $0 }).joined(separator: "\t")
+        ([self.token, self.state.rawValue] + [self.lease.map { String($0) }, self.leaseExpiresAt, self.availableAt, self.reason].compactMap { $0 })
+            .joined(separator: "\t")
     }
 }
 

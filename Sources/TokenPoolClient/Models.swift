@@ -5,6 +5,10 @@ public struct TokenInfo: Codable, Sendable, Hashable {
     public enum State: String, Codable, Sendable {
         case free
         case assigned
+        /// Resting until ``TokenInfo/availableAt``: no assign gets it before.
+        case cooling
+        /// Out of service until enabled (or its quarantine, ``TokenInfo/availableAt``, ends).
+        case disabled
     }
 
     public var token: String
@@ -23,10 +27,17 @@ public struct TokenInfo: Codable, Sendable, Hashable {
     public var holder: String?
     /// What the token stands for (a proxy's address, an account), as generate or PATCH gave it.
     public var metadata: [String: JSONValue]?
+    /// RFC 3339, Redis's clock: when a cooling token is free again, or a quarantined one comes back.
+    public var availableAt: String?
+    /// Failure reports in a row (`unblock(…, outcome: .failure)`).
+    public var failures: Int
+    /// Why a disabled token is disabled: `failures`, or what ``TokenPoolClient/disable(_:lease:reason:in:idempotencyKey:)`` was told.
+    public var reason: String?
 
     public init(
         token: String, pool: String, state: State, expiresAt: String, leaseExpiresAt: String? = nil, lease: Int64? = nil,
-        leaseExpiresIn: Double? = nil, holder: String? = nil, metadata: [String: JSONValue]? = nil
+        leaseExpiresIn: Double? = nil, holder: String? = nil, metadata: [String: JSONValue]? = nil, availableAt: String? = nil,
+        failures: Int = 0, reason: String? = nil
     ) {
         self.token = token
         self.pool = pool
@@ -37,13 +48,16 @@ public struct TokenInfo: Codable, Sendable, Hashable {
         self.leaseExpiresIn = leaseExpiresIn
         self.holder = holder
         self.metadata = metadata
+        self.availableAt = availableAt
+        self.failures = failures
+        self.reason = reason
     }
 
     /// Equal when they say the same of the token; ``leaseExpiresIn`` depends on when it was read.
     public static func == (lhs: Self, rhs: Self) -> Bool {
         (lhs.token, lhs.pool, lhs.state, lhs.expiresAt, lhs.leaseExpiresAt, lhs.lease)
             == (rhs.token, rhs.pool, rhs.state, rhs.expiresAt, rhs.leaseExpiresAt, rhs.lease)
-            && (lhs.holder, lhs.metadata) == (rhs.holder, rhs.metadata)
+            && (lhs.holder, lhs.metadata, lhs.availableAt, lhs.failures, lhs.reason) == (rhs.holder, rhs.metadata, rhs.availableAt, rhs.failures, rhs.reason)
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -61,6 +75,8 @@ public struct TokenInfo: Codable, Sendable, Hashable {
     public var expiresAtDate: Date? { Self.date(self.expiresAt) }
     /// ``leaseExpiresAt`` as a `Date` (Redis's clock: compare with care).
     public var leaseExpiresAtDate: Date? { self.leaseExpiresAt.flatMap(Self.date) }
+    /// ``availableAt`` as a `Date` (Redis's clock: compare with care).
+    public var availableAtDate: Date? { self.availableAt.flatMap(Self.date) }
 
     static func date(_ text: String) -> Date? {
         try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
@@ -75,25 +91,58 @@ public struct PoolStats: Codable, Sendable, Hashable {
     public var assigned: Int
     /// Waiting assigns in the pool's queue.
     public var waiting: Int
+    /// Tokens resting after a cooldown.
+    public var cooling: Int
+    /// Tokens out of service.
+    public var disabled: Int
 
-    public init(pool: String, total: Int, free: Int, assigned: Int, waiting: Int = 0) {
+    public init(pool: String, total: Int, free: Int, assigned: Int, waiting: Int = 0, cooling: Int = 0, disabled: Int = 0) {
         self.pool = pool
         self.total = total
         self.free = free
         self.assigned = assigned
         self.waiting = waiting
+        self.cooling = cooling
+        self.disabled = disabled
     }
 }
 
-/// A pool's counts and its TTLs in seconds, the pool's own or the server's defaults (`GET /pools/{pool}`).
+/// A pool's counts and its settings, durations in seconds: the TTLs its own or the server's
+/// defaults (`GET /pools/{pool}`).
 public struct PoolInfo: Codable, Sendable, Hashable {
     public var pool: String
     public var total: Int
     public var free: Int
     public var assigned: Int
     public var waiting: Int
+    public var cooling: Int
+    public var disabled: Int
     public var leaseTTL: Double
     public var keepAliveTTL: Double
+    /// How long every ended assignment rests; `nil`: none.
+    public var cooldown: Double?
+    /// Failure reports in a row that disable a token; `nil`: never.
+    public var maxFailures: Int?
+    /// How long a token disabled by failures stays so; `nil`: until enabled.
+    public var quarantine: Double?
+    /// Each token's rate budget; `nil`: none.
+    public var rateLimit: RateLimit?
+}
+
+/// At most `assigns` assignments of one token begin in any window of `per` seconds.
+public struct RateLimit: Codable, Sendable, Hashable {
+    public var assigns: Int
+    public var per: Double
+
+    public init(assigns: Int, per: Double) {
+        (self.assigns, self.per) = (assigns, per)
+    }
+}
+
+/// How an assignment went, told when it ends.
+public enum Outcome: String, Codable, Sendable, CaseIterable {
+    case success
+    case failure
 }
 
 /// Which tokens a listing shows.
@@ -103,6 +152,10 @@ public enum TokenListing: String, Codable, Sendable, CaseIterable {
     case free
     /// By life deadline, soonest first.
     case all
+    /// By the end of their rest, soonest first.
+    case cooling
+    /// By the end of their quarantine, soonest first, then those disabled until enabled.
+    case disabled
 }
 
 /// One page of `GET /tokens`; ``next`` is the cursor of the next page, `nil` on the last.
@@ -197,4 +250,11 @@ public struct Problem: Codable, Sendable, Hashable {
 /// `{"tokens": [TokenInfo]}`, the answer of a batch.
 struct TokenList: Codable, Sendable {
     var tokens: [TokenInfo]
+}
+
+extension Duration {
+    /// In seconds, fractions and all.
+    var seconds: Double {
+        Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18
+    }
 }

@@ -86,13 +86,23 @@ public struct TokenPoolClient: Sendable {
         try await self.call(.GET, nil, "/pools/\(Self.escaped(pool))", as: PoolInfo.self)
     }
 
-    /// Sets the pool's own TTLs, shared by every replica (`nil`: the replicas' default) (admin key).
+    /// Sets all the pool's own settings at once, shared by every replica (admin key): the TTLs
+    /// (`nil`: the replicas' default), the `cooldown` every ended assignment rests, the
+    /// `maxFailures` in a row that disable a token and its `quarantine`, each token's
+    /// `rateLimit` (`nil`: none, never, until enabled, none).
     @discardableResult
-    public func configure(_ pool: String, leaseTTL: Duration?, keepAliveTTL: Duration?) async throws(TokenPoolClientError) -> PoolInfo {
+    public func configure(
+        _ pool: String, leaseTTL: Duration?, keepAliveTTL: Duration?, cooldown: Duration? = nil, maxFailures: Int? = nil, quarantine: Duration? = nil,
+        rateLimit: RateLimit? = nil
+    ) async throws(TokenPoolClientError) -> PoolInfo {
         func seconds(_ duration: Duration?) -> JSONValue {
-            duration.map { .number(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) } ?? .null
+            duration.map { .number($0.seconds) } ?? .null
         }
-        let body = try Self.body(["leaseTTL": seconds(leaseTTL), "keepAliveTTL": seconds(keepAliveTTL)])
+        let body = try Self.body([
+            "leaseTTL": seconds(leaseTTL), "keepAliveTTL": seconds(keepAliveTTL), "cooldown": seconds(cooldown),
+            "maxFailures": maxFailures.map { .number(Double($0)) } ?? .null, "quarantine": seconds(quarantine),
+            "rateLimit": rateLimit.map { .object(["assigns": .number(Double($0.assigns)), "per": .number($0.per)]) } ?? .null,
+        ])
         return try await self.call(.PUT, nil, "/pools/\(Self.escaped(pool))", body: body, as: PoolInfo.self)
     }
 
@@ -118,10 +128,34 @@ public struct TokenPoolClient: Sendable {
         )
     }
 
-    /// Frees the token; with `lease`, only if that is still the current lease (else `.leaseConflict`).
+    /// Ends the token's assignment; with `lease`, only if that is still the current lease (else
+    /// `.leaseConflict`). With `cooldown` the token rests that long before anyone may take it
+    /// again (what an upstream 429's `Retry-After` said); without, the pool's cooldown applies.
+    /// `outcome: .failure` counts toward the pool's `maxFailures`.
     @discardableResult
-    public func unblock(_ token: String, lease: Int64? = nil, in pool: String = "default") async throws(TokenPoolClientError) -> TokenInfo {
-        try await self.call(.POST, pool, "/tokens/\(token)/unblock" + Self.query(lease), as: TokenInfo.self)
+    public func unblock(
+        _ token: String, lease: Int64? = nil, cooldown: Duration? = nil, outcome: Outcome? = nil, in pool: String = "default"
+    ) async throws(TokenPoolClientError) -> TokenInfo {
+        var query = [lease.map { "lease=\($0)" }, cooldown.map { "cooldown=\(String(format: "%.3f", $0.seconds))" }, outcome.map { "outcome=\($0.rawValue)" }]
+            .compactMap { $0 }.joined(separator: "&")
+        if !query.isEmpty { query = "?" + query }
+        return try await self.call(.POST, pool, "/tokens/\(token)/unblock" + query, as: TokenInfo.self)
+    }
+
+    /// Takes the token out of service until enabled: an admin key may disable any token, a client
+    /// key only the one it holds (`lease`). With an `idempotencyKey`, a retry answers the same.
+    @discardableResult
+    public func disable(
+        _ token: String, lease: Int64? = nil, reason: String? = nil, in pool: String = "default", idempotencyKey: String? = nil
+    ) async throws(TokenPoolClientError) -> TokenInfo {
+        let body = try reason.map { (reason) throws(TokenPoolClientError) in try Self.body(["reason": reason]) }
+        return try await self.call(.POST, pool, "/tokens/\(token)/disable" + Self.query(lease), body: body, idempotencyKey: idempotencyKey, as: TokenInfo.self)
+    }
+
+    /// Puts a disabled token back in service, its failures and reason cleared (admin key).
+    @discardableResult
+    public func enable(_ token: String, in pool: String = "default") async throws(TokenPoolClientError) -> TokenInfo {
+        try await self.call(.POST, pool, "/tokens/\(token)/enable", as: TokenInfo.self)
     }
 
     /// Extends the token's life and, if assigned, its lease; with `lease`, only that lease.

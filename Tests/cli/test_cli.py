@@ -135,12 +135,40 @@ def main():
             out = cli("generate", "--pool", "meta", "--metadata", "[1]")
             check(out.returncode != 0 and "JSON object" in out.stderr, "generate --metadata with no object: refused before any request")
             check(cli("assign", "--server", "http://127.0.0.1:1").returncode == 6, "no server: exit 6")
+            check_cooldown_and_disable(cli)
         finally:
             server.terminate()
             server.wait(timeout=10)
             redis.kill()
             redis.wait()
     checks.finish()
+
+
+def check_cooldown_and_disable(cli):
+    """unblock --cooldown/--outcome, list --state cooling|disabled, disable --reason, enable (#24)."""
+    token = cli("generate", "--pool", "rest").stdout.strip()
+    fields = cli("assign", "--pool", "rest").stdout.strip().split("\t")
+    out = cli("unblock", token, "--lease", fields[2], "--cooldown", "30", "--outcome", "failure", "--pool", "rest")
+    shown = out.stdout.strip().split("\t")
+    check(out.returncode == 0 and shown[:2] == [token, "cooling"] and shown[2].endswith("Z"),
+          f"unblock --cooldown 30 --outcome failure: cooling, with when it is free again ({out.stdout.strip()!r} {out.stderr.strip()})")
+    check(cli("assign", "--pool", "rest").returncode == 3, "a cooling token is not assigned: exit 3")
+    out = cli("list", "--pool", "rest", "--state", "cooling")
+    check(out.returncode == 0 and out.stdout.startswith(token + "\tcooling"), f"list --state cooling lists it: {out.stdout.strip()!r}")
+    out = cli("unblock", token, "--cooldown", "0", "--pool", "rest")
+    check(out.returncode == 64 and "--cooldown" in out.stderr, f"--cooldown 0 is refused before any request (exit {out.returncode})")
+    out = cli("disable", token, "--reason", "account locked", "--pool", "rest")
+    check(out.returncode == 0 and out.stdout.strip().split("\t")[:2] == [token, "disabled"] and out.stdout.strip().endswith("\taccount locked"),
+          f"disable --reason: disabled, with its reason ({out.stdout.strip()!r})")
+    out = cli("list", "--pool", "rest", "--state", "disabled", "--json")
+    listed = json.loads(out.stdout) if out.returncode == 0 else []
+    check([t["reason"] for t in listed] == ["account locked"] and listed[0]["failures"] == 1,
+          f"list --state disabled --json: its reason and its failure count ({listed})")
+    out = cli("stats", "--pool", "rest")
+    check(out.returncode == 0 and "\tcooling 0\tdisabled 1" in out.stdout, f"stats counts it disabled: {out.stdout.strip()!r}")
+    out = cli("enable", token, "--pool", "rest")
+    check(out.returncode == 0 and out.stdout.strip() == f"{token}\tfree", f"enable: free again ({out.stdout.strip()!r})")
+    check(cli("assign", "--pool", "rest").returncode == 0, "and assignable")
 
 
 def check_hold_under_a_wrong_clock(tokenpool, redis_port, env):

@@ -138,6 +138,22 @@ def main():
             until(lambda: driver.find_element(By.CSS_SELECTOR, "#assigned button[data-action=unblock]").click() or True, 3)
             check(until(lambda: api(base, "GET", f"/pools/proxies/tokens/{assigned['token']}")[1]["state"] == "free", 5) is not None,
                   "its Unblock frees the token (checked through the API)")
+            # Cooling with a countdown; disabled with its reason and an Enable button (#24).
+            _, resting = api(base, "POST", "/pools/proxies/tokens/assign")
+            api(base, "POST", f"/pools/proxies/tokens/{resting['token']}/unblock?lease={resting['lease']}&cooldown=30")
+            shown = until(lambda: resting["token"] in driver.find_element(By.ID, "cooling").text, 3)
+            left = driver.find_element(By.CSS_SELECTOR, "#cooling span[data-until]").text if shown else ""
+            check(shown is not None and left.endswith(" s") and 20 < float(left[:-2]) <= 30,
+                  f"a cooling token shows with a countdown to its availableAt ({left!r})")
+            check(until(lambda: driver.find_element(By.ID, "s-cooling").text == "1", 3) is not None, "and the pool's cooling count")
+            _, dead = api(base, "POST", "/pools/proxies/tokens/assign")
+            api(base, "POST", f"/pools/proxies/tokens/{dead['token']}/disable?lease={dead['lease']}", {"reason": "connection refused"})
+            shown = until(lambda: "connection refused" in driver.find_element(By.ID, "disabled").text, 3)
+            check(shown is not None and "when enabled" in driver.find_element(By.ID, "disabled").text,
+                  "a disabled token shows with its reason, back when enabled")
+            until(lambda: driver.find_element(By.CSS_SELECTOR, "#disabled button[data-action=enable]").click() or True, 3)
+            check(until(lambda: api(base, "GET", f"/pools/proxies/tokens/{dead['token']}")[1]["state"] == "free", 5) is not None,
+                  "its Enable puts it back in service (checked through the API)")
             api(base, "POST", "/pools/proxies/tokens/assign", {"holder": "worker-7"})
             until(lambda: "worker-7" in driver.find_element(By.ID, "assigned").text, 3)
 
