@@ -76,6 +76,7 @@ history:
 	python3 Tests/load/test_check_history.py
 	python3 Tests/load/run_load.py .build/debug 20 replica-kill,redis-restart,failover,client-kill,debug-sleep
 	python3 Tests/load/run_load.py .build/debug 20 replica-kill,redis-restart,client-kill --wait 1.5
+	python3 Tests/load/run_load.py .build/debug 12 replica-kill,client-kill --rate-limit 3/0.5
 	python3 Tests/load/run_wait.py .build/debug 30
 
 # Redis Sentinel: 1 master, 2 replicas, 3 sentinels, three replicas with --redis-wait-replicas 1
@@ -156,6 +157,12 @@ bench: deps $(VENV)/.installed
 	$(VENV)/bin/python Benchmarks/codec.py
 	AB_BASELINE_ARGS="--threads 2" AB_CANDIDATE_ARGS="--threads 1" AB_REPORT=docs/benchmarks-threads.md BASELINE_LABEL="--threads 2" \
 		AB_TITLE="One event-loop thread against two (\`--threads\`), side by side" \
+		$(VENV)/bin/python Benchmarks/ab.py .build/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
+	AB_CANDIDATE_POOL='{"cooldown": 0.05}' AB_REPORT=docs/benchmarks-cooldown.md BASELINE_LABEL="no cooldown" \
+		AB_TITLE="Pools with a 50 ms cooldown against pools with none (one binary), side by side" \
+		$(VENV)/bin/python Benchmarks/ab.py .build/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
+	AB_CANDIDATE_POOL='{"rateLimit": {"assigns": 100, "per": 1}}' AB_REPORT=docs/benchmarks-ratelimit.md BASELINE_LABEL="no rate limit" \
+		AB_TITLE="Pools with a rate budget (100 assignments a token a second) against pools with none (one binary), side by side" \
 		$(VENV)/bin/python Benchmarks/ab.py .build/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
 ifneq ($(BASELINE),)
 	@if [ ! -x .build/baseline-$(BASELINE)/release/tokenpool ]; then \

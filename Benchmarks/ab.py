@@ -4,8 +4,9 @@
     ab.py BASELINE_BINARY CANDIDATE_BINARY [ROUNDS]
 
 AB_BASELINE_ARGS and AB_CANDIDATE_ARGS add flags to each `serve` (e.g. `--threads 1` against
-`--threads 2` of one binary); AB_REPORT names the report (default docs/benchmarks-ab.md) and
-AB_TITLE its title.
+`--threads 2` of one binary); AB_BASELINE_POOL and AB_CANDIDATE_POOL give the settings (a JSON
+object for `PUT /pools/{pool}`, e.g. `{"cooldown": 0.05}`) of that side's pools; AB_REPORT names
+the report (default docs/benchmarks-ab.md) and AB_TITLE its title.
 
 One Redis (append-only, everysec); both release binaries serve on it at once (idle while the
 other is measured), each on pools of its own. Every round runs each scenario with wrk on both,
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 
-from run_bench import CONNECTIONS, ROOT, fill, wrk
+from run_bench import CONNECTIONS, ROOT, fill, put, wrk
 from tokenpool_testing import free_port, start_redis, wait_ready
 
 SCENARIOS = [
@@ -59,6 +60,10 @@ def main():
                 token_files[name] = pathlib.Path(data) / f"tokens-{name}"
                 token_files[name].write_text("\n".join(tokens) + "\n")
                 fill(base, f"cycle-{name}", 1_000, sample=0)
+                settings = json.loads(os.environ.get(f"AB_{name.upper()}_POOL", "null"))
+                if settings:
+                    for pool in (f"ka-{name}", f"cycle-{name}"):
+                        put(base, f"/pools/{pool}", settings)
             for round_ in range(rounds):
                 for scenario, script, path in SCENARIOS:
                     for name in (list(binaries) if round_ % 2 == 0 else list(reversed(binaries))):
@@ -94,6 +99,7 @@ def main():
         f"`make bench BASELINE=...` (`Benchmarks/ab.py`): baseline `{label}` and the current build, release, on one Redis,",
         f"{rounds} rounds, each scenario on both back to back, the order flipped each round (wrk, {CONNECTIONS} connections, {seconds} s)"
         + "".join(f"; {name} with `{os.environ[f'AB_{name.upper()}_ARGS']}`" for name in binaries if os.environ.get(f"AB_{name.upper()}_ARGS"))
+        + "".join(f"; {name}'s pools with `{os.environ[f'AB_{name.upper()}_POOL']}`" for name in binaries if os.environ.get(f"AB_{name.upper()}_POOL"))
         + ".",
         "Medians of the rounds; the ratio is the median of the rounds' ratios (the candidate's req/s over the baseline's in the same round).",
         "",

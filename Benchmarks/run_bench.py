@@ -80,6 +80,12 @@ def post(base, path, body=None):
         return json.loads(response.read() or b"null")
 
 
+def put(base, path, body):
+    request = urllib.request.Request(base + path, method="PUT", data=json.dumps(body).encode())
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read() or b"null")
+
+
 def fill(base, pool, count, sample=10_000, metadata=None):
     tokens = []
     while count > 0:

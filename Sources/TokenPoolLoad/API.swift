@@ -41,25 +41,41 @@ struct API: Sendable {
         }
     }
 
-    func record(_ worker: Int, _ op: String, _ server: Int, _ invoked: Int64, _ answer: Answer, token: String? = nil, lease: Int64? = nil, stale: Bool? = nil) async {
+    func record(
+        _ worker: Int, _ op: String, _ server: Int, _ invoked: Int64, _ answer: Answer, token: String? = nil, lease: Int64? = nil, stale: Bool? = nil,
+        key: String? = nil
+    ) async {
         var operation = Operation(
             worker: worker, op: op, server: server, token: answer.info?.token ?? token, lease: answer.info?.lease ?? lease,
             invoked: invoked, completed: now(), status: answer.status,
             expiresAt: answer.info?.expiresAtDate.map(milliseconds), leaseExpiresAt: answer.info?.leaseExpiresAtDate.map(milliseconds),
-            stale: stale
+            availableAt: answer.info?.availableAtDate.map(milliseconds), state: op == "assign" ? nil : answer.info?.state.rawValue, stale: stale
         )
         operation.problem = answer.problem
+        operation.key = key
         if op == "assign", self.wait > .zero {
             operation.wait = Int64(self.wait.components.seconds * 1000 + self.wait.components.attoseconds / 1_000_000_000_000_000)
         }
         if let stats = answer.stats {
-            operation.stats = ["total": stats.total, "free": stats.free, "assigned": stats.assigned]
+            operation.stats = [
+                "total": stats.total, "free": stats.free, "assigned": stats.assigned, "cooling": stats.cooling, "disabled": stats.disabled,
+            ]
         }
         if let list = answer.tokens {
             operation.tokens = list.map(\.token)
         } else if op == "generate", let token = answer.info?.token {
             operation.tokens = [token]
         }
+        await self.recorder.add(operation)
+    }
+
+    /// Gives the pool a rate limit before the load starts, and records it for the checker.
+    func limitRate(assigns: Int, per: Double) async throws {
+        let invoked = now()
+        let limit = RateLimit(assigns: assigns, per: per)
+        _ = try await self.servers[0].configure(self.pool, leaseTTL: nil, keepAliveTTL: nil, rateLimit: limit)
+        var operation = Operation(worker: -1, op: "settings", server: 0, invoked: invoked, completed: now(), status: 200)
+        operation.rateLimit = ["assigns": Int64(assigns), "per": Int64((per * 1000).rounded())]
         await self.recorder.add(operation)
     }
 
@@ -79,7 +95,7 @@ struct API: Sendable {
             let (server, answer) = await self.call(200) { client throws(TokenPoolClientError) in
                 Answer(status: 200, info: try await client.assign(in: self.pool, idempotencyKey: attempt, wait: self.wait))
             }
-            await self.record(worker, "assign", server, invoked, answer)
+            await self.record(worker, "assign", server, invoked, answer, key: attempt)
             if let info = answer.info, let lease = info.lease {
                 return (info.token, lease)
             }
@@ -89,15 +105,34 @@ struct API: Sendable {
         return nil
     }
 
+    /// unblock (with `cooldown`, a rest before anyone gets it again), keep-alive or disable of a held lease.
     @discardableResult
-    func leaseCall(_ op: String, worker: Int, token: String, lease: Int64, stale: Bool = false) async -> Int {
+    func leaseCall(_ op: String, worker: Int, token: String, lease: Int64, stale: Bool = false, cooldown: Duration? = nil) async -> Int {
         let invoked = now()
         let (server, answer) = await self.call(200) { client throws(TokenPoolClientError) in
-            let info = op == "unblock" ? try await client.unblock(token, lease: lease, in: self.pool) : try await client.keepAlive(token, lease: lease, in: self.pool)
+            let info =
+                switch op {
+                case "unblock": try await client.unblock(token, lease: lease, cooldown: cooldown, in: self.pool)
+                case "disable": try await client.disable(token, lease: lease, reason: "load", in: self.pool)
+                default: try await client.keepAlive(token, lease: lease, in: self.pool)
+                }
             return Answer(status: 200, info: info)
         }
         await self.record(worker, op, server, invoked, answer, token: token, lease: lease, stale: stale)
         return answer.status
+    }
+
+    /// Puts a disabled token back; asked again (of the next server) while no answer comes.
+    func enable(worker: Int, token: String) async {
+        for _ in 0..<5 {
+            let invoked = now()
+            let (server, answer) = await self.call(200) { client throws(TokenPoolClientError) in
+                Answer(status: 200, info: try await client.enable(token, in: self.pool))
+            }
+            await self.record(worker, "enable", server, invoked, answer, token: token)
+            if answer.status != 0 && answer.status != 503 { return }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     func generate(worker: Int) async -> String? {

@@ -6,8 +6,9 @@ import NIOCore
 /// `tokenpool-load`: many concurrent workers against one or more replicas, every operation
 /// written to a history (JSON lines) for `Tests/load/check_history.py` to judge.
 ///
-/// Workers by role (worker index modulo 8): five hold tokens properly (assign, hold a little,
-/// maybe keep-alive, unblock with the lease), one abandons what it assigns (its leases lapse),
+/// Workers by role (worker index modulo 8): four hold tokens properly (assign, hold a little,
+/// maybe keep-alive, unblock with the lease), one gives its tokens back to rest (a cooldown) or
+/// disables and then enables them, one abandons what it assigns (its leases lapse),
 /// one reuses a lease after unblocking it (a stale holder), one generates and deletes tokens.
 /// Requests go round-robin over the servers; an assign whose answer is lost is retried on the
 /// next server with the same Idempotency-Key.
@@ -27,6 +28,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Seconds an assign waits for a token when none is free (0: no waiting; below the 3 s read timeout).") var wait = 0.0
     @Option(help: "mixed: the roles below; holders: every worker assigns, holds --hold-ms, unblocks.") var roles = "mixed"
     @Option(help: "With --roles holders: how long each holds a token, in ms.") var holdMs = 50
+    @Option(help: "R/W: give the pool a rate limit of R assignments of a token in any W seconds first (e.g. 3/0.5).") var rateLimit: String?
 
     func run() async throws {
         var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(1), read: .seconds(3)))
@@ -39,6 +41,13 @@ struct LoadCommand: AsyncParsableCommand {
         let holders = self.roles == "holders"
         let hold = Duration.milliseconds(self.holdMs)
         do {
+            if let rateLimit = self.rateLimit {
+                let parts = rateLimit.split(separator: "/")
+                guard parts.count == 2, let assigns = Int(parts[0]), let per = Double(parts[1]) else {
+                    throw ValidationError("--rate-limit is R/W, like 3/0.5")
+                }
+                try await api.limitRate(assigns: assigns, per: per)
+            }
             var generated: [String] = []
             while generated.count < self.tokens {
                 generated += try await api.generateBatch(worker: -1, count: self.tokens - generated.count)
@@ -82,6 +91,14 @@ struct Operation: Codable, Sendable {
     var status: Int
     var expiresAt: Int64?
     var leaseExpiresAt: Int64?
+    /// When a cooling (or quarantined) token becomes assignable again, as the answer said.
+    var availableAt: Int64?
+    /// The token's state as the answer said (unblock, disable, enable).
+    var state: String?
+    /// An assign's Idempotency-Key: the attempts of one assign share it.
+    var key: String?
+    /// `settings`: the pool's rate limit, `{"assigns": R, "per": W ms}`.
+    var rateLimit: [String: Int64]?
     var stale: Bool?
     var stats: [String: Int]?
     var tokens: [String]?

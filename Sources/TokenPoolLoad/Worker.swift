@@ -38,6 +38,22 @@ struct Worker: Sendable {
                 } else {
                     try await Task.sleep(for: .milliseconds(20))
                 }
+            case 4:
+                // Rests and failures: gives its token back to rest 50-200 ms (a rate-limited key),
+                // or takes it out of service and, a moment later, puts it back.
+                guard let held = await self.api.assign(worker: self.id, attempt: "w\(self.id)-\(attempt)") else {
+                    try await Task.sleep(for: .milliseconds(20))
+                    continue
+                }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 5...50)))
+                if attempt % 4 == 0 {
+                    guard await self.api.leaseCall("disable", worker: self.id, token: held.token, lease: held.lease) == 200 else { continue }
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 50...150)))
+                    await self.api.enable(worker: self.id, token: held.token)
+                } else {
+                    let cooldown = Duration.milliseconds(Int.random(in: 50...200))
+                    await self.api.leaseCall("unblock", worker: self.id, token: held.token, lease: held.lease, cooldown: cooldown)
+                }
             case 7:
                 // Churn: generates tokens and deletes some of its own.
                 if let token = await self.api.generate(worker: self.id) { generated.append(token) }

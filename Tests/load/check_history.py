@@ -4,7 +4,7 @@
     check_history.py HISTORY.jsonl
 
 1. no token is held by two clients at once: a hold lasts from the assign's answer until the
-   holder's unblock is invoked, or until its lease could have lapsed (the last leaseExpiresAt the
+   holder's unblock (or disable) is invoked, or until its lease could have lapsed (the last leaseExpiresAt the
    holder was told);
 2. every acknowledged generate is in the pool at the end unless it was acknowledged deleted (or a
    delete's outcome is unknown: no answer, or a 503 after the command may have reached Redis) or
@@ -12,7 +12,13 @@
 3. a deleted token (delete acknowledged) is never handed out again, nor one past its life;
 4. the lease numbers of one token increase with real time, and a stale lease never changed
    anything (every call with a lease its holder had already given back was refused);
-5. /stats at the quiet end agrees with what the final reads saw.
+5. /stats at the quiet end agrees with what the final reads saw;
+6. a token given back to rest (an unblock that answered `cooling` until availableAt) is not
+   assigned again before availableAt, and a disabled token (a disable that answered) is not
+   assigned again before an enable of it was asked for;
+7. with the pool's rate limit (R assignments in W ms), no token's assignments begin more than R
+   times in any W window (R + 1 of them that surely began within less than W is a violation: from
+   the first attempt of the first, with its Idempotency-Key, to the answer of the last).
 Prints the counts of operations and violations; exits 1 on any violation.
 """
 import collections
@@ -42,7 +48,7 @@ def main():
                 hold["end"] = max(hold["end"], op["leaseExpiresAt"])
     for op in ops:
         key = (op.get("token"), op.get("lease"))
-        if key in holds and op["op"] == "unblock" and not op.get("stale") and op["worker"] == holds[key]["worker"]:
+        if key in holds and op["op"] in ("unblock", "disable") and not op.get("stale") and op["worker"] == holds[key]["worker"]:
             holds[key]["end"] = min(holds[key]["end"], op["invoked"])
 
     by_token = collections.defaultdict(list)
@@ -96,6 +102,50 @@ def main():
         elif op["status"] == 200 and token in deleted_at:
             violations.append(f"2: token {token} was acknowledged deleted but is still there")
 
+    # 6: rests and disables. The next assignment of the token (a larger lease) must come after.
+    assigns = collections.defaultdict(list)
+    for op in ops:
+        if op["op"] == "assign" and op["status"] == 200:
+            assigns[op["token"]].append(op)
+    enables = collections.defaultdict(list)
+    for op in ops:
+        if op["op"] == "enable" and op["status"] in (0, 200, 503):
+            enables[op["token"]].append(op["invoked"])
+    for op in ops:
+        if op["status"] != 200 or op["op"] not in ("unblock", "disable") or op.get("stale"):
+            continue
+        token, lease = op["token"], op.get("lease") or 0
+        if op["op"] == "unblock" and op.get("state") == "cooling" and op.get("availableAt"):
+            not_before, why = op["availableAt"], f"its rest until {op['availableAt']}"
+        elif op["op"] == "disable" and op.get("state") == "disabled":
+            later = [at for at in enables[token] if at >= op["invoked"]]
+            not_before, why = (min(later) if later else float("inf")), f"its disable at {op['invoked']} was undone"
+        else:
+            continue
+        for other in assigns[token]:
+            if (other.get("lease") or 0) > lease and other["completed"] + SLACK_MS < not_before:
+                violations.append(f"6: token {token} assigned (lease {other['lease']}) at {other['completed']} before {why}")
+
+    # 7: the rate limit. An assignment began after its assign's first attempt and before its answer.
+    limits = [op["rateLimit"] for op in ops if op["op"] == "settings" and op["status"] == 200 and op.get("rateLimit")]
+    if limits:
+        r, w = limits[-1]["assigns"], limits[-1]["per"]
+        first_try = {}
+        for op in ops:
+            if op["op"] == "assign" and op.get("key"):
+                first_try[op["key"]] = min(first_try.get(op["key"], op["invoked"]), op["invoked"])
+        grants = collections.defaultdict(dict)
+        for op in ops:
+            if op["op"] == "assign" and op["status"] == 200:
+                began = first_try.get(op.get("key"), op["invoked"])
+                known = grants[op["token"]].get(op["lease"])
+                grants[op["token"]][op["lease"]] = (min(began, known[0]), min(op["completed"], known[1])) if known else (began, op["completed"])
+        for token, by_lease in grants.items():
+            spans = sorted(by_lease.values())
+            for first, last in zip(spans, spans[r:]):
+                if last[1] - first[0] + SLACK_MS < w:
+                    violations.append(f"7: token {token} began {r + 1} assignments between {first[0]} and {last[1]}, within {w} ms")
+
     # 5: the counts at the quiet end.
     stats = [op for op in ops if op["op"] == "stats" and op["worker"] == -1]
     lost_generates = sum(1 for op in ops if op["op"] in ("generate", "batch") and op["status"] in (0, 503))
@@ -106,7 +156,8 @@ def main():
         assigned = sum(1 for t in present if final[t].get("leaseExpiresAt"))
         if not (len(present) <= s["total"] <= len(present) + lost_generates * 10_000):
             violations.append(f"5: /stats total {s['total']} but {len(present)} tokens read at the end")
-        if s["assigned"] != assigned or s["free"] != s["total"] - s["assigned"]:
+        resting = s.get("cooling", 0) + s.get("disabled", 0)
+        if s["assigned"] != assigned or s["free"] + resting != s["total"] - s["assigned"]:
             violations.append(f"5: /stats {s} but {assigned} of the tokens read are assigned")
 
     total = len(ops)

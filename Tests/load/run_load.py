@@ -2,7 +2,7 @@
 """History checks under faults: three replicas, one Redis, tokenpool-load, faults injected on a
 timeline, then check_history.py on the history and the fault checks below.
 
-    run_load.py BUILD_DIR SECONDS FAULT[,FAULT...] [--wait SECONDS]
+    run_load.py BUILD_DIR SECONDS FAULT[,FAULT...] [--wait SECONDS] [--rate-limit R/W]
 
 With --wait, every assign of the load waits up to SECONDS for a token (waiting assign), so the
 faults hit clients while they wait: a waiter gets a token or an error, never a token someone
@@ -186,6 +186,8 @@ def main():
     seconds = float(sys.argv[2])
     faults = [f for f in sys.argv[3].split(",") if f] if len(sys.argv) > 3 and not sys.argv[3].startswith("--") else []
     wait = sys.argv[sys.argv.index("--wait") + 1] if "--wait" in sys.argv else "0"
+    # --rate-limit R/W: the pool lets at most R assignments of a token begin in any W seconds.
+    rate = ["--rate-limit", sys.argv[sys.argv.index("--rate-limit") + 1]] if "--rate-limit" in sys.argv else []
     with tempfile.TemporaryDirectory() as work:
         deployment = Deployment(build, work)
         history = os.path.join(work, "history.jsonl")
@@ -198,7 +200,7 @@ def main():
             load = subprocess.Popen([str(build / "tokenpool-load"), *sum([["--server", f"http://127.0.0.1:{p}"] for p in deployment.ports], []),
                                      "--duration", str(seconds), "--workers", "24", "--settle", "2.5", "--history", history,
                                      # Waiting clients want fewer tokens than workers, so they do wait.
-                                     "--wait", wait, "--tokens", "40" if wait == "0" else "8"])
+                                     "--wait", wait, "--tokens", "40" if wait == "0" else "8", *rate])
             started = time.time()
             slots = max(len(faults), int(seconds // 8)) if faults else 0
             for i in range(slots):

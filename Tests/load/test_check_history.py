@@ -48,6 +48,20 @@ def main():
     cases["2: a token whose delete timed out may be gone"] = (h, 0)
     h = clean(); h[7]["stats"] = {"total": 1, "free": 0, "assigned": 1}
     cases["5: /stats disagrees at the end"] = (h, 1)
+    h = clean(); h[2].update(state="cooling", availableAt=108)
+    cases["6: a cooling token assigned again after its rest"] = (h, 0)
+    h = clean(); h[2].update(state="cooling", availableAt=200)
+    cases["6: a cooling token assigned before its rest ended"] = (h, 1)
+    h = clean(); h[2] = op(1, "disable", 100, 102, 200, token=T, lease=1, state="disabled")
+    h.insert(3, op(1, "enable", 105, 106, 200, token=T, state="free"))
+    cases["6: a disabled token assigned after its enable"] = (h, 0)
+    h = clean(); h[2] = op(1, "disable", 100, 102, 200, token=T, lease=1, state="disabled")
+    cases["6: a disabled token assigned though never enabled"] = (h, 1)
+    limit = op(-1, "settings", 0, 1, 200, rateLimit={"assigns": 1, "per": 50})
+    h = clean(); h.insert(0, limit)
+    cases["7: one assignment a token per 50 ms, kept"] = (h, 0)
+    h = clean(); h.insert(0, dict(limit, rateLimit={"assigns": 1, "per": 200}))
+    cases["7: two assignments of a token within 200 ms"] = (h, 1)
     failed = 0
     for name, (history, expected) in cases.items():
         result = verdict(history)
