@@ -82,9 +82,10 @@ struct TokenHealthTests {
             #expect(try await pool.stats().waiting == 1, "the waiter was served before the token's rest ended")
             let handed = try await waiter.value
             #expect(handed.token == token)
-            // Handed over by a renewal (every 250 ms) or the reaper: within 250 ms of availableAt, plus the test's steps.
+            // Handed over at a renewal (every 250 ms): within 250 ms of availableAt, plus the
+            // pickup's round trip (a margin for a busy machine).
             #expect(handed.observedAt >= resting.availableAt!)
-            #expect(handed.observedAt - resting.availableAt! < 400)
+            #expect(handed.observedAt - resting.availableAt! < 750)
         }
     }
 
@@ -99,14 +100,16 @@ struct TokenHealthTests {
             held = try await pool.assign()
             #expect(held.failures == 1)
             #expect(try await pool.unblock(token, lease: held.lease).failures == 0)
+            var disabled = held
             for expected in [1, 2] {
                 held = try await pool.assign()
-                let after = try await pool.unblock(token, lease: held.lease, outcome: .failure)
-                #expect(after.failures == expected)
+                disabled = try await pool.unblock(token, lease: held.lease, outcome: .failure)
+                #expect(disabled.failures == expected)
             }
-            let disabled = try await pool.inspect(token)
+            // The second failure in a row disabled it, in that same step, for the quarantine.
             #expect(disabled.state == .disabled && disabled.reason == "failures")
-            #expect((380...420).contains(disabled.availableAt! - disabled.observedAt))
+            #expect(disabled.availableAt.map { $0 - disabled.observedAt } == 400)
+            #expect(try await pool.inspect(token).state == .disabled)
             await #expect(throws: TokenPoolError.noFreeToken(.default)) { try await pool.assign() }
             #expect(try await pool.stats().disabled == 1)
             #expect(try await pool.tokens(.disabled).items.map(\.token) == [token])
