@@ -18,7 +18,8 @@
    assigned again before an enable of it was asked for;
 7. with the pool's rate limit (R assignments in W ms), no token's assignments begin more than R
    times in any W window (R + 1 of them that surely began within less than W is a violation: from
-   the first attempt of the first, with its Idempotency-Key, to the answer of the last).
+   the first attempt of the first, with its Idempotency-Key, to the answer of the last, in the
+   order of their lease numbers).
 Prints the counts of operations and violations; exits 1 on any violation.
 """
 import collections
@@ -141,7 +142,9 @@ def main():
                 known = grants[op["token"]].get(op["lease"])
                 grants[op["token"]][op["lease"]] = (min(began, known[0]), min(op["completed"], known[1])) if known else (began, op["completed"])
         for token, by_lease in grants.items():
-            spans = sorted(by_lease.values())
+            # In the order the pool granted them (lease numbers come from its counter; promise 4):
+            # a retried assign's first attempt may begin before an earlier grant's.
+            spans = [by_lease[lease] for lease in sorted(by_lease)]
             for first, last in zip(spans, spans[r:]):
                 if last[1] - first[0] + SLACK_MS < w:
                     violations.append(f"7: token {token} began {r + 1} assignments between {first[0]} and {last[1]}, within {w} ms")

@@ -62,6 +62,14 @@ def main():
     cases["7: one assignment a token per 50 ms, kept"] = (h, 0)
     h = clean(); h.insert(0, dict(limit, rateLimit={"assigns": 1, "per": 200}))
     cases["7: two assignments of a token within 200 ms"] = (h, 1)
+    # A retried assign whose first attempt began before the other grant, but was granted after it.
+    h = clean(); h.insert(0, dict(limit, rateLimit={"assigns": 1, "per": 200}))
+    h[2] = op(1, "assign", 20, 22, 200, token=T, lease=1, leaseExpiresAt=1022, expiresAt=999_999, key="k1")
+    h[4] = op(2, "assign", 400, 402, 200, token=T, lease=2, leaseExpiresAt=1402, expiresAt=999_999, key="k2")
+    h[5] = op(2, "unblock", 410, 412, 200, token=T, lease=2)
+    h[6] = op(2, "keep-alive", 420, 421, 409, token=T, lease=2, stale=True)
+    h.insert(4, op(2, "assign", 10, 3000, 0, key="k2"))
+    cases["7: a retry's first attempt began early, its grant came later"] = (h, 0)
     failed = 0
     for name, (history, expected) in cases.items():
         result = verdict(history)
