@@ -13,7 +13,9 @@ struct ClusterRoutingTests {
         #expect(HashSlot.of("{}x") == HashSlot.of("{}x"))
         #expect(HashSlot.of("{}x") != HashSlot.of("x"))  // an empty tag is no tag
         let keys = PoolKeys(prefix: "tokenpool", pool: PoolName("proxies")!)
-        let slots = Set((keys.scriptKeys + [keys.idempotencyRecord("assign", "k")]).map(HashSlot.of))
+        // The keys the scripts name themselves (never passed) must share the slot too.
+        let named = [keys.cooling, keys.disabled, keys.health, keys.idempotencyRecord("assign", "k")]
+        let slots = Set((keys.scriptKeys + named).map(HashSlot.of))
         #expect(slots == [HashSlot.of("proxies")])
     }
 

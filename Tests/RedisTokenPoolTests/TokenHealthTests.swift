@@ -32,6 +32,9 @@ struct TokenHealthTests {
             // A keep-alive extends its life only: it stays cooling.
             let kept = try await pool.keepAlive(token)
             #expect(kept.state == .cooling && kept.availableAt == availableAt)
+            // The scripts name the cooling set themselves: the same key PoolKeys names.
+            let keys = pool.keys(of: .default)
+            #expect(try await pool.client.send("ZSCORE", keys.cooling, token.rawValue).string == String(availableAt))
             try await Self.sleep(past: availableAt, from: resting.observedAt)
             #expect(try await pool.stats().free == 1)
             let again = try await pool.assign()
@@ -136,6 +139,9 @@ struct TokenHealthTests {
             let disabled = try await pool.disable(token, lease: held.lease, reason: "refuses connections")
             #expect(disabled.state == .disabled && disabled.reason == "refuses connections" && disabled.availableAt == nil)
             #expect(disabled.lease == nil && disabled.holder == nil && disabled.metadata == #"{"proxy":"10.0.0.7:3128"}"#)
+            let keys = pool.keys(of: .default)
+            #expect(try await pool.client.send("ZSCORE", keys.disabled, token.rawValue).string == "inf")
+            #expect(try await pool.client.send("HGET", keys.health, token.rawValue).string == "0 refuses connections")
             await #expect(throws: TokenPoolError.noFreeToken(.default)) { try await pool.assign() }
             // Unblock and keep-alive leave it disabled; keep-alive extends its life.
             #expect(try await pool.unblock(token).state == .disabled)

@@ -31,7 +31,8 @@ package struct PoolKeys: Sendable {
     package let events: String
     /// The three keys below are the scripts' too, but never passed: they name them after `free`
     /// (a key passed costs Redis about a twentieth of a call, and a pool that uses no cooldown,
-    /// rate limit or failure reports never touches these).
+    /// rate limit or failure reports never touches these). Named here for the tests that check
+    /// the scripts' names and their slot.
     /// `PREFIX:{pool}:cooling`, a sorted set: resting token -> availableAt (ms).
     package let cooling: String
     /// `PREFIX:{pool}:disabled`, a sorted set: disabled token -> its quarantine's end (ms), `+inf` until enabled.
