@@ -23,8 +23,7 @@ local idem = KEYS[13]
 if idem and redis.call('GET', idem) == tok then
     local life = lifeOf(tok)
     if life and life > now then
-        local leaseUntil, lease = currentLease(tok)
-        return record(tok, life, lease and leaseUntil, lease)
+        return recordNow(tok, life)
     end
 end
 local life, _, _, refusal = openToken(tok, ARGV[2])

@@ -20,5 +20,4 @@ if redis.call('ZREM', disabledKey(), tok) == 1 then
     redis.call('HDEL', healthKey(), tok)
     comeBack(tok, 'enabled')
 end
-local leaseUntil, lease = currentLease(tok)
-return record(tok, life, lease and leaseUntil, lease)
+return recordNow(tok, life)

@@ -16,8 +16,4 @@ local life = lifeOf(tok)
 if not life or life <= now then
     return {'not_found'}
 end
-local leaseUntil, lease = currentLease(tok)
-if lease then
-    return record(tok, life, leaseUntil, lease)
-end
-return record(tok, life)
+return recordNow(tok, life)

@@ -29,8 +29,7 @@ local function add(tok)
     if not life or life <= now then
         return
     end
-    local leaseUntil, lease = currentLease(tok)
-    local r = record(tok, life, lease and leaseUntil, lease)
+    local r = recordNow(tok, life)
     if state ~= 'all' and r[9] ~= state then
         return
     end

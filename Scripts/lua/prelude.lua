@@ -219,6 +219,13 @@ local function record(tok, life, leaseUntil, lease, holder)
         state, availableAt, failures, state == 'disabled' and reason}
 end
 
+-- record(...) of a living token as it is now: with its lease's deadline and number if a lease
+-- stands. O(log n).
+local function recordNow(tok, life)
+    local leaseUntil, lease = currentLease(tok)
+    return record(tok, life, lease and leaseUntil, lease)
+end
+
 -- The pool's counts, read at one instant, and its own settings (false where it has none):
 -- {total, free, assigned, waiting, leaseTTL|false, keepAliveTTL|false, cooling, disabled,
 --  cooldown|false, maxFailures|false, quarantine|false, rateAssigns|false, ratePer|false};
