@@ -83,9 +83,10 @@ COOLING = dict(FREE, state="cooling", availableAt="2026-11-29T02:35:10.844Z")
 DISABLED = dict(FREE, state="disabled", failures=3, reason="failures", availableAt="2026-11-29T02:45:10.844Z")
 ASSIGNED = dict(FREE, state="assigned", leaseExpiresAt="2026-11-29T02:35:40.844Z", lease=7, leaseExpiresIn=D["leaseTTL"],
                 holder="worker-7")
-POOL = {"pool": "proxies", "total": 10, "free": 5, "assigned": 3, "waiting": 0, "cooling": 1, "disabled": 1,
+POOL = {"pool": "proxies", "total": 10, "free": 5, "assigned": 3, "waiting": 0, "cooling": 1, "disabled": 1, "reserved": 0,
         "leaseTTL": D["leaseTTL"], "keepAliveTTL": D["keepAliveTTL"], "cooldown": 30, "maxFailures": 3, "quarantine": 600,
-        "rateLimit": {"assigns": 10, "per": 60}}
+        "rateLimit": {"assigns": 10, "per": 60}, "maxPerHolder": 5}
+ASSIGNED_2 = dict(ASSIGNED, token="Qx8vT1mNcL0pZr5sKd2wHy4e", lease=8)
 LINKS = {
     "InspectToken": {"operationId": "inspectToken", "parameters": {"token": "$response.body#/token"}},
     "KeepAliveToken": {"operationId": "keepAliveToken", "parameters": {"token": "$response.body#/token"}},
@@ -96,6 +97,7 @@ TOKEN_PARAM = {"$ref": "#/components/parameters/Token"}
 LEASE_PARAM = {"$ref": "#/components/parameters/Lease"}
 IDEMPOTENCY_PARAM = {"$ref": "#/components/parameters/IdempotencyKey"}
 WAIT_PARAMS = [{"$ref": "#/components/parameters/Wait"}, {"$ref": "#/components/parameters/Prefer"}]
+ASSIGN_PARAMS = [{"$ref": "#/components/parameters/Count"}, {"$ref": "#/components/parameters/Priority"}]
 PAGE_PARAMS = [{"$ref": "#/components/parameters/Limit"}, {"$ref": "#/components/parameters/Cursor"}]
 METADATA_LIMIT = 4096
 
@@ -113,8 +115,20 @@ def token_paths():
     generated["201"]["links"] = copy.deepcopy(LINKS)
     assigned = info("200", "The assigned token with its lease", ASSIGNED)
     assigned["200"]["links"] = {k: copy.deepcopy(v) for k, v in LINKS.items() if k != "DeleteToken"}
+    assigned["200"]["content"]["application/json"]["schema"] = {"oneOf": [
+        {"$ref": "#/components/schemas/TokenInfo"}, {"$ref": "#/components/schemas/TokenList"}]}
+    assigned["200"]["content"]["application/json"]["examples"] = {
+        "one": {"summary": "Without count: one TokenInfo", "value": ASSIGNED},
+        "several": {"summary": "With count=2: {\"tokens\": [...]}", "value": {"tokens": [ASSIGNED, ASSIGNED_2]}}}
+    del assigned["200"]["content"]["application/json"]["example"]
+    assigned["200"]["description"] = "The assigned token with its lease; with `count`, `{\"tokens\": [...]}`, each its own lease"
     no_free = problem(404, "no-free-token", "Not Found", "no free token in pool 'default'")
-    no_free["description"] = "No free token (within the wait, when one was asked for)"
+    no_free["description"] = "Too few free tokens (within the wait, when one was asked for): nothing was taken"
+    holder_limit = dict(problem(429, "holder-limit", "Too Many Requests",
+                                "this holder holds 5 of pool 'default''s tokens, and another would pass its maxPerHolder of 5"),
+                        headers={"Retry-After": {"schema": {"type": "integer"}, "example": D["retryAfterSeconds"]}})
+    holder_limit["description"] = ("The holder named already holds the pool's maxPerHolder tokens, or would with count more: "
+                                   "refused at once, never queued")
 
     return {
         "/tokens": {
@@ -157,18 +171,29 @@ def token_paths():
                 "400", "401", "403", "413", "503") | {"409": {"$ref": "#/components/responses/IdempotencyKeyInUse"}},
         }},
         "/tokens/assign": {"post": {
-            "operationId": "assignToken", "tags": ["tokens"], "summary": "Assign a random free token",
+            "operationId": "assignToken", "tags": ["tokens"], "summary": "Assign a random free token (or N at once)",
             "description": "Picks a random free token (SPOP) and gives it a new lease that lapses after the lease TTL "
-                           "unless kept alive. Client or admin key. With a wait (`?wait=SECONDS` or `Prefer: wait=SECONDS`) "
-                           "and none free, the request joins the pool's queue and gets the first token freed (by unblock, a "
-                           "lapsed lease, a keep-alive on a lapsed lease, or generate), in the order the requests joined across "
-                           "every replica; 404 when the wait runs out. A client that disconnects leaves the queue. With an Idempotency-Key, a retry of a waiting assign picks "
-                           "up the token handed to the first call or takes its place in the queue: never two places, never "
-                           "two tokens (the first call then gets 503 wait-interrupted). A place that vanishes while time is left (Redis lost it, "
-                           "or the token handed to it was deleted) queues again, at the back.",
-            "security": CLIENT, "parameters": [IDEMPOTENCY_PARAM] + WAIT_PARAMS,
+                           "unless kept alive. Client or admin key. `count=N` (1 to 100) takes N distinct tokens, each its "
+                           "own lease and lease number, all or nothing: with fewer than N free, nothing is taken (404); the "
+                           "answer is `{\"tokens\": [...]}` (without `count`, one TokenInfo as always). Keep-alive and unblock "
+                           "stay per token. With a wait (`?wait=SECONDS` or `Prefer: wait=SECONDS`) "
+                           "and too few free, the request joins the pool's one queue: higher `priority` first (-100 to 100, "
+                           "default 0), then in the order the requests joined across every replica. A request for N at the head "
+                           "of the queue has every token freed (by unblock, a lapsed lease, a rest's end, generate, enable) set "
+                           "aside for it (state `reserved`: not free, no other assign gets it) until it has N, then gets them all "
+                           "in one answer; priority decides who is next, never takes back what the head has set aside. A steady "
+                           "stream of higher-priority requests can starve lower ones: priority is a promise of order. When its "
+                           "wait runs out (404) or its client disconnects, what was set aside goes to the next in line at once. "
+                           "With an Idempotency-Key, a retry picks up the tokens handed to the first call or takes its place in "
+                           "the queue (and what was set aside for it): never two places, never two hand-overs (the first call "
+                           "then gets 503 wait-interrupted); a retry of a count=N assign gets those of its tokens whose leases "
+                           "still stand. A place that vanishes while time is left (Redis lost it, or a token handed to it was "
+                           "deleted) queues again, at the back. With the pool's `maxPerHolder`, an assign naming a `holder` that "
+                           "holds that many of the pool's tokens, or would with N more, is 429 holder-limit at once (never "
+                           "queued); assigns that name no holder are not capped.",
+            "security": CLIENT, "parameters": [IDEMPOTENCY_PARAM] + WAIT_PARAMS + ASSIGN_PARAMS,
             "requestBody": json_body("AssignRequest", {"holder": "worker-7"}, required=False),
-            "responses": dict(responses(assigned, "400", "401", "403", "503"), **{"404": no_free}),
+            "responses": dict(responses(assigned, "400", "401", "403", "503"), **{"404": no_free, "429": holder_limit}),
         }},
         "/tokens/{token}": {
             "parameters": [TOKEN_PARAM],
@@ -256,8 +281,24 @@ def token_paths():
             "security": ADMIN,
             "responses": responses({"200": {"description": "Counts", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Stats"},
-                "example": {"pool": "default", "total": 10, "free": 0, "assigned": 8, "waiting": 4, "cooling": 1,
-                            "disabled": 1}}}}}, "401", "403", "503"),
+                "example": {"pool": "default", "total": 10, "free": 0, "assigned": 7, "waiting": 4, "cooling": 1,
+                            "disabled": 1, "reserved": 1}}}}}, "401", "403", "503"),
+        }},
+        "/waiters": {"get": {
+            "operationId": "poolWaiters", "tags": ["pools"], "summary": "The pool's queue of waiting assigns",
+            "description": "A page of the waiting assigns in the order they will be served (higher priority first, then "
+                           "joining order; the head that tokens are set aside for first of all), and `setAside`: the tokens "
+                           "set aside for the head (first page only). `since` and `waitUntil` by Redis's clock. Waiters whose "
+                           "replica stopped renewing them are left out. O(limit) in Redis. Client or admin key.",
+            "security": CLIENT, "parameters": PAGE_PARAMS[:1] + [{"$ref": "#/components/parameters/PoolCursor"}],
+            "responses": responses({"200": {"description": "One page of the queue", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/WaiterPage"},
+                "example": {"waiters": [
+                    {"holder": "transfer-test", "count": 2, "priority": 0, "since": "2026-11-29T02:35:01.120Z",
+                     "waitUntil": "2026-11-29T02:35:31.120Z"},
+                    {"holder": None, "count": 1, "priority": 0, "since": "2026-11-29T02:35:02.511Z",
+                     "waitUntil": "2026-11-29T02:35:12.511Z"}],
+                    "setAside": [TOKEN], "next": None}}}}}, "400", "401", "403", "503"),
         }},
     }
 
@@ -308,13 +349,15 @@ def pool_paths():
                                    "`quarantine` seconds (null: until enabled by hand); `rateLimit` `{assigns: R, per: W}` lets at "
                                    "most R assignments of one token begin in any window of W seconds (a sliding log of each token's "
                                    "last R starts: no burst beyond R in any window); a token at its budget is `cooling` until its next "
-                                   "assignment is allowed. Rests and quarantines already begun keep their ends. Leases and lives already "
+                                   "assignment is allowed; `maxPerHolder` caps the tokens one named holder may hold (429 holder-limit beyond; "
+                                   "assigns naming no holder are not capped). Rests and quarantines already begun keep their ends. Leases and lives already "
                                    "granted keep their deadlines: a shorter TTL applies from the next assign or keep-alive, and a "
                                    "keep-alive never moves a deadline earlier than it was, so no holder's lease ends sooner than "
                                    "it was told. Makes the pool if there was none. Admin key.",
                     "security": ADMIN,
                     "requestBody": json_body("PoolSettings", {"leaseTTL": 30, "keepAliveTTL": 600, "cooldown": 30, "maxFailures": 3,
-                                                              "quarantine": 600, "rateLimit": {"assigns": 10, "per": 60}}),
+                                                              "quarantine": 600, "rateLimit": {"assigns": 10, "per": 60},
+                                                              "maxPerHolder": 5}),
                     "responses": responses(pool_info, "400", "401", "403", "503")},
             "delete": {"operationId": "deletePool", "tags": ["pools"], "summary": "Delete a pool and everything in it",
                        "description": "Its tokens, leases, queue and settings go in one step (UNLINK, so Redis frees a big "
@@ -428,6 +471,13 @@ def document():
                             "description": "How the assignment went: a failure counts toward the pool's maxFailures, a success "
                                            "clears the token's failures",
                             "schema": {"type": "string", "enum": ["success", "failure"], "default": "success"}},
+                "Count": {"name": "count", "in": "query", "required": False,
+                          "description": "How many tokens at once, all or nothing (1 to 100); with it the answer is "
+                                         "`{\"tokens\": [...]}`; absent: one token, one TokenInfo",
+                          "schema": {"type": "integer", "minimum": 1, "maximum": 100}, "example": 2},
+                "Priority": {"name": "priority", "in": "query", "required": False,
+                             "description": "A waiting assign's place: higher is served first, equal in joining order",
+                             "schema": {"type": "integer", "minimum": -100, "maximum": 100, "default": 0}, "example": 10},
                 "Lease": {"name": "lease", "in": "query", "required": False,
                           "description": "The holder's lease number; when given it must be the current lease, else 409",
                           "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9223372036854775807},
@@ -442,9 +492,10 @@ def document():
                     "properties": {
                         "token": {"$ref": "#/components/schemas/Token"},
                         "pool": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-                        "state": {"type": "string", "enum": ["free", "assigned", "cooling", "disabled"],
+                        "state": {"type": "string", "enum": ["free", "assigned", "cooling", "disabled", "reserved"],
                                   "description": "free: assignable; assigned: under a lease; cooling: resting until availableAt; "
-                                                 "disabled: out of service (by hand, or by failure reports)"},
+                                                 "disabled: out of service (by hand, or by failure reports); reserved: set aside "
+                                                 "for the waiting assign at the head of the queue, which asked for several"},
                         "expiresAt": {"type": "string", "format": "date-time",
                                       "description": "When the token dies without a keep-alive"},
                         "leaseExpiresAt": {"type": "string", "format": "date-time", "nullable": True,
@@ -489,14 +540,18 @@ def document():
                               "properties": {"tokens": {"type": "array", "items": {"$ref": "#/components/schemas/TokenInfo"}},
                                              "next": {"type": "string", "nullable": True}}},
                 "Pool": {"type": "object", "additionalProperties": False,
-                         "required": ["pool", "total", "free", "assigned", "waiting", "cooling", "disabled", "leaseTTL",
-                                      "keepAliveTTL", "cooldown", "maxFailures", "quarantine", "rateLimit"],
+                         "required": ["pool", "total", "free", "assigned", "waiting", "cooling", "disabled", "reserved", "leaseTTL",
+                                      "keepAliveTTL", "cooldown", "maxFailures", "quarantine", "rateLimit", "maxPerHolder"],
                          "properties": {"pool": {"type": "string"}, "total": {"type": "integer", "minimum": 0},
                                         "free": {"type": "integer", "minimum": 0, "description": "Tokens an assign may take now"},
                                         "assigned": {"type": "integer", "minimum": 0},
                                         "waiting": {"type": "integer", "minimum": 0},
                                         "cooling": {"type": "integer", "minimum": 0},
                                         "disabled": {"type": "integer", "minimum": 0},
+                                        "reserved": {"type": "integer", "minimum": 0,
+                                                     "description": "Tokens set aside for the queue's head"},
+                                        "maxPerHolder": {"type": "integer", "nullable": True,
+                                                         "description": "At most so many tokens held by one named holder; null: no cap"},
                                         "leaseTTL": {"type": "number", "description": "Seconds: the pool's own, else the server's"},
                                         "keepAliveTTL": {"type": "number", "description": "Seconds: the pool's own, else the server's"},
                                         "cooldown": {"type": "number", "nullable": True, "description": "Seconds; null: none"},
@@ -525,7 +580,22 @@ def document():
                                                    "description": "Seconds a token disabled by failures stays so; null or absent: "
                                                                   "until enabled by hand"},
                                     "rateLimit": {"allOf": [{"$ref": "#/components/schemas/RateLimit"}], "nullable": True,
-                                                  "description": "Each token's rate budget; null or absent: none"}}},
+                                                  "description": "Each token's rate budget; null or absent: none"},
+                                    "maxPerHolder": {"type": "integer", "minimum": 1, "maximum": 100000, "nullable": True,
+                                                     "description": "At most so many of the pool's tokens held by one named holder "
+                                                                    "(assigns that name no holder are not capped); null or absent: no cap"}}},
+                "Waiter": {"type": "object", "additionalProperties": False,
+                           "required": ["holder", "count", "priority", "since", "waitUntil"],
+                           "properties": {"holder": {"type": "string", "nullable": True, "description": "As its assign named it"},
+                                          "count": {"type": "integer", "minimum": 1, "maximum": 100},
+                                          "priority": {"type": "integer", "minimum": -100, "maximum": 100},
+                                          "since": {"type": "string", "format": "date-time", "description": "When it joined"},
+                                          "waitUntil": {"type": "string", "format": "date-time", "description": "When its wait ends"}}},
+                "WaiterPage": {"type": "object", "additionalProperties": False, "required": ["waiters", "setAside", "next"],
+                               "properties": {"waiters": {"type": "array", "items": {"$ref": "#/components/schemas/Waiter"}},
+                                              "setAside": {"type": "array", "items": {"$ref": "#/components/schemas/Token"},
+                                                           "description": "The tokens set aside for the head (first page only)"},
+                                              "next": {"type": "string", "nullable": True}}},
                 "TokenList": {"type": "object", "additionalProperties": False, "required": ["tokens"],
                               "properties": {"tokens": {"type": "array", "items": {"$ref": "#/components/schemas/TokenInfo"}}}},
                 "BatchRequest": {"oneOf": [
@@ -537,11 +607,13 @@ def document():
                                                  "items": {"allOf": [{"$ref": "#/components/schemas/Metadata"}], "nullable": True}}}},
                 ]},
                 "Stats": {"type": "object", "additionalProperties": False,
-                          "required": ["pool", "total", "free", "assigned", "waiting", "cooling", "disabled"],
+                          "required": ["pool", "total", "free", "assigned", "waiting", "cooling", "disabled", "reserved"],
                           "properties": {"pool": {"type": "string"}, "total": {"type": "integer", "minimum": 0},
                                          "free": {"type": "integer", "minimum": 0, "description": "Tokens an assign may take now"},
                                          "cooling": {"type": "integer", "minimum": 0, "description": "Tokens resting after a cooldown"},
                                          "disabled": {"type": "integer", "minimum": 0, "description": "Tokens out of service"},
+                                         "reserved": {"type": "integer", "minimum": 0,
+                                                      "description": "Tokens set aside for the queue's head, which waits for several"},
                                          "assigned": {"type": "integer", "minimum": 0},
                                          "waiting": {"type": "integer", "minimum": 0,
                                                      "description": "Waiting assigns in the pool's queue"}}},

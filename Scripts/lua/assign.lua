@@ -1,27 +1,33 @@
--- assign.lua: hand out one random free token under a new lease, or, for a waiting assign with
--- none free, join the pool's queue. Needs prelude.lua (KEYS 1-12).
+-- assign.lua: hand out COUNT random free tokens (one, unless asked for more), each under a new
+-- lease, all or none; or, for a waiting assign with too few free, join the pool's queue.
+-- Needs prelude.lua (KEYS 1-12).
 --
 -- KEYS[13] (optional) the Idempotency-Key's record, tokenpool:{pool}:idem:assign:KEY
 -- ARGV[1] lease TTL in ms, the replica's default: the pool's own setting wins (see ttl in prelude.lua);
 --         also how long an Idempotency-Key's record answers (with KEYS[13])
 -- ARGV[2] at most this many lapsed leases are returned to the free set first
 -- ARGV[3] at most this many dead tokens are popped and dropped before giving up
--- ARGV[4] a waiter id, 'CHANNEL#N', or '' or absent for none: with none free, join the queue under it...
+-- ARGV[4] a waiter id, 'CHANNEL#N', or '' or absent for none: with too few free, join the queue under it...
 -- ARGV[5] ...for this many ms...
 -- ARGV[6] ...and at most this many ms before its replica renews it (renew.lua)
--- ARGV[7] who holds the token assigned (kept while the lease stands); '' or absent for nobody
+-- ARGV[7] who holds the tokens assigned (kept while the lease stands); '' or absent for nobody
+-- ARGV[8] how many tokens (1..100; '' or absent: 1)
+-- ARGV[9] the waiter's priority (-100..100; '' or absent: 0): higher is served first
 --
--- TokenPool builds ARGV from AssignCall (ScriptCalls.swift), one named field a position.
+-- TokenPool builds ARGV from AssignCall (PoolScript.swift), one named field a position.
 --
--- Returns record(...) (see prelude.lua) | {'empty'} | {'retry'} ('retry': only dead tokens
--- were popped; calling again makes progress) | {'queued', waitUntil, now}: the waiter is in the
--- queue; the token freed for it is published on its channel (see handOver in prelude.lua).
--- With KEYS[13], the assignment made is recorded there (token, lease); a later call with the
--- same key gets that assignment back, with its current deadlines, for as long as it stands
--- (not unblocked, lapsed or deleted) and the record lives. So one key holds at most one live
--- assignment. A waiting call with a key is recorded too: a retry picks up the token handed to
--- the earlier call, or takes its place in the queue; never two places, never two tokens.
--- Complexity: O((k + p) log n + log w), k <= ARGV[2] lapsed leases, p <= ARGV[3] pops.
+-- Returns record(...) (see prelude.lua) for one token | many(...) for several | {'empty'} |
+-- {'retry'} ('retry': only dead tokens were popped; calling again makes progress) |
+-- {'holder_limit', held, maxPerHolder}: the holder holds `held` tokens, and COUNT more would
+-- pass the pool's maxPerHolder (never queued) | {'queued', waitUntil, now}: the waiter is in the queue; the
+-- tokens freed for it are published on its channel (see serve in prelude.lua).
+-- With KEYS[13], the assignments made are recorded there; a later call with the same key gets
+-- them back, with their current deadlines, for as long as they stand (those of several that
+-- still stand; not unblocked, lapsed or deleted) and the record lives. So one key holds at most
+-- one live assignment. A waiting call with a key is recorded too: a retry picks up the tokens
+-- handed to the earlier call, or takes its place in the queue (and what was set aside for it);
+-- never two places, never two hand-overs.
+-- Complexity: O((k + p + N) log n + log w), k <= ARGV[2] lapsed leases, p <= ARGV[3] pops, N = COUNT.
 --
 --   redis-cli --eval <(cat prelude.lua assign.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
@@ -29,30 +35,46 @@
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 60000 16 32
 begin()
 local leaseTTL = ttl('leaseTTL', ARGV[1])
-local holder = ARGV[7]
+local holder = ARGV[7] or ''
 local idem = KEYS[13]
 local idemTTL = idem and tonumber(ARGV[1])
 local waiter = ARGV[4]
 if waiter == '' then
     waiter = nil
 end
+local count = tonumber(ARGV[8] or '') or 1
+local priority = tonumber(ARGV[9] or '') or 0
 
--- Queues `id` under `ticket` until ARGV[5] ms from now (renewed every ARGV[6] ms at least).
-local function enqueue(id, ticket)
+-- A place in the queue: higher priority first, then the order Redis saw them join.
+local PRIORITY_STEP = 17592186044416 -- 2^44: room for 2^44 tickets, and 201 priorities below 2^53
+
+-- Queues `id` at `place` until ARGV[5] ms from now (renewed every ARGV[6] ms at least); `since`:
+-- when it first joined (ms). If it is the head and wants several, what is free is set aside for it.
+local function enqueue(id, place, since)
     local waitUntil = now + tonumber(ARGV[5])
-    redis.call('ZADD', KEYS[6], ticket, id)
+    redis.call('ZADD', KEYS[6], place, id)
     redis.call('ZADD', KEYS[7], math.min(waitUntil, now + tonumber(ARGV[6])), id)
+    local wants = string.format('%d %d %s %d', count, priority, since, waitUntil)
+    redis.call('HSET', wantsKey(), id, holder ~= '' and (wants .. ' ' .. holder) or wants)
     if idem then
         redis.call('HSET', idem, 'waiter', id)
         redis.call('PEXPIRE', idem, idemTTL + tonumber(ARGV[5]))
     end
+    if count > 1 then
+        serve()
+    end
     return {'queued', waitUntil, now}
+end
+
+-- A new place at the back of its priority.
+local function newPlace()
+    return string.format('%d', (100 - priority) * PRIORITY_STEP + redis.call('INCR', KEYS[5]))
 end
 
 -- The same Idempotency-Key again.
 if idem then
-    local saved = redis.call('HMGET', idem, 'token', 'lease', 'waiter')
-    local tok, lease, earlier = saved[1], tonumber(saved[2]), saved[3]
+    local saved = redis.call('HMGET', idem, 'token', 'lease', 'waiter', 'tokens')
+    local tok, lease, earlier, several = saved[1], tonumber(saved[2]), saved[3], saved[4]
     -- While the assignment it made stands, answer with it.
     if tok then
         local life = lifeOf(tok)
@@ -61,23 +83,46 @@ if idem then
             return record(tok, life, leaseUntil, lease)
         end
     end
-    -- An earlier call waited: the token handed to it is this call's; else its place in the queue is.
+    -- Several: those that still stand.
+    if several then
+        local records = {}
+        for t, number in string.gmatch(several, '(%S+) (%d+)') do
+            local life = lifeOf(t)
+            local leaseUntil, current = currentLease(t)
+            if life and life > now and current and current == tonumber(number) then
+                records[#records + 1] = record(t, life, leaseUntil, current)
+            end
+        end
+        if #records > 0 then
+            return many(records)
+        end
+    end
     if earlier and earlier ~= waiter then
-        local ticket = redis.call('ZSCORE', KEYS[6], earlier)
-        local untilMs = redis.call('ZSCORE', KEYS[7], earlier)
+        local place = redis.call('ZSCORE', KEYS[6], earlier)
+        if place and waiter then
+            -- Still queued: this call takes its place (and what was set aside for it). The earlier
+            -- call, if its replica still waits on it, hears 'taken' (renew.lua) and stops; the
+            -- mark goes with the waiter's `until` (reap.lua).
+            local wants = redis.call('HGET', wantsKey(), earlier)
+            local since = wants and string.match(wants, '^%S+ %S+ (%d+)') or nowText
+            redis.call('ZREM', KEYS[6], earlier)
+            redis.call('HDEL', wantsKey(), earlier)
+            redis.call('HSET', KEYS[8], earlier, 'taken')
+            return enqueue(waiter, place, since)
+        end
+        -- Handed over: the tokens handed to it are this call's.
         local picked = pickUp(earlier, leaseTTL, holder, idem, idemTTL)
         if picked then
             return picked
         end
-        if ticket and waiter then
-            -- The earlier call, if its replica still waits on it, hears 'taken' (renew.lua) and
-            -- stops; the mark goes with the waiter's `until` (reap.lua).
-            if untilMs then
-                redis.call('ZADD', KEYS[7], untilMs, earlier)
-                redis.call('HSET', KEYS[8], earlier, 'taken')
-            end
-            return enqueue(waiter, ticket)
-        end
+    end
+end
+
+-- A cap per holder: never more than the pool's maxPerHolder held by one named holder.
+if holder ~= '' and settings[11] then
+    local held = tonumber(redis.call('HGET', heldKey(), holder)) or 0
+    if held + count > tonumber(settings[11]) then
+        return {'holder_limit', held, tonumber(settings[11])}
     end
 end
 
@@ -85,20 +130,67 @@ end
 endLapsed(ARGV[2])
 -- So do rests and quarantines that are over: a token whose rest ended is assignable now.
 endResting(ARGV[2])
+-- And what was set aside for a head that has left goes on.
+if settings[13] then
+    serve()
+end
 
+if count == 1 then
+    for _ = 1, tonumber(ARGV[3]) do
+        local tok = redis.call('SPOP', KEYS[1])
+        if not tok then
+            if waiter then
+                return enqueue(waiter, newPlace(), nowText)
+            end
+            return {'empty'}
+        end
+        local life = lifeOf(tok)
+        if life and life > now then
+            return grant(tok, life, leaseTTL, redis.call('INCR', KEYS[5]), holder, idem, idemTTL)
+        end
+        -- Its life ran out before the reaper got to it: it is never served again.
+        purge(tok, 'expired')
+    end
+    return {'retry'}
+end
+
+-- Several: all or none. Popped tokens that live are kept aside here until there are COUNT.
+local taken, lives = {}, {}
+local function putBack()
+    if #taken > 0 then
+        redis.call('SADD', KEYS[1], unpack(taken))
+    end
+end
 for _ = 1, tonumber(ARGV[3]) do
-    local tok = redis.call('SPOP', KEYS[1])
-    if not tok then
+    local need = count - #taken
+    -- The queue goes first: with anyone waiting, nothing free is for a newcomer.
+    if redis.call('SCARD', KEYS[1]) < need or redis.call('ZCARD', KEYS[6]) > 0 then
+        putBack()
         if waiter then
-            return enqueue(waiter, redis.call('INCR', KEYS[5]))
+            return enqueue(waiter, newPlace(), nowText)
         end
         return {'empty'}
     end
-    local life = lifeOf(tok)
-    if life and life > now then
-        return grant(tok, life, leaseTTL, redis.call('INCR', KEYS[5]), holder, idem, idemTTL)
+    for _, tok in ipairs(redis.call('SPOP', KEYS[1], need)) do
+        local life = lifeOf(tok)
+        if life and life > now then
+            lives[#taken + 1] = life
+            taken[#taken + 1] = tok
+        else
+            purge(tok, 'expired')
+        end
     end
-    -- Its life ran out before the reaper got to it: it is never served again.
-    purge(tok, 'expired')
+    if #taken == count then
+        local records = {}
+        for i, tok in ipairs(taken) do
+            records[i] = grant(tok, lives[i], leaseTTL, redis.call('INCR', KEYS[5]), holder)
+        end
+        if idem then
+            redis.call('HSET', idem, 'tokens', leasesText(records))
+            redis.call('PEXPIRE', idem, idemTTL)
+        end
+        return many(records)
+    end
 end
+putBack()
 return {'retry'}

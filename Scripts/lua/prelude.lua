@@ -14,10 +14,12 @@
 -- KEYS[3] alive   zset    every token -> life deadline (ms)
 -- KEYS[4] lease   hash    assigned token -> lease number (fencing token)
 -- KEYS[5] seq     string  the pool's counter (INCR): lease numbers and queue tickets
--- KEYS[6] queue   zset    waiting assign: waiter id -> ticket (arrival order, as Redis saw it)
+-- KEYS[6] queue   zset    waiting assign: waiter id -> its place, (100 - priority) * 2^44 + ticket
+--                         (higher priority first, then arrival order as Redis saw it); 0 for
+--                         the head that tokens are set aside for (see 'aside' below)
 -- KEYS[7] waiters zset    waiter id -> until (ms): its wait's end, or sooner unless its
 --                         replica renews it (renew.lua); queued or handed a token
--- KEYS[8] handed  hash    waiter id -> 'TOKEN LEASE': handed over, not yet picked up
+-- KEYS[8] handed  hash    waiter id -> 'TOKEN LEASE[ TOKEN LEASE...]': handed over, not yet picked up
 -- KEYS[9] meta    hash    token -> its metadata, a JSON object's text (only tokens that have some)
 -- KEYS[10] holder hash    assigned token -> who holds it (only when assign named a holder)
 -- KEYS[11] settings hash  'leaseTTL', 'keepAliveTTL' (ms): the pool's own, over the replicas' flags;
@@ -27,17 +29,24 @@
 --                         token begin in any window of so long; and two marks the scripts keep:
 --                         'resting' = 1 while cooling or disabled (below) may hold a token,
 --                         'health' = 1 while health may (set when they are written, cleared by
---                         reap.lua when they are empty), so a pool that uses neither pays nothing
+--                         reap.lua when they are empty), so a pool that uses neither pays nothing;
+--                         'maxPerHolder': at most so many tokens held by one named holder; and two
+--                         more marks: 'held' = 1 while 'held' (below) may count a holder, 'aside'
+--                         = 1 while tokens may be set aside for the queue's head
 -- KEYS[12] events  stream  what happened in the pool, oldest first, capped near EVENTS_KEPT entries:
 --                         one field, e = 'TYPE AT WHAT' (see emit; GET /pools/{pool}/events)
 --
--- Three more keys of the pool, named after KEYS[1] (so in its slot) and never passed: a key
--- passed costs Redis about a twentieth of a call, and these are touched only while the pool
--- uses them (see the marks 'resting' and 'health' of KEYS[11]):
+-- More keys of the pool, named after KEYS[1] (so in its slot) and never passed: a key passed
+-- costs Redis about a twentieth of a call, and these are touched only while the pool uses them
+-- (see the marks of KEYS[11]; 'wants' only while assigns wait):
 -- PREFIX:{pool}:cooling  zset  resting token -> availableAt (ms): not free, not assignable, until then
 -- PREFIX:{pool}:disabled zset  disabled token -> when its quarantine ends (ms), '+inf' until enabled
 -- PREFIX:{pool}:health   hash  token -> 'FAILURES[ REASON]': consecutive failure reports (tokens
 --                              with some), and, while it is disabled, why (when a reason was given)
+-- PREFIX:{pool}:wants    hash  waiter id -> 'COUNT PRIORITY SINCE WAITUNTIL[ HOLDER]' (ms, Redis clock)
+-- PREFIX:{pool}:aside    set   tokens set aside for the queue's head, which waits for several:
+--                              not free, not assignable, until it has them all or leaves
+-- PREFIX:{pool}:held     hash  holder -> how many of the pool's tokens it holds (named holders only)
 -- A waiter id is 'CHANNEL#N': a hand-over is published on CHANNEL, the replica's own.
 
 -- Redis's clock in ms since the epoch: the only clock a script reads. `nowText` is the same in
@@ -47,7 +56,8 @@
 -- Redis stays text where it already is, else string.format('%d') (an integer's printf, cheaper).
 local now, nowText
 -- The pool's own settings, read once a call: leaseTTL, keepAliveTTL, events, cooldown,
--- maxFailures, quarantine, rateAssigns, ratePer, and the marks resting and health.
+-- maxFailures, quarantine, rateAssigns, ratePer, the marks resting and health, maxPerHolder,
+-- and the marks held and aside.
 local settings
 -- Whether this pool keeps events (settings.events = off stops them).
 local eventsOn
@@ -69,6 +79,21 @@ local function healthKey()
     return poolKey('health')
 end
 
+local function wantsKey()
+    return poolKey('wants')
+end
+
+local function asideKey()
+    return poolKey('aside')
+end
+
+local function heldKey()
+    return poolKey('held')
+end
+
+-- The marks of KEYS[11] and their places in `settings`.
+local MARKS = {[9] = 'resting', [10] = 'health', [12] = 'held', [13] = 'aside'}
+
 -- Forgets the previous call's clock and settings. The library runs it before every function
 -- (PoolScript.swift), so a script that reads `now` without begin() fails at once instead of
 -- reading the last call's time. (Each EVAL makes these anew.)
@@ -81,7 +106,7 @@ local function begin()
     local t = redis.call('TIME')
     nowText = t[1] .. string.sub('00000' .. t[2], -6, -4)
     now = tonumber(nowText)
-    settings = redis.call('HMGET', KEYS[11], 'leaseTTL', 'keepAliveTTL', 'events', 'cooldown', 'maxFailures', 'quarantine', 'rateAssigns', 'ratePer', 'resting', 'health')
+    settings = redis.call('HMGET', KEYS[11], 'leaseTTL', 'keepAliveTTL', 'events', 'cooldown', 'maxFailures', 'quarantine', 'rateAssigns', 'ratePer', 'resting', 'health', 'maxPerHolder', 'held', 'aside')
     eventsOn = settings[3] ~= 'off'
 end
 
@@ -105,11 +130,26 @@ local function emit(kind, what)
     end
 end
 
--- Sets a mark of the settings hash (9 'resting', 10 'health': see KEYS[11]) once a call. O(1).
+-- Sets a mark of the settings hash (see MARKS and KEYS[11]) once a call. O(1).
 local function mark(index)
     if not settings[index] then
-        redis.call('HSET', KEYS[11], index == 9 and 'resting' or 'health', '1')
+        redis.call('HSET', KEYS[11], MARKS[index], '1')
         settings[index] = '1'
+    end
+end
+
+-- The token's holder is no longer: out of the holder hash, and one fewer in its holder's count. O(1).
+local function dropHolder(tok)
+    if settings[12] then
+        local holder = redis.call('HGET', KEYS[10], tok)
+        if holder then
+            redis.call('HDEL', KEYS[10], tok)
+            if redis.call('HINCRBY', heldKey(), holder, -1) <= 0 then
+                redis.call('HDEL', heldKey(), holder)
+            end
+        end
+    else
+        redis.call('HDEL', KEYS[10], tok)
     end
 end
 
@@ -151,7 +191,10 @@ local function purge(tok, why)
     redis.call('ZREM', KEYS[2], tok)
     redis.call('HDEL', KEYS[4], tok)
     redis.call('HDEL', KEYS[9], tok)
-    redis.call('HDEL', KEYS[10], tok)
+    dropHolder(tok)
+    if settings[13] then
+        redis.call('SREM', asideKey(), tok)
+    end
     if settings[9] then
         redis.call('ZREM', coolingKey(), tok)
         redis.call('ZREM', disabledKey(), tok)
@@ -190,9 +233,9 @@ end
 --  state, availableAt|false, failures, reason|false}.
 -- `now` lets a client count durations (leaseExpiresAt - now) without comparing its clock with
 -- Redis's. The holder (false: none) is read, unless the caller passes it, only for a standing
--- lease. `state` is 'assigned' with a lease, else 'disabled', 'cooling' (until availableAt) or
--- 'free'; availableAt is a cooling token's end of rest or a quarantine's end. O(1) past the
--- caller's lookups.
+-- lease. `state` is 'assigned' with a lease, else 'disabled', 'cooling' (until availableAt),
+-- 'reserved' (set aside for the queue's head) or 'free'; availableAt is a cooling token's end
+-- of rest or a quarantine's end. O(1) past the caller's lookups.
 local function record(tok, life, leaseUntil, lease, holder)
     local state, availableAt = 'free', false
     if lease then
@@ -200,6 +243,8 @@ local function record(tok, life, leaseUntil, lease, holder)
         if holder == nil then
             holder = redis.call('HGET', KEYS[10], tok)
         end
+    elseif settings[13] and redis.call('SISMEMBER', asideKey(), tok) == 1 then
+        state = 'reserved'
     elseif settings[9] then
         local off = redis.call('ZSCORE', disabledKey(), tok)
         if off then
@@ -228,8 +273,9 @@ end
 
 -- The pool's counts, read at one instant, and its own settings (false where it has none):
 -- {total, free, assigned, waiting, leaseTTL|false, keepAliveTTL|false, cooling, disabled,
---  cooldown|false, maxFailures|false, quarantine|false, rateAssigns|false, ratePer|false};
--- TTLs, cooldown, quarantine and ratePer in ms.
+--  cooldown|false, maxFailures|false, quarantine|false, rateAssigns|false, ratePer|false,
+--  maxPerHolder|false, reserved}; TTLs, cooldown, quarantine and ratePer in ms. `reserved`
+-- counts the tokens set aside for the queue's head.
 -- `free` counts the tokens an assign may take now: cooling ones whose rest is over (the next
 -- assign, renew or reap moves them) are free, not cooling. O(log n).
 local function counts()
@@ -253,48 +299,153 @@ local function counts()
         tonumber(settings[6]) or false,
         tonumber(settings[7]) or false,
         tonumber(settings[8]) or false,
+        tonumber(settings[11]) or false,
+        settings[13] and redis.call('SCARD', asideKey()) or 0,
     }
 end
 
--- A waiter leaves the queue, whatever it was doing. O(log w).
+-- The most tokens set aside at once: the most one assign asks for (TokenPool.maxAssignCount).
+local MAX_ASIDE = 100
+
+-- The queue's head: its id and its place, or nil. O(log w).
+local function queueHead()
+    local head = redis.call('ZRANGE', KEYS[6], '-inf', '+inf', 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
+    return head[1], head[2]
+end
+
+-- A waiter leaves the queue, whatever it was doing. The tokens set aside for it, when it was
+-- the head that waited for several, go back to the free set: the caller serves the queue from
+-- there (serve), so they go to the next in line at once. O(log w), O(N) with N set aside.
 local function forget(id)
+    if settings[13] and redis.call('ZSCORE', KEYS[6], id) == '0' then
+        local aside = redis.call('SPOP', asideKey(), MAX_ASIDE)
+        if #aside > 0 then
+            redis.call('SADD', KEYS[1], unpack(aside))
+        end
+    end
     redis.call('ZREM', KEYS[6], id)
     redis.call('ZREM', KEYS[7], id)
     redis.call('HDEL', KEYS[8], id)
+    redis.call('HDEL', wantsKey(), id)
 end
 
 -- A waiter has at least this long to pick up what it is handed, even in its wait's last instant:
 -- a pickup lease that ran out at once would let the next assign reclaim the token first.
 local PICKUP_MS = 500
 
--- Hands a free token to the first waiter still there, under a new lease that lasts until that
--- waiter's `until` or PICKUP_MS, whichever is later (its pickup: the `until` is renewed by its
--- replica, so at most 0.75 s if the replica is gone); leave.lua turns it into a whole lease. The
--- waiter's replica hears of it on its channel.
--- Waiters past their `until` are dropped on the way (at most 16 per call). Returns whether it
--- handed the token over. O(log n + log w).
-local function handOver(tok)
+-- Hands living tokens `toks` to waiter `id`, each under a new lease that lasts until that
+-- waiter's `untilMs` or PICKUP_MS, whichever is later (its pickup: the `until` is renewed by
+-- its replica, so at most 0.75 s if the replica is gone); leave.lua turns them into whole
+-- leases. The waiter leaves the queue; its replica hears of it on its channel. O(N log n).
+local function deliver(id, toks, untilMs)
+    local pickup = math.max(untilMs, now + PICKUP_MS)
+    local handed = {}
+    for _, tok in ipairs(toks) do
+        local lease = redis.call('INCR', KEYS[5])
+        redis.call('ZADD', KEYS[2], pickup, tok)
+        redis.call('HSET', KEYS[4], tok, lease)
+        handed[#handed + 1] = tok .. ' ' .. lease
+    end
+    local text = table.concat(handed, ' ')
+    redis.call('ZREM', KEYS[6], id)
+    -- The waiter (and so what it was handed) stays as long as its pickup may take.
+    redis.call('ZADD', KEYS[7], pickup, id)
+    redis.call('HSET', KEYS[8], id, text)
+    redis.call('PUBLISH', string.match(id, '^(.*)#'), id .. ' ' .. text)
+end
+
+-- Pops a living token of the free set (dropping dead ones, at most 16), or nil. O(log n).
+local function popLiving()
     for _ = 1, 16 do
-        local head = redis.call('ZPOPMIN', KEYS[6])
-        local id = head[1]
+        local tok = redis.call('SPOP', KEYS[1])
+        if not tok then
+            return nil
+        end
+        if (lifeOf(tok) or 0) > now then
+            return tok
+        end
+        purge(tok, 'expired')
+    end
+    return nil
+end
+
+-- The head `id`, waiting for `want` tokens until `untilMs`, takes free tokens into the set
+-- aside for it (pinned first in the queue, score 0: no later waiter of any priority passes it)
+-- until it has them all, then is handed them all at once. Returns whether it was handed them.
+-- O(N (log n)) for N = want.
+local function collect(id, want, untilMs, pinned)
+    local have = redis.call('SCARD', asideKey())
+    while have < want do
+        local tok = popLiving()
+        if not tok then
+            break
+        end
+        mark(13)
+        redis.call('SADD', asideKey(), tok)
+        have = have + 1
+    end
+    if have > 0 and not pinned then
+        mark(13)
+        redis.call('ZADD', KEYS[6], 0, id)
+    end
+    if have < want then
+        return false
+    end
+    -- Tokens whose life ran out while set aside are gone; the rest are handed over together,
+    -- or, one short, set aside again.
+    local toks = {}
+    for _, tok in ipairs(redis.call('SPOP', asideKey(), MAX_ASIDE)) do
+        if (lifeOf(tok) or 0) > now then
+            toks[#toks + 1] = tok
+        else
+            purge(tok, 'expired')
+        end
+    end
+    if #toks < want then
+        if #toks > 0 then
+            redis.call('SADD', asideKey(), unpack(toks))
+        end
+        return false
+    end
+    deliver(id, toks, untilMs)
+    return true
+end
+
+-- Serves the queue from the free set, first in line first: a head that wants one token is
+-- handed one; a head that wants N collects them (collect) and holds what it has set aside
+-- until it has N or leaves. Stops when the free set or the queue runs dry, or the head still
+-- collects. Waiters past their `until` are dropped on the way (at most 16 a call), with what
+-- was set aside for them. O(log n + log w) a hand-over; free tokens and waiters meet only
+-- here, so a call hands out what one change freed (at most 100 set aside by a head that left;
+-- at most 128 hand-overs a call, the rest at the next change).
+local function serve()
+    local dropped = 0
+    for _ = 1, 128 do
+        local id, place = queueHead()
         if not id then
-            return false
+            return
         end
         local untilMs = tonumber(redis.call('ZSCORE', KEYS[7], id))
         if untilMs and untilMs > now then
-            local lease = redis.call('INCR', KEYS[5])
-            local pickup = math.max(untilMs, now + PICKUP_MS)
-            redis.call('ZADD', KEYS[2], pickup, tok)
-            -- The waiter (and so what it was handed) stays as long as its pickup may take.
-            redis.call('ZADD', KEYS[7], pickup, id)
-            redis.call('HSET', KEYS[4], tok, lease)
-            redis.call('HSET', KEYS[8], id, tok .. ' ' .. lease)
-            redis.call('PUBLISH', string.match(id, '^(.*)#'), id .. ' ' .. tok .. ' ' .. lease)
-            return true
+            local wants = redis.call('HGET', wantsKey(), id)
+            local want = tonumber(wants and string.match(wants, '^(%d+)')) or 1
+            if want <= 1 then
+                local tok = popLiving()
+                if not tok then
+                    return
+                end
+                deliver(id, {tok}, untilMs)
+            elseif not collect(id, want, untilMs, place == '0') then
+                return
+            end
+        else
+            if dropped == 16 then
+                return
+            end
+            dropped = dropped + 1
+            forget(id)
         end
-        forget(id)
     end
-    return false
 end
 
 -- A token rests until `availableAt` (ms): cooling, in no free set and no queue's hands.
@@ -305,15 +456,16 @@ local function rest(tok, availableAt)
     emit('cooling', tok .. ' 0 ' .. at)
 end
 
--- A token becomes free while it lives: to the head of the queue if anyone waits, else the free
--- set; or, at its rate limit's budget, it rests until the budget allows its next assignment.
--- `checked`: the caller has asked budgetEnd already.
+-- A token becomes free while it lives: to the free set, and from there to the queue's head if
+-- anyone waits (serve); or, at its rate limit's budget, it rests until the budget allows its
+-- next assignment. `checked`: the caller has asked budgetEnd already.
 local function free(tok, checked)
     local at = not checked and budgetEnd(tok)
     if at then
         rest(tok, at)
-    elseif not handOver(tok) then
+    else
         redis.call('SADD', KEYS[1], tok)
+        serve()
     end
 end
 
@@ -328,7 +480,7 @@ local function release(tok, life, why, lease, cooldown)
         end
         redis.call('ZREM', KEYS[2], tok)
         redis.call('HDEL', KEYS[4], tok)
-        redis.call('HDEL', KEYS[10], tok)
+        dropHolder(tok)
         cooldown = cooldown or tonumber(settings[4]) or 0
         local at = budgetEnd(tok)
         if cooldown > 0 then
@@ -405,10 +557,13 @@ local function disable(tok, untilMs, reason, failures)
     if lease then
         redis.call('ZREM', KEYS[2], tok)
         redis.call('HDEL', KEYS[4], tok)
-        redis.call('HDEL', KEYS[10], tok)
+        dropHolder(tok)
     end
     redis.call('SREM', KEYS[1], tok)
     redis.call('ZREM', coolingKey(), tok)
+    if settings[13] then
+        redis.call('SREM', asideKey(), tok)
+    end
     local at = untilMs and string.format('%d', untilMs)
     mark(9)
     mark(10)
@@ -455,6 +610,8 @@ local function grant(tok, life, leaseTTL, number, holder, idem, idemTTL)
     -- A token is only granted free (release and purge clear its holder), so nobody to clear here.
     if holder and holder ~= '' then
         redis.call('HSET', KEYS[10], tok, holder)
+        mark(12)
+        redis.call('HINCRBY', heldKey(), holder, 1)
         emit('assigned', tok .. ' ' .. numberText .. ' ' .. holder)
     else
         holder = false
@@ -474,35 +631,98 @@ local function grant(tok, life, leaseTTL, number, holder, idem, idemTTL)
     return record(tok, life, leaseUntil, number, holder)
 end
 
--- Waiter `id` leaves the queue. Returns the token handed to it and that lease's number while
--- the hand-over still stands, else nil: nothing handed, its place taken by a retry ('taken'),
--- or the hand-over ran out and the token went on (its lease is no longer the one handed).
+-- Waiter `id` leaves the queue. Returns the tokens handed to it and their leases' numbers
+-- while the hand-over stands (all of them), else nil: nothing handed, its place taken by a
+-- retry ('taken'), or the hand-over ran out, or one of its tokens went on (deleted, or its
+-- pickup lapsed): then the others go on too (all or nothing). O(N (log n + log w)).
 local function leaveWith(id)
     local handed = redis.call('HGET', KEYS[8], id)
     forget(id)
-    local tok, number = string.match(handed or '', '^(%S+) (%d+)$')
-    if tok and tonumber(redis.call('HGET', KEYS[4], tok)) == tonumber(number) then
-        return tok, tonumber(number)
+    local toks, numbers, standing = {}, {}, {}
+    for tok, number in string.gmatch(handed or '', '(%S+) (%d+)') do
+        toks[#toks + 1], numbers[#numbers + 1] = tok, tonumber(number)
+        standing[#standing + 1] = tonumber(redis.call('HGET', KEYS[4], tok)) == tonumber(number)
     end
-    return nil
+    if #toks == 0 then
+        -- What was set aside for it, if it was collecting, goes to the next in line.
+        if settings[13] then
+            serve()
+        end
+        return nil
+    end
+    for i = 1, #toks do
+        if not standing[i] then
+            -- Handed over but never used: no rest, to the next in line.
+            for j = 1, #toks do
+                if standing[j] then
+                    release(toks[j], lifeOf(toks[j]), 'unblocked', nil, 0)
+                end
+            end
+            serve()
+            return nil
+        end
+    end
+    return toks, numbers
 end
 
--- Picks up the token handed to waiter `id`, if any: a whole lease from now for `holder`, and the
--- waiter leaves. Returns record(...) or nil (see leaveWith). O(log n + log w).
+-- The idempotency record's text of several assignments: 'TOKEN LEASE TOKEN LEASE...'.
+local function leasesText(records)
+    local parts = {}
+    for _, rec in ipairs(records) do
+        parts[#parts + 1] = rec[2] .. ' ' .. string.format('%d', rec[5])
+    end
+    return table.concat(parts, ' ')
+end
+
+-- The reply of several assignments at once: {'many', then the 11 fields of each record(...)
+-- after its status}.
+local function many(records)
+    local reply = {'many'}
+    for _, rec in ipairs(records) do
+        for i = 2, #rec do
+            reply[#reply + 1] = rec[i]
+        end
+    end
+    return reply
+end
+
+-- Picks up the tokens handed to waiter `id`, if any: whole leases from now for `holder`, and
+-- the waiter leaves. Returns record(...) of one token, many(...) of several, or nil (see
+-- leaveWith; a token whose life ran out meanwhile: the others go on, nil). With `idem`, the
+-- assignments are remembered there. O(N (log n + log w)).
 local function pickUp(id, leaseTTL, holder, idem, idemTTL)
-    local tok, number = leaveWith(id)
-    if not tok then
+    local toks, numbers = leaveWith(id)
+    if not toks then
         return nil
     end
-    local life = lifeOf(tok)
-    if not life then
-        return nil
+    local lives = {}
+    for i, tok in ipairs(toks) do
+        lives[i] = lifeOf(tok)
+        if not lives[i] or lives[i] <= now then
+            for j, other in ipairs(toks) do
+                if j ~= i and (lifeOf(other) or 0) > now then
+                    release(other, lifeOf(other), 'unblocked', nil, 0)
+                end
+            end
+            if lives[i] then
+                purge(tok, 'expired')
+            end
+            serve()
+            return nil
+        end
     end
-    if life <= now then
-        purge(tok, 'expired')
-        return nil
+    if #toks == 1 then
+        return grant(toks[1], lives[1], leaseTTL, numbers[1], holder, idem, idemTTL)
     end
-    return grant(tok, life, leaseTTL, number, holder, idem, idemTTL)
+    local records = {}
+    for i, tok in ipairs(toks) do
+        records[i] = grant(tok, lives[i], leaseTTL, numbers[i], holder)
+    end
+    if idem then
+        redis.call('HSET', idem, 'tokens', leasesText(records))
+        redis.call('PEXPIRE', idem, idemTTL)
+    end
+    return many(records)
 end
 
 -- Opens a token for a keep-alive or an unblock: its life, lease deadline and current lease

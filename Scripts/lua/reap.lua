@@ -22,6 +22,10 @@ local gone = redis.call('ZRANGE', KEYS[7], '-inf', now, 'BYSCORE', 'LIMIT', 0, b
 for _, id in ipairs(gone) do
     forget(id)
 end
+-- What was set aside for a head that left goes to the next in line.
+if settings[13] then
+    serve()
+end
 
 local leasesEnded = endLapsed(ARGV[1])
 local rested = endResting(ARGV[1])
@@ -36,5 +40,11 @@ if settings[9] and redis.call('ZCARD', coolingKey()) + redis.call('ZCARD', disab
 end
 if settings[10] and redis.call('HLEN', healthKey()) == 0 then
     redis.call('HDEL', KEYS[11], 'health')
+end
+if settings[12] and redis.call('HLEN', heldKey()) == 0 then
+    redis.call('HDEL', KEYS[11], 'held')
+end
+if settings[13] and redis.call('SCARD', asideKey()) == 0 and select(2, queueHead()) ~= '0' then
+    redis.call('HDEL', KEYS[11], 'aside')
 end
 return {leasesEnded, #dead, #gone, redis.call('ZCARD', KEYS[6]), rested}

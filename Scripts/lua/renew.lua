@@ -21,6 +21,9 @@ local presence = tonumber(ARGV[1])
 
 endLapsed(ARGV[2])
 endResting(ARGV[2])
+if settings[13] then
+    serve()
+end
 
 local reports = {}
 for i = 3, #ARGV - 1, 2 do

@@ -10,16 +10,17 @@
 -- ARGV[5] quarantine in ms: a token disabled by failures comes back after it; '' for never by itself
 -- ARGV[6] rateAssigns and ARGV[7] ratePer (ms): at most so many assignments of one token begin in
 --         any window of so long; '' for no limit (both or neither)
+-- ARGV[8] maxPerHolder: at most so many tokens held by one named holder; '' for no cap
 --
 -- Returns what stats.lua returns, read after the change. Complexity: O(log n).
 --
 --   redis-cli --eval <(cat prelude.lua settings.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 30000 '' 5000 3 60000 10 1000
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 30000 '' 5000 3 60000 10 1000 5
 begin()
 -- Each argument's name, and its place in what the prelude's begin() read.
-local names = {{'leaseTTL', 1}, {'keepAliveTTL', 2}, {'cooldown', 4}, {'maxFailures', 5}, {'quarantine', 6}, {'rateAssigns', 7}, {'ratePer', 8}}
+local names = {{'leaseTTL', 1}, {'keepAliveTTL', 2}, {'cooldown', 4}, {'maxFailures', 5}, {'quarantine', 6}, {'rateAssigns', 7}, {'ratePer', 8}, {'maxPerHolder', 11}}
 for i, entry in ipairs(names) do
     local value = ARGV[i] or ''
     if value == '' then

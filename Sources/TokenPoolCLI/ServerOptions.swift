@@ -52,6 +52,7 @@ enum ClientExit {
     static let conflict: Int32 = 5
     static let unavailable: Int32 = 6
     static let unauthorized: Int32 = 7
+    static let holderLimit: Int32 = 8
     static let failed: Int32 = 1
 
     static func code(for error: TokenPoolClientError) -> Int32 {
@@ -60,6 +61,7 @@ enum ClientExit {
         case .tokenNotFound, .poolNotFound: Self.notFound
         case .leaseConflict, .idempotencyKeyInUse: Self.conflict
         case .unauthorized: Self.unauthorized
+        case .holderLimit: Self.holderLimit
         case .unavailable, .transport: Self.unavailable
         case .badRequest, .server: Self.failed
         }

@@ -9,6 +9,8 @@ public struct TokenInfo: Codable, Sendable, Hashable {
         case cooling
         /// Out of service until enabled (or its quarantine, ``TokenInfo/availableAt``, ends).
         case disabled
+        /// Set aside for the waiting assign at the head of the pool's queue, which asked for several.
+        case reserved
     }
 
     public var token: String
@@ -95,8 +97,11 @@ public struct PoolStats: Codable, Sendable, Hashable {
     public var cooling: Int
     /// Tokens out of service.
     public var disabled: Int
+    /// Tokens set aside for the waiting assign at the head of the queue.
+    public var reserved: Int
 
-    public init(pool: String, total: Int, free: Int, assigned: Int, waiting: Int = 0, cooling: Int = 0, disabled: Int = 0) {
+    public init(pool: String, total: Int, free: Int, assigned: Int, waiting: Int = 0, cooling: Int = 0, disabled: Int = 0, reserved: Int = 0) {
+        self.reserved = reserved
         self.pool = pool
         self.total = total
         self.free = free
@@ -117,6 +122,7 @@ public struct PoolInfo: Codable, Sendable, Hashable {
     public var waiting: Int
     public var cooling: Int
     public var disabled: Int
+    public var reserved: Int
     public var leaseTTL: Double
     public var keepAliveTTL: Double
     /// How long every ended assignment rests; `nil`: none.
@@ -127,6 +133,28 @@ public struct PoolInfo: Codable, Sendable, Hashable {
     public var quarantine: Double?
     /// Each token's rate budget; `nil`: none.
     public var rateLimit: RateLimit?
+    /// At most so many tokens held by one named holder; `nil`: no cap.
+    public var maxPerHolder: Int?
+}
+
+/// A waiting assign in a pool's queue (`GET /pools/{pool}/waiters`).
+public struct Waiter: Codable, Sendable, Hashable {
+    /// Who asked, when the assign named a holder.
+    public var holder: String?
+    /// How many tokens it waits for, all at once.
+    public var count: Int
+    public var priority: Int
+    /// When it joined, and when its wait ends (RFC 3339, the server's Redis clock).
+    public var since: String
+    public var waitUntil: String
+}
+
+/// One page of a pool's queue, in the order it will be served.
+public struct WaiterPage: Codable, Sendable {
+    public var waiters: [Waiter]
+    /// The tokens set aside for the queue's head, which waits for several.
+    public var setAside: [String]
+    public var next: String?
 }
 
 /// At most `assigns` assignments of one token begin in any window of `per` seconds.
@@ -248,8 +276,8 @@ public struct Problem: Codable, Sendable, Hashable {
 }
 
 /// `{"tokens": [TokenInfo]}`, the answer of a batch.
-struct TokenList: Codable, Sendable {
-    var tokens: [TokenInfo]
+public struct TokenList: Codable, Sendable {
+    public var tokens: [TokenInfo]
 }
 
 extension Duration {

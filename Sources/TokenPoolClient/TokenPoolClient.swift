@@ -89,11 +89,11 @@ public struct TokenPoolClient: Sendable {
     /// Sets all the pool's own settings at once, shared by every replica (admin key): the TTLs
     /// (`nil`: the replicas' default), the `cooldown` every ended assignment rests, the
     /// `maxFailures` in a row that disable a token and its `quarantine`, each token's
-    /// `rateLimit` (`nil`: none, never, until enabled, none).
+    /// `rateLimit`, the `maxPerHolder` cap (`nil`: none, never, until enabled, none, none).
     @discardableResult
     public func configure(
         _ pool: String, leaseTTL: Duration?, keepAliveTTL: Duration?, cooldown: Duration? = nil, maxFailures: Int? = nil, quarantine: Duration? = nil,
-        rateLimit: RateLimit? = nil
+        rateLimit: RateLimit? = nil, maxPerHolder: Int? = nil
     ) async throws(TokenPoolClientError) -> PoolInfo {
         func seconds(_ duration: Duration?) -> JSONValue {
             duration.map { .number($0.seconds) } ?? .null
@@ -102,6 +102,7 @@ public struct TokenPoolClient: Sendable {
             "leaseTTL": seconds(leaseTTL), "keepAliveTTL": seconds(keepAliveTTL), "cooldown": seconds(cooldown),
             "maxFailures": maxFailures.map { .number(Double($0)) } ?? .null, "quarantine": seconds(quarantine),
             "rateLimit": rateLimit.map { .object(["assigns": .number(Double($0.assigns)), "per": .number($0.per)]) } ?? .null,
+            "maxPerHolder": maxPerHolder.map { .number(Double($0)) } ?? .null,
         ])
         return try await self.call(.PUT, nil, "/pools/\(Self.escaped(pool))", body: body, as: PoolInfo.self)
     }
@@ -126,6 +127,32 @@ public struct TokenPoolClient: Sendable {
         return try await self.call(
             .POST, pool, "/tokens/assign?wait=\(seconds)", body: body, idempotencyKey: idempotencyKey, timeout: self.timeout + wait, as: TokenInfo.self
         )
+    }
+
+    /// `count` distinct tokens at once, each under its own lease, all or none; with `wait`, the
+    /// call waits in the pool's queue (a higher `priority`, -100 to 100, is served first) and
+    /// the tokens freed while it is at the head are set aside for it until it has them all.
+    /// - Throws: ``TokenPoolClientError`` with code `.noFreeToken` when fewer than `count` came,
+    ///   `.holderLimit` when `holder` holds the pool's `maxPerHolder`.
+    public func assign(
+        count: Int, priority: Int = 0, wait: Duration = .zero, in pool: String = "default", idempotencyKey: String? = nil, holder: String? = nil
+    ) async throws(TokenPoolClientError) -> [TokenInfo] {
+        let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
+        var query = "?count=\(count)"
+        if priority != 0 { query += "&priority=\(priority)" }
+        if milliseconds > 0 { query += "&wait=" + String(format: "%.3f", Double(milliseconds) / 1000) }
+        let body = try holder.map { (holder) throws(TokenPoolClientError) in try Self.body(["holder": holder]) }
+        return try await self.call(
+            .POST, pool, "/tokens/assign" + query, body: body, idempotencyKey: idempotencyKey, timeout: self.timeout + (milliseconds > 0 ? wait : .zero),
+            as: TokenList.self
+        ).tokens
+    }
+
+    /// One page of the pool's queue of waiting assigns, in the order they will be served, and
+    /// the tokens set aside for its head (client key).
+    public func waiters(of pool: String = "default", limit: Int = 100, cursor: String? = nil) async throws(TokenPoolClientError) -> WaiterPage {
+        let query = "?limit=\(limit)" + (cursor.map { "&cursor=\(Self.escaped($0))" } ?? "")
+        return try await self.call(.GET, pool, "/waiters" + query, as: WaiterPage.self)
     }
 
     /// Ends the token's assignment; with `lease`, only if that is still the current lease (else

@@ -16,6 +16,9 @@ public struct TokenPoolClientError: Error, Sendable, CustomStringConvertible {
         case badRequest
         /// 401 or 403: no key, or a key without the role.
         case unauthorized
+        /// 429 `holder-limit`: the holder holds as many of the pool's tokens as its
+        /// `maxPerHolder` allows; give one back first.
+        case holderLimit
         /// 503 with `Retry-After`: transient trouble, worth a retry.
         case unavailable
         /// 500 or another status this client does not expect: a fault of the server.
@@ -29,7 +32,7 @@ public struct TokenPoolClientError: Error, Sendable, CustomStringConvertible {
     public let status: Int
     /// The server's problem+json, when it sent one.
     public let problem: Problem?
-    /// From `Retry-After`, on 503 and 409 `idempotency-key-in-use`.
+    /// From `Retry-After`, on 503, 429 and 409 `idempotency-key-in-use`.
     public let retryAfter: Duration?
     public let message: String
 
@@ -52,6 +55,7 @@ public struct TokenPoolClientError: Error, Sendable, CustomStringConvertible {
             case (409, _): .leaseConflict
             case (400, _), (413, _): .badRequest
             case (401, _), (403, _): .unauthorized
+            case (429, "holder-limit"): .holderLimit
             case (503, _): .unavailable
             default: .server
             }

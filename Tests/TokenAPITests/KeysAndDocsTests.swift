@@ -46,7 +46,7 @@ struct KeysAndDocsTests {
             admin: [(.post, "\(prefix)/tokens"), (.post, "\(prefix)/tokens/batch"), (.get, "\(prefix)/stats"), (.delete, "\(prefix)/tokens/\(token)")]
                 + (prefix.isEmpty ? [(.get, "/metrics")] : []),
             client: [(.post, "\(prefix)/tokens/assign"), (.get, "\(prefix)/tokens/\(token)"), (.post, "\(prefix)/tokens/\(token)/keep-alive"),
-                     (.post, "\(prefix)/tokens/\(token)/unblock")]
+                     (.post, "\(prefix)/tokens/\(token)/unblock"), (.get, "\(prefix)/waiters")]
         )
     }
 

@@ -120,7 +120,7 @@ struct TokenAPITests {
                 #expect(try Self.decode(Info.self, response).state == .free)
             }
             try await client.execute(uri: "/stats", method: .get) { response throws in
-                #expect(String(buffer: response.body) == #"{"pool":"default","total":1,"free":1,"assigned":0,"waiting":0,"cooling":0,"disabled":0}"#)
+                #expect(String(buffer: response.body) == #"{"pool":"default","total":1,"free":1,"assigned":0,"waiting":0,"cooling":0,"disabled":0,"reserved":0}"#)
             }
             try await client.execute(uri: path, method: .delete) { response throws in
                 #expect(response.status == .noContent)
@@ -146,7 +146,7 @@ struct TokenAPITests {
                 }
             }
             try await client.execute(uri: "/pools/red/stats", method: .get) { response throws in
-                #expect(String(buffer: response.body) == #"{"pool":"red","total":1500,"free":1500,"assigned":0,"waiting":0,"cooling":0,"disabled":0}"#)
+                #expect(String(buffer: response.body) == #"{"pool":"red","total":1500,"free":1500,"assigned":0,"waiting":0,"cooling":0,"disabled":0,"reserved":0}"#)
             }
         }
     }

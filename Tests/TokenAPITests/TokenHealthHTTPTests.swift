@@ -110,7 +110,7 @@ struct TokenHealthHTTPTests {
             let none = try JSONDecoder().decode(PoolInfo.self, from: Data(cleared.body.readableBytesView))
             #expect(none.cooldown == nil && none.maxFailures == nil && none.quarantine == nil && none.rateLimit == nil)
             let limited = try await Self.call(client, .put, "/pools/proxies", #"{"rateLimit": {"assigns": 10, "per": 0.5}}"#)
-            #expect(String(buffer: limited.body).hasSuffix(#""cooldown":null,"maxFailures":null,"quarantine":null,"rateLimit":{"assigns":10,"per":0.5}}"#))
+            #expect(String(buffer: limited.body).hasSuffix(#""cooldown":null,"maxFailures":null,"quarantine":null,"rateLimit":{"assigns":10,"per":0.5},"maxPerHolder":null}"#))
         }
     }
 }

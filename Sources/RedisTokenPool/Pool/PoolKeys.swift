@@ -14,24 +14,26 @@ package struct PoolKeys: Sendable {
     package let lease: String
     /// `PREFIX:{pool}:seq`, a string: the pool's counter of lease numbers and queue tickets.
     package let seq: String
-    /// `PREFIX:{pool}:queue`, a sorted set: waiter id -> ticket, in arrival order.
+    /// `PREFIX:{pool}:queue`, a sorted set: waiter id -> its place, `(100 - priority) * 2^44 +
+    /// ticket` (0 for the head that tokens are set aside for), in the order it is served.
     package let queue: String
     /// `PREFIX:{pool}:waiters`, a sorted set: waiter id -> until (ms).
     package let waiters: String
-    /// `PREFIX:{pool}:handed`, a hash: waiter id -> "TOKEN LEASE" handed over, not yet picked up.
+    /// `PREFIX:{pool}:handed`, a hash: waiter id -> "TOKEN LEASE[ TOKEN LEASE...]" handed over, not yet picked up.
     package let handed: String
     /// `PREFIX:{pool}:meta`, a hash: token -> its metadata (a JSON object's text), for tokens that have some.
     package let meta: String
     /// `PREFIX:{pool}:holder`, a hash: assigned token -> who holds it, when assign named a holder.
     package let holder: String
     /// `PREFIX:{pool}:settings`, a hash: the pool's own `leaseTTL`, `keepAliveTTL`, `cooldown`
-    /// and `quarantine` (ms), `maxFailures`, `events` = `off`.
+    /// and `quarantine` (ms), `maxFailures`, `rateAssigns` and `ratePer`, `maxPerHolder`,
+    /// `events` = `off`, and the scripts' marks (see prelude.lua).
     package let settings: String
     /// `PREFIX:{pool}:events`, a stream: what happened in the pool, capped near 1000 entries.
     package let events: String
-    /// The three keys below are the scripts' too, but never passed: they name them after `free`
-    /// (a key passed costs Redis about a twentieth of a call, and a pool that uses no cooldown,
-    /// rate limit or failure reports never touches these). Named here for the tests that check
+    /// The keys below are the scripts' too, but never passed: they name them after `free` (a
+    /// key passed costs Redis about a twentieth of a call, and a pool that uses no cooldown, rate
+    /// limit, failure reports, holders or waiters never touches these). Named here for the tests that check
     /// the scripts' names and their slot.
     /// `PREFIX:{pool}:cooling`, a sorted set: resting token -> availableAt (ms).
     package let cooling: String
@@ -39,6 +41,12 @@ package struct PoolKeys: Sendable {
     package let disabled: String
     /// `PREFIX:{pool}:health`, a hash: token -> `FAILURES[ REASON]`, for tokens with failures or a reason.
     package let health: String
+    /// `PREFIX:{pool}:wants`, a hash: waiter id -> `COUNT PRIORITY SINCE WAITUNTIL[ HOLDER]`.
+    package let wants: String
+    /// `PREFIX:{pool}:aside`, a set: tokens set aside for the queue's head, which waits for several.
+    package let aside: String
+    /// `PREFIX:{pool}:held`, a hash: holder -> how many of the pool's tokens it holds.
+    package let held: String
     private let base: String
 
     package init(prefix: String, pool: PoolName) {
@@ -58,6 +66,9 @@ package struct PoolKeys: Sendable {
         self.cooling = self.base + "cooling"
         self.disabled = self.base + "disabled"
         self.health = self.base + "health"
+        self.wants = self.base + "wants"
+        self.aside = self.base + "aside"
+        self.held = self.base + "held"
         self.scriptKeys = [
             self.free, self.leases, self.alive, self.lease, self.seq, self.queue, self.waiters, self.handed, self.meta, self.holder, self.settings,
             self.events,

@@ -9,7 +9,7 @@ import RedisNIO
 /// (a rolling upgrade) each call their own; a Redis before 7 gets each script by `EVALSHA`, with
 /// the prelude in front of it.
 package enum PoolScript: Int, CaseIterable {
-    case assign, unblock, keepAlive, delete, generate, inspect, stats, reap, leave, renew, list, metadata, settings, dropPool, disable, enable
+    case assign, unblock, keepAlive, delete, generate, inspect, stats, reap, leave, renew, list, metadata, settings, dropPool, disable, enable, waiters
 
     var script: RedisScript {
         Self.scripts[self.rawValue]
@@ -36,6 +36,7 @@ package enum PoolScript: Int, CaseIterable {
         case .dropPool: ("drop_pool", LuaSource.dropPool, true)
         case .disable: ("disable", LuaSource.disable, true)
         case .enable: ("enable", LuaSource.enable, true)
+        case .waiters: ("waiters", LuaSource.waiters, false)
         }
     }
 
@@ -127,16 +128,20 @@ struct AssignCall: PoolScriptCall {
     let maxPops: Int
     let waiter: Waiter?
     let holder: String?
+    /// How many tokens, all or none (1 ... ``TokenPool/maxAssignCount``).
+    var count: Int = 1
+    /// A waiter's priority (``TokenPool/priorities``): higher is served first.
+    var priority: Int = 0
     let idempotencyRecord: String?
 
-    /// A plain assign (no waiter, no holder: the hot case) sends only the three it needs; each
-    /// argument costs Redis a string, and the script reads an absent one as none.
+    /// A plain assign (one token, no waiter, no holder: the hot case) sends only the three it
+    /// needs; each argument costs Redis a string, and the script reads an absent one as none.
     @inline(__always) var arguments: [String] {
         let plain = [self.leaseTTL, String(self.reclaim), String(self.maxPops)]
-        guard self.waiter != nil || self.holder != nil else { return plain }
+        guard self.waiter != nil || self.holder != nil || self.count != 1 || self.priority != 0 else { return plain }
         return plain + [
             self.waiter?.id ?? "", self.waiter.map { millis($0.wait) } ?? "", self.waiter.map { millis($0.presence) } ?? "",
-            self.holder ?? "",
+            self.holder ?? "", String(self.count), String(self.priority),
         ]
     }
 }
@@ -287,7 +292,20 @@ struct SettingsCall: PoolScriptCall {
         [self.settings.leaseTTL, self.settings.keepAliveTTL, self.settings.cooldown].map { $0.map(millis) ?? "" }
             + [self.settings.maxFailures.map { String($0) } ?? "", self.settings.quarantine.map(millis) ?? ""]
             + [self.settings.rateLimit.map { String($0.assigns) } ?? "", self.settings.rateLimit.map { millis($0.per) } ?? ""]
+            + [self.settings.maxPerHolder.map { String($0) } ?? ""]
     }
+}
+
+/// waiters.lua: one page of the pool's queue, in the order it will be served.
+struct WaitersCall: PoolScriptCall {
+    typealias Reply = WaiterPage
+    static let script = PoolScript.waiters
+
+    let limit: Int
+    /// The place after which the page goes on; "" for the first page.
+    let cursor: String
+
+    var arguments: [String] { [String(self.limit), self.cursor] }
 }
 
 /// reap.lua: one bounded batch of reclaiming.

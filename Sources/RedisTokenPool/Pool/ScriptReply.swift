@@ -9,12 +9,16 @@ package protocol PoolScriptReply: Sendable {
 
 /// assign.lua's reply.
 enum AssignReply: PoolScriptReply {
-    /// `record(...)` of `prelude.lua`.
+    /// `record(...)` of `prelude.lua`: one token.
     case assigned(TokenRecord)
-    /// No free token.
+    /// `many(...)` of `prelude.lua`: several tokens, all asked for.
+    case assignedMany([TokenRecord])
+    /// Too few free tokens.
     case empty
     /// Only dead tokens were popped; calling again makes progress.
     case retry
+    /// `{'holder_limit', held, maxPerHolder}`: the holder holds `held`, and more would pass the pool's maxPerHolder.
+    case holderLimit(held: Int, max: Int)
     /// `{'queued', waitUntil, now}`: in the queue until `waitUntil` (ms).
     case queued(waitUntil: Int64, observedAt: Int64)
 
@@ -22,6 +26,12 @@ enum AssignReply: PoolScriptReply {
         let (status, fields) = try statusFields(of: reply, script)
         switch (status, fields.count) {
         case ("ok", _): return .assigned(try TokenRecord(fields, script: script, pool: pool))
+        case ("many", _): return .assignedMany(try TokenRecord.many(fields, script: script, pool: pool))
+        case ("holder_limit", 3):
+            guard let held = fields[1].int64, let max = fields[2].int64 else {
+                throw .unexpectedReply("\(script.name): 'holder_limit' without held and maxPerHolder")
+            }
+            return .holderLimit(held: Int(held), max: Int(max))
         case ("empty", 1): return .empty
         case ("retry", 1): return .retry
         case ("queued", 3):
@@ -70,15 +80,16 @@ enum DeleteReply: PoolScriptReply {
 
 /// leave.lua's reply.
 enum LeaveReply: PoolScriptReply {
-    /// `record(...)`: the token handed to the waiter, now under a whole lease.
-    case taken(TokenRecord)
+    /// `record(...)` or `many(...)`: the tokens handed to the waiter, now under whole leases.
+    case taken([TokenRecord])
     /// `{'gone'}`: nothing was handed to the waiter, or the hand-over ran out.
     case gone
 
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
         let (status, fields) = try statusFields(of: reply, script)
         switch (status, fields.count) {
-        case ("ok", _): return .taken(try TokenRecord(fields, script: script, pool: pool))
+        case ("ok", _): return .taken([try TokenRecord(fields, script: script, pool: pool)])
+        case ("many", _): return .taken(try TokenRecord.many(fields, script: script, pool: pool))
         case ("gone", 1): return .gone
         default: throw RESPValue.unknownStatus(fields, script)
         }
@@ -138,7 +149,7 @@ struct DropPoolReply: PoolScriptReply {
 
 /// stats.lua's and settings.lua's reply, prelude.lua's `counts()`: `{total, free, assigned,
 /// waiting, leaseTTL|false, keepAliveTTL|false, cooling, disabled, cooldown|false,
-/// maxFailures|false, quarantine|false, rateAssigns|false, ratePer|false}`.
+/// maxFailures|false, quarantine|false, rateAssigns|false, ratePer|false, maxPerHolder|false, reserved}`.
 struct PoolCounts: PoolScriptReply {
     var total: Int
     var free: Int
@@ -156,22 +167,27 @@ struct PoolCounts: PoolScriptReply {
     /// The pool's rate limit: assignments per window (ms); nil where it has none.
     var rateAssigns: Int64?
     var ratePer: Int64?
+    /// The pool's cap per holder; nil where it has none.
+    var maxPerHolder: Int64?
+    /// Tokens set aside for the queue's head.
+    var reserved: Int
 
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
-        guard let fields = reply.array, fields.count == 13, let total = fields[0].int64, let free = fields[1].int64, let assigned = fields[2].int64,
+        guard let fields = reply.array, fields.count == 15, let total = fields[0].int64, let free = fields[1].int64, let assigned = fields[2].int64,
             let waiting = fields[3].int64, let lease = fields[4].optionalInt64, let keepAlive = fields[5].optionalInt64,
             let cooling = fields[6].int64, let disabled = fields[7].int64, let cooldown = fields[8].optionalInt64,
             let maxFailures = fields[9].optionalInt64, let quarantine = fields[10].optionalInt64,
-            let rateAssigns = fields[11].optionalInt64, let ratePer = fields[12].optionalInt64
+            let rateAssigns = fields[11].optionalInt64, let ratePer = fields[12].optionalInt64, let maxPerHolder = fields[13].optionalInt64,
+            let reserved = fields[14].int64
         else {
             throw .unexpectedReply(
-                "\(script.name): \(reply.shape), expected {total, free, assigned, waiting, leaseTTL, keepAliveTTL, cooling, disabled, cooldown, maxFailures, quarantine, rateAssigns, ratePer}"
+                "\(script.name): \(reply.shape), expected {total, free, assigned, waiting, leaseTTL, keepAliveTTL, cooling, disabled, cooldown, maxFailures, quarantine, rateAssigns, ratePer, maxPerHolder, reserved}"
             )
         }
         return PoolCounts(
             total: Int(total), free: Int(free), assigned: Int(assigned), waiting: Int(waiting), leaseTTL: lease, keepAliveTTL: keepAlive,
             cooling: Int(cooling), disabled: Int(disabled), cooldown: cooldown, maxFailures: maxFailures, quarantine: quarantine,
-            rateAssigns: rateAssigns, ratePer: ratePer
+            rateAssigns: rateAssigns, ratePer: ratePer, maxPerHolder: maxPerHolder, reserved: Int(reserved)
         )
     }
 
@@ -183,7 +199,8 @@ struct PoolCounts: PoolScriptReply {
             keepAliveTTL: self.keepAliveTTL.map { .milliseconds($0) } ?? defaults.keepAliveTTL,
             cooling: self.cooling, disabled: self.disabled, cooldown: self.cooldown.map { .milliseconds($0) },
             maxFailures: self.maxFailures.map { Int($0) }, quarantine: self.quarantine.map { .milliseconds($0) },
-            rateLimit: self.rateAssigns.flatMap { assigns in self.ratePer.map { RateLimit(assigns: Int(assigns), per: .milliseconds($0)) } }
+            rateLimit: self.rateAssigns.flatMap { assigns in self.ratePer.map { RateLimit(assigns: Int(assigns), per: .milliseconds($0)) } },
+            maxPerHolder: self.maxPerHolder.map { Int($0) }, reserved: self.reserved
         )
     }
 }
@@ -203,9 +220,44 @@ extension Page: PoolScriptReply where Element == TokenRecord {
     }
 }
 
+/// waiters.lua's reply: `{next|false, now, aside, then 5 fields a waiter}`.
+extension WaiterPage: PoolScriptReply {
+    package static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
+        guard let fields = reply.array, fields.count >= 3, (fields.count - 3) % 5 == 0, let next = fields[0].optionalString,
+            let now = fields[1].int64, let aside = fields[2].array
+        else {
+            throw .unexpectedReply("\(script.name): \(reply.shape), expected {next, now, aside, waiters...}")
+        }
+        let setAside = aside.compactMap { $0.string.flatMap { Token($0) } }
+        guard setAside.count == aside.count else { throw .unexpectedReply("\(script.name): a token set aside that is not a token") }
+        var waiters: [Waiter] = []
+        for start in stride(from: 3, to: fields.count, by: 5) {
+            guard let holder = fields[start].optionalString, let count = fields[start + 1].int64, let priority = fields[start + 2].int64,
+                let since = fields[start + 3].int64, let waitUntil = fields[start + 4].int64
+            else {
+                throw .unexpectedReply("\(script.name): a waiter whose fields are not {holder, count, priority, since, waitUntil}")
+            }
+            waiters.append(Waiter(holder: holder, count: Int(count), priority: Int(priority), since: since, waitUntil: waitUntil))
+        }
+        return WaiterPage(pool: pool, waiters: waiters, setAside: setAside, observedAt: now, next: next)
+    }
+}
+
 extension TokenRecord {
     /// The fields of prelude.lua's `record(...)` after its status.
     static let fieldCount = 11
+
+    /// A whole `many(...)` reply: `'many'` and 11 fields a token, at least two tokens.
+    fileprivate static func many(_ fields: [RESPValue], script: PoolScript, pool: PoolName) throws(RedisClientError) -> [TokenRecord] {
+        guard fields.count > 1, (fields.count - 1) % Self.fieldCount == 0 else {
+            throw .unexpectedReply("\(script.name): 'many' with \(fields.count) fields")
+        }
+        var records: [TokenRecord] = []
+        for start in stride(from: 1, to: fields.count, by: Self.fieldCount) {
+            records.append(try TokenRecord(fields[start..<start + Self.fieldCount], script: script.name, pool: pool))
+        }
+        return records
+    }
 
     /// A whole `record(...)` reply: `'ok'` and the 11 fields.
     fileprivate init(_ fields: [RESPValue], script: PoolScript, pool: PoolName) throws(RedisClientError) {

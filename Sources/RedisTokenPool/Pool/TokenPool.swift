@@ -13,6 +13,12 @@ public final class TokenPool: Sendable {
     public static let maxMetadataBytes = 4_096
     /// The most tokens or pools a listing page holds.
     public static let maxPageSize = 1_000
+    /// The most tokens one assign takes at once.
+    public static let maxAssignCount = 100
+    /// A waiting assign's priorities: higher is served first.
+    public static let priorities = -100...100
+    /// The highest `maxPerHolder` a pool may set.
+    public static let maxPerHolderLimit = 100_000
 
     package let client: RedisClient
     public let settings: TokenPoolSettings
@@ -126,22 +132,48 @@ public final class TokenPool: Sendable {
     /// first call's assignment (same token, same lease number) instead of a second token, for as
     /// long as that assignment stands: the way out for a client that lost the answer. One key
     /// holds at most one live assignment. `holder` (checked by the caller) is kept with the lease.
-    /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when none is free.
+    /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when none is free,
+    ///   ``TokenPoolError/holderLimit(_:holds:asked:max:)`` when `holder` holds the pool's `maxPerHolder`.
     public func assign(in pool: PoolName = .default, idempotencyKey: String? = nil, holder: String? = nil) async throws -> TokenRecord {
         switch try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, holder: holder, waiter: nil) {
         case .assigned(let record): return record
         case .empty: throw TokenPoolError.noFreeToken(pool)
-        case .retry, .queued: throw RedisClientError.unexpectedReply("assign: queued without a waiter")
+        case .assignedMany, .queued: throw RedisClientError.unexpectedReply("assign: several tokens, or queued without a waiter")
         }
     }
 
-    /// Runs assign.lua until it assigns, finds none free, or queues `waiter`; never answers `.retry`.
-    func runAssign(in pool: PoolName, idempotencyKey: String?, holder: String?, waiter: (id: String, wait: Duration)?) async throws -> AssignReply {
+    /// Assigns `count` distinct random free tokens (1 ... ``maxAssignCount``), each under its own
+    /// lease, all or none. An `idempotencyKey`'s retry gets those of them that still stand.
+    /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when fewer than `count` are free (nothing
+    ///   taken), ``TokenPoolError/holderLimit(_:holds:asked:max:)``.
+    public func assign(count: Int, in pool: PoolName = .default, idempotencyKey: String? = nil, holder: String? = nil) async throws -> [TokenRecord] {
+        precondition((1...Self.maxAssignCount).contains(count), "count out of range")
+        switch try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, holder: holder, count: count, waiter: nil) {
+        case .assigned(let record): return [record]
+        case .assignedMany(let records): return records
+        case .empty: throw TokenPoolError.noFreeToken(pool)
+        case .queued: throw RedisClientError.unexpectedReply("assign: queued without a waiter")
+        }
+    }
+
+    /// What one assign.lua run came to, its refusals thrown.
+    enum AssignOutcome {
+        case assigned(TokenRecord)
+        case assignedMany([TokenRecord])
+        case empty
+        case queued(waitUntil: Int64, observedAt: Int64)
+    }
+
+    /// Runs assign.lua until it assigns, finds too few free, or queues `waiter`; never answers `.retry`.
+    func runAssign(
+        in pool: PoolName, idempotencyKey: String?, holder: String?, count: Int = 1, priority: Int = 0,
+        waiter: (id: String, wait: Duration)?
+    ) async throws -> AssignOutcome {
         let keys = self.keys(of: pool)
         let call = AssignCall(
             leaseTTL: self.leaseMillis, reclaim: self.settings.reclaimOnAssign, maxPops: self.settings.maxPopsPerAssign,
             waiter: waiter.map { AssignCall.Waiter(id: $0.id, wait: $0.wait, presence: self.settings.waitPresence) }, holder: holder,
-            idempotencyRecord: idempotencyKey.map { keys.idempotencyRecord("assign", $0) }
+            count: count, priority: priority, idempotencyRecord: idempotencyKey.map { keys.idempotencyRecord("assign", $0) }
         )
         // Each 'retry' dropped at least one dead token for good, so this ends; the bound is a
         // guard against a script that breaks its word.
@@ -150,8 +182,12 @@ public final class TokenPool: Sendable {
             case .assigned(let record):
                 self.metrics.assignments.increment()
                 return .assigned(record)
+            case .assignedMany(let records):
+                self.metrics.assignments.increment(by: records.count)
+                return .assignedMany(records)
             case .retry: continue
             case .empty: return .empty
+            case .holderLimit(let held, let max): throw TokenPoolError.holderLimit(pool, holds: held, asked: count, max: max)
             case .queued(let waitUntil, let now) where waiter != nil: return .queued(waitUntil: waitUntil, observedAt: now)
             case .queued: throw RedisClientError.unexpectedReply("assign: queued without a waiter")
             }
@@ -214,6 +250,14 @@ public final class TokenPool: Sendable {
     /// Counts in O(1); they may lag lapses and expiries until the reaper's next pass.
     public func stats(of pool: PoolName = .default) async throws -> PoolStats {
         try await self.run(StatsCall(), pool).stats(of: pool, defaults: self.settings)
+    }
+
+    /// One page of the pool's queue, in the order it will be served, with the tokens set aside
+    /// for its head. O(limit + log w) in Redis.
+    public func waiters(of pool: PoolName = .default, limit: Int = 100, after cursor: String? = nil) async throws -> WaiterPage {
+        precondition((1...Self.maxPageSize).contains(limit), "limit out of range")
+        if let cursor, !Self.isNumber(cursor[...]) { throw TokenPoolError.invalidCursor(cursor) }
+        return try await self.run(WaitersCall(limit: limit, cursor: cursor ?? ""), pool)
     }
 
     /// Replaces the token's metadata (a JSON object's text, checked by the caller), or removes it

@@ -19,6 +19,9 @@ public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible
         case poolNotFound
         /// A listing's cursor that no page of that listing gave.
         case invalidCursor
+        /// The assign's holder holds as many tokens as the pool's `maxPerHolder` allows (or
+        /// would, with the count asked for). Never queued: ask again once it gave one back.
+        case holderLimit
     }
 
     public let code: Code
@@ -54,6 +57,11 @@ public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible
     }
     public static func invalidCursor(_ cursor: String) -> Self {
         Self(.invalidCursor, "cursor '\(cursor.prefix(64))' is not one this listing gave; start again without one")
+    }
+
+    public static func holderLimit(_ pool: PoolName, holds held: Int, asked count: Int, max: Int) -> Self {
+        let asked = count == 1 ? "another" : "\(count) more"
+        return Self(.holderLimit, "this holder holds \(held) of pool '\(pool)''s tokens, and \(asked) would pass its maxPerHolder of \(max)")
     }
 
     public var description: String { self.message }

@@ -12,6 +12,9 @@ public struct TokenRecord: Sendable, Hashable {
         /// Out of service: by hand until enabled, or by failure reports until its quarantine
         /// ends (``TokenRecord/availableAt``) or it is enabled.
         case disabled
+        /// Set aside for the waiting assign at the head of the queue, which asked for several:
+        /// not assignable until it has them all (then assigned to it) or leaves (then free).
+        case reserved
     }
 
     public var token: Token
@@ -95,6 +98,10 @@ public struct PoolStats: Sendable, Hashable {
     public var quarantine: Duration?
     /// At most so many assignments of one token begin in any window of so long (`nil`: no limit).
     public var rateLimit: RateLimit?
+    /// At most so many tokens held by one named holder (`nil`: no cap).
+    public var maxPerHolder: Int?
+    /// Tokens set aside for the waiting assign at the head of the queue.
+    public var reserved: Int
     /// The lease TTL that the pool's next assign or keep-alive uses: its own, or the replica's default.
     public var leaseTTL: Duration
     /// The keep-alive TTL that the pool's next generate or keep-alive uses: its own, or the replica's default.
@@ -103,9 +110,11 @@ public struct PoolStats: Sendable, Hashable {
     public init(
         pool: PoolName, total: Int, free: Int, assigned: Int, waiting: Int = 0, leaseTTL: Duration = Defaults.leaseTTL,
         keepAliveTTL: Duration = Defaults.keepAliveTTL, cooling: Int = 0, disabled: Int = 0, cooldown: Duration? = nil, maxFailures: Int? = nil,
-        quarantine: Duration? = nil, rateLimit: RateLimit? = nil
+        quarantine: Duration? = nil, rateLimit: RateLimit? = nil, maxPerHolder: Int? = nil, reserved: Int = 0
     ) {
         self.pool = pool
+        self.maxPerHolder = maxPerHolder
+        self.reserved = reserved
         self.total = total
         self.free = free
         self.assigned = assigned
@@ -189,12 +198,47 @@ public struct PoolSettings: Sendable, Hashable {
     public var quarantine: Duration?
     /// Each token's rate budget (`nil`: none).
     public var rateLimit: RateLimit?
+    /// At most so many tokens held by one named holder (`nil`: no cap); assigns naming no holder are not capped.
+    public var maxPerHolder: Int?
 
     public init(
         leaseTTL: Duration? = nil, keepAliveTTL: Duration? = nil, cooldown: Duration? = nil, maxFailures: Int? = nil, quarantine: Duration? = nil,
-        rateLimit: RateLimit? = nil
+        rateLimit: RateLimit? = nil, maxPerHolder: Int? = nil
     ) {
         (self.leaseTTL, self.keepAliveTTL, self.cooldown, self.maxFailures, self.quarantine) = (leaseTTL, keepAliveTTL, cooldown, maxFailures, quarantine)
-        self.rateLimit = rateLimit
+        (self.rateLimit, self.maxPerHolder) = (rateLimit, maxPerHolder)
+    }
+}
+
+/// A waiting assign in a pool's queue, as the queue shows it (``TokenPool/waiters(of:limit:after:)``).
+public struct Waiter: Sendable, Hashable {
+    /// Who asked, when the assign named a holder.
+    public var holder: String?
+    /// How many tokens it waits for, all at once.
+    public var count: Int
+    public var priority: Int
+    /// When it joined the queue, and when its wait ends (ms since the epoch, Redis's clock).
+    public var since: Int64
+    public var waitUntil: Int64
+
+    public init(holder: String?, count: Int, priority: Int, since: Int64, waitUntil: Int64) {
+        (self.holder, self.count, self.priority, self.since, self.waitUntil) = (holder, count, priority, since, waitUntil)
+    }
+}
+
+/// One page of a pool's queue, in the order it will be served.
+public struct WaiterPage: Sendable {
+    public var pool: PoolName
+    public var waiters: [Waiter]
+    /// The tokens set aside for the queue's head (the first page's first waiter), which waits for
+    /// several; empty on later pages and when the head waits for one.
+    public var setAside: [Token]
+    /// Redis's clock when this was read (ms).
+    public var observedAt: Int64
+    /// Opaque: pass it back as it is for the next page (`nil`: the last).
+    public var next: String?
+
+    public init(pool: PoolName, waiters: [Waiter], setAside: [Token], observedAt: Int64, next: String?) {
+        (self.pool, self.waiters, self.setAside, self.observedAt, self.next) = (pool, waiters, setAside, observedAt, next)
     }
 }

@@ -4,23 +4,25 @@ import NIOCore
 import RedisNIO
 import ServiceLifecycle
 
-/// How a waiting assign starts: with a token at once, or with a place in the pool's queue.
+/// How a waiting assign starts: with its tokens at once, or with a place in the pool's queue.
 public enum WaitingAssign: Sendable {
-    case assigned(TokenRecord)
+    /// As many tokens as asked for (one, unless a count was given).
+    case assigned([TokenRecord])
     case queued(QueuedAssign)
 }
 
-/// A place in a pool's queue. ``token()`` waits for the token handed to it.
+/// A place in a pool's queue. ``tokens()`` waits for the tokens handed to it.
 public struct QueuedAssign: Sendable {
     let pool: TokenPool
     let name: PoolName
     let id: String
-    let idempotencyKey: String?
-    let holder: String?
+    let request: AssignRequest
     let deadline: NIODeadline
     let started: ContinuousClock.Instant
 
-    /// Waits for the token that the queue hands this place, first come first served.
+    /// Waits for the tokens that the queue hands this place: higher priority first, first come
+    /// first served within one; a place that wants several sets aside what is freed while it is
+    /// at the head, and gets them all at once.
     ///
     /// A place that vanishes while time is left — Redis lost it (restarted, or out of reach
     /// longer than the presence window), or the token handed to it was deleted or reclaimed
@@ -29,13 +31,13 @@ public struct QueuedAssign: Sendable {
     ///   ``TokenPoolError/waitInterrupted(_:)`` when a retry with the same Idempotency-Key took
     ///   the place or the server is shutting down, `CancellationError` when the task is
     ///   cancelled: the place is given up and a token already handed to it goes on.
-    public func token() async throws -> TokenRecord {
+    public func tokens() async throws -> [TokenRecord] {
         var place = self
         while true {
             switch try await place.waitOnce() {
-            case .assigned(let record):
+            case .assigned(let records):
                 self.pool.metrics.waited(since: self.started, outcome: .assigned)
-                return record
+                return records
             case .vanished:
                 let left = TimeAmount.nanoseconds((self.deadline - .now()).nanoseconds)
                 guard left > .milliseconds(1) else {
@@ -43,16 +45,13 @@ public struct QueuedAssign: Sendable {
                     throw TokenPoolError.noFreeToken(self.name)
                 }
                 self.pool.waitingRoom.logger.debug("A waiting assign queues again", metadata: ["tokenpool.pool": "\(self.name)"])
-                switch try await self.pool.startAssign(
-                    in: self.name, idempotencyKey: self.idempotencyKey, holder: self.holder, wait: .nanoseconds(left.nanoseconds)
-                ) {
-                case .assigned(let record):
+                switch try await self.pool.startAssign(self.request, in: self.name, wait: .nanoseconds(left.nanoseconds)) {
+                case .assigned(let records):
                     self.pool.metrics.waited(since: self.started, outcome: .assigned)
-                    return record
+                    return records
                 case .queued(let next):
                     place = QueuedAssign(
-                        pool: self.pool, name: self.name, id: next.id, idempotencyKey: self.idempotencyKey, holder: self.holder, deadline: self.deadline,
-                        started: self.started
+                        pool: self.pool, name: self.name, id: next.id, request: self.request, deadline: self.deadline, started: self.started
                     )
                 }
             }
@@ -60,7 +59,7 @@ public struct QueuedAssign: Sendable {
     }
 
     private enum Outcome {
-        case assigned(TokenRecord)
+        case assigned([TokenRecord])
         /// The place or the token handed to it is gone while time may be left.
         case vanished
     }
@@ -74,7 +73,7 @@ public struct QueuedAssign: Sendable {
         } onGracefulShutdown: {
             room.deliver(.shuttingDown, to: self.id)
         }
-        let record = self.idempotencyKey.map { self.pool.keys(of: self.name).idempotencyRecord("assign", $0) }
+        let record = self.request.idempotencyKey.map { self.pool.keys(of: self.name).idempotencyRecord("assign", $0) }
         switch event {
         case .cancelled:
             room.depart(WaitingRoom.Departure(pool: self.name, id: self.id, idempotencyRecord: record))
@@ -90,10 +89,10 @@ public struct QueuedAssign: Sendable {
         case .handed, .timedOut, .shuttingDown:
             // Even when the wait ran out, a token handed to it in the last instant is taken.
             defer { room.remove(self.id) }
-            switch try await room.leave(self.id, .take, in: self.name, idempotencyRecord: record, holder: self.holder) {
-            case .taken(let record):
-                self.pool.metrics.assignments.increment()
-                return .assigned(record)
+            switch try await room.leave(self.id, .take, in: self.name, idempotencyRecord: record, holder: self.request.holder) {
+            case .taken(let records):
+                self.pool.metrics.assignments.increment(by: records.count)
+                return .assigned(records)
             case .gone:
                 if case .shuttingDown = event {
                     self.pool.metrics.waited(since: self.started, outcome: .interrupted)
@@ -107,47 +106,90 @@ public struct QueuedAssign: Sendable {
     }
 }
 
+/// What an assign asks for beside its pool and its wait.
+public struct AssignRequest: Sendable, Hashable {
+    /// How many tokens, all at once (1 ... ``TokenPool/maxAssignCount``).
+    public var count: Int
+    /// Served before waiters of lower priority (``TokenPool/priorities``).
+    public var priority: Int
+    /// Who holds the tokens (checked by the caller); counted against the pool's `maxPerHolder`.
+    public var holder: String?
+    /// A retry with the same key gets the same tokens, or the same place in the queue.
+    public var idempotencyKey: String?
+
+    public init(count: Int = 1, priority: Int = 0, holder: String? = nil, idempotencyKey: String? = nil) {
+        precondition((1...TokenPool.maxAssignCount).contains(count), "count out of range")
+        precondition(TokenPool.priorities.contains(priority), "priority out of range")
+        (self.count, self.priority, self.holder, self.idempotencyKey) = (count, priority, holder, idempotencyKey)
+    }
+}
+
 extension TokenPool {
     /// Assigns a random free token, or waits up to `wait` for the next one freed, in the order
-    /// Redis saw the waiters join across every replica. `wait` zero is ``assign(in:idempotencyKey:)``.
+    /// Redis saw the waiters join across every replica. `wait` zero is ``assign(in:idempotencyKey:holder:)``.
     ///
     /// With an `idempotencyKey`, a retry picks up the token handed to the earlier call or takes
     /// its place in the queue: never two places, never two tokens.
-    /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when none came in time; see ``QueuedAssign/token()``.
+    /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when none came in time; see ``QueuedAssign/tokens()``.
     public func assign(in pool: PoolName = .default, idempotencyKey: String? = nil, holder: String? = nil, wait: Duration) async throws -> TokenRecord {
-        switch try await self.startAssign(in: pool, idempotencyKey: idempotencyKey, holder: holder, wait: wait) {
-        case .assigned(let record): return record
-        case .queued(let place): return try await place.token()
+        try await self.assign(AssignRequest(holder: holder, idempotencyKey: idempotencyKey), in: pool, wait: wait)[0]
+    }
+
+    /// Assigns `request.count` tokens at once, or waits up to `wait` for them: in the queue, a
+    /// higher `priority` is served first, and a request for several at the head of the queue has
+    /// every token freed set aside for it until it has them all.
+    public func assign(_ request: AssignRequest, in pool: PoolName = .default, wait: Duration) async throws -> [TokenRecord] {
+        switch try await self.startAssign(request, in: pool, wait: wait) {
+        case .assigned(let records): return records
+        case .queued(let place): return try await place.tokens()
         }
     }
 
-    /// The first half of ``assign(in:idempotencyKey:wait:)``: a token now, or a place in the
-    /// queue to wait on (an HTTP server can watch its client while it waits).
+    /// ``startAssign(_:in:wait:)`` of one token.
     public func startAssign(
         in pool: PoolName = .default, idempotencyKey: String? = nil, holder: String? = nil, wait: Duration
     ) async throws -> WaitingAssign {
-        guard wait > .zero else { return .assigned(try await self.assign(in: pool, idempotencyKey: idempotencyKey, holder: holder)) }
+        try await self.startAssign(AssignRequest(holder: holder, idempotencyKey: idempotencyKey), in: pool, wait: wait)
+    }
+
+    /// The first half of ``assign(_:in:wait:)``: the tokens now, or a place in the queue to wait
+    /// on (an HTTP server can watch its client while it waits).
+    public func startAssign(_ request: AssignRequest, in pool: PoolName = .default, wait: Duration) async throws -> WaitingAssign {
+        guard wait > .zero else {
+            switch try await self.runAssign(
+                in: pool, idempotencyKey: request.idempotencyKey, holder: request.holder, count: request.count, priority: request.priority, waiter: nil
+            ) {
+            case .assigned(let record): return .assigned([record])
+            case .assignedMany(let records): return .assigned(records)
+            case .empty: throw TokenPoolError.noFreeToken(pool)
+            case .queued: throw RedisClientError.unexpectedReply("assign: queued without a waiter")
+            }
+        }
         let started = ContinuousClock.now
         let deadline = NIODeadline.now() + TimeAmount(wait)
         let id = self.waitingRoom.register(in: pool)
-        let reply: AssignReply
+        let outcome: AssignOutcome
         do {
-            reply = try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, holder: holder, waiter: (id, wait))
+            outcome = try await self.runAssign(
+                in: pool, idempotencyKey: request.idempotencyKey, holder: request.holder, count: request.count, priority: request.priority,
+                waiter: (id, wait)
+            )
         } catch {
             // It may have joined before the answer was lost: its `until` lapses within the presence window.
             self.waitingRoom.remove(id)
             throw error
         }
-        switch reply {
+        switch outcome {
         case .assigned(let record):
             self.waitingRoom.remove(id)
-            return .assigned(record)
+            return .assigned([record])
+        case .assignedMany(let records):
+            self.waitingRoom.remove(id)
+            return .assigned(records)
         case .queued(let waitUntil, _):
             self.waitingRoom.queued(id, until: waitUntil)
-            return .queued(
-                QueuedAssign(pool: self, name: pool, id: id, idempotencyKey: idempotencyKey, holder: holder, deadline: deadline, started: started)
-            )
-        case .empty, .retry:
+            return .queued(QueuedAssign(pool: self, name: pool, id: id, request: request, deadline: deadline, started: started))
+        case .empty:
             self.waitingRoom.remove(id)
             throw RedisClientError.unexpectedReply("assign: a waiting assign neither assigned nor queued")
         }

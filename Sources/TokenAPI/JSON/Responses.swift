@@ -95,9 +95,9 @@ extension Page<PoolStats> {
 }
 
 extension JSONWriter {
-    /// Stats: `{"pool","total","free","assigned","waiting","cooling","disabled"}`; `detailed` (Pool)
-    /// adds the pool's settings: the TTLs, `cooldown` and `quarantine` in seconds, `maxFailures`,
-    /// `rateLimit` (`{"assigns", "per"}`, or null).
+    /// Stats: `{"pool","total","free","assigned","waiting","cooling","disabled","reserved"}`;
+    /// `detailed` (Pool) adds the pool's settings: the TTLs, `cooldown` and `quarantine` in
+    /// seconds, `maxFailures`, `rateLimit` (`{"assigns", "per"}`, or null), `maxPerHolder`.
     mutating func poolStats(_ stats: PoolStats, detailed: Bool) {
         self.beginObject()
         self.field("pool", stats.pool.rawValue)
@@ -107,6 +107,7 @@ extension JSONWriter {
         self.field("waiting", stats.waiting)
         self.field("cooling", stats.cooling)
         self.field("disabled", stats.disabled)
+        self.field("reserved", stats.reserved)
         if detailed {
             self.field("leaseTTL", secondsFromMilliseconds: stats.leaseTTL.milliseconds)
             self.field("keepAliveTTL", secondsFromMilliseconds: stats.keepAliveTTL.milliseconds)
@@ -121,6 +122,7 @@ extension JSONWriter {
             } else {
                 self.field("rateLimit", json: nil)
             }
+            self.field("maxPerHolder", stats.maxPerHolder.map { Int64($0) })
         }
         self.endObject()
     }
@@ -131,5 +133,30 @@ extension PoolStats {
         var writer = JSONWriter(capacity: 256)
         writer.poolStats(self, detailed: detailed)
         return JSONResponse(status: status, body: writer.buffer)
+    }
+}
+
+extension WaiterPage {
+    /// `{"waiters": [{"holder","count","priority","since","waitUntil"}], "setAside": [TOKEN], "next": CURSOR|null}`.
+    func json() -> JSONResponse {
+        var writer = JSONWriter(capacity: 64 + 128 * self.waiters.count + 40 * self.setAside.count)
+        writer.beginObject()
+        writer.beginArray("waiters")
+        for waiter in self.waiters {
+            writer.beginObject()
+            writer.field("holder", waiter.holder)
+            writer.field("count", waiter.count)
+            writer.field("priority", waiter.priority)
+            writer.field("since", timestampFromMilliseconds: waiter.since)
+            writer.field("waitUntil", timestampFromMilliseconds: waiter.waitUntil)
+            writer.endObject()
+        }
+        writer.endArray()
+        writer.beginArray("setAside")
+        for token in self.setAside { writer.element(token.rawValue) }
+        writer.endArray()
+        writer.field("next", self.next)
+        writer.endObject()
+        return JSONResponse(status: .ok, body: writer.buffer)
     }
 }

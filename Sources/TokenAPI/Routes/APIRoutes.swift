@@ -34,6 +34,7 @@ struct APIRoutes<Context: ChannelRequestContext>: Sendable {
             Self.pool(.patch, "/tokens/{token}", .admin, tokens.setMetadata),
             Self.pool(.delete, "/tokens/{token}", .admin, tokens.delete),
             Self.pool(.get, "/stats", .admin, tokens.stats),
+            Self.pool(.get, "/waiters", .client, tokens.waiters),
         ]
         let routes: [APIRoute<Context>] = [
             APIRoute(.get, "/pools", .client, tokens.pools),

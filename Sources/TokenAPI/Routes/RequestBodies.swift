@@ -123,15 +123,15 @@ enum RequestBodies {
     static let maxRateAssigns = 100_000
 
     /// `PUT /pools/{pool}`: `{"leaseTTL": s, "keepAliveTTL": s, "cooldown": s, "maxFailures": F,
-    /// "quarantine": s, "rateLimit": {"assigns": R, "per": s}}`, all at once (`rateLimit`: R 1 to
+    /// "quarantine": s, "rateLimit": {"assigns": R, "per": s}, "maxPerHolder": Q}`, all at once (`rateLimit`: R 1 to
     /// 100000 in any window of 0.001 to 86400 s, or `null`/absent for none); the TTLs a number of seconds from 0.001 to 31536000 (a
     /// year), or `null`/absent for the replicas' default; `cooldown` 0 to 86400 s and
-    /// `quarantine` 0.001 to 31536000 s, `maxFailures` 1 to 1000, each `null`/absent (or a
-    /// cooldown of 0) for none.
+    /// `quarantine` 0.001 to 31536000 s, `maxFailures` 1 to 1000, `maxPerHolder` 1 to 100000,
+    /// each `null`/absent (or a cooldown of 0) for none.
     static func poolSettings(_ body: RequestJSON?) throws -> PoolSettings {
-        let example = #"{"leaseTTL": 60, "keepAliveTTL": 300, "cooldown": 30, "maxFailures": 3, "quarantine": 600, "rateLimit": {"assigns": 10, "per": 60}}"#
+        let example = #"{"leaseTTL": 60, "keepAliveTTL": 300, "cooldown": 30, "maxFailures": 3, "quarantine": 600, "rateLimit": {"assigns": 10, "per": 60}, "maxPerHolder": 5}"#
         guard body != nil else { throw ProblemDetails.badRequest("the body must be JSON like \(example) ({} for the defaults)") }
-        let members = try Self.members(body, allowed: ["leaseTTL", "keepAliveTTL", "cooldown", "maxFailures", "quarantine", "rateLimit"], example: example)
+        let members = try Self.members(body, allowed: ["leaseTTL", "keepAliveTTL", "cooldown", "maxFailures", "quarantine", "rateLimit", "maxPerHolder"], example: example)
         func number(_ name: String) -> (text: String?, isNull: Bool) {
             let value = members.first { $0.key == name }?.value
             if value == nil || value == .null { return (nil, true) }
@@ -160,6 +160,13 @@ enum RequestBodies {
             settings.maxFailures = count
         }
         settings.rateLimit = try Self.rateLimit(members.first { $0.key == "rateLimit" }?.value)
+        let (cap, noCap) = number("maxPerHolder")
+        if !noCap {
+            guard let cap, let count = Int(cap), (1...TokenPool.maxPerHolderLimit).contains(count) else {
+                throw ProblemDetails.badRequest("maxPerHolder must be a whole number from 1 to \(TokenPool.maxPerHolderLimit), or null for no cap")
+            }
+            settings.maxPerHolder = count
+        }
         return settings
     }
 

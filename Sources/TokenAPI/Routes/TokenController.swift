@@ -46,22 +46,35 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
     func assign(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
         let (key, wait) = try (Self.idempotencyKey(request), self.wait(request))
         let holder = try RequestBodies.holder(await RequestBodies.json(request, maxSize: self.maxBodySize))
-        guard let wait else {
+        let query = request.uri.queryParameters
+        // The plain assign (the hot case) has neither: no work to look for them.
+        let (count, priority) = query.isEmpty ? (nil, 0) : try (Self.count(request), Self.priority(request))
+        guard wait != nil || count != nil || priority != 0 else {
             return try await self.pool.assign(in: pool, idempotencyKey: key, holder: holder).json()
         }
-        switch try await self.pool.startAssign(in: pool, idempotencyKey: key, holder: holder, wait: wait) {
-        case .assigned(let record):
-            return record.json()
+        let assign = AssignRequest(count: count ?? 1, priority: priority, holder: holder, idempotencyKey: key)
+        // `?count=N` answers `{"tokens": [...]}`, even for 1; without it, one TokenInfo as always.
+        func answer(_ records: [TokenRecord]) -> JSONResponse {
+            count == nil ? records[0].json() : records.json(status: .ok)
+        }
+        switch try await self.pool.startAssign(assign, in: pool, wait: wait ?? .zero) {
+        case .assigned(let records):
+            return answer(records)
         case .queued(let place):
             // A client that goes away leaves the queue at once.
             do {
-                return try await context.untilClientLeaves { try await place.token() }.json()
+                return answer(try await context.untilClientLeaves { try await place.tokens() })
             } catch is CancellationError {
                 // The client went away while it waited (nginx's 499): nobody reads this answer.
                 context.logger.debug("A waiting client left", metadata: ["tokenpool.pool": "\(pool)"])
                 throw ProblemDetails(.init(code: 499, reasonPhrase: "Client Closed Request"), "client-closed-request", "the client left while it waited")
             }
         }
+    }
+
+    func waiters(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+        let (limit, cursor) = try Self.page(request)
+        return try await self.pool.waiters(of: pool, limit: limit, after: cursor).json()
     }
 
     func unblock(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
@@ -216,6 +229,25 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
             throw ProblemDetails.badRequest("outcome must be success or failure, not '\(text.prefix(32))'")
         }
         return outcome
+    }
+
+    /// `?count=N`: how many tokens at once, 1 to ``TokenPool/maxAssignCount``; nothing: one, answered as one TokenInfo.
+    private static func count(_ request: Request) throws -> Int? {
+        guard let text = request.uri.queryParameters.get("count") else { return nil }
+        guard let count = Int(text), (1...TokenPool.maxAssignCount).contains(count) else {
+            throw ProblemDetails.badRequest("count must be a whole number from 1 to \(TokenPool.maxAssignCount), not '\(text.prefix(32))'")
+        }
+        return count
+    }
+
+    /// `?priority=P`: a whole number from -100 to 100 (higher is served first); nothing: 0.
+    private static func priority(_ request: Request) throws -> Int {
+        guard let text = request.uri.queryParameters.get("priority") else { return 0 }
+        guard let priority = Int(text), TokenPool.priorities.contains(priority) else {
+            let range = TokenPool.priorities
+            throw ProblemDetails.badRequest("priority must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text.prefix(32))'")
+        }
+        return priority
     }
 
     /// `?lease=N`, a positive integer, or nothing.
