@@ -75,7 +75,7 @@ test: deps $(VENV)/.installed
 history:
 	python3 Tests/load/test_check_history.py
 	python3 Tests/load/run_load.py .build/debug 20 replica-kill,redis-restart,failover,client-kill,debug-sleep
-	python3 Tests/load/run_load.py .build/debug 20 replica-kill,redis-restart,client-kill --wait 1.5
+	python3 Tests/load/run_load.py .build/debug 20 replica-kill,redis-restart,client-kill --wait 1.5 --watch-queue --max-per-holder 2
 	python3 Tests/load/run_load.py .build/debug 12 replica-kill,client-kill --rate-limit 3/0.5
 	python3 Tests/load/run_wait.py .build/debug 30
 

@@ -127,6 +127,9 @@ def token_paths():
     holder_limit = dict(problem(429, "holder-limit", "Too Many Requests",
                                 "this holder holds 5 of pool 'default''s tokens, and another would pass its maxPerHolder of 5"),
                         headers={"Retry-After": {"schema": {"type": "integer"}, "example": D["retryAfterSeconds"]}})
+    key_reused = problem(409, "idempotency-key-reused", "Conflict",
+                         "Idempotency-Key 'job-42' was first used to assign 2 token(s), not 1; use a new key")
+    key_reused["description"] = "The Idempotency-Key's first call asked for another count of tokens"
     holder_limit["description"] = ("The holder named already holds the pool's maxPerHolder tokens, or would with count more: "
                                    "refused at once, never queued")
 
@@ -193,7 +196,8 @@ def token_paths():
                            "queued); assigns that name no holder are not capped.",
             "security": CLIENT, "parameters": [IDEMPOTENCY_PARAM] + WAIT_PARAMS + ASSIGN_PARAMS,
             "requestBody": json_body("AssignRequest", {"holder": "worker-7"}, required=False),
-            "responses": dict(responses(assigned, "400", "401", "403", "503"), **{"404": no_free, "429": holder_limit}),
+            "responses": dict(responses(assigned, "400", "401", "403", "503"), **{"404": no_free, "429": holder_limit,
+                                                                                   "409": key_reused}),
         }},
         "/tokens/{token}": {
             "parameters": [TOKEN_PARAM],

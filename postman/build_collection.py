@@ -2,7 +2,7 @@
 """Writes the Postman collection (v2.1) and environment from the OpenAPI document.
 
 One request per OpenAPI operation, in the order a person tries them (generate, batch, assign,
-inspect, metadata, list, keep-alive, unblock, disable, enable, stats, delete; then the same in a named pool; then
+inspect, metadata, list, keep-alive, unblock, disable, enable, stats, waiters, events, delete; then the same in a named pool; then
 the pool's settings, listing and deletion; then health), each
 with a saved example response and pm.test assertions. The token and lease travel between
 requests in collection variables.
@@ -20,7 +20,7 @@ COLLECTION = ROOT / "postman/TokenPool.postman_collection.json"
 ENVIRONMENT = ROOT / "postman/TokenPool.postman_environment.json"
 
 ORDER = ["generateToken", "generateTokens", "assignToken", "inspectToken", "setTokenMetadata", "listTokens", "keepAliveToken",
-         "unblockToken", "disableToken", "enableToken", "poolStats", "poolEvents", "deleteToken"]
+         "unblockToken", "disableToken", "enableToken", "poolStats", "poolWaiters", "poolEvents", "deleteToken"]
 # Requests sent with the admin key and no lease although a client key may send them too (with
 # its lease): in the collection's order the lease has ended by then.
 AS_ADMIN = {"disableToken"}
@@ -39,12 +39,16 @@ def operations(document):
     return found
 
 
-def url(path, lease, wait=False):
+def url(path, lease, wait=False, take=False):
     raw_path = path.replace("{token}", "{{token}}").replace("{pool}", "{{pool}}")
     query = [{"key": "lease", "value": "{{lease}}"}] if lease else []
     if wait:
         # Off by default, so the collection replays fast; tick it to wait for a token.
         query.append({"key": "wait", "value": "10", "disabled": True, "description": "Seconds to wait for a token when none is free"})
+    if take:
+        # Tick them for several at once (answered as {"tokens": [...]}) or a place ahead in the queue.
+        query.append({"key": "count", "value": "2", "disabled": True, "description": "How many tokens at once, all or nothing (1 to 100)"})
+        query.append({"key": "priority", "value": "10", "disabled": True, "description": "A waiting assign's priority, -100 to 100"})
     raw = "{{baseUrl}}" + raw_path + ("?lease={{lease}}" if lease else "")
     if path.endswith("/events"):
         # The stream replays the last minute and ends after 2 s, so the collection replays on.
@@ -63,7 +67,9 @@ def request_item(op_id, method, path, op):
     takes_lease = not as_admin and any(p.get("$ref", "").endswith("/Lease") for p in op.get("parameters", []))
     takes_wait = any(p.get("$ref", "").endswith("/Wait") for p in op.get("parameters", []))
     headers = [{"key": "Authorization", "value": f"Bearer {key}"}] if security else []
-    request = {"method": method, "header": list(headers), "url": url(path, takes_lease, takes_wait), "description": op.get("description", op.get("summary", ""))}
+    takes_count = any(p.get("$ref", "").endswith("/Count") for p in op.get("parameters", []))
+    request = {"method": method, "header": list(headers), "url": url(path, takes_lease, takes_wait, takes_count),
+               "description": op.get("description", op.get("summary", ""))}
     if "requestBody" in op:
         request["header"].append({"key": "Content-Type", "value": "application/json"})
         request["body"] = {"mode": "raw", "raw": json.dumps(op["requestBody"]["content"]["application/json"]["example"]),
@@ -84,7 +90,8 @@ def request_item(op_id, method, path, op):
         "status": STATUS_TEXT.get(status, ""),
         "code": status,
         "header": [{"key": "Content-Type", "value": "application/json" if content else "text/plain"}] if content or text else [],
-        "body": json.dumps(content["example"], indent=2) if content else (text["example"] if text else ""),
+        "body": json.dumps(content["example"] if "example" in content else next(iter(content["examples"].values()))["value"], indent=2)
+        if content else (text["example"] if text else ""),
         "_postman_previewlanguage": "json" if content else "text",
     }
     return {

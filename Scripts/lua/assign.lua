@@ -18,6 +18,7 @@
 --
 -- Returns record(...) (see prelude.lua) for one token | many(...) for several | {'empty'} |
 -- {'retry'} ('retry': only dead tokens were popped; calling again makes progress) |
+-- {'key_reused', count}: KEYS[13] records a call that asked for `count` tokens, not COUNT |
 -- {'holder_limit', held, maxPerHolder}: the holder holds `held` tokens, and COUNT more would
 -- pass the pool's maxPerHolder (never queued) | {'queued', waitUntil, now}: the waiter is in the queue; the
 -- tokens freed for it are published on its channel (see serve in prelude.lua).
@@ -57,7 +58,7 @@ local function enqueue(id, place, since)
     local wants = string.format('%d %d %s %d', count, priority, since, waitUntil)
     redis.call('HSET', wantsKey(), id, holder ~= '' and (wants .. ' ' .. holder) or wants)
     if idem then
-        redis.call('HSET', idem, 'waiter', id)
+        redis.call('HSET', idem, 'waiter', id, 'count', count)
         redis.call('PEXPIRE', idem, idemTTL + tonumber(ARGV[5]))
     end
     if count > 1 then
@@ -73,8 +74,13 @@ end
 
 -- The same Idempotency-Key again.
 if idem then
-    local saved = redis.call('HMGET', idem, 'token', 'lease', 'waiter', 'tokens')
+    local saved = redis.call('HMGET', idem, 'token', 'lease', 'waiter', 'tokens', 'count')
     local tok, lease, earlier, several = saved[1], tonumber(saved[2]), saved[3], saved[4]
+    -- The key names one request: a retry asking for another count is not a retry.
+    local asked = tonumber(saved[5]) or 1
+    if (tok or earlier or several) and asked ~= count then
+        return {'key_reused', asked}
+    end
     -- While the assignment it made stands, answer with it.
     if tok then
         local life = lifeOf(tok)
@@ -118,14 +124,6 @@ if idem then
     end
 end
 
--- A cap per holder: never more than the pool's maxPerHolder held by one named holder.
-if holder ~= '' and settings[11] then
-    local held = tonumber(redis.call('HGET', heldKey(), holder)) or 0
-    if held + count > tonumber(settings[11]) then
-        return {'holder_limit', held, tonumber(settings[11])}
-    end
-end
-
 -- Lapsed leases end first (to the queue's head, or the free set), so a lapsed token is reusable at once.
 endLapsed(ARGV[2])
 -- So do rests and quarantines that are over: a token whose rest ended is assignable now.
@@ -133,6 +131,15 @@ endResting(ARGV[2])
 -- And what was set aside for a head that has left goes on.
 if settings[13] then
     serve()
+end
+
+-- A cap per holder: never more than the pool's maxPerHolder held by one named holder (leases
+-- that lapsed count no more: they ended above).
+if holder ~= '' and settings[11] then
+    local held = tonumber(redis.call('HGET', heldKey(), holder)) or 0
+    if held + count > tonumber(settings[11]) then
+        return {'holder_limit', held, tonumber(settings[11])}
+    end
 end
 
 if count == 1 then
@@ -186,7 +193,7 @@ for _ = 1, tonumber(ARGV[3]) do
             records[i] = grant(tok, lives[i], leaseTTL, redis.call('INCR', KEYS[5]), holder)
         end
         if idem then
-            redis.call('HSET', idem, 'tokens', leasesText(records))
+            redis.call('HSET', idem, 'tokens', leasesText(records), 'count', count)
             redis.call('PEXPIRE', idem, idemTTL)
         end
         return many(records)

@@ -719,7 +719,7 @@ local function pickUp(id, leaseTTL, holder, idem, idemTTL)
         records[i] = grant(tok, lives[i], leaseTTL, numbers[i], holder)
     end
     if idem then
-        redis.call('HSET', idem, 'tokens', leasesText(records))
+        redis.call('HSET', idem, 'tokens', leasesText(records), 'count', #records)
         redis.call('PEXPIRE', idem, idemTTL)
     end
     return many(records)

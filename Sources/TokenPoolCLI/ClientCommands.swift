@@ -27,17 +27,67 @@ public struct GenerateCommand: AsyncParsableCommand {
     }
 }
 
-/// `tokenpool assign [--holder NAME]`: exit 3 when no token is free.
+/// `tokenpool assign [--holder NAME] [--count N] [--priority P] [--wait 30s]`: one line a token;
+/// exit 3 when too few are free (within the wait), 8 when the holder is at the pool's cap.
 public struct AssignCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(commandName: "assign", abstract: "Assign a random free token; exit 3 if none is free.")
+    public static let configuration = CommandConfiguration(
+        commandName: "assign", abstract: "Assign a random free token (or N at once, all or none); exit 3 if too few are free."
+    )
     @OptionGroup var options: ServerOptions
     @Option(help: "Who takes it (1-128 characters), shown in listings while the lease stands.") var holder: String?
+    @Option(help: "How many tokens at once, all or none (1-100).") var count = 1
+    @Option(help: "A waiting assign's priority (-100 to 100): higher is served first.") var priority = 0
+    @Option(help: "How long to wait in the pool's queue when too few are free: 30s, 2m, 500ms or seconds (the server's --max-wait at most).")
+    var wait: String = "0"
+
+    public init() {}
+
+    public func validate() throws {
+        guard (1...100).contains(self.count) else { throw ValidationError("--count must be from 1 to 100") }
+        guard (-100...100).contains(self.priority) else { throw ValidationError("--priority must be from -100 to 100") }
+        guard HoldCommand.duration(self.wait) != nil else { throw ValidationError("--wait takes 30s, 2m, 500ms or a number of seconds") }
+    }
+
+    public func run() async throws {
+        let (pool, holder, count, priority) = (self.options.pool, self.holder, self.count, self.priority)
+        let wait = HoldCommand.duration(self.wait) ?? .zero
+        guard count > 1 || priority != 0 || wait > .zero else {
+            throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.assign(in: pool, holder: holder) }) { $0.line })
+        }
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in
+            TokenList(tokens: try await client.assign(count: count, priority: priority, wait: wait, in: pool, holder: holder))
+        }) { $0.tokens.map(\.line).joined(separator: "\n") })
+    }
+}
+
+/// `tokenpool waiters`: the pool's queue in the order it will be served.
+public struct WaitersCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "waiters",
+        abstract: "List the pool's waiting assigns in the order they will be served: PRIORITY COUNT SINCE WAIT-UNTIL [HOLDER] [SET-ASIDE...]."
+    )
+    @OptionGroup var options: ServerOptions
 
     public init() {}
 
     public func run() async throws {
-        let (pool, holder) = (self.options.pool, self.holder)
-        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.assign(in: pool, holder: holder) }) { $0.line })
+        let pool = self.options.pool
+        throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) -> WaiterPage in
+            var page = try await client.waiters(of: pool, limit: 1000)
+            var cursor = page.next
+            while let next = cursor {
+                let more = try await client.waiters(of: pool, limit: 1000, cursor: next)
+                page.waiters += more.waiters
+                cursor = more.next
+            }
+            page.next = nil
+            return page
+        }) { page in
+            page.waiters.enumerated().map { index, waiter in
+                ([String(waiter.priority), String(waiter.count), waiter.since, waiter.waitUntil, waiter.holder ?? "-"]
+                    + (index == 0 ? page.setAside : [])).joined(separator: "\t")
+            }.joined(separator: "\n")
+        })
     }
 }
 
@@ -96,10 +146,12 @@ public struct PoolsCommand: AsyncParsableCommand {
         }) { pools in
             pools.map {
                 "\($0.pool)\ttotal \($0.total)\tfree \($0.free)\tassigned \($0.assigned)\twaiting \($0.waiting)\tcooling \($0.cooling)\tdisabled \($0.disabled)"
+                    + "\treserved \($0.reserved)"
                     + "\tleaseTTL \(Self.seconds($0.leaseTTL))\tkeepAliveTTL \(Self.seconds($0.keepAliveTTL))"
                     + "\tcooldown \($0.cooldown.map(Self.seconds) ?? "none")\tmaxFailures \($0.maxFailures.map { String($0) } ?? "none")"
                     + "\tquarantine \($0.quarantine.map(Self.seconds) ?? "none")"
                     + "\trateLimit \($0.rateLimit.map { "\($0.assigns)/\(Self.seconds($0.per))s" } ?? "none")"
+                    + "\tmaxPerHolder \($0.maxPerHolder.map { String($0) } ?? "none")"
             }.joined(separator: "\n")
         })
     }
@@ -224,6 +276,7 @@ public struct StatsCommand: AsyncParsableCommand {
         let pool = self.options.pool
         throw ExitCode(await self.options.run({ client throws(TokenPoolClientError) in try await client.stats(of: pool) }) {
             "total \($0.total)\tfree \($0.free)\tassigned \($0.assigned)\twaiting \($0.waiting)\tcooling \($0.cooling)\tdisabled \($0.disabled)"
+                + "\treserved \($0.reserved)"
         })
     }
 }

@@ -7,10 +7,12 @@ import TokenPoolClient
 import Glibc
 #endif
 
-/// `tokenpool hold [--wait 30s] -- COMMAND...`: like `flock` for a pool. Assigns a token, runs
-/// the command with `TOKENPOOL_TOKEN` (and `TOKENPOOL_LEASE`, `TOKENPOOL_POOL`) in its
-/// environment, keeps the lease alive while it runs, unblocks when it exits — also on SIGINT or
-/// SIGTERM, which are passed on to the command — and exits with the command's status.
+/// `tokenpool hold [--wait 30s] [--count N] -- COMMAND...`: like `flock` for a pool. Assigns a
+/// token (or N at once, all or none), runs the command with `TOKENPOOL_TOKEN` (and
+/// `TOKENPOOL_LEASE`, `TOKENPOOL_POOL`; every token in `TOKENPOOL_TOKENS`, their leases in
+/// `TOKENPOOL_LEASES`, space-separated) in its environment, keeps every lease alive while it
+/// runs, unblocks them when it exits — also on SIGINT or SIGTERM, which are passed on to the
+/// command — and exits with the command's status.
 public struct HoldCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hold",
@@ -22,11 +24,17 @@ public struct HoldCommand: AsyncParsableCommand {
     @Option(help: "How long to keep trying while no token is free: 30s, 2m, 500ms or seconds. Default 0 (try once).")
     var wait: String = "0"
 
+    @Option(help: "How many tokens to hold at once, all or none (1-100): all in $TOKENPOOL_TOKENS.") var count = 1
+
+    @Option(help: "A waiting assign's priority (-100 to 100): higher is served first.") var priority = 0
+
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.")
     var command: [String] = []
 
     public func validate() throws {
         guard Self.duration(self.wait) != nil else { throw ValidationError("--wait takes 30s, 2m, 500ms or a number of seconds") }
+        guard (1...100).contains(self.count) else { throw ValidationError("--count must be from 1 to 100") }
+        guard (-100...100).contains(self.priority) else { throw ValidationError("--priority must be from -100 to 100") }
         guard !self.arguments.isEmpty else { throw ValidationError("give the command to run after --") }
     }
 
@@ -43,11 +51,15 @@ public struct HoldCommand: AsyncParsableCommand {
         // Assign, waiting in the server's queue until --wait runs out: in turns of at most 25 s,
         // within every proxy's timeout (Heroku's router cuts a request at 30 s).
         let deadline = ContinuousClock.now + (Self.duration(self.wait) ?? .zero)
-        var held: TokenInfo
+        let (count, priority) = (self.count, self.priority)
+        var held: [TokenInfo]
         while true {
             let left = deadline - ContinuousClock.now
             do {
-                held = try await client.assign(in: pool, wait: max(.zero, min(left, .seconds(25))))
+                let wait = max(.zero, min(left, .seconds(25)))
+                held = count == 1 && priority == 0
+                    ? [try await client.assign(in: pool, wait: wait)]
+                    : try await client.assign(count: count, priority: priority, wait: wait, in: pool)
                 break
             } catch where error.code == .noFreeToken && ContinuousClock.now < deadline {
                 continue
@@ -59,18 +71,18 @@ public struct HoldCommand: AsyncParsableCommand {
                 return ClientExit.code(for: error)
             }
         }
-        let (token, lease) = (held.token, held.lease)
-
         // The command runs in our process group, so a Ctrl-C at the terminal reaches it as well.
         var environment = ProcessInfo.processInfo.environment
-        environment["TOKENPOOL_TOKEN"] = token
-        environment["TOKENPOOL_LEASE"] = lease.map { String($0) }
+        environment["TOKENPOOL_TOKEN"] = held[0].token
+        environment["TOKENPOOL_LEASE"] = held[0].lease.map { String($0) }
+        environment["TOKENPOOL_TOKENS"] = held.map(\.token).joined(separator: " ")
+        environment["TOKENPOOL_LEASES"] = held.map { $0.lease.map { String($0) } ?? "" }.joined(separator: " ")
         environment["TOKENPOOL_POOL"] = pool
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(self.arguments[0], arguments: Array(self.arguments.dropFirst()), environment: environment, ownProcessGroup: false)
         } catch {
-            _ = try? await client.unblock(token, lease: lease, in: pool)
+            for info in held { _ = try? await client.unblock(info.token, lease: info.lease, in: pool) }
             FileHandle.standardError.write(Data("tokenpool: \(error)\n".utf8))
             return 127
         }
@@ -79,7 +91,8 @@ public struct HoldCommand: AsyncParsableCommand {
 
         // Keep the lease alive at a third of what is left of it: a duration the server measured
         // by Redis's clock, so a wrong clock here changes nothing.
-        var interval = held.keepAliveInterval ?? .seconds(10)
+        // Every lease is kept alive, the soonest's interval for all (they began together).
+        var interval = held.compactMap(\.keepAliveInterval).min() ?? .seconds(10)
         var nextKeepAlive = ContinuousClock.now + interval
         var status: Int32?
         while status == nil {
@@ -87,21 +100,27 @@ public struct HoldCommand: AsyncParsableCommand {
             try? await monotonicSleep(for: .milliseconds(50))
             status = child.exitStatus()
             if status == nil && ContinuousClock.now >= nextKeepAlive {
-                do {
-                    interval = try await client.keepAlive(token, lease: lease, in: pool).keepAliveInterval ?? interval
-                } catch where error.code == .tokenNotFound || error.code == .leaseConflict {
-                    FileHandle.standardError.write(Data("tokenpool: the lease on \(token) was lost (\(error.status)); the command goes on without it\n".utf8))
-                } catch {
-                    // Transient: the next try comes at the same interval, well inside the lease.
+                var next = interval
+                for info in held {
+                    do {
+                        next = min(next, try await client.keepAlive(info.token, lease: info.lease, in: pool).keepAliveInterval ?? interval)
+                    } catch where error.code == .tokenNotFound || error.code == .leaseConflict {
+                        FileHandle.standardError.write(Data("tokenpool: the lease on \(info.token) was lost (\(error.status)); the command goes on without it\n".utf8))
+                    } catch {
+                        // Transient: the next try comes at the same interval, well inside the lease.
+                    }
                 }
+                interval = next
                 nextKeepAlive = ContinuousClock.now + interval
             }
         }
-        do {
-            try await client.unblock(token, lease: lease, in: pool)
-        } catch where error.code != .leaseConflict {
-            FileHandle.standardError.write(Data("tokenpool: could not unblock \(token) (\(error)); its lease will lapse\n".utf8))
-        } catch {}
+        for info in held {
+            do {
+                try await client.unblock(info.token, lease: info.lease, in: pool)
+            } catch where error.code != .leaseConflict {
+                FileHandle.standardError.write(Data("tokenpool: could not unblock \(info.token) (\(error)); its lease will lapse\n".utf8))
+            } catch {}
+        }
         return status ?? 1
     }
 

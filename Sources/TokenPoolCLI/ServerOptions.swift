@@ -59,7 +59,7 @@ enum ClientExit {
         switch error.code {
         case .noFreeToken: Self.noFreeToken
         case .tokenNotFound, .poolNotFound: Self.notFound
-        case .leaseConflict, .idempotencyKeyInUse: Self.conflict
+        case .leaseConflict, .idempotencyKeyInUse, .idempotencyKeyReused: Self.conflict
         case .unauthorized: Self.unauthorized
         case .holderLimit: Self.holderLimit
         case .unavailable, .transport: Self.unavailable

@@ -147,6 +147,10 @@ public struct Waiter: Codable, Sendable, Hashable {
     /// When it joined, and when its wait ends (RFC 3339, the server's Redis clock).
     public var since: String
     public var waitUntil: String
+
+    /// ``since`` and ``waitUntil`` as `Date`s (Redis's clock: compare with care).
+    public var sinceDate: Date? { TokenInfo.date(self.since) }
+    public var waitUntilDate: Date? { TokenInfo.date(self.waitUntil) }
 }
 
 /// One page of a pool's queue, in the order it will be served.
@@ -278,6 +282,10 @@ public struct Problem: Codable, Sendable, Hashable {
 /// `{"tokens": [TokenInfo]}`, the answer of a batch.
 public struct TokenList: Codable, Sendable {
     public var tokens: [TokenInfo]
+
+    public init(tokens: [TokenInfo]) {
+        self.tokens = tokens
+    }
 }
 
 extension Duration {

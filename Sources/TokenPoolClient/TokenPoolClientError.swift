@@ -12,6 +12,8 @@ public struct TokenPoolClientError: Error, Sendable, CustomStringConvertible {
         case leaseConflict
         /// 409 `idempotency-key-in-use`: the first call with this key still runs; retry.
         case idempotencyKeyInUse
+        /// 409 `idempotency-key-reused`: the key's first call asked for another count; use a new key.
+        case idempotencyKeyReused
         /// 400 or 413: the request itself is wrong.
         case badRequest
         /// 401 or 403: no key, or a key without the role.
@@ -52,6 +54,7 @@ public struct TokenPoolClientError: Error, Sendable, CustomStringConvertible {
             case (404, "pool-not-found"): .poolNotFound
             case (404, _): .tokenNotFound
             case (409, "idempotency-key-in-use"): .idempotencyKeyInUse
+            case (409, "idempotency-key-reused"): .idempotencyKeyReused
             case (409, _): .leaseConflict
             case (400, _), (413, _): .badRequest
             case (401, _), (403, _): .unauthorized

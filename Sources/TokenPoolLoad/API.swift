@@ -27,6 +27,7 @@ struct API: Sendable {
         var info: TokenInfo?
         var tokens: [TokenInfo]?
         var stats: PoolStats?
+        var queue: WaiterPage?
     }
 
     /// Runs `call` on the next server (round robin); `success` is the status a success answers.
@@ -43,8 +44,13 @@ struct API: Sendable {
 
     func record(
         _ worker: Int, _ op: String, _ server: Int, _ invoked: Int64, _ answer: Answer, token: String? = nil, lease: Int64? = nil, stale: Bool? = nil,
-        key: String? = nil
+        key: String? = nil, request: (count: Int, priority: Int, holder: String?)? = nil
     ) async {
+        var answer = answer
+        if op == "assign", answer.info == nil, let first = answer.tokens?.first {
+            // Several at once: the first stands for the op; `tokens` and `leases` list them all.
+            answer.info = first
+        }
         var operation = Operation(
             worker: worker, op: op, server: server, token: answer.info?.token ?? token, lease: answer.info?.lease ?? lease,
             invoked: invoked, completed: now(), status: answer.status,
@@ -59,23 +65,34 @@ struct API: Sendable {
         if let stats = answer.stats {
             operation.stats = [
                 "total": stats.total, "free": stats.free, "assigned": stats.assigned, "cooling": stats.cooling, "disabled": stats.disabled,
+                "reserved": stats.reserved, "waiting": stats.waiting,
             ]
+        }
+        if let request {
+            (operation.count, operation.priority, operation.holder) = (request.count, request.priority, request.holder)
+        }
+        if let queue = answer.queue {
+            operation.queue = queue.waiters.map {
+                QueuedWaiter(holder: $0.holder, count: $0.count, priority: $0.priority, since: $0.sinceDate.map(milliseconds) ?? 0)
+            }
+            operation.setAside = queue.setAside
         }
         if let list = answer.tokens {
             operation.tokens = list.map(\.token)
+            if op == "assign" { operation.leases = list.compactMap(\.lease) }
         } else if op == "generate", let token = answer.info?.token {
             operation.tokens = [token]
         }
         await self.recorder.add(operation)
     }
 
-    /// Gives the pool a rate limit before the load starts, and records it for the checker.
-    func limitRate(assigns: Int, per: Double) async throws {
+    /// Gives the pool a rate limit and a cap per holder before the load starts, and records them for the checker.
+    func configure(rateLimit limit: RateLimit?, maxPerHolder: Int?) async throws {
         let invoked = now()
-        let limit = RateLimit(assigns: assigns, per: per)
-        _ = try await self.servers[0].configure(self.pool, leaseTTL: nil, keepAliveTTL: nil, rateLimit: limit)
+        _ = try await self.servers[0].configure(self.pool, leaseTTL: nil, keepAliveTTL: nil, rateLimit: limit, maxPerHolder: maxPerHolder)
         var operation = Operation(worker: -1, op: "settings", server: 0, invoked: invoked, completed: now(), status: 200)
-        operation.rateLimit = ["assigns": Int64(assigns), "per": Int64((per * 1000).rounded())]
+        operation.rateLimit = limit.map { ["assigns": Int64($0.assigns), "per": Int64(($0.per * 1000).rounded())] }
+        operation.maxPerHolder = maxPerHolder
         await self.recorder.add(operation)
     }
 
@@ -103,6 +120,39 @@ struct API: Sendable {
             try? await Task.sleep(for: .milliseconds(50))
         }
         return nil
+    }
+
+    /// Assigns `count` tokens at once (all or none) as `holder`, waiting (with --wait) at
+    /// `priority`; an answer lost on the way is asked again of the next server with the same key.
+    func assign(worker: Int, attempt: String, count: Int, priority: Int, holder: String) async -> [(token: String, lease: Int64)]? {
+        for _ in 0..<3 {
+            let invoked = now()
+            let (server, answer) = await self.call(200) { client throws(TokenPoolClientError) in
+                let tokens = try await client.assign(
+                    count: count, priority: priority, wait: self.wait, in: self.pool, idempotencyKey: attempt, holder: holder
+                )
+                return Answer(status: 200, tokens: tokens)
+            }
+            await self.record(worker, "assign", server, invoked, answer, key: attempt, request: (count, priority, holder))
+            if let tokens = answer.tokens, answer.status == 200 {
+                return tokens.compactMap { info in info.lease.map { (info.token, $0) } }
+            }
+            if answer.status != 0 && answer.status != 503 { return nil }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+
+    /// Reads the pool's queue every 50 ms until `end`.
+    func watchQueue(until end: Date) async {
+        while Date() < end {
+            let invoked = now()
+            let (server, answer) = await self.call(200) { client throws(TokenPoolClientError) in
+                Answer(status: 200, queue: try await client.waiters(of: self.pool, limit: 1000))
+            }
+            await self.record(-2, "waiters", server, invoked, answer)
+            try? await Task.sleep(for: .milliseconds(50))
+        }
     }
 
     /// unblock (with `cooldown`, a rest before anyone gets it again), keep-alive or disable of a held lease.

@@ -2,12 +2,14 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import TokenPoolClient
 
 /// `tokenpool-load`: many concurrent workers against one or more replicas, every operation
 /// written to a history (JSON lines) for `Tests/load/check_history.py` to judge.
 ///
-/// Workers by role (worker index modulo 8): four hold tokens properly (assign, hold a little,
-/// maybe keep-alive, unblock with the lease), one gives its tokens back to rest (a cooldown) or
+/// Workers by role (worker index modulo 8): three hold tokens properly (assign, hold a little,
+/// maybe keep-alive, unblock with the lease), one takes two at once under its own holder name
+/// and a random priority (and gives both back), one gives its tokens back to rest (a cooldown) or
 /// disables and then enables them, one abandons what it assigns (its leases lapse),
 /// one reuses a lease after unblocking it (a stale holder), one generates and deletes tokens.
 /// Requests go round-robin over the servers; an assign whose answer is lost is retried on the
@@ -29,6 +31,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "mixed: the roles below; holders: every worker assigns, holds --hold-ms, unblocks.") var roles = "mixed"
     @Option(help: "With --roles holders: how long each holds a token, in ms.") var holdMs = 50
     @Option(help: "R/W: give the pool a rate limit of R assignments of a token in any W seconds first (e.g. 3/0.5).") var rateLimit: String?
+    @Option(help: "Give the pool this maxPerHolder first (every worker assigns as holder wID).") var maxPerHolder: Int?
+    @Option(help: "With --roles holders: each assign takes 1 to N tokens at once, with a random priority (-10, 0 or 10).") var take = 1
+    @Flag(help: "Read the pool's queue (GET /waiters) every 50 ms into the history, for the checker's priority promise.") var watchQueue = false
 
     func run() async throws {
         var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(1), read: .seconds(3)))
@@ -41,24 +46,32 @@ struct LoadCommand: AsyncParsableCommand {
         let holders = self.roles == "holders"
         let hold = Duration.milliseconds(self.holdMs)
         do {
+            var limit: RateLimit?
             if let rateLimit = self.rateLimit {
                 let parts = rateLimit.split(separator: "/")
                 guard parts.count == 2, let assigns = Int(parts[0]), let per = Double(parts[1]) else {
                     throw ValidationError("--rate-limit is R/W, like 3/0.5")
                 }
-                try await api.limitRate(assigns: assigns, per: per)
+                limit = RateLimit(assigns: assigns, per: per)
+            }
+            if limit != nil || self.maxPerHolder != nil {
+                try await api.configure(rateLimit: limit, maxPerHolder: self.maxPerHolder)
             }
             var generated: [String] = []
             while generated.count < self.tokens {
                 generated += try await api.generateBatch(worker: -1, count: self.tokens - generated.count)
             }
             let end = Date().addingTimeInterval(self.duration)
+            let take = self.take
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in 0..<self.workers {
                     group.addTask {
                         let worker = Worker(id: worker, api: api, end: end)
-                        try await holders ? worker.hold(for: hold) : worker.run()
+                        try await holders ? worker.hold(for: hold, take: take) : worker.run()
                     }
+                }
+                if self.watchQueue {
+                    group.addTask { await api.watchQueue(until: end) }
                 }
                 try await group.waitForAll()
             }
@@ -102,10 +115,29 @@ struct Operation: Codable, Sendable {
     var stale: Bool?
     var stats: [String: Int]?
     var tokens: [String]?
+    /// An assign of several: each token's lease, in the order of `tokens`.
+    var leases: [Int64]?
+    /// An assign: how many tokens it asked for, its priority and holder (when not 1, 0, none).
+    var count: Int?
+    var priority: Int?
+    var holder: String?
+    /// `waiters`: the queue as listed, in the order it will be served, and the tokens set aside for its head.
+    var queue: [QueuedWaiter]?
+    var setAside: [String]?
+    /// `settings`: the pool's maxPerHolder.
+    var maxPerHolder: Int?
     /// For a waiting assign: how long it asked to wait, in ms.
     var wait: Int64?
     /// An error answer's problem slug.
     var problem: String?
+}
+
+/// One waiter of a `waiters` read: `since` in ms since the epoch (Redis's clock).
+struct QueuedWaiter: Codable, Sendable {
+    var holder: String?
+    var count: Int
+    var priority: Int
+    var since: Int64
 }
 
 actor Recorder {

@@ -6,14 +6,27 @@ struct Worker: Sendable {
     let api: API
     let end: Date
 
-    /// Assign (waiting, with --wait), hold for `hold`, unblock: again and again.
-    func hold(for hold: Duration) async throws {
+    /// Assign (waiting, with --wait), hold for `hold`, unblock: again and again. With `take`
+    /// above 1, each assign takes 1 to `take` tokens at once at a random priority, as holder wID.
+    func hold(for hold: Duration, take: Int = 1) async throws {
         var attempt = 0
         while Date() < self.end {
             attempt += 1
-            guard let held = await self.api.assign(worker: self.id, attempt: "w\(self.id)-\(attempt)") else { continue }
+            let key = "w\(self.id)-\(attempt)"
+            let held: [(token: String, lease: Int64)]
+            if take > 1 {
+                let count = Int.random(in: 1...take)
+                guard let taken = await self.api.assign(worker: self.id, attempt: key, count: count, priority: [-10, 0, 10].randomElement()!, holder: "w\(self.id)")
+                else { continue }
+                held = taken
+            } else {
+                guard let one = await self.api.assign(worker: self.id, attempt: key) else { continue }
+                held = [one]
+            }
             try await Task.sleep(for: hold)
-            await self.api.leaseCall("unblock", worker: self.id, token: held.token, lease: held.lease)
+            for (token, lease) in held {
+                await self.api.leaseCall("unblock", worker: self.id, token: token, lease: lease)
+            }
         }
     }
 
@@ -53,6 +66,18 @@ struct Worker: Sendable {
                 } else {
                     let cooldown = Duration.milliseconds(Int.random(in: 50...200))
                     await self.api.leaseCall("unblock", worker: self.id, token: held.token, lease: held.lease, cooldown: cooldown)
+                }
+            case 3:
+                // Two at once (two accounts for one transfer), as its own holder, at a random priority.
+                let priority = [-10, 0, 10].randomElement()!
+                guard let held = await self.api.assign(worker: self.id, attempt: "w\(self.id)-\(attempt)", count: 2, priority: priority, holder: "w\(self.id)")
+                else {
+                    try await Task.sleep(for: .milliseconds(20))
+                    continue
+                }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 5...100)))
+                for (token, lease) in held {
+                    await self.api.leaseCall("unblock", worker: self.id, token: token, lease: lease)
                 }
             case 7:
                 // Churn: generates tokens and deletes some of its own.

@@ -54,6 +54,14 @@ struct AllocationPolicyTests {
             #expect(Set(first.map(\.token)) == Set(again.map(\.token)))
             #expect(Set(first.compactMap(\.lease)) == Set(again.compactMap(\.lease)))
             #expect(try await pool.stats().assigned == 3)
+            // The key names that request: asking another count with it is refused, and takes nothing.
+            await #expect(throws: TokenPoolError.idempotencyKeyReused("two-accounts", firstCount: 3, count: 1)) {
+                try await pool.assign(idempotencyKey: "two-accounts")
+            }
+            await #expect(throws: TokenPoolError.idempotencyKeyReused("two-accounts", firstCount: 3, count: 2)) {
+                try await pool.assign(count: 2, idempotencyKey: "two-accounts")
+            }
+            #expect(try await pool.stats().assigned == 3)
             // One given back: the retry answers the two that still stand, and takes nothing new.
             _ = try await pool.unblock(first[0].token, lease: first[0].lease)
             let rest = try await pool.assign(count: 3, idempotencyKey: "two-accounts")

@@ -18,11 +18,12 @@ struct ErrorMappingTests {
             .noFreeToken: (404, "no-free-token"), .tokenNotFound: (404, "token-not-found"),
             .leaseConflict: (409, "lease-conflict"), .idempotencyKeyInUse: (409, "idempotency-key-in-use"),
             .waitInterrupted: (503, "wait-interrupted"), .poolNotFound: (404, "pool-not-found"), .invalidCursor: (400, "invalid-cursor"),
-            .holderLimit: (429, "holder-limit"),
+            .holderLimit: (429, "holder-limit"), .idempotencyKeyReused: (409, "idempotency-key-reused"),
         ]
         let errors: [TokenPoolError] = [
             .noFreeToken(.default), .tokenNotFound(Token.random()), .leaseConflict(Token.random(), lease: 3), .idempotencyKeyInUse("k"), .waitInterrupted(.default),
             .poolNotFound(.default), .invalidCursor("x"), .holderLimit(.default, holds: 2, asked: 1, max: 2),
+            .idempotencyKeyReused("k", firstCount: 2, count: 1),
         ]
         #expect(Set(errors.map(\.code)) == Set(TokenPoolError.Code.allCases))
         for error in errors {

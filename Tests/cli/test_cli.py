@@ -136,6 +136,7 @@ def main():
             check(out.returncode != 0 and "JSON object" in out.stderr, "generate --metadata with no object: refused before any request")
             check(cli("assign", "--server", "http://127.0.0.1:1").returncode == 6, "no server: exit 6")
             check_cooldown_and_disable(cli)
+            check_allocation(cli, base, tokenpool, env)
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -169,6 +170,55 @@ def check_cooldown_and_disable(cli):
     out = cli("enable", token, "--pool", "rest")
     check(out.returncode == 0 and out.stdout.strip() == f"{token}\tfree", f"enable: free again ({out.stdout.strip()!r})")
     check(cli("assign", "--pool", "rest").returncode == 0, "and assignable")
+
+
+def check_allocation(cli, base, tokenpool, env):
+    """assign --count/--priority/--wait, waiters, hold --count with $TOKENPOOL_TOKENS, the holder cap (#25)."""
+    def state(token):
+        request = urllib.request.Request(f"{base}/pools/take/tokens/{token}", headers={"Authorization": "Bearer cli-admin"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())["state"]
+
+    made = cli("generate", "--count", "3", "--pool", "take").stdout.split()
+    out = cli("assign", "--count", "2", "--pool", "take", "--holder", "transfer")
+    lines = [line.split("\t") for line in out.stdout.strip().split("\n")]
+    check(out.returncode == 0 and len(lines) == 2 and {l[0] for l in lines} <= set(made) and lines[0][0] != lines[1][0]
+          and all(l[1] == "assigned" for l in lines), f"assign --count 2: two tokens, a line each ({out.stdout.strip()!r})")
+    check(cli("assign", "--count", "2", "--pool", "take").returncode == 3, "assign --count 2 with one free: exit 3, all or nothing")
+    check(state(next(t for t in made if t not in {l[0] for l in lines})) == "free", "and the one free token was not taken")
+    check(cli("assign", "--count", "0", "--pool", "take").returncode == 64, "--count 0 is refused before any request")
+    waiter = subprocess.Popen([tokenpool, "assign", "--count", "2", "--priority", "5", "--wait", "10s", "--pool", "take", "--holder", "big"],
+                              stdout=subprocess.PIPE, text=True, env=env)
+    for _ in range(200):
+        out = cli("waiters", "--pool", "take")
+        if out.stdout.strip():
+            break
+        time.sleep(0.02)
+    head = out.stdout.strip().split("\t")
+    check(out.returncode == 0 and head[:2] == ["5", "2"] and head[4] == "big",
+          f"waiters lists the queue: PRIORITY COUNT SINCE WAIT-UNTIL HOLDER [SET-ASIDE] ({out.stdout.strip()!r})")
+    free = next(t for t in made if t not in {l[0] for l in lines})
+    # The free token is set aside for the head, which wants two.
+    check(len(head) == 6 and head[5] == free, f"with the token set aside for it ({head[5:]})")
+    check("\treserved 1" in cli("stats", "--pool", "take").stdout, "stats counts it reserved")
+    cli("unblock", lines[0][0], "--lease", lines[0][2], "--pool", "take")
+    got = waiter.communicate(timeout=20)[0].strip().split("\n")
+    check(waiter.returncode == 0 and len(got) == 2, f"the waiting assign --count 2 got both ({got})")
+    for line in got + ["\t".join(lines[1])]:
+        fields = line.split("\t")
+        cli("unblock", fields[0], "--lease", fields[2], "--pool", "take")
+    out = cli("hold", "--count", "3", "--pool", "take", "--", "sh", "-c", "echo $TOKENPOOL_TOKENS; echo $TOKENPOOL_LEASES")
+    printed = out.stdout.split("\n")
+    held = printed[0].split()
+    check(out.returncode == 0 and sorted(held) == sorted(made) and len(printed[1].split()) == 3,
+          f"hold --count 3: all three in $TOKENPOOL_TOKENS, their leases in $TOKENPOOL_LEASES ({printed[:2]})")
+    check(all(state(t) == "free" for t in made), "and all three are free again afterwards")
+    request = urllib.request.Request(f"{base}/pools/take", method="PUT", data=b'{"maxPerHolder": 1}',
+                                     headers={"Authorization": "Bearer cli-admin", "Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).read()
+    out = cli("assign", "--count", "2", "--holder", "greedy", "--pool", "take")
+    check(out.returncode == 8 and "maxPerHolder" in out.stderr, f"over the pool's maxPerHolder: exit 8 ({out.returncode}, {out.stderr.strip()})")
+    check("maxPerHolder 1" in cli("pools").stdout, "pools shows the cap")
 
 
 def check_hold_under_a_wrong_clock(tokenpool, redis_port, env):

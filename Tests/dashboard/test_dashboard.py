@@ -12,6 +12,7 @@ the metadata is shown as text and never run; a screenshot is saved.
 import json
 import os
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -156,12 +157,25 @@ def main():
                   "its Enable puts it back in service (checked through the API)")
             api(base, "POST", "/pools/proxies/tokens/assign", {"holder": "worker-7"})
             until(lambda: "worker-7" in driver.find_element(By.ID, "assigned").text, 3)
+            # The queue in the order it is served, and the tokens set aside for its head (#25): a job
+            # that wants more than the pool has waits at the head with every free token set aside.
+            big = threading.Thread(target=api, args=(base, "POST", "/pools/proxies/tokens/assign?count=20&wait=6&priority=5", {"holder": "big-job"}))
+            big.start()
+            shown = until(lambda: "big-job" in driver.find_element(By.ID, "waiters").text, 3)
+            reserved = sorted(api(base, "GET", "/pools/proxies/waiters")[1]["setAside"])
+            # The table is drawn again every second: its cells are read in one step, in the page.
+            cells = "return [...document.querySelectorAll('#waiters tr:first-child td:last-child code')].map((c) => c.textContent.trim())"
+            aside = until(lambda: sorted(driver.execute_script(cells)) == reserved and reserved, 3)
+            check(shown is not None and aside is not None,
+                  f"the queue lists the waiting job with the tokens set aside for it ({len(reserved)} set aside)")
+            check(until(lambda: driver.find_element(By.ID, "s-reserved").text == str(len(reserved)), 3) is not None, "and the pool's reserved count")
 
             outside = [url for url in requested_urls(driver) if not url.startswith(base)]
             check(not outside, f"no request left the server: {outside[:5]}")
             if screenshot:
                 driver.save_screenshot(screenshot)
                 check(os.path.getsize(screenshot) > 10_000, f"screenshot saved as {screenshot}")
+            big.join(timeout=15)
 
             if assets:
                 driver.get(base + "/docs")

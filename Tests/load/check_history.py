@@ -19,7 +19,13 @@
 7. with the pool's rate limit (R assignments in W ms), no token's assignments begin more than R
    times in any W window (R + 1 of them that surely began within less than W is a violation: from
    the first attempt of the first, with its Idempotency-Key, to the answer of the last, in the
-   order of their lease numbers).
+   order of their lease numbers);
+8. an assign of several (count N) that answered got N distinct tokens, each its own lease (all or
+   nothing); and the queue keeps its order: each read of it (GET /waiters) lists the waiters by
+   priority, highest first (but for the head that tokens are set aside for), and no waiter is
+   served while one listed ahead of it still waits at the same place (its answer came back before
+   a later read that still shows the one ahead, with the same `since`);
+9. with the pool's maxPerHolder Q, no holder held more than Q tokens at any instant (a hold as in 1).
 Prints the counts of operations and violations; exits 1 on any violation.
 """
 import collections
@@ -27,6 +33,13 @@ import json
 import sys
 
 SLACK_MS = 2  # both clocks are this machine's; answers carry whole milliseconds
+
+
+def granted(op):
+    """The (token, lease) pairs an assign's answer granted: one, or several at once."""
+    if op.get("leases"):
+        return list(zip(op.get("tokens") or [], op["leases"]))
+    return [(op["token"], op["lease"])]
 
 
 def main():
@@ -38,9 +51,10 @@ def main():
     holds = {}
     for op in sorted(ops, key=lambda o: o["completed"]):
         if op["op"] == "assign" and op["status"] == 200:
-            key = (op["token"], op["lease"])
-            if key not in holds:
-                holds[key] = {"worker": op["worker"], "start": op["completed"], "end": op["leaseExpiresAt"], "invoked": op["invoked"]}
+            for key in granted(op):
+                if key not in holds:
+                    holds[key] = {"worker": op["worker"], "start": op["completed"], "end": op["leaseExpiresAt"], "invoked": op["invoked"],
+                                  "holder": op.get("holder")}
     for op in ops:
         key = (op.get("token"), op.get("lease"))
         if key in holds and not op.get("stale") and op["worker"] == holds[key]["worker"]:
@@ -87,9 +101,9 @@ def main():
                 life[token] = max(life.get(token, 0), op["expiresAt"])
     for op in ops:
         if op["op"] == "assign" and op["status"] == 200:
-            token = op["token"]
-            if token in deleted_at and deleted_at[token] + SLACK_MS < op["invoked"]:
-                violations.append(f"3: token {token} assigned at {op['invoked']} after its delete was acknowledged at {deleted_at[token]}")
+            for token, _ in granted(op):
+                if token in deleted_at and deleted_at[token] + SLACK_MS < op["invoked"]:
+                    violations.append(f"3: token {token} assigned at {op['invoked']} after its delete was acknowledged at {deleted_at[token]}")
 
     generated = {t for op in ops if op["op"] in ("generate", "batch") and op["status"] == 201 for t in op.get("tokens") or []}
     final = {op["token"]: op for op in ops if op["op"] == "inspect" and op["worker"] == -1}
@@ -107,7 +121,8 @@ def main():
     assigns = collections.defaultdict(list)
     for op in ops:
         if op["op"] == "assign" and op["status"] == 200:
-            assigns[op["token"]].append(op)
+            for token, lease in granted(op):
+                assigns[token].append(dict(op, token=token, lease=lease))
     enables = collections.defaultdict(list)
     for op in ops:
         if op["op"] == "enable" and op["status"] in (0, 200, 503):
@@ -139,8 +154,9 @@ def main():
         for op in ops:
             if op["op"] == "assign" and op["status"] == 200:
                 began = first_try.get(op.get("key"), op["invoked"])
-                known = grants[op["token"]].get(op["lease"])
-                grants[op["token"]][op["lease"]] = (min(began, known[0]), min(op["completed"], known[1])) if known else (began, op["completed"])
+                for token, lease in granted(op):
+                    known = grants[token].get(lease)
+                    grants[token][lease] = (min(began, known[0]), min(op["completed"], known[1])) if known else (began, op["completed"])
         for token, by_lease in grants.items():
             # In the order the pool granted them (lease numbers come from its counter; promise 4):
             # a retried assign's first attempt may begin before an earlier grant's.
@@ -148,6 +164,62 @@ def main():
             for first, last in zip(spans, spans[r:]):
                 if last[1] - first[0] + SLACK_MS < w:
                     violations.append(f"7: token {token} began {r + 1} assignments between {first[0]} and {last[1]}, within {w} ms")
+
+    # 8: all or nothing, and the queue's order.
+    for op in ops:
+        if op["op"] == "assign" and op["status"] == 200 and op.get("count"):
+            pairs = granted(op)
+            if len(pairs) != op["count"] or len({t for t, _ in pairs}) != op["count"] or len({l for _, l in pairs}) != op["count"]:
+                violations.append(f"8: an assign of {op['count']} at {op['invoked']} answered {pairs}")
+    reads = sorted((op for op in ops if op["op"] == "waiters" and op["status"] == 200), key=lambda o: o["invoked"])
+    waits_by_holder = collections.defaultdict(list)
+    for op in ops:
+        if op["op"] == "assign" and op.get("holder"):
+            waits_by_holder[op["holder"]].append(op)
+
+    def assign_of(waiter):
+        """The assign (an attempt of one worker: they never overlap) during which this place joined."""
+        for op in waits_by_holder.get(waiter.get("holder"), []):
+            if op["invoked"] - SLACK_MS <= waiter["since"] <= op["completed"] + SLACK_MS:
+                return op
+        return None
+
+    for index, read in enumerate(reads):
+        queue = read.get("queue") or []
+        ranked = queue[1:] if read.get("setAside") else queue
+        for ahead, behind in zip(ranked, ranked[1:]):
+            if behind["priority"] > ahead["priority"]:
+                violations.append(f"8: the queue read at {read['invoked']} lists priority {ahead['priority']} ({ahead['holder']}) "
+                                  f"ahead of {behind['priority']} ({behind['holder']})")
+        for place, waiter in enumerate(queue):
+            served = assign_of(waiter)
+            if not served or served["status"] != 200:
+                continue
+            later = next((r for r in reads[index + 1:] if r["invoked"] > served["completed"] + SLACK_MS), None)
+            if not later:
+                continue
+            still = {(w.get("holder"), w["since"]) for w in later.get("queue") or []}
+            for ahead in queue[:place]:
+                if (ahead.get("holder"), ahead["since"]) in still:
+                    violations.append(f"8: {waiter['holder']} (priority {waiter['priority']}, joined {waiter['since']}) was served by "
+                                      f"{served['completed']} while {ahead['holder']} (priority {ahead['priority']}), ahead of it at "
+                                      f"{read['invoked']}, still waited at {later['invoked']}")
+
+    # 9: the cap per holder.
+    caps = [op["maxPerHolder"] for op in ops if op["op"] == "settings" and op["status"] == 200 and op.get("maxPerHolder")]
+    if caps:
+        edges = collections.defaultdict(list)
+        for hold in holds.values():
+            if hold.get("holder"):
+                # An end before a start at the same instant: a token given back may be taken again at once.
+                edges[hold["holder"]] += [(hold["start"] + SLACK_MS, 1), (hold["end"], -1)]
+        for holder, points in edges.items():
+            held = 0
+            for at, step in sorted(points):
+                held += step
+                if held > caps[-1]:
+                    violations.append(f"9: holder {holder} held {held} tokens at {at}, more than maxPerHolder {caps[-1]}")
+                    break
 
     # 5: the counts at the quiet end.
     stats = [op for op in ops if op["op"] == "stats" and op["worker"] == -1]
@@ -159,7 +231,7 @@ def main():
         assigned = sum(1 for t in present if final[t].get("leaseExpiresAt"))
         if not (len(present) <= s["total"] <= len(present) + lost_generates * 10_000):
             violations.append(f"5: /stats total {s['total']} but {len(present)} tokens read at the end")
-        resting = s.get("cooling", 0) + s.get("disabled", 0)
+        resting = s.get("cooling", 0) + s.get("disabled", 0) + s.get("reserved", 0)
         if s["assigned"] != assigned or s["free"] + resting != s["total"] - s["assigned"]:
             violations.append(f"5: /stats {s} but {assigned} of the tokens read are assigned")
 

@@ -2,7 +2,7 @@
 """History checks under faults: three replicas, one Redis, tokenpool-load, faults injected on a
 timeline, then check_history.py on the history and the fault checks below.
 
-    run_load.py BUILD_DIR SECONDS FAULT[,FAULT...] [--wait SECONDS] [--rate-limit R/W]
+    run_load.py BUILD_DIR SECONDS FAULT[,FAULT...] [--wait SECONDS] [--rate-limit R/W] [--max-per-holder Q] [--watch-queue]
 
 With --wait, every assign of the load waits up to SECONDS for a token (waiting assign), so the
 faults hit clients while they wait: a waiter gets a token or an error, never a token someone
@@ -188,6 +188,9 @@ def main():
     wait = sys.argv[sys.argv.index("--wait") + 1] if "--wait" in sys.argv else "0"
     # --rate-limit R/W: the pool lets at most R assignments of a token begin in any W seconds.
     rate = ["--rate-limit", sys.argv[sys.argv.index("--rate-limit") + 1]] if "--rate-limit" in sys.argv else []
+    # --max-per-holder Q: the pool's cap per holder; --watch-queue: the load reads the queue for the checker.
+    rate += ["--max-per-holder", sys.argv[sys.argv.index("--max-per-holder") + 1]] if "--max-per-holder" in sys.argv else []
+    rate += ["--watch-queue"] if "--watch-queue" in sys.argv else []
     with tempfile.TemporaryDirectory() as work:
         deployment = Deployment(build, work)
         history = os.path.join(work, "history.jsonl")

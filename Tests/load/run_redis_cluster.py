@@ -47,7 +47,8 @@ def main():
                 contract = HERE.parent / "contract" / "run_contract.py"
                 sys.exit(subprocess.run([sys.executable, str(contract), str(build / "tokenpool"), "--redis-url", url]).returncode)
             seconds = float(sys.argv[2])
-            waiting = ["--wait", "1", "--tokens", "6"] if "--waiting" in sys.argv else []
+            # Waiting clients also read the queue and take two at once under a cap per holder (#25).
+            waiting = ["--wait", "1", "--tokens", "6", "--watch-queue", "--max-per-holder", "2"] if "--waiting" in sys.argv else []
             pools = pools_on_masters(cluster)
             print("cluster: pools " + ", ".join(f"{name} (slot {slot}, master {cluster.owner(slot)})" for name, slot in pools), flush=True)
             ports = [free_port() for _ in range(3)]

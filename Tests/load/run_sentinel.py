@@ -43,7 +43,8 @@ def main():
     seconds = float(sys.argv[2])
     wait_replicas = int(sys.argv[3])
     report_only = "--report" in sys.argv
-    waiting = ["--wait", "1.5", "--tokens", "12"] if "--waiting" in sys.argv else []
+    # Waiting clients also read the queue and take two at once under a cap per holder (#25).
+    waiting = ["--wait", "1.5", "--tokens", "12", "--watch-queue", "--max-per-holder", "2"] if "--waiting" in sys.argv else []
     processes = []
     with tempfile.TemporaryDirectory() as work:
         try:

@@ -11,7 +11,11 @@
 4. contention: 200 waiting clients (tokenpool-load --roles holders) on 20 tokens, each holding
    ~50 ms and unblocking, for SECONDS (default 30): the history checker finds nothing, the tokens
    are assigned >= 95% of the time (sampled from /stats by Redis's count), and the longest wait
-   stays within 3 fair shares (200 holders ÷ the assigns per second measured). Prints utilisation, p50/p99/max wait.
+   stays within 3 fair shares (200 holders ÷ the assigns per second measured). Prints utilisation, p50/p99/max wait;
+5. allocation policies: 60 waiting holders on 12 tokens each take 1 to 3 at once at priority -10, 0
+   or 10 under maxPerHolder 3, the queue read every 50 ms: the history checker finds nothing (all or
+   nothing, the queue's order, the cap), and the run did meet what it checks (assigns of several,
+   waiters of mixed priority read together, tokens set aside for a head).
 """
 import json
 import os
@@ -222,6 +226,27 @@ def contention(build, ports, seconds, work):
                       "utilisation_redis": round(server_side, 4), "utilisation_clients": round(client_side, 4)}), flush=True)
 
 
+def allocation(build, ports, work):
+    pool = "policies"
+    history = os.path.join(work, "allocation.jsonl")
+    load = subprocess.run([str(build / "tokenpool-load"), *sum([["--server", f"http://127.0.0.1:{p}"] for p in ports], []),
+                           "--pool", pool, "--roles", "holders", "--workers", "60", "--tokens", "12", "--hold-ms", "30",
+                           "--wait", "2", "--take", "3", "--watch-queue", "--max-per-holder", "3", "--duration", "8",
+                           "--settle", "0.5", "--history", history], timeout=120)
+    check(load.returncode == 0, "tokenpool-load with 60 holders taking 1 to 3 at once ran")
+    checked = subprocess.run([sys.executable, str(HERE / "check_history.py"), history])
+    check(checked.returncode == 0, "the history checker finds nothing (all or nothing, the queue's order, the cap)")
+    ops = [json.loads(line) for line in open(history) if line.strip()]
+    several = [op for op in ops if op["op"] == "assign" and op["status"] == 200 and op.get("count", 1) > 1]
+    reads = [op for op in ops if op["op"] == "waiters" and op["status"] == 200]
+    mixed = [r for r in reads if len({w["priority"] for w in r.get("queue") or []}) > 1]
+    aside = [r for r in reads if r.get("setAside")]
+    print(f"allocation: {len(several)} assigns of several, {len(reads)} queue reads, {len(mixed)} with mixed priorities, "
+          f"{len(aside)} with tokens set aside", flush=True)
+    check(len(several) >= 20 and len(mixed) >= 5 and len(aside) >= 5,
+          "the run met what it checks: assigns of several, mixed priorities waiting together, tokens set aside")
+
+
 def main():
     build = pathlib.Path(sys.argv[1])
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30
@@ -240,6 +265,7 @@ def main():
             timeouts(ports)
             disconnect(ports)
             contention(build, ports, seconds, work)
+            allocation(build, ports, work)
             shutdown(replicas[0], ports)
         finally:
             for replica in replicas:

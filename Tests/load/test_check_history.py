@@ -70,6 +70,45 @@ def main():
     h[6] = op(2, "keep-alive", 420, 421, 409, token=T, lease=2, stale=True)
     h.insert(4, op(2, "assign", 10, 3000, 0, key="k2"))
     cases["7: a retry's first attempt began early, its grant came later"] = (h, 0)
+    # 8: several at once, and the queue's order. Two more tokens; w1 takes two, w2 and w3 wait.
+    U, V = "B" * 24, "C" * 24
+
+    def several():
+        h = clean()
+        h[0] = op(-1, "batch", 0, 10, 201, tokens=[T, U, V], expiresAt=999_999)
+        h[6:6] = [op(-1, "inspect", 2000, 2001, 200, token=U, expiresAt=999_999), op(-1, "inspect", 2000, 2001, 200, token=V, expiresAt=999_999)]
+        h[-1]["stats"] = {"total": 3, "free": 3, "assigned": 0}
+        h += [op(5, "assign", 200, 202, 200, token=U, lease=3, tokens=[U, V], leases=[3, 4], count=2, holder="w5", leaseExpiresAt=1202,
+                 expiresAt=999_999),
+              op(5, "unblock", 300, 301, 200, token=U, lease=3), op(5, "unblock", 300, 301, 200, token=V, lease=4)]
+        return h
+    cases["8: two at once, given back"] = (several(), 0)
+    h = several(); h[-3].update(tokens=[U, U], leases=[3, 4])
+    cases["8: two at once, the same token twice"] = (h, 1)
+    h = several(); h[-3].update(tokens=[U], leases=[3])
+    cases["8: two asked, one answered"] = (h, 1)
+
+    def queued(first, second, later_queue):
+        h = several()
+        h += [op(6, "assign", 400, first, 200 if first else 404, token=U, lease=5, leaseExpiresAt=1400, expiresAt=999_999, holder="w6",
+                 priority=10),
+              op(7, "assign", 401, second, 200, token=V, lease=6, leaseExpiresAt=1401, expiresAt=999_999, holder="w7", priority=0),
+              op(-2, "waiters", 410, 411, 200, queue=[{"holder": "w6", "count": 1, "priority": 10, "since": 400},
+                                                     {"holder": "w7", "count": 1, "priority": 0, "since": 401}]),
+              op(-2, "waiters", 500, 501, 200, queue=later_queue)]
+        return h
+    cases["8: served in the order listed"] = (queued(450, 460, []), 0)
+    cases["8: served past one listed ahead that still waits"] = (queued(0, 460, [{"holder": "w6", "count": 1, "priority": 10, "since": 400}]), 1)
+    h = queued(450, 460, []); h[-2]["queue"].reverse()
+    cases["8: a lower priority listed ahead"] = (h, 1)
+    h = queued(450, 460, []); h[-2]["queue"].reverse(); h[-2]["setAside"] = [U]
+    cases["8: the head holding tokens set aside is first whatever its priority"] = (h, 0)
+    # 9: the cap per holder.
+    cap = op(-1, "settings", 0, 1, 200, maxPerHolder=2)
+    h = several(); h.insert(0, cap)
+    cases["9: two held under a cap of two"] = (h, 0)
+    h = several(); h.insert(0, dict(cap, maxPerHolder=1))
+    cases["9: two held under a cap of one"] = (h, 1)
     failed = 0
     for name, (history, expected) in cases.items():
         result = verdict(history)

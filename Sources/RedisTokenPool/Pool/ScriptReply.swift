@@ -21,6 +21,8 @@ enum AssignReply: PoolScriptReply {
     case holderLimit(held: Int, max: Int)
     /// `{'queued', waitUntil, now}`: in the queue until `waitUntil` (ms).
     case queued(waitUntil: Int64, observedAt: Int64)
+    /// `{'key_reused', count}`: the Idempotency-Key's first call asked for `count` tokens, not as many.
+    case keyReused(count: Int)
 
     static func decode(_ reply: RESPValue, script: PoolScript, pool: PoolName) throws(RedisClientError) -> Self {
         let (status, fields) = try statusFields(of: reply, script)
@@ -34,6 +36,9 @@ enum AssignReply: PoolScriptReply {
             return .holderLimit(held: Int(held), max: Int(max))
         case ("empty", 1): return .empty
         case ("retry", 1): return .retry
+        case ("key_reused", 2):
+            guard let count = fields[1].int64 else { throw .unexpectedReply("\(script.name): 'key_reused' without a count") }
+            return .keyReused(count: Int(count))
         case ("queued", 3):
             guard let waitUntil = fields[1].int64, let now = fields[2].int64 else {
                 throw .unexpectedReply("\(script.name): 'queued' without waitUntil and now")

@@ -188,6 +188,7 @@ public final class TokenPool: Sendable {
             case .retry: continue
             case .empty: return .empty
             case .holderLimit(let held, let max): throw TokenPoolError.holderLimit(pool, holds: held, asked: count, max: max)
+            case .keyReused(let first): throw TokenPoolError.idempotencyKeyReused(idempotencyKey ?? "", firstCount: first, count: count)
             case .queued(let waitUntil, let now) where waiter != nil: return .queued(waitUntil: waitUntil, observedAt: now)
             case .queued: throw RedisClientError.unexpectedReply("assign: queued without a waiter")
             }

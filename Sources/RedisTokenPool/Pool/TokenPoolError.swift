@@ -22,6 +22,9 @@ public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible
         /// The assign's holder holds as many tokens as the pool's `maxPerHolder` allows (or
         /// would, with the count asked for). Never queued: ask again once it gave one back.
         case holderLimit
+        /// An assign's Idempotency-Key was first used for another count of tokens: a retry must
+        /// ask what its first call asked.
+        case idempotencyKeyReused
     }
 
     public let code: Code
@@ -62,6 +65,10 @@ public struct TokenPoolError: Error, Sendable, Hashable, CustomStringConvertible
     public static func holderLimit(_ pool: PoolName, holds held: Int, asked count: Int, max: Int) -> Self {
         let asked = count == 1 ? "another" : "\(count) more"
         return Self(.holderLimit, "this holder holds \(held) of pool '\(pool)''s tokens, and \(asked) would pass its maxPerHolder of \(max)")
+    }
+
+    public static func idempotencyKeyReused(_ key: String, firstCount: Int, count: Int) -> Self {
+        Self(.idempotencyKeyReused, "Idempotency-Key '\(key.prefix(64))' was first used to assign \(firstCount) token(s), not \(count); use a new key")
     }
 
     public var description: String { self.message }

@@ -81,6 +81,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case .waitInterrupted: .unavailable("wait-interrupted", error.message)
         case .poolNotFound: ProblemDetails(.notFound, "pool-not-found", error.message)
         case .invalidCursor: ProblemDetails(.badRequest, "invalid-cursor", error.message)
+        case .idempotencyKeyReused: ProblemDetails(.conflict, "idempotency-key-reused", error.message)
         case .holderLimit: ProblemDetails(.tooManyRequests, "holder-limit", error.message, headers: [.retryAfter: ProblemDetails.retryAfter])
         }
     }
