@@ -154,6 +154,7 @@ bench: deps $(VENV)/.installed
 	$(VENV)/bin/python Benchmarks/run_bench.py .build/release/tokenpool
 	$(VENV)/bin/python Benchmarks/wait_replicas.py .build/release/tokenpool
 	$(VENV)/bin/python Benchmarks/handover.py .build/release/tokenpool
+	$(VENV)/bin/python Benchmarks/allocation.py .build/release/tokenpool
 	$(VENV)/bin/python Benchmarks/codec.py
 	AB_BASELINE_ARGS="--threads 2" AB_CANDIDATE_ARGS="--threads 1" AB_REPORT=docs/benchmarks-threads.md BASELINE_LABEL="--threads 2" \
 		AB_TITLE="One event-loop thread against two (\`--threads\`), side by side" \

@@ -320,7 +320,7 @@ def report(r, path):
         "Where a target is missed, [profile.md](profile.md) shows where a request's time goes (perf) and what would close it.",
         "",
         "`make bench` also writes [benchmarks-wait.md](benchmarks-wait.md) (what `--redis-wait-replicas 1` costs), "
-        "[benchmarks-handover.md](benchmarks-handover.md) (waiting assign: unblock answered -> the waiter's 200, three replicas) "
+        "[benchmarks-handover.md](benchmarks-handover.md) (waiting assign: unblock answered -> the waiter's 200, three replicas), [benchmarks-queue.md](benchmarks-queue.md) (the queue: a hand-over with 100 waiters, five at once, memory per waiter at 10,000) "
         "and [benchmarks-cluster.md](benchmarks-cluster.md) (pools on one master and on three); "
         "[benchmarks-instructions.md](benchmarks-instructions.md) (instructions per request, the server's counted under qemu and Redis's under callgrind: "
         "`/healthz`, keep-alive, the cycle, a 404; against `BASELINE` when given), "

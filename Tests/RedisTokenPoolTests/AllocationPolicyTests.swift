@@ -138,6 +138,29 @@ struct AllocationPolicyTests {
         }
     }
 
+    @Test func whatWasSetAsideForADeadReplicasWaiterGoesOnWithinASecond() async throws {
+        try await Self.withReplicas(1) { pools, _ in
+            let pool = pools[0]
+            let token = try await pool.generate()[0].token
+            let held = try await pool.assign()
+            // A replica that died right after its waiter for two joined: nobody renews it.
+            let dead = try await pool.runAssign(
+                in: .default, idempotencyKey: nil, holder: nil, count: 2, waiter: ("tokenpool:handover:dead#1", .seconds(30))
+            )
+            guard case .queued = dead else { Issue.record("the dead replica's waiter was not queued"); return }
+            let next = Task { try await pool.assign(wait: .seconds(10)) }
+            try await Self.waitForQueue(pool, 2)
+            let freed = ContinuousClock.now
+            _ = try await pool.unblock(token, lease: held.lease)
+            #expect(try await next.value.token == token)
+            let elapsed = ContinuousClock.now - freed
+            // Set aside for the dead waiter first; its `until` (at most 750 ms after its join) and
+            // one renewal of the live waiter (250 ms) later, the next in line has it.
+            #expect(elapsed < .milliseconds(1500), "the next waiter got it after \(elapsed)")
+            #expect(try await pool.stats().reserved == 0)
+        }
+    }
+
     @Test func higherPriorityIsServedFirstAndEqualPriorityInJoiningOrder() async throws {
         try await Self.withReplicas(2) { pools, _ in
             let token = try await pools[0].generate()[0].token

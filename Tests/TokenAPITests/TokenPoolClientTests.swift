@@ -35,6 +35,31 @@ struct TokenPoolClientTests {
         }
     }
 
+    @Test func severalAtOncePriorityTheCapAndTheQueueThroughTheClient() async throws {
+        try await Self.withLiveServer { pool in
+            let made = Set(try await pool.generate(count: 3, in: "take").map(\.token))
+            let two = try await pool.assign(count: 2, in: "take", holder: "transfer")
+            #expect(two.count == 2 && Set(two.map(\.token)).isSubset(of: made) && two.allSatisfy { $0.holder == "transfer" })
+            let none = await #expect(throws: TokenPoolClientError.self) { try await pool.assign(count: 2, in: "take") }
+            #expect(none?.code == .noFreeToken)
+            let waiting = Task { try await pool.assign(count: 2, priority: 7, wait: .seconds(10), in: "take", holder: "big") }
+            var queue = try await pool.waiters(of: "take")
+            for _ in 0..<500 where queue.waiters.isEmpty {
+                try await Task.sleep(for: .milliseconds(10))
+                queue = try await pool.waiters(of: "take")
+            }
+            #expect(queue.waiters.map(\.holder) == ["big"] && queue.waiters.first?.priority == 7 && queue.setAside.count == 1)
+            #expect(queue.waiters.first?.sinceDate != nil)
+            #expect(try await pool.stats(of: "take").reserved == 1)
+            _ = try await pool.unblock(two[0].token, lease: two[0].lease, in: "take")
+            #expect(try await waiting.value.count == 2)
+            let info = try await pool.configure("take", leaseTTL: nil, keepAliveTTL: nil, maxPerHolder: 1)
+            #expect(info.maxPerHolder == 1)
+            let capped = await #expect(throws: TokenPoolClientError.self) { try await pool.assign(in: "take", holder: "transfer") }
+            #expect(capped?.code == .holderLimit && capped?.status == 429 && capped?.retryAfter != nil)
+        }
+    }
+
     @Test func errorsAreTypedWithTheServersProblem() async throws {
         try await Self.withLiveServer { pool in
             let error = await #expect(throws: TokenPoolClientError.self) { try await pool.assign(in: "empty") }

@@ -20,9 +20,10 @@ def main():
         evals = [line for line in lines if line.startswith("redis-cli --eval")]
         ok = out.returncode == 0 and "ERR" not in out.stdout + out.stderr and len(evals) == 3
         # generate made one token, assign took it, stats counts it assigned: total 1, free 0, assigned 1, waiting 0,
-        # then the pool's own TTLs (none), cooling 0, disabled 0, and no cooldown, maxFailures, quarantine or rate limit.
-        counts = [line.strip() for line in out.stdout.splitlines()[-13:]]
-        ok = ok and counts[:4] == ["1", "0", "1", "0"] and counts[6:8] == ["0", "0"]
+        # then the pool's own TTLs (none), cooling 0, disabled 0, no cooldown, maxFailures, quarantine, rate limit or
+        # maxPerHolder, and reserved 0.
+        counts = [line.strip() for line in out.stdout.splitlines()[-15:]]
+        ok = ok and counts[:4] == ["1", "0", "1", "0"] and counts[6:8] == ["0", "0"] and counts[14] == "0"
         checks.check(ok, f"docs/redis.md's {len(evals)} redis-cli --eval lines run" + ("" if ok else f":\n{out.stdout}{out.stderr}"))
     checks.finish()
 
