@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 
+from handover import percentile
 from run_bench import ROOT
 from tokenpool_testing import free_port, start_redis
 
@@ -41,11 +42,6 @@ def get(port, path):
     body = json.loads(connection.getresponse().read())
     connection.close()
     return body
-
-
-def percentile(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
 def until(condition, seconds=60):
