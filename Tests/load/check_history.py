@@ -186,11 +186,13 @@ def main():
 
     for index, read in enumerate(reads):
         queue = read.get("queue") or []
-        ranked = queue[1:] if read.get("setAside") else queue
+        # The head that waits for several may be pinned first (it keeps its place even when what it
+        # set aside was deleted meanwhile): it is ranked by no priority.
+        ranked = queue[1:] if read.get("setAside") or (queue and queue[0]["count"] > 1) else queue
         for ahead, behind in zip(ranked, ranked[1:]):
             if behind["priority"] > ahead["priority"]:
-                violations.append(f"8: the queue read at {read['invoked']} lists priority {ahead['priority']} ({ahead['holder']}) "
-                                  f"ahead of {behind['priority']} ({behind['holder']})")
+                violations.append(f"8: the queue read at {read['invoked']} lists priority {ahead['priority']} ({ahead.get('holder')}) "
+                                  f"ahead of {behind['priority']} ({behind.get('holder')})")
         for place, waiter in enumerate(queue):
             served = assign_of(waiter)
             if not served or served["status"] != 200:
@@ -201,8 +203,8 @@ def main():
             still = {(w.get("holder"), w["since"]) for w in later.get("queue") or []}
             for ahead in queue[:place]:
                 if (ahead.get("holder"), ahead["since"]) in still:
-                    violations.append(f"8: {waiter['holder']} (priority {waiter['priority']}, joined {waiter['since']}) was served by "
-                                      f"{served['completed']} while {ahead['holder']} (priority {ahead['priority']}), ahead of it at "
+                    violations.append(f"8: {waiter.get('holder')} (priority {waiter['priority']}, joined {waiter['since']}) was served by "
+                                      f"{served['completed']} while {ahead.get('holder')} (priority {ahead['priority']}), ahead of it at "
                                       f"{read['invoked']}, still waited at {later['invoked']}")
 
     # 9: the cap per holder.
