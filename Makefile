@@ -3,7 +3,7 @@
 
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libhiredis-dev redis-server redis-tools pkg-config python3-venv haproxy faketime
+APT_PACKAGES := libhiredis-dev redis-server redis-tools pkg-config python3-venv haproxy faketime openssl curl
 PY_PACKAGES := schemathesis==4.32.5 openapi-spec-validator==0.9.0 PyYAML==6.0.3
 # The dashboard's browser test: Debian's Chromium and its driver, Selenium from PyPI.
 BROWSER_APT_PACKAGES := chromium chromium-driver
@@ -24,7 +24,7 @@ export PYTHONPATH := $(CURDIR)/Tests/support:$(CURDIR)/topology
 # request's instructions; a from-scratch build takes about a minute longer).
 RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization
 
-.PHONY: deps build run test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench clean
+.PHONY: deps build run test security-test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench clean
 
 deps:
 	@if command -v dpkg >/dev/null 2>&1; then \
@@ -61,6 +61,7 @@ test: deps $(VENV)/.installed
 	$(SWIFT) test --skip-build
 	python3 Tests/cli/test_cli.py .build/debug
 	python3 Tests/cli/test_readme_lua.py
+	$(MAKE) --no-print-directory security-test
 	$(MAKE) --no-print-directory history
 	$(MAKE) --no-print-directory sentinel-test
 	$(MAKE) --no-print-directory redis-cluster-test
@@ -78,6 +79,11 @@ history:
 	python3 Tests/load/run_load.py .build/debug 20 replica-kill,redis-restart,client-kill --wait 1.5 --watch-queue --max-per-holder 2
 	python3 Tests/load/run_load.py .build/debug 12 replica-kill,client-kill --rate-limit 3/0.5
 	python3 Tests/load/run_wait.py .build/debug 30
+
+# Keys file (scopes on every pool route, live reload under load, refusals at start), per-key
+# rates across three replicas, the audit trail, TLS with HTTP/2 (curl) and its reload on SIGHUP.
+security-test:
+	python3 Tests/security/test_security.py .build/debug
 
 # Redis Sentinel: 1 master, 2 replicas, 3 sentinels, three replicas with --redis-wait-replicas 1
 # under tokenpool-load; the master is SIGKILLed. No history violation, every replica serving

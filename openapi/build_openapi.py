@@ -414,6 +414,28 @@ def document():
                     "schema": {"type": "string"}, "example": "tokenpool_assignments_total 42\n"}}},
                     "401": R["401"], "403": R["403"], "503": R["503"]},
             }},
+            "/audit": {"get": {
+                "operationId": "audit", "tags": ["health"], "summary": "The audit trail",
+                "description": "Every admin change (generate, batch, PATCH, delete, disable, enable, PUT and DELETE of a pool) "
+                               "and every 401, 403 and 429, oldest first: the time (Redis's clock), the key's name (never "
+                               "the key; - when unknown), method, route, pool, token, status, result (ok or the problem's "
+                               "slug) and client address. Kept --audit-retention seconds (default 30 days) and at most about "
+                               "--audit-max-entries entries (default 100000). Admin keys of every pool only.",
+                "security": ADMIN,
+                "parameters": [
+                    {"name": "since", "in": "query", "schema": {"type": "string"}, "example": "2026-12-05T10:00:00Z",
+                     "description": "From this time on: RFC 3339, or ms since the epoch"},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                    {"name": "cursor", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$"},
+                     "description": "A page's next: the entries after it (wins over since)"},
+                ],
+                "responses": {"200": {"description": "One page of entries", "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/AuditPage"}, "example": {"entries": [{
+                        "id": "1796514952098-0", "time": "2026-12-05T23:55:52.098Z", "key": "ops", "method": "DELETE",
+                        "route": "/pools/{pool}", "status": 204, "result": "ok", "pool": "proxies", "client": "10.0.0.7:50670"}],
+                        "next": None}}}},
+                    "400": R["400"], "401": R["401"], "403": R["403"], "503": R["503"]},
+            }},
             "/healthz": {"get": {"operationId": "health", "tags": ["health"], "summary": "The process answers",
                                  "security": [], "responses": health}},
             "/readyz": {"get": {"operationId": "ready", "tags": ["health"], "summary": "Redis answers too",
@@ -621,6 +643,18 @@ def document():
                                          "assigned": {"type": "integer", "minimum": 0},
                                          "waiting": {"type": "integer", "minimum": 0,
                                                      "description": "Waiting assigns in the pool's queue"}}},
+                "AuditEntry": {"type": "object", "required": ["id", "time", "key", "method", "route", "status", "result", "client"],
+                               "properties": {"id": {"type": "string", "example": "1796514952098-0"},
+                                              "time": {"type": "string", "format": "date-time"},
+                                              "key": {"type": "string", "description": "The key's name; - for an unknown key"},
+                                              "method": {"type": "string"}, "route": {"type": "string", "example": "/pools/{pool}/tokens/batch"},
+                                              "pool": {"type": "string"}, "token": {"type": "string"},
+                                              "status": {"type": "integer"},
+                                              "result": {"type": "string", "description": "ok, or the problem's slug"},
+                                              "client": {"type": "string", "example": "10.0.0.7:50670"}}},
+                "AuditPage": {"type": "object", "required": ["entries", "next"],
+                              "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}},
+                                             "next": {"type": "string", "nullable": True}}},
                 "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
                             "properties": {"type": {"type": "string"}, "title": {"type": "string"},
                                            "status": {"type": "integer"}, "detail": {"type": "string"},
@@ -630,7 +664,10 @@ def document():
                 "BadRequest": problem(400, "bad-request", "Bad Request", "a token is 24 characters of [A-Za-z0-9_-]"),
                 "Unauthorized": dict(problem(401, "unauthorized", "Unauthorized", "a key is needed: Authorization: Bearer KEY"),
                                      headers={"WWW-Authenticate": {"schema": {"type": "string"}, "example": "Bearer"}}),
-                "Forbidden": problem(403, "forbidden", "Forbidden", "this key may not generate tokens"),
+                "Forbidden": dict(problem(403, "forbidden", "Forbidden", "this key may not generate tokens"),
+                                  description="A client key on an admin route (forbidden), a key limited to some pools on "
+                                              "another pool's route (forbidden-pool), or a key limited to some pools on "
+                                              "/audit or /metrics"),
                 "TokenNotFound": problem(404, "token-not-found", "Not Found", f"token {TOKEN} is not in the pool"),
                 "PoolNotFound": problem(404, "pool-not-found", "Not Found", "there is no pool 'proxies' (never generated into, or deleted)"),
                 "LeaseConflict": problem(409, "lease-conflict", "Conflict", f"lease 6 is not the current lease of token {TOKEN}"),
@@ -650,6 +687,9 @@ def document():
                                                 "the server is shutting down)",
                                     headers={"Retry-After": {"schema": {"type": "integer"}, "example": D["retryAfterSeconds"]}}),
                 "NotReady": problem(503, "not-ready", "Service Unavailable", "Redis does not answer"),
+                "RateLimited": dict(problem(429, "rate-limited", "Too Many Requests", "this key is over its rate; retry in 1 s"),
+                                    description="The key is over the rate its keys-file entry gives, counted across every replica",
+                                    headers={"Retry-After": {"schema": {"type": "integer"}, "example": 1}}),
                 "Internal": problem(500, "internal", "Internal Server Error", "an unexpected error; it was logged"),
             },
         },

@@ -110,7 +110,7 @@ def build():
     for title, suffix in [("Default pool", ""), ("Named pool", "InPool")]:
         folders.append({"name": title, "item": [request_item(op_id + suffix, *ops[op_id + suffix]) for op_id in ORDER]})
     folders.append({"name": "Pools", "item": [request_item(op_id, *ops[op_id]) for op_id in POOL_ORDER]})
-    folders.append({"name": "Health", "item": [request_item(op_id, *ops[op_id]) for op_id in ["health", "ready", "metrics"]]})
+    folders.append({"name": "Health", "item": [request_item(op_id, *ops[op_id]) for op_id in ["health", "ready", "metrics", "audit"]]})
     listed = {item.pop("_operationId") for folder in folders for item in folder["item"]}
     missing = set(ops) - listed
     if missing:

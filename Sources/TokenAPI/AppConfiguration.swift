@@ -30,6 +30,13 @@ struct AppConfiguration: Sendable {
     var threads: Int?
     var adminKeys: [String] = []
     var clientKeys: [String] = []
+    /// The keys file (JSON), read again when it changes and on SIGHUP.
+    var keysFile: String?
+    var auditRetention = ServerDefaults.auditRetention
+    var auditMaxEntries = ServerDefaults.auditMaxEntries
+    /// PEM files of the listener's certificate (chain) and key: HTTPS with HTTP/2 and HTTP/1.1.
+    var tlsCertificate: String?
+    var tlsKey: String?
     var logLevel: Logger.Level = .info
     var logFormat: LineLogHandler.Format = .logfmt
 }

@@ -1,4 +1,6 @@
 import Hummingbird
+import HummingbirdCore
+import HummingbirdHTTP2
 import Logging
 import NIOCore
 import Prometheus
@@ -43,17 +45,43 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
     services.append(pool.connections)
     services.append(Reaper(pool: pool, interval: configuration.reapInterval, logger: logger))
 
-    let keys = APIKeys(admin: configuration.adminKeys, client: configuration.clientKeys)
-    if keys.isOpen {
+    let keys: KeyStore
+    do {
+        keys = try KeyStore(adminKeys: configuration.adminKeys, clientKeys: configuration.clientKeys, keysFile: configuration.keysFile, logger: logger)
+    } catch {
+        throw ValidationFailure("--keys-file: \(error)")
+    }
+    if keys.ring.isOpen {
         logger.warning("No admin or client keys configured: anyone who reaches this server can use every route")
     }
+    let security = APIGuard(
+        keys: keys, rates: RateLimiter(pool: pool),
+        audit: AuditTrail(pool: pool, retention: configuration.auditRetention, maxEntries: configuration.auditMaxEntries)
+    )
+    let tls = try configuration.tlsCertificate.map { certificate in
+        guard let key = configuration.tlsKey else { throw ValidationFailure("--tls-cert needs --tls-key") }
+        return try ListenerTLS(certificatePath: certificate, keyPath: key, logger: logger)
+    }
+    if configuration.tlsKey != nil && tls == nil { throw ValidationFailure("--tls-key needs --tls-cert") }
+    services.append(ReloadService(keys: keys, tls: tls))
     let responder = try buildResponder(
-        pool: pool, keys: keys, maxBodySize: configuration.maxBodySize, registry: registry, docsAssets: configuration.docsAssets,
+        pool: pool, security: security, maxBodySize: configuration.maxBodySize, registry: registry, docsAssets: configuration.docsAssets,
         logLevel: configuration.logLevel
     )
+    let idleTimeout = TimeAmount(configuration.idleTimeout)
+    let server: HTTPServerBuilder
+    if let tls {
+        // HTTP/2 by ALPN, HTTP/1.1 beside it; each HTTP/2 stream gets its own departure handler.
+        server = try .http2Upgrade(
+            tlsConfiguration: tls.configuration,
+            configuration: .init(idleTimeout: configuration.idleTimeout, streamConfiguration: .init(additionalChannelHandlers: [ClientDepartureHandler()]))
+        )
+    } else {
+        server = .http1(configuration: .init(additionalChannelHandlers: [ClientDepartureHandler()], idleTimeout: idleTimeout))
+    }
     return Application(
         responder: responder,
-        server: .http1(configuration: .init(additionalChannelHandlers: [ClientDepartureHandler()], idleTimeout: TimeAmount(configuration.idleTimeout))),
+        server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tokenpool"),
         services: services,
         logger: logger
@@ -62,13 +90,13 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
 
 /// The route table's routes behind their keys, in the one list of middlewares every route runs.
 func buildResponder(
-    pool: TokenPool, keys: APIKeys, maxBodySize: Int, registry: PrometheusCollectorRegistry, docsAssets: String? = nil,
+    pool: TokenPool, security: APIGuard, maxBodySize: Int, registry: PrometheusCollectorRegistry, docsAssets: String? = nil,
     logLevel: Logger.Level
 ) throws -> APIResponder<TokenRequestContext> {
     let routes = try APIRoutes<TokenRequestContext>(
         tokens: TokenController(pool: pool, maxBodySize: maxBodySize), events: EventsController(pool: pool), health: HealthController(pool: pool),
         metrics: MetricsController(pool: pool, registry: registry), docs: DocsController(maxWait: pool.settings.maxWait, assetsDirectory: docsAssets),
-        dashboard: DashboardController()
+        dashboard: DashboardController(), audit: AuditController(trail: security.audit)
     )
     // Every route's, outermost first.
     var middlewares: [any MiddlewareProtocol<Request, Response, TokenRequestContext>] = []
@@ -79,5 +107,11 @@ func buildResponder(
         RequestMetricsMiddleware<TokenRequestContext>(),
         ProblemMiddleware<TokenRequestContext>(allowed: AllowedMethods(routes.routes.map { ($0.method, $0.path) })),
     ]
-    return APIResponder(routes: routes.guarded(by: keys), middlewares: middlewares)
+    return APIResponder(routes: routes.guarded(by: security), middlewares: middlewares)
+}
+
+/// A configuration that cannot start the server, said in the options' words.
+struct ValidationFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

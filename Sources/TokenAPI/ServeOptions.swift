@@ -70,6 +70,20 @@ extension ServeOption {
         ),
         .list("admin-key", "TOKENPOOL_ADMIN_KEYS", \.adminKeys, "admin key; repeat the flag or comma-separate to have several"),
         .list("client-key", "TOKENPOOL_CLIENT_KEYS", \.clientKeys, "client key (assign, unblock, keep-alive, inspect, list); likewise"),
+        .optionalText(
+            "keys-file", "TOKENPOOL_KEYS_FILE", \.keysFile, note: "*(none)*",
+            "JSON file of named keys (by SHA-256) with roles, pools and rates; read again on change (within 2 s) and on SIGHUP"
+        ),
+        .seconds("audit-retention", "TOKENPOOL_AUDIT_RETENTION", \.auditRetention, "seconds an audit entry is kept (`GET /audit`)"),
+        .integer(
+            "audit-max-entries", "TOKENPOOL_AUDIT_MAX_ENTRIES", \.auditMaxEntries, 1000...100_000_000,
+            "the most audit entries kept, about (older ones trimmed about 100 at a time)"
+        ),
+        .optionalText(
+            "tls-cert", "TOKENPOOL_TLS_CERT", \.tlsCertificate, note: "*(plain HTTP)*",
+            "PEM certificate chain: serve HTTPS, HTTP/2 by ALPN beside HTTP/1.1; read again on SIGHUP"
+        ),
+        .optionalText("tls-key", "TOKENPOOL_TLS_KEY", \.tlsKey, note: "*(plain HTTP)*", "PEM private key of `--tls-cert`"),
         .integer("max-body-size", "TOKENPOOL_MAX_BODY_SIZE", \.maxBodySize, 1...Int.max, "largest request body in bytes (413 above)"),
         .seconds("idle-timeout", "TOKENPOOL_IDLE_TIMEOUT", \.idleTimeout, "seconds before an idle keep-alive connection is closed"),
         .optionalInteger(

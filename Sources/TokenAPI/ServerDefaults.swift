@@ -10,4 +10,8 @@ public enum ServerDefaults {
     /// Where the HTTP server listens.
     public static let host = "127.0.0.1"
     public static let port = 8080
+    /// How long an audit entry is kept (30 days).
+    public static let auditRetention: Duration = .seconds(2592000)
+    /// The most audit entries kept, about: older ones are trimmed a node (~100 entries) at a time.
+    public static let auditMaxEntries = 100000
 }

@@ -9,7 +9,7 @@ struct TokenPoolCommand: AsyncParsableCommand {
         commandName: "tokenpool",
         abstract: "Hands out tokens from a shared pool kept in Redis.",
         subcommands: [
-            ServeCommand.self, GenerateCommand.self, AssignCommand.self, KeepAliveCommand.self, UnblockCommand.self, DisableCommand.self, EnableCommand.self,
+            ServeCommand.self, KeysCommand.self, GenerateCommand.self, AssignCommand.self, KeepAliveCommand.self, UnblockCommand.self, DisableCommand.self, EnableCommand.self,
             DeleteCommand.self, StatsCommand.self, WaitersCommand.self, HoldCommand.self, ListCommand.self, PoolsCommand.self,
         ],
         defaultSubcommand: ServeCommand.self

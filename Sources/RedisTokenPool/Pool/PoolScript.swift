@@ -10,6 +10,8 @@ import RedisNIO
 /// the prelude in front of it.
 package enum PoolScript: Int, CaseIterable {
     case assign, unblock, keepAlive, delete, generate, inspect, stats, reap, leave, renew, list, metadata, settings, dropPool, disable, enable, waiters
+    /// Not a pool's: an API key's rate (``RateLimiter``) and the audit trail (``AuditTrail``).
+    case rate, audit
 
     var script: RedisScript {
         Self.scripts[self.rawValue]
@@ -37,6 +39,8 @@ package enum PoolScript: Int, CaseIterable {
         case .disable: ("disable", LuaSource.disable, true)
         case .enable: ("enable", LuaSource.enable, true)
         case .waiters: ("waiters", LuaSource.waiters, false)
+        case .rate: ("rate", LuaSource.rate, true)
+        case .audit: ("audit", LuaSource.audit, true)
         }
     }
 

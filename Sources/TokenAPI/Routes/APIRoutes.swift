@@ -7,12 +7,12 @@ import RedisTokenPool
 /// metrics' route labels, 405 `Allow` (``AllowedMethods``) and the test that the OpenAPI
 /// document names exactly these routes all come from it. Adding a route is a line here and
 /// its handler.
-struct APIRoutes<Context: ChannelRequestContext>: Sendable {
+struct APIRoutes<Context: CallerRequestContext>: Sendable {
     let routes: [APIRoute<Context>]
 
     init(
         tokens: TokenController<Context>, events: EventsController<Context>, health: HealthController<Context>,
-        metrics: MetricsController<Context>, docs: DocsController<Context>, dashboard: DashboardController<Context>
+        metrics: MetricsController<Context>, docs: DocsController<Context>, dashboard: DashboardController<Context>, audit: AuditController<Context>
     ) {
         // The router tries a segment's literals in the order they were added: the probes first.
         let probes: [APIRoute<Context>] = [
@@ -41,7 +41,8 @@ struct APIRoutes<Context: ChannelRequestContext>: Sendable {
             APIRoute(.get, "/pools/{pool}", .client, tokens.poolInfo),
             APIRoute(.put, "/pools/{pool}", .admin, tokens.configurePool),
             APIRoute(.delete, "/pools/{pool}", .admin, tokens.deletePool),
-            APIRoute(.get, "/metrics", .admin, metrics.scrape),
+            APIRoute(.get, "/metrics", .globalAdmin, metrics.scrape),
+            APIRoute(.get, "/audit", .globalAdmin, audit.list),
             APIRoute(.get, "/openapi.json", .open, documented: false, docs.json),
             APIRoute(.get, "/openapi.yaml", .open, documented: false, docs.yaml),
             APIRoute(.get, "/docs", .open, documented: false, docs.docs),
@@ -60,18 +61,18 @@ struct APIRoutes<Context: ChannelRequestContext>: Sendable {
         _ handler: @escaping @Sendable (Request, Context, PoolName) async throws -> Output
     ) -> [APIRoute<Context>] {
         [
-            APIRoute(method, path, access, hot: hot) { request, context in
+            APIRoute(method, path, access, hot: hot, pooled: true) { request, context in
                 try await handler(request, context, .default).response(from: request, context: context)
             },
-            APIRoute(method, "/pools/{pool}" + path, access, hot: hot) { request, context in
+            APIRoute(method, "/pools/{pool}" + path, access, hot: hot, pooled: true) { request, context in
                 try await handler(request, context, try poolName(context)).response(from: request, context: context)
             },
         ]
     }
 
-    /// Each route behind the key check its access needs.
-    func guarded(by keys: APIKeys) -> [APIRoute<Context>] {
-        self.routes.map { $0.guarded(by: keys) }
+    /// Each route behind the key, scope, rate and audit checks its access needs.
+    func guarded(by security: APIGuard) -> [APIRoute<Context>] {
+        self.routes.map { $0.guarded(by: security) }
     }
 }
 
@@ -86,6 +87,8 @@ enum Access: String, Sendable {
     case holderOrAdmin
     /// An admin key only.
     case admin
+    /// An admin key of every pool: the audit trail and the metrics, which speak of every pool.
+    case globalAdmin
 }
 
 /// One route of the API, as the route table (``APIRoutes``) declares it: everything the router,
@@ -102,34 +105,28 @@ struct APIRoute<Context: RequestContext>: Sendable {
     let hot: Bool
     /// Whether the OpenAPI document describes it: the docs' and dashboard's pages are not API.
     let documented: Bool
+    /// Whether it acts on one pool: `{pool}` in its path, or the default pool's short path. A key
+    /// limited to some pools gets 403 `forbidden-pool` on the others'.
+    let pooled: Bool
     let handler: Handler
 
     init<Output: ResponseGenerator>(
-        _ method: HTTPRequest.Method, _ path: String, _ access: Access, hot: Bool = false, documented: Bool = true,
+        _ method: HTTPRequest.Method, _ path: String, _ access: Access, hot: Bool = false, documented: Bool = true, pooled: Bool? = nil,
         _ handler: @escaping @Sendable (Request, Context) async throws -> Output
     ) {
-        self.method = method
-        self.path = path
-        self.access = access
-        self.hot = hot
-        self.documented = documented
-        self.handler = { request, context in try await handler(request, context).response(from: request, context: context) }
+        self.init(method, path, access, hot: hot, documented: documented, pooled: pooled) { request, context in
+            try await handler(request, context).response(from: request, context: context)
+        }
     }
 
     /// A route whose handler answers a `Response` already.
-    init(_ method: HTTPRequest.Method, _ path: String, _ access: Access, hot: Bool, documented: Bool = true, handler: @escaping Handler) {
+    init(
+        _ method: HTTPRequest.Method, _ path: String, _ access: Access, hot: Bool, documented: Bool = true, pooled: Bool? = nil,
+        handler: @escaping Handler
+    ) {
         (self.method, self.path, self.access, self.hot, self.documented) = (method, path, access, hot, documented)
+        self.pooled = pooled ?? path.contains("{pool}")
         self.handler = handler
-    }
-
-    /// The route behind `keys`: 401/403 for a key its access does not allow.
-    func guarded(by keys: APIKeys) -> Self {
-        guard self.access != .open else { return self }
-        let (handler, access) = (self.handler, self.access)
-        return Self(self.method, self.path, access, hot: self.hot, documented: self.documented) { request, context in
-            try keys.authorize(request, for: access)
-            return try await handler(request, context)
-        }
     }
 }
 
@@ -139,61 +136,4 @@ func poolName(_ context: some RequestContext) throws -> PoolName {
         throw ProblemDetails.badRequest("a pool name is 1 to 64 characters of [A-Za-z0-9_-]")
     }
     return name
-}
-
-/// The keys that may call the API, by role. Empty: the service is open.
-struct APIKeys: Sendable {
-    enum Role: Sendable {
-        /// Generate, batch, delete, stats, and everything a client may do.
-        case admin
-        /// Assign, unblock, keep-alive, inspect.
-        case client
-    }
-
-    var admin: [String] = []
-    var client: [String] = []
-
-    var isOpen: Bool { self.admin.isEmpty && self.client.isEmpty }
-
-    /// The role of a presented key, comparing against every configured key in constant time.
-    func role(of key: Substring) -> Role? {
-        var found: Role?
-        for candidate in self.admin where Self.constantTimeEqual(candidate, key) { found = .admin }
-        for candidate in self.client where Self.constantTimeEqual(candidate, key) { found = found ?? .client }
-        return found
-    }
-
-    /// Time depends on the lengths only, never on where the bytes first differ.
-    static func constantTimeEqual(_ a: String, _ b: Substring) -> Bool {
-        let x = Array(a.utf8)
-        let y = Array(b.utf8)
-        var difference = UInt8(truncatingIfNeeded: x.count ^ y.count)
-        for index in 0..<max(x.count, y.count) {
-            difference |= (index < x.count ? x[index] : 0) ^ (index < y.count ? y[index] : 0)
-        }
-        return difference == 0 && x.count == y.count
-    }
-}
-
-extension APIKeys {
-    /// Lets a request through only with `Authorization: Bearer KEY` of a role that may use a
-    /// route of `access`: no or an unknown key is 401 with `WWW-Authenticate: Bearer`, a client
-    /// key on an admin route 403. An open service lets every request through.
-    func authorize(_ request: Request, for access: Access) throws {
-        if self.isOpen || access == .open { return }
-        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer ",
-            let role = self.role(of: header.dropFirst(7).drop { $0 == " " })
-        else {
-            throw ProblemDetails(
-                .unauthorized, "unauthorized", "a valid key is needed: Authorization: Bearer KEY",
-                headers: [.wwwAuthenticate: "Bearer"]
-            )
-        }
-        if access == .admin && role != .admin {
-            throw ProblemDetails(.forbidden, "forbidden", "this route needs an admin key")
-        }
-        if access == .holderOrAdmin && role != .admin && request.uri.queryParameters.get("lease") == nil {
-            throw ProblemDetails(.forbidden, "forbidden", "a client key may do this only to the token it holds: name its lease with ?lease=N")
-        }
-    }
 }

@@ -7,7 +7,7 @@ import RedisTokenPool
 
 /// The handlers of the token and pool routes; ``APIRoutes`` says which route runs which, behind
 /// which key. A token route's handler takes the pool its path names (`default` for `/tokens...`).
-struct TokenController<Context: ChannelRequestContext>: Sendable {
+struct TokenController<Context: CallerRequestContext>: Sendable {
     let pool: TokenPool
     /// Request bodies larger than this are refused with 413.
     let maxBodySize: Int
@@ -118,7 +118,10 @@ struct TokenController<Context: ChannelRequestContext>: Sendable {
 
     func pools(_ request: Request, _ context: Context) async throws -> JSONResponse {
         let (limit, cursor) = try Self.page(request)
-        return try await self.pool.pools(limit: limit, after: cursor).json()
+        var page = try await self.pool.pools(limit: limit, after: cursor)
+        // A key of some pools sees only those (a page may then hold fewer than `limit`).
+        if let scope = context.caller?.pools, scope != .every { page.items.removeAll { !scope.allows($0.pool) } }
+        return page.json()
     }
 
     func poolInfo(_ request: Request, _ context: Context) async throws -> JSONResponse {

@@ -46,9 +46,11 @@ protocol ChannelRequestContext: RequestContext {
 }
 
 /// The server's request context: Hummingbird's basics and the connection's channel.
-struct TokenRequestContext: ChannelRequestContext {
+struct TokenRequestContext: CallerRequestContext {
     var coreContext: CoreRequestContextStorage
     let channel: (any Channel)?
+    /// The key that made the request, once ``APIGuard`` let it in; nil on an open service.
+    var caller: APIKey?
 
     init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
