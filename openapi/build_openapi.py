@@ -423,8 +423,9 @@ def document():
                                "--audit-max-entries entries (default 100000). Admin keys of every pool only.",
                 "security": ADMIN,
                 "parameters": [
-                    {"name": "since", "in": "query", "schema": {"type": "string"}, "example": "2026-12-05T10:00:00Z",
-                     "description": "From this time on: RFC 3339, or ms since the epoch"},
+                    {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 100000000000000},
+                     "example": 1796514952098,
+                     "description": "From this time on, in ms since the epoch (an RFC 3339 time such as 2026-12-05T10:00:00Z is taken too)"},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
                     {"name": "cursor", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$"},
                      "description": "A page's next: the entries after it (wins over since)"},

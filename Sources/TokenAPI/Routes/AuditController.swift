@@ -46,7 +46,7 @@ struct AuditController<Context: RequestContext>: Sendable {
     }
 
     static func milliseconds(_ text: String) -> Int64? {
-        if let ms = Int64(text), ms >= 0 { return ms }
+        if let ms = Int64(text) { return (0...100_000_000_000_000).contains(ms) ? ms : nil }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let plain = ISO8601DateFormatter()
