@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import TokenPoolClient
 
@@ -13,11 +14,12 @@ struct ServerOptions: ParsableArguments {
     @Flag(help: "Print the answer as JSON instead of plain text.")
     var json = false
 
-    /// A client of the server, with the key from TOKENPOOL_KEY sent as `Authorization: Bearer`.
+    /// A client of the server, with the key from TOKENPOOL_KEY sent as `Authorization: Bearer`,
+    /// trusting the CAs of TOKENPOOL_CA_FILE (PEM) for an `https://` server, if set.
     var client: TokenPoolClient {
         let environment = ProcessInfo.processInfo.environment
         let base = self.server ?? environment["TOKENPOOL_SERVER"] ?? "http://127.0.0.1:8080"
-        return TokenPoolClient(baseURL: base, key: environment["TOKENPOOL_KEY"].flatMap { $0.isEmpty ? nil : $0 })
+        return TokenPoolClient(baseURL: base, key: environment["TOKENPOOL_KEY"].flatMap { $0.isEmpty ? nil : $0 }, httpClient: CLIHTTPClient.shared)
     }
 
     /// Runs one call: prints its answer (JSON, or the plain text `plain` makes of it) and exits
@@ -43,6 +45,20 @@ struct ServerOptions: ParsableArguments {
     static func report(_ error: TokenPoolClientError) {
         FileHandle.standardError.write(Data("tokenpool: \(error)\n".utf8))
     }
+}
+
+/// The command's one HTTP client: AsyncHTTPClient's shared one, or one that trusts
+/// TOKENPOOL_CA_FILE's CAs (made once, living as long as the process).
+enum CLIHTTPClient {
+    static let shared: HTTPClient = {
+        guard let caFile = ProcessInfo.processInfo.environment["TOKENPOOL_CA_FILE"], !caFile.isEmpty else { return .shared }
+        do {
+            return try TokenPoolClient.httpClient(trustingCAFile: caFile)
+        } catch {
+            FileHandle.standardError.write(Data("tokenpool: TOKENPOOL_CA_FILE \(caFile): not a PEM file of certificates\n".utf8))
+            exit(ClientExit.failed)
+        }
+    }()
 }
 
 /// Exit codes a shell can tell apart.

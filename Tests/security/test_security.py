@@ -273,6 +273,13 @@ def tls(work: pathlib.Path, redis_url: str, keys: Dict[str, str], keys_file: pat
         check("404" in lines and time.monotonic() - started >= 1.4, f"the waiting assign waited over HTTP/2 and found none: {lines}")
         events = (work / "events.txt").read_text()
         check("assigned" in events and "retry: 1000" in events, f"SSE over HTTP/2 carried the assignment: {events[:200]!r}")
+        # The Swift client (through the CLI) over HTTPS, trusting the CA it is given.
+        env = {**os.environ, "TOKENPOOL_SERVER": base, "TOKENPOOL_KEY": keys["ops"], "TOKENPOOL_CA_FILE": str(ca)}
+        run = subprocess.run([TOKENPOOL, "stats", "--pool", "tls", "--json"], capture_output=True, text=True, env=env, timeout=30)
+        check(run.returncode == 0 and json.loads(run.stdout or "{}").get("total") == 1, f"the Swift client speaks HTTPS with a given CA: {run.stderr.strip()}")
+        run = subprocess.run([TOKENPOOL, "stats", "--pool", "tls"], capture_output=True, text=True,
+                             env={**env, "TOKENPOOL_CA_FILE": ""}, timeout=30)
+        check(run.returncode != 0, "the Swift client without the CA refuses the server's certificate")
         # A new certificate, served after SIGHUP.
         subject = lambda: subprocess.run(  # noqa: E731
             ["openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", "-servername", "localhost"],
