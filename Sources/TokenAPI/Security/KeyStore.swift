@@ -32,12 +32,6 @@ final class KeyStore: Sendable {
         self.fileValid.record(1)
     }
 
-    /// A store of fixed keys (tests, and a server without a keys file).
-    convenience init(_ ring: KeyRing) {
-        try! self.init(adminKeys: [], clientKeys: [], keysFile: nil, logger: Logger(label: "tokenpool"))
-        self.current.withLockedValue { $0 = ring }
-    }
-
     var ring: KeyRing { self.current.withLockedValue { $0 } }
 
     /// Reads the file again if it changed (or always, with `force`: SIGHUP). A file that cannot
