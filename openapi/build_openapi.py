@@ -272,7 +272,7 @@ def token_paths():
                 {"name": "duration", "in": "query", "required": False, "description": "End the stream after this many seconds (default: never)",
                  "schema": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 86400}},
                 {"name": "Last-Event-ID", "in": "header", "required": False, "description": "Replay the events after this one",
-                 "schema": {"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$"}},
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,15}-[0-9]{1,19}$"}},
             ],
             "responses": responses({"200": {"description": "The events, as they happen", "content": {"text/event-stream": {
                 "schema": {"type": "string"},
@@ -427,7 +427,7 @@ def document():
                      "example": 1796514952098,
                      "description": "From this time on, in ms since the epoch (an RFC 3339 time such as 2026-12-05T10:00:00Z is taken too)"},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
-                    {"name": "cursor", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$"},
+                    {"name": "cursor", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]{1,15}-[0-9]{1,19}$"},
                      "description": "A page's next: the entries after it (wins over since)"},
                 ],
                 "responses": {"200": {"description": "One page of entries", "content": {"application/json": {"schema": {

@@ -138,4 +138,9 @@ struct KeysAndDocsTests {
             #expect(KeyRing.constantTimeEqual(Array(a.utf8), Array(b.utf8)) == (a == b))
         }
     }
+
+    @Test func auditCursorsAreIdsRedisTakesAsAnExclusiveStart() {
+        for good in ["1796514952098-0", "0-0", "999999999999999-9999999999999999999"] { #expect(AuditTrail.isCursor(good)) }
+        for bad in ["63684595778191748770-1", "1-18446744073709551615", "1", "-1", "1-", "a-1", "1-2-3", ""] { #expect(!AuditTrail.isCursor(bad)) }
+    }
 }

@@ -60,9 +60,12 @@ public struct AuditTrail: Sendable {
         return Page(items: entries, next: entries.count == limit ? entries.last?.id : nil)
     }
 
-    /// Whether `text` is an id as ``entries(since:after:limit:)`` gives them: `MS-N`.
+    /// Whether `text` is an id as ``entries(since:after:limit:)`` gives them: `MS-N`, MS of at
+    /// most 15 digits and N of at most 19 (Redis refuses ids past 64 bits, and an exclusive
+    /// start at the largest one).
     public static func isCursor(_ text: String) -> Bool {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        return parts.count == 2 && parts.allSatisfy { (1...20).contains($0.utf8.count) && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }) else { return false }
+        return parts[0].utf8.count <= 15 && parts[1].utf8.count <= 19
     }
 }
