@@ -265,7 +265,7 @@ def tls(work: pathlib.Path, redis_url: str, keys: Dict[str, str], keys_file: pat
         # A waiting assign, the events stream and plain requests on one HTTP/2 connection at once.
         started = time.monotonic()
         common = ["--http2", "--cacert", str(ca), *auth, "-w", "%{http_version} %{http_code}\n"]
-        answer = curl("--parallel", "--parallel-immediate", *common, "--max-time", "3", base + "/pools/tls/events", "-o", str(work / "events.txt"),
+        answer = curl("--parallel", "--parallel-immediate", *common, "--max-time", "3", base + "/pools/tls/events?since=0", "-o", str(work / "events.txt"),
                       "--next", *common, "-X", "POST", base + "/pools/tls/tokens/assign?wait=1.5", "-o", "/dev/null",
                       "--next", *common, "-X", "POST", base + "/pools/tls/tokens/assign", "-o", "/dev/null", timeout=30)
         lines = answer.stdout.split()
