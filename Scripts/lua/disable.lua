@@ -9,6 +9,7 @@
 -- ARGV[2] expected lease number, or '' for any (see unblock.lua)
 -- ARGV[3] why, 1..256 characters, or '' for no reason given
 -- ARGV[4] (with KEYS[13]) how long the record answers, in ms
+-- ARGV[5] (optional) the name of the API key that asked, for the event's `by`, or ''
 --
 -- Returns record(...) (see prelude.lua) | {'not_found'} | {'conflict'}. A conflict changes
 -- nothing. Complexity: O(log n).
@@ -18,6 +19,7 @@
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , TOKEN '' 'proxy refuses connections'
 begin()
+changedBy(ARGV[5])
 local tok = ARGV[1]
 local idem = KEYS[13]
 if idem and redis.call('GET', idem) == tok then

@@ -3,6 +3,7 @@
 -- Needs prelude.lua (KEYS 1-12).
 --
 -- ARGV[1] token
+-- ARGV[2] (optional) the name of the API key that asked, for the event's `by`, or ''
 --
 -- Returns record(...) (see prelude.lua) | {'not_found'}. Complexity: O(log n + log w).
 --
@@ -11,6 +12,7 @@
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , TOKEN
 begin()
+changedBy(ARGV[2])
 local tok = ARGV[1]
 local life, _, _, refusal = openToken(tok, '')
 if refusal then

@@ -7,9 +7,10 @@
 -- ARGV[2] (with KEYS[13]) how long the record answers, in ms
 -- ARGV[3] (with KEYS[13]) 'first' for a batch's first call, 'next' for the others
 -- ARGV[4] (with KEYS[13]) 'done' on a batch's last call, 'pending' before
--- ARGV[5] metadata: 'none'; 'shared', ARGV[6] one JSON object's text for every token; or
+-- ARGV[5] the name of the API key that asked, for the event's `by`, or ''
+-- ARGV[6] metadata: 'none'; 'shared', ARGV[7] one JSON object's text for every token; or
 --         'each', each token followed by its own JSON object's text
--- ARGV[6..] or ARGV[7..] the new tokens (the caller draws them from a CSPRNG), as ARGV[5] says
+-- ARGV[7..] or ARGV[8..] the new tokens (the caller draws them from a CSPRNG), as ARGV[6] says
 --
 -- Returns {'ok', expiresAt, now, wasEmpty, collided...}: wasEmpty is 1 when the pool had no
 -- token before (the caller lists it among the pools again: it may have been deleted); a token
@@ -22,8 +23,9 @@
 --   redis-cli --eval <(cat prelude.lua generate.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
---     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 300000 0 - - none TOKEN1 TOKEN2
+--     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events' , 300000 0 - - '' none TOKEN1 TOKEN2
 begin()
+changedBy(ARGV[5])
 local life = now + ttl('keepAliveTTL', ARGV[1])
 
 if KEYS[13] and ARGV[3] == 'first' then
@@ -50,10 +52,10 @@ end
 
 local result = {'ok', life, now, redis.call('EXISTS', KEYS[3]) == 0 and 1 or 0}
 local made = {}
-local mode = ARGV[5]
-local first, step = 6, 1
+local mode = ARGV[6]
+local first, step = 7, 1
 if mode == 'shared' then
-    first = 7
+    first = 8
 elseif mode == 'each' then
     step = 2
 end
@@ -61,7 +63,7 @@ for i = first, #ARGV, step do
     local tok = ARGV[i]
     if redis.call('ZADD', KEYS[3], 'NX', life, tok) == 1 then
         if mode == 'shared' then
-            redis.call('HSET', KEYS[9], tok, ARGV[6])
+            redis.call('HSET', KEYS[9], tok, ARGV[7])
         elseif mode == 'each' and ARGV[i + 1] ~= '' then
             redis.call('HSET', KEYS[9], tok, ARGV[i + 1])
         end

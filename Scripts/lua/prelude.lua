@@ -61,6 +61,8 @@ local now, nowText
 local settings
 -- Whether this pool keeps events (settings.events = off stops them).
 local eventsOn
+-- The name of the API key that asked for this change, or nil (see changedBy).
+local by
 
 -- The pool's key `name` beside KEYS[1] ('PREFIX:{pool}:free'): in the same slot.
 local function poolKey(name)
@@ -98,7 +100,7 @@ local MARKS = {[9] = 'resting', [10] = 'health', [12] = 'held', [13] = 'aside'}
 -- (PoolScript.swift), so a script that reads `now` without begin() fails at once instead of
 -- reading the last call's time. (Each EVAL makes these anew.)
 local function reset()
-    now, nowText, settings, eventsOn = nil, nil, nil, nil
+    now, nowText, settings, eventsOn, by = nil, nil, nil, nil, nil
 end
 
 -- Reads Redis's clock and the pool's settings for this call. O(1).
@@ -123,10 +125,22 @@ local EVENTS_KEPT = '1000'
 -- 'deleted', 'available', 'enabled' or 'generated', AT `now` (ms), WHAT 'TOKEN LEASE [HOLDER]'
 -- (lease 0: none) or, for 'generated', the count; KIND 'cooling' or 'disabled': WHAT 'TOKEN 0
 -- AVAILABLEAT|- [REASON]'. One field, not several: a third cheaper for Redis, the same for every
--- entry. O(1).
+-- entry. An admin change's events carry a second field, b = the name of the key that asked
+-- (see changedBy). O(1).
 local function emit(kind, what)
     if eventsOn then
-        redis.call('XADD', KEYS[12], 'MAXLEN', '~', EVENTS_KEPT, '*', 'e', kind .. ' ' .. nowText .. ' ' .. what)
+        if by then
+            redis.call('XADD', KEYS[12], 'MAXLEN', '~', EVENTS_KEPT, '*', 'e', kind .. ' ' .. nowText .. ' ' .. what, 'b', by)
+        else
+            redis.call('XADD', KEYS[12], 'MAXLEN', '~', EVENTS_KEPT, '*', 'e', kind .. ' ' .. nowText .. ' ' .. what)
+        end
+    end
+end
+
+-- The events of this call name `name` as their author: an API key's name, or '' for none.
+local function changedBy(name)
+    if name and name ~= '' then
+        by = name
     end
 end
 

@@ -46,6 +46,23 @@ struct PoolEventsTests {
         }
     }
 
+    @Test func anAdminChangeNamesTheKeyThatAskedAndNothingElseDoes() async throws {
+        try await TokenPoolTests.withPool { pool in
+            let made = try await pool.generate(count: 2, by: "ops")
+            _ = try await pool.disable(made[0].token, reason: "dead proxy", by: "team-a:admin")
+            _ = try await pool.enable(made[0].token, by: "team-a:admin")
+            let held = try await pool.assign(holder: "worker")
+            _ = try await pool.unblock(held.token, lease: held.lease)
+            try await pool.delete(made[1].token, by: "ops")
+            try await pool.delete(made[0].token)
+            let events = try await pool.events(in: .default, after: "0-0")
+            #expect(events.map { "\($0.type) \($0.by ?? "-")" } == [
+                "generated ops", "disabled team-a:admin", "enabled team-a:admin", "assigned -", "unblocked -", "deleted ops", "deleted -",
+            ])
+            #expect(events[1].reason == "dead proxy")
+        }
+    }
+
     @Test func theStreamStaysBoundedAndCanBeTurnedOff() async throws {
         try await TokenPoolTests.withPool { pool in
             _ = try await pool.generate(count: 1)

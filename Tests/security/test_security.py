@@ -147,6 +147,14 @@ def audit(base: str, keys: Dict[str, str], secrets: List[str]) -> None:
     check(all("time" in e and "client" in e and e["client"].startswith("127.0.0.1:") for e in entries), "each entry has its time and client address")
     text = json.dumps(entries)
     check(not any(secret in text for secret in secrets + ["wrong-key"]), "no audit entry holds a key")
+    # The pool's events name the key of each admin change (`by`), and never a key itself.
+    call(base, "POST", "/pools/team-a-by/tokens/batch", ops, {"count": 2})
+    made = call(base, "POST", "/pools/team-a-by/tokens", keys["team-admin"], {})[1]["token"]
+    call(base, "DELETE", f"/pools/team-a-by/tokens/{made}", ops)
+    stream = curl("-s", "-N", "--max-time", "3", "-H", f"Authorization: Bearer {ops}", base + "/pools/team-a-by/events?since=0&duration=0.5").stdout
+    by = [json.loads(line[6:]).get("by") for line in stream.splitlines() if line.startswith("data: ")]
+    check(by == ["ops", "team-admin", "ops"], f"events carry the key name of each change: {by}")
+    check(not any(secret in stream for secret in secrets), "no event holds a key")
 
 
 def rate_across_replicas(bases: List[str], key: str, per_second: float, burst: int, seconds: float = 3.0) -> None:

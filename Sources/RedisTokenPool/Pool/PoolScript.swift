@@ -177,8 +177,10 @@ struct DisableCall: PoolScriptCall {
     /// How long an Idempotency-Key's record answers.
     let recordTTL: String
     let idempotencyRecord: String?
+    /// The name of the API key that asked (the event's `by`).
+    let by: String?
 
-    var arguments: [String] { [self.token.rawValue, self.lease.map { String($0) } ?? "", self.reason ?? "", self.recordTTL] }
+    var arguments: [String] { [self.token.rawValue, self.lease.map { String($0) } ?? "", self.reason ?? "", self.recordTTL, self.by ?? ""] }
 }
 
 /// enable.lua: a disabled token back in service; any other left as it is.
@@ -187,8 +189,10 @@ struct EnableCall: PoolScriptCall {
     static let script = PoolScript.enable
 
     let token: Token
+    /// The name of the API key that asked (the event's `by`).
+    let by: String?
 
-    var arguments: [String] { [self.token.rawValue] }
+    var arguments: [String] { [self.token.rawValue, self.by ?? ""] }
 }
 
 /// keep_alive.lua: the token's life, and its lease when it stands, start again.
@@ -232,8 +236,10 @@ struct DeleteCall: PoolScriptCall {
     static let script = PoolScript.delete
 
     let token: Token
+    /// The name of the API key that asked (the event's `by`).
+    let by: String?
 
-    var arguments: [String] { [self.token.rawValue] }
+    var arguments: [String] { [self.token.rawValue, self.by ?? ""] }
 }
 
 /// generate.lua: one chunk of new tokens.
@@ -252,9 +258,11 @@ struct GenerateCall: PoolScriptCall {
     /// For `.each`, one element a token, in order.
     let metadata: GeneratedMetadata
     let idempotencyRecord: String?
+    /// The name of the API key that asked (the event's `by`).
+    let by: String?
 
     var arguments: [String] {
-        var arguments = [self.keepAliveTTL, self.leaseTTL, self.isFirst ? "first" : "next", self.isLast ? "done" : "pending"]
+        var arguments = [self.keepAliveTTL, self.leaseTTL, self.isFirst ? "first" : "next", self.isLast ? "done" : "pending", self.by ?? ""]
         switch self.metadata {
         case .none: arguments += ["none"] + self.tokens.map(\.rawValue)
         case .shared(let text): arguments += ["shared", text] + self.tokens.map(\.rawValue)

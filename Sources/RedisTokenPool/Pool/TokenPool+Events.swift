@@ -22,13 +22,16 @@ public struct PoolEvent: Sendable, Hashable {
     public var availableAt: Int64?
     /// Why (`disabled`, when a reason was given).
     public var reason: String?
+    /// The name of the API key that asked for the change (`generated`, `deleted`, `disabled` and
+    /// `enabled` by a request that presented a key).
+    public var by: String?
 
     public init(
         id: String, type: String, at: Int64, token: String? = nil, lease: Int64? = nil, holder: String? = nil, count: Int? = nil,
-        availableAt: Int64? = nil, reason: String? = nil
+        availableAt: Int64? = nil, reason: String? = nil, by: String? = nil
     ) {
         (self.id, self.type, self.at, self.token, self.lease, self.holder, self.count) = (id, type, at, token, lease, holder, count)
-        (self.availableAt, self.reason) = (availableAt, reason)
+        (self.availableAt, self.reason, self.by) = (availableAt, reason, by)
     }
 
     /// `KIND AT TOKEN LEASE [HOLDER]` (lease 0: none; the holder may hold spaces), `generated AT
@@ -70,17 +73,18 @@ extension TokenPool {
         return try Self.decodeEvents(reply).first?.id ?? "0-0"
     }
 
-    /// XRANGE's `[[id, ["e", "KIND AT WHAT"]], ...]` (see `emit` in prelude.lua).
+    /// XRANGE's `[[id, ["e", "KIND AT WHAT"(, "b", KEYNAME)]], ...]` (see `emit` in prelude.lua).
     private static func decodeEvents(_ reply: RESPValue) throws(RedisClientError) -> [PoolEvent] {
         guard let entries = reply.array else { throw .unexpectedReply("XRANGE: \(reply.shape)") }
         var events: [PoolEvent] = []
         events.reserveCapacity(entries.count)
         for entry in entries {
             guard let parts = entry.array, parts.count == 2, let id = parts[0].string, let fields = parts[1].array?.compactMap(\.string),
-                fields.count == 2, fields[0] == "e", let event = PoolEvent(id: id, text: fields[1])
+                fields.count == 2 || (fields.count == 4 && fields[2] == "b"), fields[0] == "e", var event = PoolEvent(id: id, text: fields[1])
             else {
-                throw .unexpectedReply("XRANGE: an event that is not e = 'KIND AT WHAT'")
+                throw .unexpectedReply("XRANGE: an event that is not e = 'KIND AT WHAT' (and b = KEYNAME)")
             }
+            if fields.count == 4 { event.by = fields[3] }
             events.append(event)
         }
         return events

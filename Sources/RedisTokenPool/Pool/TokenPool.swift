@@ -56,7 +56,7 @@ public final class TokenPool: Sendable {
     /// of new ones; while the first call runs, a second is ``TokenPoolError/idempotencyKeyInUse(_:)``.
     /// Claim, replay and record happen in the same script as the tokens are added.
     public func generate(
-        count: Int = 1, metadata: GeneratedMetadata = .none, in pool: PoolName = .default, idempotencyKey: String? = nil
+        count: Int = 1, metadata: GeneratedMetadata = .none, in pool: PoolName = .default, idempotencyKey: String? = nil, by: String? = nil
     ) async throws -> [TokenRecord] {
         var count = count
         if case .each(let each) = metadata { count = each.count }
@@ -68,7 +68,7 @@ public final class TokenPool: Sendable {
         // broken random source cannot loop forever.
         let maxCalls = count / Self.generateChunk + 8
         do {
-            return try await self.generate(count, metadata, pool, keys: keys, idempotencyRecord: record, idempotencyKey: idempotencyKey, maxCalls: maxCalls)
+            return try await self.generate(count, metadata, pool, keys: keys, idempotencyRecord: record, idempotencyKey: idempotencyKey, by: by, maxCalls: maxCalls)
         } catch let error as TokenPoolError {
             throw error
         } catch {
@@ -79,7 +79,8 @@ public final class TokenPool: Sendable {
     }
 
     private func generate(
-        _ count: Int, _ metadata: GeneratedMetadata, _ pool: PoolName, keys: PoolKeys, idempotencyRecord: String?, idempotencyKey: String?, maxCalls: Int
+        _ count: Int, _ metadata: GeneratedMetadata, _ pool: PoolName, keys: PoolKeys, idempotencyRecord: String?, idempotencyKey: String?, by: String?,
+        maxCalls: Int
     ) async throws -> [TokenRecord] {
         var records: [TokenRecord] = []
         records.reserveCapacity(count)
@@ -96,7 +97,7 @@ public final class TokenPool: Sendable {
                 }
             let chunkCall = GenerateCall(
                 keepAliveTTL: self.keepAliveMillis, leaseTTL: self.leaseMillis, isFirst: callNumber == 0, isLast: records.count + chunkSize == count,
-                tokens: chunk, metadata: metadata.chunk(chunkMetadata), idempotencyRecord: idempotencyRecord
+                tokens: chunk, metadata: metadata.chunk(chunkMetadata), idempotencyRecord: idempotencyRecord, by: by
             )
             switch try await self.client.run(chunkCall, in: pool, keys: keys) {
             case .busy:
@@ -214,17 +215,17 @@ public final class TokenPool: Sendable {
     /// retry within one lease TTL answers the token as it is, without checking `lease` again.
     /// - Parameter lease: when given, must be the current lease (the holder's own say).
     public func disable(
-        _ token: Token, lease: Int64? = nil, reason: String? = nil, in pool: PoolName = .default, idempotencyKey: String? = nil
+        _ token: Token, lease: Int64? = nil, reason: String? = nil, in pool: PoolName = .default, idempotencyKey: String? = nil, by: String? = nil
     ) async throws -> TokenRecord {
         let record = idempotencyKey.map { self.keys(of: pool).idempotencyRecord("disable", $0) }
-        let call = DisableCall(token: token, lease: lease, reason: reason, recordTTL: self.leaseMillis, idempotencyRecord: record)
+        let call = DisableCall(token: token, lease: lease, reason: reason, recordTTL: self.leaseMillis, idempotencyRecord: record, by: by)
         return try await self.tokenOperation(call, token, lease, pool)
     }
 
     /// Puts a disabled token back in service (free, or to the first waiter), its failures and
     /// reason cleared. A token that is not disabled is left as it is.
-    public func enable(_ token: Token, in pool: PoolName = .default) async throws -> TokenRecord {
-        try await self.tokenOperation(EnableCall(token: token), token, nil, pool)
+    public func enable(_ token: Token, in pool: PoolName = .default, by: String? = nil) async throws -> TokenRecord {
+        try await self.tokenOperation(EnableCall(token: token, by: by), token, nil, pool)
     }
 
     /// Extends the token's life by the keep-alive TTL and, if assigned, its lease by the lease TTL.
@@ -236,8 +237,8 @@ public final class TokenPool: Sendable {
     }
 
     /// Removes the token for good.
-    public func delete(_ token: Token, in pool: PoolName = .default) async throws {
-        switch try await self.run(DeleteCall(token: token), pool) {
+    public func delete(_ token: Token, in pool: PoolName = .default, by: String? = nil) async throws {
+        switch try await self.run(DeleteCall(token: token, by: by), pool) {
         case .deleted: self.metrics.deleted.increment()
         case .notFound: throw TokenPoolError.tokenNotFound(token)
         }

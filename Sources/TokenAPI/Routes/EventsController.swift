@@ -97,7 +97,7 @@ extension HTTPField.Name {
 }
 
 extension ByteBuffer {
-    /// `id: ID`, `event: TYPE`, `data: {"type", "at", "token"?, "lease"?, "holder"?, "count"?, "availableAt"?, "reason"?}`, a blank line.
+    /// `id: ID`, `event: TYPE`, `data: {"type", "at", "token"?, "lease"?, "holder"?, "count"?, "availableAt"?, "reason"?, "by"?}`, a blank line.
     mutating func writeServerSentEvent(_ event: PoolEvent) {
         var json = JSONWriter(capacity: 128)
         json.beginObject()
@@ -109,6 +109,7 @@ extension ByteBuffer {
         if let count = event.count { json.field("count", count) }
         if let availableAt = event.availableAt { json.field("availableAt", timestampFromMilliseconds: availableAt) }
         if let reason = event.reason { json.field("reason", reason) }
+        if let by = event.by { json.field("by", by) }
         json.endObject()
         self.writeString("id: \(event.id)\nevent: \(event.type)\ndata: ")
         self.writeImmutableBuffer(json.buffer)

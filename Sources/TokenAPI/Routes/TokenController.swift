@@ -17,13 +17,13 @@ struct TokenController<Context: CallerRequestContext>: Sendable {
     func generate(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
         let key = try Self.idempotencyKey(request)
         let metadata = try RequestBodies.generateOne(await RequestBodies.json(request, maxSize: self.maxBodySize))
-        return try await self.pool.generate(count: 1, metadata: metadata, in: pool, idempotencyKey: key)[0].json(status: .created)
+        return try await self.pool.generate(count: 1, metadata: metadata, in: pool, idempotencyKey: key, by: context.caller?.name)[0].json(status: .created)
     }
 
     func batch(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
         let key = try Self.idempotencyKey(request)
         let (count, metadata) = try RequestBodies.batch(await RequestBodies.json(request, maxSize: self.maxBodySize))
-        return try await self.pool.generate(count: count, metadata: metadata, in: pool, idempotencyKey: key).json(status: .created)
+        return try await self.pool.generate(count: count, metadata: metadata, in: pool, idempotencyKey: key, by: context.caller?.name).json(status: .created)
     }
 
     func setMetadata(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
@@ -33,7 +33,7 @@ struct TokenController<Context: CallerRequestContext>: Sendable {
     }
 
     func delete(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> Response {
-        try await self.pool.delete(Self.token(context), in: pool)
+        try await self.pool.delete(Self.token(context), in: pool, by: context.caller?.name)
         return Response(status: .noContent)
     }
 
@@ -89,11 +89,11 @@ struct TokenController<Context: CallerRequestContext>: Sendable {
     func disable(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
         let (token, lease, key) = try (Self.token(context), Self.lease(request), Self.idempotencyKey(request))
         let reason = try RequestBodies.reason(await RequestBodies.json(request, maxSize: self.maxBodySize))
-        return try await self.pool.disable(token, lease: lease, reason: reason, in: pool, idempotencyKey: key).json()
+        return try await self.pool.disable(token, lease: lease, reason: reason, in: pool, idempotencyKey: key, by: context.caller?.name).json()
     }
 
     func enable(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
-        try await self.pool.enable(Self.token(context), in: pool).json()
+        try await self.pool.enable(Self.token(context), in: pool, by: context.caller?.name).json()
     }
 
     func keepAlive(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
