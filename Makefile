@@ -171,6 +171,12 @@ bench: deps $(VENV)/.installed
 	AB_CANDIDATE_POOL='{"rateLimit": {"assigns": 100, "per": 1}}' AB_REPORT=docs/benchmarks-ratelimit.md BASELINE_LABEL="no rate limit" \
 		AB_TITLE="Pools with a rate budget (100 assignments a token a second) against pools with none (one binary), side by side" \
 		$(VENV)/bin/python Benchmarks/ab.py .build/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
+	AB_CANDIDATE_KEYS=file AB_REPORT=docs/benchmarks-keys.md BASELINE_LABEL="no keys" \
+		AB_TITLE="Behind a keys file of 50 keys against no keys (one binary), side by side" \
+		$(VENV)/bin/python Benchmarks/ab.py .build/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
+	AB_CANDIDATE_KEYS=rate AB_REPORT=docs/benchmarks-key-rate.md BASELINE_LABEL="no keys" \
+		AB_TITLE="Keys with a per-key rate (one Redis call a request) against no keys (one binary), side by side" \
+		$(VENV)/bin/python Benchmarks/ab.py .build/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
 ifneq ($(BASELINE),)
 	@if [ ! -x .build/baseline-$(BASELINE)/release/tokenpool ]; then \
 		rm -rf .build/baseline-src-$(BASELINE) && mkdir -p .build/baseline-src-$(BASELINE) && \

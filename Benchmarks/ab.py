@@ -6,7 +6,10 @@
 AB_BASELINE_ARGS and AB_CANDIDATE_ARGS add flags to each `serve` (e.g. `--threads 1` against
 `--threads 2` of one binary); AB_BASELINE_POOL and AB_CANDIDATE_POOL give the settings (a JSON
 object for `PUT /pools/{pool}`, e.g. `{"cooldown": 0.05}`) of that side's pools; AB_REPORT names
-the report (default docs/benchmarks-ab.md) and AB_TITLE its title.
+the report (default docs/benchmarks-ab.md) and AB_TITLE its title. AB_BASELINE_KEYS and
+AB_CANDIDATE_KEYS put that side behind a keys file (`--keys-file`) of KEYS_IN_FILE entries and
+present one of its admin keys on every request: `file` (no rate) or `rate` (each key with a rate
+far above what wrk reaches, so every request pays the rate's Redis call and none is refused).
 
 One Redis (append-only, everysec); both release binaries serve on it at once (idle while the
 other is measured), each on pools of its own. Every round runs each scenario with wrk on both,
@@ -22,6 +25,8 @@ import pathlib
 import statistics
 import subprocess
 import sys
+import hashlib
+import secrets
 import tempfile
 
 from run_bench import CONNECTIONS, ROOT, fill, put, wrk
@@ -34,6 +39,24 @@ SCENARIOS = [
     ("assign 404", "assign.wrk.lua", "/"),
 ]
 
+# A file of a team's size: a request's key is compared with every entry's digest.
+KEYS_IN_FILE = 50
+
+
+def keys_file(directory, mode):
+    """A keys file for `mode` ('file' or 'rate') and the admin key to present, or no flags."""
+    if not mode:
+        return [], None
+    keys = [f"tp_{secrets.token_hex(16)}" for _ in range(KEYS_IN_FILE)]
+    entries = [{"name": f"bench-{i}", "sha256": hashlib.sha256(key.encode()).hexdigest(), "role": "admin" if i % 2 else "client"}
+               for i, key in enumerate(keys)]
+    if mode == "rate":
+        for entry in entries:
+            entry["rate"] = {"perSecond": 1_000_000, "burst": 1_000_000}
+    path = pathlib.Path(directory) / f"keys-{mode}.json"
+    path.write_text(json.dumps({"keys": entries}))
+    return ["--keys-file", str(path)], keys[-1]
+
 
 def main():
     binaries = {"baseline": sys.argv[1], "candidate": sys.argv[2]}
@@ -43,11 +66,13 @@ def main():
     with tempfile.TemporaryDirectory() as data:
         redis_port = free_port()
         processes = [start_redis(redis_port, data, appendfsync="everysec", wait=False)]
-        servers, ports = {}, {}
+        servers, ports, api_keys = {}, {}, {}
         try:
             for name, binary in binaries.items():
                 ports[name] = free_port()
                 extra = os.environ.get(f"AB_{name.upper()}_ARGS", "").split()
+                key_flags, api_keys[name] = keys_file(data, os.environ.get(f"AB_{name.upper()}_KEYS", ""))
+                extra += key_flags
                 servers[name] = subprocess.Popen([binary, "serve", "--port", str(ports[name]), "--redis-url",
                                                   f"redis://127.0.0.1:{redis_port}", "--keep-alive-ttl", "36000", "--log-level", "error", *extra])
                 processes.append(servers[name])
@@ -56,19 +81,19 @@ def main():
             token_files = {}
             for name, port in ports.items():
                 base = f"http://127.0.0.1:{port}"
-                tokens = fill(base, f"ka-{name}", 1_000, sample=1_000)
+                tokens = fill(base, f"ka-{name}", 1_000, sample=1_000, key=api_keys[name])
                 token_files[name] = pathlib.Path(data) / f"tokens-{name}"
                 token_files[name].write_text("\n".join(tokens) + "\n")
-                fill(base, f"cycle-{name}", 1_000, sample=0)
+                fill(base, f"cycle-{name}", 1_000, sample=0, key=api_keys[name])
                 settings = json.loads(os.environ.get(f"AB_{name.upper()}_POOL", "null"))
                 if settings:
                     for pool in (f"ka-{name}", f"cycle-{name}"):
-                        put(base, f"/pools/{pool}", settings)
+                        put(base, f"/pools/{pool}", settings, key=api_keys[name])
             for round_ in range(rounds):
                 for scenario, script, path in SCENARIOS:
                     for name in (list(binaries) if round_ % 2 == 0 else list(reversed(binaries))):
                         pool = {"keep-alive": f"ka-{name}", "cycle": f"cycle-{name}", "assign 404": f"empty-{name}"}.get(scenario, "")
-                        env = {"POOL": pool, "TOKENS": str(token_files[name])}
+                        env = {"POOL": pool, "TOKENS": str(token_files[name]), "KEY": api_keys[name] or ""}
                         result = wrk(f"http://127.0.0.1:{ports[name]}", script, servers[name].pid, env, seconds=seconds, path=path)
                         runs[name][scenario].append(result)
                         print(f"round {round_ + 1} {scenario} {name}: {result['rps']:.0f} req/s, p99 {result['p99']} ms, "
@@ -100,6 +125,8 @@ def main():
         f"{rounds} rounds, each scenario on both back to back, the order flipped each round (wrk, {CONNECTIONS} connections, {seconds} s)"
         + "".join(f"; {name} with `{os.environ[f'AB_{name.upper()}_ARGS']}`" for name in binaries if os.environ.get(f"AB_{name.upper()}_ARGS"))
         + "".join(f"; {name}'s pools with `{os.environ[f'AB_{name.upper()}_POOL']}`" for name in binaries if os.environ.get(f"AB_{name.upper()}_POOL"))
+        + "".join(f"; {name} behind a keys file of {KEYS_IN_FILE} keys" + (", each with a rate" if os.environ[f"AB_{name.upper()}_KEYS"] == "rate" else "")
+                  for name in binaries if os.environ.get(f"AB_{name.upper()}_KEYS"))
         + ".",
         "Medians of the rounds; the ratio is the median of the rounds' ratios (the candidate's req/s over the baseline's in the same round).",
         "",

@@ -74,23 +74,25 @@ class Redis:
                 for k in ("free", "leases", "alive", "lease", "seq", "queue", "waiters", "handed", "meta", "holder", "settings", "events")]
 
 
-def post(base, path, body=None):
-    request = urllib.request.Request(base + path, method="POST", data=json.dumps(body).encode() if body else None)
+def post(base, path, body=None, key=None):
+    request = urllib.request.Request(base + path, method="POST", data=json.dumps(body).encode() if body else None,
+                                     headers={"Authorization": f"Bearer {key}"} if key else {})
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.loads(response.read() or b"null")
 
 
-def put(base, path, body):
-    request = urllib.request.Request(base + path, method="PUT", data=json.dumps(body).encode())
+def put(base, path, body, key=None):
+    request = urllib.request.Request(base + path, method="PUT", data=json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {key}"} if key else {})
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.loads(response.read() or b"null")
 
 
-def fill(base, pool, count, sample=10_000, metadata=None):
+def fill(base, pool, count, sample=10_000, metadata=None, key=None):
     tokens = []
     while count > 0:
         batch = min(10_000, count)
-        answer = post(base, f"/pools/{pool}/tokens/batch", {"count": batch, **({"metadata": metadata} if metadata else {})})
+        answer = post(base, f"/pools/{pool}/tokens/batch", {"count": batch, **({"metadata": metadata} if metadata else {})}, key=key)
         if len(tokens) < sample:
             tokens += [t["token"] for t in answer["tokens"][: sample - len(tokens)]]
         count -= batch

@@ -2,6 +2,8 @@
 -- thread's queue; the next request of any of the thread's connections unblocks it with that
 -- lease. Half the requests assign, half unblock. Set POOL in the environment.
 local pool = os.getenv("POOL") or "default"
+-- KEY (optional): the API key every request presents.
+if (os.getenv("KEY") or "") ~= "" then wrk.headers["Authorization"] = "Bearer " .. os.getenv("KEY") end
 local queue = {}
 local counts = {assign = 0, unblock = 0, other = 0}
 

@@ -132,11 +132,12 @@ struct KeysAndDocsTests {
         }
     }
 
-    @Test func constantTimeComparisonAgreesWithEquality() {
-        for (a, b) in [("abc", "abc"), ("abc", "abd"), ("abc", "ab"), ("", ""), ("ab", "abc"), ("a", "")] {
-            #expect(KeyRing.constantTimeEqual(APIKey.digest(of: a), APIKey.digest(of: b)) == (a == b))
-            #expect(KeyRing.constantTimeEqual(Array(a.utf8), Array(b.utf8)) == (a == b))
+    @Test func aKeyIsFoundByItsDigestAndNoOtherIs() throws {
+        let ring = try KeyRing(adminKeys: ["abc", "x"], clientKeys: ["abd", ""])
+        for (presented, name) in [("abc", "admin-key-1"), ("x", "admin-key-2"), ("abd", "client-key-1"), ("", "client-key-2")] {
+            #expect(ring.key(presented: Substring(presented))?.name == name)
         }
+        for unknown in ["ab", "abcd", "ABC", "y", " abc"] { #expect(ring.key(presented: Substring(unknown)) == nil) }
     }
 
     @Test func auditCursorsAreIdsRedisTakesAsAnExclusiveStart() {

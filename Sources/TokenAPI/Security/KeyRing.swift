@@ -5,6 +5,9 @@ import Foundation
 /// mixes two rings' rules within a request. Empty: the service is open.
 struct KeyRing: Sendable {
     let keys: [APIKey]
+    /// Each key's digest as four words, in `keys` order: a lookup compares these, contiguous and
+    /// without reference counts, and touches `keys` only for the one it found.
+    private let digests: [SIMD4<UInt64>]
 
     var isOpen: Bool { self.keys.isEmpty }
 
@@ -22,23 +25,30 @@ struct KeyRing: Sendable {
             guard digests.insert(key.digest).inserted else { throw KeysFileError("key \"\(key.name)\": its sha256 is another key's too") }
         }
         self.keys = keys
+        self.digests = keys.map { Self.words($0.digest) }
     }
 
     /// The key whose digest is `presented`'s. Compares with every key, each in constant time, so
     /// the time taken says nothing about which keys exist or how close a guess came.
     func key(presented: Substring) -> APIKey? {
-        let digest = APIKey.digest(of: presented)
-        var found: APIKey?
-        for key in self.keys where Self.constantTimeEqual(key.digest, digest) { found = key }
-        return found
+        let digest = Self.words(APIKey.digest(of: presented))
+        var found = -1
+        for index in self.digests.indices {
+            let difference = self.digests[index] ^ digest
+            if (difference[0] | difference[1] | difference[2] | difference[3]) == 0 { found = index }
+        }
+        return found < 0 ? nil : self.keys[found]
     }
 
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for index in a.indices { difference |= a[index] ^ b[index] }
-        return difference == 0
+    /// A 32-byte digest as four words.
+    private static func words(_ digest: [UInt8]) -> SIMD4<UInt64> {
+        precondition(digest.count == 32, "a SHA-256 digest is 32 bytes")
+        return digest.withUnsafeBytes { bytes in
+            func word(_ index: Int) -> UInt64 { bytes.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self) }
+            return SIMD4(word(0), word(1), word(2), word(3))
+        }
     }
+
 }
 
 /// A keys file that cannot be used, and why (naming the entry; never a key or a digest).
