@@ -68,7 +68,9 @@ enum ClientExit {
     static let conflict: Int32 = 5
     static let unavailable: Int32 = 6
     static let unauthorized: Int32 = 7
-    static let holderLimit: Int32 = 8
+    /// `hold`: a lease was lost while the command ran, and the command was stopped.
+    static let leaseLost: Int32 = 8
+    static let holderLimit: Int32 = 9
     static let failed: Int32 = 1
 
     static func code(for error: TokenPoolClientError) -> Int32 {

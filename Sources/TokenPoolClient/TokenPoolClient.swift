@@ -186,9 +186,12 @@ public struct TokenPoolClient: Sendable {
     }
 
     /// Extends the token's life and, if assigned, its lease; with `lease`, only that lease.
+    /// `timeout` (default: the client's) bounds this call: a holder gives it what is left of its lease.
     @discardableResult
-    public func keepAlive(_ token: String, lease: Int64? = nil, in pool: String = "default") async throws(TokenPoolClientError) -> TokenInfo {
-        try await self.call(.POST, pool, "/tokens/\(token)/keep-alive" + Self.query(lease), as: TokenInfo.self)
+    public func keepAlive(
+        _ token: String, lease: Int64? = nil, in pool: String = "default", timeout: Duration? = nil
+    ) async throws(TokenPoolClientError) -> TokenInfo {
+        try await self.call(.POST, pool, "/tokens/\(token)/keep-alive" + Self.query(lease), timeout: timeout, as: TokenInfo.self)
     }
 
     /// Removes the token for good (admin key).

@@ -109,6 +109,7 @@ def main():
                 blocker.wait(timeout=30)
 
             check_hold_under_a_wrong_clock(tokenpool, redis_port, env)
+            check_hold_stops_the_command_on_a_lost_lease(tokenpool, redis_port, env)
             check_request_log(tokenpool, redis_port)
 
             # A token from an older TokenPool may begin with '-': after '--' it is the token, not an option.
@@ -217,8 +218,67 @@ def check_allocation(cli, base, tokenpool, env):
                                      headers={"Authorization": "Bearer cli-admin", "Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=5).read()
     out = cli("assign", "--count", "2", "--holder", "greedy", "--pool", "take")
-    check(out.returncode == 8 and "maxPerHolder" in out.stderr, f"over the pool's maxPerHolder: exit 8 ({out.returncode}, {out.stderr.strip()})")
+    check(out.returncode == 9 and "maxPerHolder" in out.stderr, f"over the pool's maxPerHolder: exit 9 ({out.returncode}, {out.stderr.strip()})")
     check("maxPerHolder 1" in cli("pools").stdout, "pools shows the cap")
+
+
+def check_hold_stops_the_command_on_a_lost_lease(tokenpool, redis_port, env):
+    """A lease lost under `hold` (its token deleted, or no keep-alive before its deadline) stops the
+    command: SIGTERM, SIGKILL after --kill-after, exit 8; --on-lost continue lets it run on."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    lease_ttl = 1.5
+    server = subprocess.Popen([tokenpool, "serve", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
+                               "--lease-ttl", str(lease_ttl), "--admin-key", "cli-admin", "--log-level", "error"])
+    hold_env = dict(env, TOKENPOOL_SERVER=base)
+
+    def delete(token):
+        request = urllib.request.Request(f"{base}/pools/lost/tokens/{token}", method="DELETE", headers={"Authorization": "Bearer cli-admin"})
+        urllib.request.urlopen(request, timeout=5).read()
+
+    def hold(command, *flags):
+        request = urllib.request.Request(base + "/pools/lost/tokens", method="POST", headers={"Authorization": "Bearer cli-admin"})
+        urllib.request.urlopen(request, timeout=5).read()
+        process = subprocess.Popen([tokenpool, "hold", "--pool", "lost", *flags, "--", "sh", "-c", "echo $TOKENPOOL_TOKEN; " + command],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=hold_env)
+        return process, process.stdout.readline().strip()
+
+    try:
+        wait_ready(base)
+        # The next keep-alive (a third of the lease) finds the token gone: SIGTERM, exit 8.
+        process, token = hold("exec sleep 30")
+        delete(token)
+        deleted = time.monotonic()
+        status, took = process.wait(timeout=20), time.monotonic() - deleted
+        err = process.stderr.read()
+        check(status == 8 and took <= lease_ttl / 3 + 1.5 and "lost" in err and "SIGTERM" in err,
+              f"hold: a deleted token's command is stopped, exit 8 ({status}, after {took:.2f} s: {err.strip()})")
+        # A command that ignores SIGTERM is killed --kill-after later.
+        process, token = hold("trap '' TERM; while :; do sleep 0.1; done", "--kill-after", "1s")
+        delete(token)
+        deleted = time.monotonic()
+        status, took = process.wait(timeout=20), time.monotonic() - deleted
+        check(status == 8 and 1.0 <= took <= lease_ttl / 3 + 2.5, f"hold --kill-after 1s: SIGKILL a second after SIGTERM ({status}, {took:.2f} s)")
+        # No keep-alive gets through (the server stopped): lost at the lease's deadline.
+        process, token = hold("exec sleep 30")
+        assigned = time.monotonic()
+        server.send_signal(signal.SIGSTOP)
+        try:
+            status, took = process.wait(timeout=20), time.monotonic() - assigned
+        finally:
+            server.send_signal(signal.SIGCONT)
+        err = process.stderr.read()
+        check(status == 8 and took <= lease_ttl + 1.0 and "deadline" in err,
+              f"hold: no keep-alive before the lease's deadline stops the command, exit 8 ({status}, after {took:.2f} s)")
+        # --on-lost continue: today's behaviour, said on stderr.
+        process, token = hold("sleep 2; exit 0", "--on-lost", "continue")
+        delete(token)
+        status, err = process.wait(timeout=20), process.stderr.read()
+        check(status == 0 and "goes on without it" in err, f"hold --on-lost continue lets the command finish ({status})")
+    finally:
+        server.send_signal(signal.SIGCONT)
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def check_hold_under_a_wrong_clock(tokenpool, redis_port, env):
