@@ -13,6 +13,9 @@ BROWSER_PY_PACKAGES := selenium==4.27.1
 DOCS_PY_PACKAGE := fastapi-offline==1.7.7
 DOCS_ASSETS = $$($(VENV)/bin/python -c 'import importlib.util, os; print(os.path.join(importlib.util.find_spec("fastapi_offline").submodule_search_locations[0], "static"))')
 VENV := .venv
+# The Python client's own venv: its one dependency, and what its tests and type check need.
+CLIENT_VENV := .venv-client
+CLIENT_PY_PACKAGES := httpx==0.29.0 pytest==9.2.0 pytest-asyncio==1.5.0 mypy==2.4.1
 # The Python test support (free ports, real redis-servers, tokenpool servers and Redis Clusters as
 # context managers, the ok/FAIL lines) that every script in Tests/, Benchmarks/ and topology/ imports,
 # and topology/ itself (the compose topology that Tests/topology checks).
@@ -24,7 +27,7 @@ export PYTHONPATH := $(CURDIR)/Tests/support:$(CURDIR)/topology
 # request's instructions; a from-scratch build takes about a minute longer).
 RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization
 
-.PHONY: deps build run test security-test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench clean
+.PHONY: deps build run test security-test python-test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench clean
 
 deps:
 	@if command -v dpkg >/dev/null 2>&1; then \
@@ -62,6 +65,7 @@ test: deps $(VENV)/.installed
 	python3 Tests/cli/test_cli.py .build/debug
 	python3 Tests/cli/test_readme_lua.py
 	$(MAKE) --no-print-directory security-test
+	$(MAKE) --no-print-directory python-test
 	$(MAKE) --no-print-directory history
 	$(MAKE) --no-print-directory sentinel-test
 	$(MAKE) --no-print-directory redis-cluster-test
@@ -84,6 +88,20 @@ history:
 # rates across three replicas, the audit trail, TLS with HTTP/2 (curl) and its reload on SIGHUP.
 security-test:
 	python3 Tests/security/test_security.py .build/debug
+
+# The Python client (clients/python): installed the way a user does (pip install ./clients/python)
+# into a venv of its own, `mypy --strict`, then pytest against real servers it starts: every call,
+# hold and lost leases, two processes on one pool, 200 async holds, a Redis restart, HTTPS with a
+# CA, no key in any log, and the examples of docs/patterns.md.
+python-test: $(CLIENT_VENV)/.installed
+	$(CLIENT_VENV)/bin/pip install -q --no-deps --force-reinstall ./clients/python
+	cd clients/python && $(CURDIR)/$(CLIENT_VENV)/bin/mypy
+	TOKENPOOL_BINARY=$(CURDIR)/.build/debug/tokenpool $(CLIENT_VENV)/bin/python -m pytest -q -p no:cacheprovider clients/python/tests
+
+$(CLIENT_VENV)/.installed:
+	python3 -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/pip install -q $(CLIENT_PY_PACKAGES)
+	touch $@
 
 # Redis Sentinel: 1 master, 2 replicas, 3 sentinels, three replicas with --redis-wait-replicas 1
 # under tokenpool-load; the master is SIGKILLed. No history violation, every replica serving

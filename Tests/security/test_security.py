@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from typing import Any, Dict, List, Optional, Tuple
 
-from tokenpool_testing import Checks, redis_server, tokenpool_server, wait_ready
+from tokenpool_testing import Checks, make_certificates, redis_server, tokenpool_server, wait_ready
 
 checks = Checks("security")
 check = checks.check
@@ -232,21 +232,6 @@ def reload_under_load(base: str, path: pathlib.Path, entries: Dict[str, Dict[str
     metrics = urllib.request.urlopen(urllib.request.Request(base + "/metrics", headers={"Authorization": f"Bearer {keys['ops']}"}), timeout=5).read().decode()
     check(status == 200 and "tokenpool_keys_file_valid 0" in metrics, "a broken keys file keeps the old keys and sets tokenpool_keys_file_valid 0")
     write_keys(path, base_entries + [entries["team-admin"]])
-
-
-def make_certificates(work: pathlib.Path, name: str) -> Tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
-    """A CA and a server certificate for 127.0.0.1 signed by it (openssl)."""
-    ca_key, ca, key, csr, cert = (work / f"{name}-{part}" for part in ("ca.key", "ca.pem", "key.pem", "csr.pem", "cert.pem"))
-    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)  # noqa: E731
-    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
-        "-days", "2", "-subj", f"/CN=TokenPool test CA {name}")
-    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(csr),
-        "-subj", f"/CN={name}")
-    extensions = work / f"{name}.ext"
-    extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-out", str(cert), "-days", "2",
-        "-extfile", str(extensions))
-    return ca, cert, key
 
 
 def curl(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
