@@ -262,7 +262,9 @@ def token_paths():
                            "`holder`, `count`, `availableAt` (cooling; disabled with a quarantine), `reason` (disabled) or `by` (the name of "
                            "the API key that asked for a generate, delete, disable or enable)). The scripts "
                            "append to the stream in the same atomic step as the change, so every replica's stream shows "
-                           "every replica's changes, within a quarter second. It starts with what happens next; "
+                           "every replica's changes, within a quarter second; a replica reads each pool's stream once for all its "
+                           "listeners. A listener 1000 events behind gets `event: reconnect` and the stream ends (reconnect "
+                           "with `Last-Event-ID`). It starts with what happens next; "
                            "`Last-Event-ID` (sent by an EventSource that reconnects) or `?since=MS` replays what the stream "
                            "still holds (about the last 1000 events). A comment line every 5 s keeps quiet connections "
                            "open. A holder can watch for its own token's `lapsed`. Client or admin key.",

@@ -93,8 +93,10 @@ func buildResponder(
     pool: TokenPool, security: APIGuard, maxBodySize: Int, registry: PrometheusCollectorRegistry, docsAssets: String? = nil,
     logLevel: Logger.Level
 ) throws -> APIResponder<TokenRequestContext> {
+    var logger = Logger(label: "tokenpool")
+    logger.logLevel = logLevel
     let routes = try APIRoutes<TokenRequestContext>(
-        tokens: TokenController(pool: pool, maxBodySize: maxBodySize), events: EventsController(pool: pool), health: HealthController(pool: pool),
+        tokens: TokenController(pool: pool, maxBodySize: maxBodySize), events: EventsController(pool: pool, hub: EventsHub(pool: pool, logger: logger)), health: HealthController(pool: pool),
         metrics: MetricsController(pool: pool, registry: registry), docs: DocsController(maxWait: pool.settings.maxWait, assetsDirectory: docsAssets),
         dashboard: DashboardController(), audit: AuditController(trail: security.audit)
     )

@@ -14,7 +14,8 @@ struct RouteTableTests {
     static func routeTable() throws -> APIRoutes<TokenRequestContext> {
         let pool = TokenPool(redis: try RedisConfiguration(url: "redis://127.0.0.1:1"), logger: Logger(label: "test"))
         return try APIRoutes(
-            tokens: TokenController(pool: pool, maxBodySize: 1024), events: EventsController(pool: pool), health: HealthController(pool: pool),
+            tokens: TokenController(pool: pool, maxBodySize: 1024), events: EventsController(pool: pool, hub: EventsHub(pool: pool, logger: Logger(label: "test"))),
+            health: HealthController(pool: pool),
             metrics: MetricsController(pool: pool, registry: PrometheusMetrics.registry), docs: DocsController(), dashboard: DashboardController(),
             audit: AuditController(trail: nil)
         )

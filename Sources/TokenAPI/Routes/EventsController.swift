@@ -11,21 +11,22 @@ import ServiceLifecycle
 /// (`text/event-stream`), from the Redis stream the scripts append to in the same step as each
 /// change, so every replica's stream shows every replica's changes.
 ///
-/// Each replica reads the stream every ``pollInterval`` (non-blocking `XRANGE` after the last id
-/// sent, on the shared connections: no connection held per listener). `Last-Event-ID` (what an
-/// EventSource sends when it reconnects) or `?since=MS` replays what the stream still holds (the
-/// last ~1000 events); otherwise the stream starts with what happens next.
+/// A listener first reads what it asked to replay (`Last-Event-ID`, what an EventSource sends
+/// when it reconnects, or `?since=MS`: the last ~1000 events the stream holds) by itself, then
+/// joins its pool's feed in the ``EventsHub``: one `XRANGE` every 250 ms per pool per replica,
+/// however many listen. A stream with `?duration=S` (a short look) reads by itself throughout.
 struct EventsController<Context: RequestContext>: Sendable {
     let pool: TokenPool
-    var pollInterval: Duration = .milliseconds(250)
-    /// A comment line this often when nothing happens, so proxies keep the connection and a
-    /// client that left is noticed.
-    var heartbeat: Duration = .seconds(5)
+    let hub: EventsHub
+
+    init(pool: TokenPool, hub: EventsHub) {
+        (self.pool, self.hub) = (pool, hub)
+    }
 
     func stream(_ request: Request, _ context: Context, _ name: PoolName) async throws -> Response {
         let start: String
         if let last = request.headers[.lastEventID] {
-            guard Self.isStreamID(last) else { throw ProblemDetails.badRequest("Last-Event-ID must be an event's id, like 1764383740844-0") }
+            guard StreamID(last) != nil else { throw ProblemDetails.badRequest("Last-Event-ID must be an event's id, like 1764383740844-0") }
             start = last
         } else if let since = request.uri.queryParameters.get("since") {
             guard let ms = Int64(since), ms >= 0 else { throw ProblemDetails.badRequest("since must be a time in ms since the epoch") }
@@ -42,16 +43,16 @@ struct EventsController<Context: RequestContext>: Sendable {
             duration = .milliseconds(Int64(seconds * 1000))
         }
         let ends = duration.map { ContinuousClock.now + $0 }
-        let (pool, logger, poll, heartbeat) = (self.pool, context.logger, self.pollInterval, self.heartbeat)
+        let (pool, hub, logger) = (self.pool, self.hub, context.logger)
         let body = ResponseBody { writer in
-            var last = start
-            var quietSince = ContinuousClock.now
             try await writer.write(ByteBuffer(string: ": events of pool \(name)\nretry: 1000\n\n"))
-            // Ends when the client leaves (a write fails), the server shuts down (noticed within a
-            // poll), or `duration` is up.
-            let stopping = NIOLockedValueBox(false)
+            // Ends when the client leaves (a write fails), the server shuts down, or `duration` is up.
+            let stopping = NIOLockedValueBox<EventsHub.Subscription?>(nil)
+            let stopped = NIOLockedValueBox(false)
             try await withGracefulShutdownHandler {
-                while !Task.isCancelled, !stopping.withLockedValue({ $0 }), ends.map({ ContinuousClock.now < $0 }) ?? true {
+                var last = start
+                // Reads by itself until it has all the stream holds, then (without `duration`) joins the feed.
+                while !Task.isCancelled, !stopped.withLockedValue({ $0 }), ends.map({ ContinuousClock.now < $0 }) ?? true {
                     do {
                         let events = try await pool.events(in: name, after: last)
                         if let newest = events.last {
@@ -59,22 +60,25 @@ struct EventsController<Context: RequestContext>: Sendable {
                             for event in events { buffer.writeServerSentEvent(event) }
                             try await writer.write(buffer)
                             last = newest.id
-                            quietSince = .now
                             continue
+                        }
+                        if ends == nil, let position = StreamID(last), let (deliveries, subscription) = hub.subscribe(to: name, after: position) {
+                            stopping.withLockedValue { $0 = subscription }
+                            defer { subscription.cancel() }
+                            if stopped.withLockedValue({ $0 }) { break }
+                            try await Self.forward(deliveries, subscription, to: &writer, lastSent: last)
+                            break
                         }
                     } catch let error as RedisClientError {
                         logger.debug("Events cannot be read for now", metadata: ["tokenpool.pool": "\(name)", "error": "\(error)"])
                     } catch let error as RedisServerError {
                         logger.debug("Events cannot be read for now", metadata: ["tokenpool.pool": "\(name)", "error": "\(error.message)"])
                     }
-                    if ContinuousClock.now - quietSince >= heartbeat {
-                        try await writer.write(ByteBuffer(string: ": quiet\n\n"))
-                        quietSince = .now
-                    }
-                    try await Task.sleep(for: poll)
+                    try await Task.sleep(for: hub.interval)
                 }
             } onGracefulShutdown: {
-                stopping.withLockedValue { $0 = true }
+                stopped.withLockedValue { $0 = true }
+                stopping.withLockedValue { $0 }?.cancel()
             }
             try await writer.finish(nil)
         }
@@ -85,10 +89,26 @@ struct EventsController<Context: RequestContext>: Sendable {
         )
     }
 
-    /// A stream entry id: `MS-SEQ`.
-    private static func isStreamID(_ text: String) -> Bool {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.count <= 20 && $0.allSatisfy(\.isASCII) && UInt64($0) != nil }
+    /// Writes the feed's deliveries until it ends them (shutdown, or this listener fell too far
+    /// behind: then a last `event: reconnect` asks the client to come back with Last-Event-ID).
+    private static func forward(
+        _ deliveries: AsyncStream<EventsHub.Delivery>, _ subscription: EventsHub.Subscription, to writer: inout some ResponseBodyWriter, lastSent: String
+    ) async throws {
+        var lastSent = lastSent
+        for await delivery in deliveries {
+            subscription.took(delivery)
+            switch delivery {
+            case .events(let events):
+                var buffer = ByteBuffer()
+                for event in events { buffer.writeImmutableBuffer(event.bytes) }
+                try await writer.write(buffer)
+                lastSent = events.last?.id.description ?? lastSent
+            case .quiet:
+                try await writer.write(ByteBuffer(string: ": quiet\n\n"))
+            case .reconnect:
+                try await writer.write(ByteBuffer(string: "event: reconnect\ndata: {\"lastEventId\":\"\(lastSent)\"}\n\n"))
+            }
+        }
     }
 }
 
