@@ -27,7 +27,7 @@ export PYTHONPATH := $(CURDIR)/Tests/support:$(CURDIR)/topology
 # request's instructions; a from-scratch build takes about a minute longer).
 RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization
 
-.PHONY: deps build run test security-test python-test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench bench-listeners clean
+.PHONY: deps build run test security-test python-test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench bench-listeners bench-waiters clean
 
 deps:
 	@if command -v dpkg >/dev/null 2>&1; then \
@@ -67,6 +67,7 @@ test: deps $(VENV)/.installed
 	$(MAKE) --no-print-directory security-test
 	$(MAKE) --no-print-directory python-test
 	python3 Tests/events/test_fanout.py .build/debug
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); python3 Tests/load/many_waiters.py .build/debug 2000
 	$(MAKE) --no-print-directory history
 	$(MAKE) --no-print-directory sentinel-test
 	$(MAKE) --no-print-directory redis-cluster-test
@@ -181,7 +182,8 @@ bench: deps $(VENV)/.installed
 	$(VENV)/bin/python Benchmarks/handover.py .build/release/tokenpool
 	$(VENV)/bin/python Benchmarks/allocation.py .build/release/tokenpool
 	$(VENV)/bin/python Benchmarks/codec.py
-	ulimit -n 65536 && $(VENV)/bin/python Benchmarks/listeners.py .build/release/tokenpool 10000 10
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Benchmarks/listeners.py .build/release/tokenpool 10000 10
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Tests/load/many_waiters.py .build/release 100 10000 --report
 	AB_BASELINE_ARGS="--threads 2" AB_CANDIDATE_ARGS="--threads 1" AB_REPORT=docs/benchmarks-threads.md BASELINE_LABEL="--threads 2" \
 		AB_TITLE="One event-loop thread against two (\`--threads\`), side by side" \
 		$(VENV)/bin/python Benchmarks/ab.py .build/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
@@ -210,11 +212,17 @@ else
 	$(VENV)/bin/python Benchmarks/instructions.py current=.build/release/tokenpool
 endif
 
+# 100 and then 10,000 waiting assigns on one replica (also part of `make bench`): what waiting costs
+# Redis and the replica, hand-over times, every waiter served once.
+bench-waiters: deps $(VENV)/.installed
+	$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS)
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Tests/load/many_waiters.py .build/release 100 10000 --report
+
 # 10,000 SSE listeners over 10 pools on one replica (also part of `make bench`): Redis's reads,
 # each event's delay to every listener, server memory per listener. The file limit is raised here only.
 bench-listeners: deps $(VENV)/.installed
 	$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS)
-	ulimit -n 65536 && $(VENV)/bin/python Benchmarks/listeners.py .build/release/tokenpool 10000 10
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Benchmarks/listeners.py .build/release/tokenpool 10000 10
 
 	$(VENV)/bin/python Benchmarks/cluster_pools.py
 
