@@ -328,7 +328,11 @@ def report(r, path):
         "`/healthz`, keep-alive, the cycle, a 404; against `BASELINE` when given), "
         "[benchmarks-ab.md](benchmarks-ab.md) (side by side against `BASELINE`), "
         "[benchmarks-threads.md](benchmarks-threads.md) (one event-loop thread against two) and "
-        "[benchmarks-codec.md](benchmarks-codec.md) (the RESP codec's micro-benchmarks).",
+        "[benchmarks-codec.md](benchmarks-codec.md) (the RESP codec's micro-benchmarks); "
+        "[benchmarks-keys.md](benchmarks-keys.md) and [benchmarks-key-rate.md](benchmarks-key-rate.md) (a keys file of 50 keys, "
+        "and per-key rates, against no keys); [benchmarks-listeners.md](benchmarks-listeners.md) (`make bench-listeners`: 10,000 SSE "
+        "listeners on one replica) and [benchmarks-waiters.md](benchmarks-waiters.md) (`make bench-waiters`: 100 and 10,000 waiting "
+        "assigns on one replica), read with [scaling.md](scaling.md).",
         "",
     ]
     path.write_text("\n".join(lines) + "\n")
