@@ -187,7 +187,9 @@ class TokenPool(_calls.Endpoint):
             raise
         finally:
             stop.set()
-            thread.join()
+            # A keep-alive in flight (to a server that does not answer) may take up to what is
+            # left of the lease: the block does not wait for it; the thread drops its answer.
+            thread.join(timeout=1.0)
             if not lease.lost:
                 try:
                     self.unblock(lease.token, cooldown=lease.cooldown, outcome=lease.outcome)
@@ -201,10 +203,13 @@ class TokenPool(_calls.Endpoint):
         while not stop.wait(pause):
             sent_at = time.monotonic()
             try:
-                lease.kept(self._send(self._calls.keep_alive(lease.token, None), deadline=sent_at + max(0.05, lease.time_left())), sent_at)
+                kept = self._send(self._calls.keep_alive(lease.token, None), deadline=sent_at + max(0.05, lease.time_left()))
+                if stop.is_set():
+                    return
+                lease.kept(kept, sent_at)
                 pause = lease.interval()
             except TokenPoolError as error:
-                if lease.failed(error):
+                if stop.is_set() or lease.failed(error):
                     return
                 pause = lease.retry_pause()
             except Exception as error:  # A bug of ours must not leave the block running unwatched.
