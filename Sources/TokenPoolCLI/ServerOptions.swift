@@ -19,7 +19,12 @@ struct ServerOptions: ParsableArguments {
     var client: TokenPoolClient {
         let environment = ProcessInfo.processInfo.environment
         let base = self.server ?? environment["TOKENPOOL_SERVER"] ?? "http://127.0.0.1:8080"
-        return TokenPoolClient(baseURL: base, key: environment["TOKENPOOL_KEY"].flatMap { $0.isEmpty ? nil : $0 }, httpClient: CLIHTTPClient.shared)
+        var client = TokenPoolClient(baseURL: base, key: environment["TOKENPOOL_KEY"].flatMap { $0.isEmpty ? nil : $0 }, httpClient: CLIHTTPClient.shared)
+        // TOKENPOOL_TRACE=1: each answer's protocol, status and request on stderr (like curl -v, without headers).
+        if environment["TOKENPOOL_TRACE"] == "1" {
+            client.trace = { FileHandle.standardError.write(Data("tokenpool: \($0)\n".utf8)) }
+        }
+        return client
     }
 
     /// Runs one call: prints its answer (JSON, or the plain text `plain` makes of it) and exits

@@ -22,6 +22,9 @@ public struct TokenPoolClient: Sendable {
     public let key: String?
     /// How long one request may take before it fails with ``TokenPoolClientError/Code/transport``.
     public let timeout: Duration
+    /// Told of every answer: `HTTP/2.0 200 GET URL` (the protocol ALPN chose, the status, the
+    /// request; never a header, so never the key). The CLI prints it with `TOKENPOOL_TRACE=1`.
+    public var trace: (@Sendable (String) -> Void)?
     private let http: HTTPClient
 
     public init(baseURL: String, key: String? = nil, timeout: Duration = .seconds(10), httpClient: HTTPClient = .shared) {
@@ -311,6 +314,7 @@ public struct TokenPoolClient: Sendable {
         let bytes: ByteBuffer
         do {
             let response = try await self.http.execute(request, timeout: TimeAmount(timeout))
+            self.trace?("\(response.version) \(response.status.code) \(method.rawValue) \(request.url)")
             status = Int(response.status.code)
             headers = response.headers
             bytes = try await response.body.collect(upTo: 64 << 20)

@@ -270,6 +270,9 @@ def tls(work: pathlib.Path, redis_url: str, keys: Dict[str, str], keys_file: pat
         env = {**os.environ, "TOKENPOOL_SERVER": base, "TOKENPOOL_KEY": keys["ops"], "TOKENPOOL_CA_FILE": str(ca)}
         run = subprocess.run([TOKENPOOL, "stats", "--pool", "tls", "--json"], capture_output=True, text=True, env=env, timeout=30)
         check(run.returncode == 0 and json.loads(run.stdout or "{}").get("total") == 1, f"the Swift client speaks HTTPS with a given CA: {run.stderr.strip()}")
+        traced = subprocess.run([TOKENPOOL, "stats", "--pool", "tls"], capture_output=True, text=True, env={**env, "TOKENPOOL_TRACE": "1"}, timeout=30)
+        check(traced.returncode == 0 and "HTTP/2.0 200 GET https://" in traced.stderr,
+              f"and HTTP/2, by ALPN: {traced.stderr.strip()}")
         run = subprocess.run([TOKENPOOL, "stats", "--pool", "tls"], capture_output=True, text=True,
                              env={**env, "TOKENPOOL_CA_FILE": ""}, timeout=30)
         check(run.returncode != 0, "the Swift client without the CA refuses the server's certificate")
