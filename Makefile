@@ -197,7 +197,7 @@ bench: deps $(VENV)/.installed
 		AB_TITLE="Behind a keys file of 50 keys against no keys (one binary), side by side" \
 		$(VENV)/bin/python Benchmarks/ab.py .build/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
 	AB_CANDIDATE_KEYS=rate AB_REPORT=docs/benchmarks-key-rate.md BASELINE_LABEL="no keys" \
-		AB_TITLE="Keys with a per-key rate (one Redis call a request) against no keys (one binary), side by side" \
+		AB_TITLE="Keys with a per-key rate (counted in the request's own script call) against no keys (one binary), side by side" \
 		$(VENV)/bin/python Benchmarks/ab.py .build/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
 ifneq ($(BASELINE),)
 	@if [ ! -x .build/baseline-$(BASELINE)/release/tokenpool ]; then \

@@ -158,32 +158,40 @@ def audit(base: str, keys: Dict[str, str], secrets: List[str]) -> None:
 
 
 def rate_across_replicas(bases: List[str], key: str, per_second: float, burst: int, seconds: float = 3.0) -> None:
-    """Six threads spray three replicas; what gets through is the key's one budget."""
+    """Six threads spray three replicas, half on a read (the rate counted by its own call), half
+    on assign (a hot route: counted in the assign's own script call); what gets through is the
+    key's one budget."""
     allowed, limited, other = [0], [0], []
+    limited_on = set()
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
     started = time.monotonic()
 
-    def spray(base: str) -> None:
+    def spray(base: str, hot: bool) -> None:
         while time.monotonic() < stop_at:
-            status, _, headers = call(base, "GET", "/pools/team-a-1", key)
+            if hot:
+                # An empty pool: 404 no free token once let through.
+                status, _, headers = call(base, "POST", "/pools/rated-empty/tokens/assign", key)
+            else:
+                status, _, headers = call(base, "GET", "/pools/team-a-1", key)
             with lock:
-                if status == 200:
+                if status in (200, 404):
                     allowed[0] += 1
                 elif status == 429 and headers.get("Retry-After"):
                     limited[0] += 1
+                    limited_on.add(hot)
                 else:
                     other.append(status)
 
-    threads = [threading.Thread(target=spray, args=(bases[i % 3],)) for i in range(6)]
+    threads = [threading.Thread(target=spray, args=(bases[i % 3], i % 2 == 1)) for i in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
     expected = burst + per_second * elapsed
-    check(not other, f"only 200 and 429 with Retry-After: {other[:5]}")
-    check(limited[0] > 0, f"requests over the rate were refused ({limited[0]})")
+    check(not other, f"only 200/404 and 429 with Retry-After: {other[:5]}")
+    check(limited[0] > 0 and limited_on == {True, False}, f"requests over the rate were refused ({limited[0]}), on the hot route and the other")
     check(abs(allowed[0] - expected) <= 0.2 * expected,
           f"{allowed[0]} let through in {elapsed:.2f} s over 3 replicas; the rate allows {expected:.0f} (±20%)")
 

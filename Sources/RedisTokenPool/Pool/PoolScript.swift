@@ -52,19 +52,44 @@ package enum PoolScript: Int, CaseIterable {
     /// In `allCases` order, which is the raw values'.
     private static let definitions = allCases.map(\.definition)
 
-    /// `tokenpool_` and 16 hex digits of the scripts' hash.
+    /// `tokenpool_` and 16 hex digits of the scripts' hash (and of the rated wrapper's).
     static let libraryName: String = {
-        let text = LuaSource.prelude + allCases.map(\.body).joined()
+        let text = LuaSource.prelude + allCases.map(\.body).joined() + ratedWrapper
         return "tokenpool_" + String(fnv1a64(text), radix: 16).leftPadded(to: 16)
     }()
 
+    /// Whether a `SCRIPT_rated` function runs the script after an API key's rate (rate.lua):
+    /// every pool script does; the rate and the audit trail are not a pool's.
+    var foldsRate: Bool { self != .rate && self != .audit }
+
+    /// The body of each `LIBRARY_SCRIPT_rated` function: the last key is an API key's rate, the
+    /// last two arguments its interval (µs) and burst. The rate is counted first (rate.lua); over
+    /// it, the script does not run and the answer is `{'rate_limited', RETRY_MS}`. One call for
+    /// both, where Redis holds the key's rate and the pool together (not on Redis Cluster).
+    static let ratedWrapper = """
+            local rateKey = table.remove(keys)
+            local burst = table.remove(args)
+            local interval = table.remove(args)
+            KEYS, ARGV = {rateKey}, {interval, burst}
+            reset()
+            local verdict = script_rate()
+            if verdict[1] == 0 then
+                return {'rate_limited', verdict[2]}
+            end
+        """
+
     /// Every script as a function `LIBRARY_SCRIPT` of one library.
-    static let library = makeLibrary(name: libraryName, prelude: LuaSource.prelude, scripts: allCases.map { ($0.name, $0.body, $0.changesState) })
+    static let library = makeLibrary(
+        name: libraryName, prelude: LuaSource.prelude, scripts: allCases.map { ($0.name, $0.body, $0.changesState) },
+        rated: allCases.filter(\.foldsRate).map(\.name)
+    )
 
     /// A library of `scripts` after `prelude`: the prelude's `KEYS` and `ARGV` are the library's
     /// locals, and each function sets them and calls the prelude's `reset()` before its body
     /// runs, so no script can read the clock or settings of the call before it.
-    static func makeLibrary(name: String, prelude: String, scripts: [(name: String, body: String, changesState: Bool)]) -> RedisLibrary {
+    /// `rated` names the scripts that also get a `NAME_rated` function (``ratedWrapper`` first;
+    /// it writes the rate, so it is never `no-writes`); they come after `rate` is defined.
+    static func makeLibrary(name: String, prelude: String, scripts: [(name: String, body: String, changesState: Bool)], rated: [String] = []) -> RedisLibrary {
         var source = "#!lua name=\(name)\n-- TokenPool's scripts, made from Scripts/lua by PoolScript.swift.\nlocal KEYS, ARGV\n"
         source += prelude
         for script in scripts {
@@ -73,6 +98,11 @@ package enum PoolScript: Int, CaseIterable {
             source += "    KEYS, ARGV = keys, args\n    reset()\n    return script_\(script.name)()\nend"
             source += script.changesState ? "}\n" : ", flags = {'no-writes'}}\n"
         }
+        for script in rated {
+            source += "redis.register_function{function_name = '\(name)_\(script)_rated', callback = function(keys, args)\n"
+            source += ratedWrapper
+            source += "    KEYS, ARGV = keys, args\n    reset()\n    return script_\(script)()\nend}\n"
+        }
         return RedisLibrary(name: name, source: source)
     }
 
@@ -80,6 +110,16 @@ package enum PoolScript: Int, CaseIterable {
     private static let scripts: [RedisScript] = allCases.map { script in
         let function = RedisScript.Function(library: library, name: "\(libraryName)_\(script.name)")
         return RedisScript(name: script.name, source: LuaSource.prelude + script.body, function: function)
+    }
+
+    /// The script with an API key's rate counted first, in the same call: only as a function.
+    /// Where Redis runs no functions its script answers `NORATED`, and the caller counts the
+    /// rate by itself first (``RedisClient/run(_:in:keys:)``).
+    var rated: RedisScript { Self.ratedScripts[self.rawValue] }
+
+    private static let ratedScripts: [RedisScript] = allCases.map { script in
+        let function = RedisScript.Function(library: library, name: "\(libraryName)_\(script.name)_rated")
+        return RedisScript(name: script.name + "_rated", source: "return redis.error_reply('NORATED no functions: the rate is counted by itself')", function: function)
     }
 }
 
@@ -100,9 +140,29 @@ extension PoolScriptCall {
 
 extension RedisClient {
     /// Runs one script on `pool`'s keys and decodes its reply: the one place a script's reply is read.
+    ///
+    /// The first script call of a request that carries a ``RateCharge`` (an API key's rate) counts
+    /// it in the same call (`SCRIPT_rated`) on one Redis or Sentinel; over the rate, nothing runs
+    /// and the call throws ``TokenPoolError/rateLimited(_:)``. On Redis Cluster (the rate's key is
+    /// in another slot) or without functions, the rate is counted by its own call first.
     func run<Call: PoolScriptCall>(_ call: Call, in pool: PoolName, keys: PoolKeys) async throws -> Call.Reply {
         var scriptKeys = keys.scriptKeys
         if let record = call.idempotencyRecord { scriptKeys.append(record) }
+        if let charge = RateCharge.current, charge.take() {
+            if self.configuration.cluster == nil {
+                do {
+                    let reply = try await self.evaluate(
+                        Call.script.rated, keys: scriptKeys + [charge.key], arguments: call.arguments + charge.arguments,
+                        changesState: Call.script.changesState
+                    )
+                    try RateCharge.checkFolded(reply)
+                    return try Call.Reply.decode(reply, script: Call.script, pool: pool)
+                } catch let error as RedisServerError where error.prefix == "NORATED" {
+                    // No functions here: counted by itself below.
+                }
+            }
+            try RateCharge.checkRate(try await self.evaluate(PoolScript.rate.script, keys: [charge.key], arguments: charge.arguments, changesState: false))
+        }
         let reply = try await self.evaluate(Call.script.script, keys: scriptKeys, arguments: call.arguments, changesState: Call.script.changesState)
         return try Call.Reply.decode(reply, script: Call.script, pool: pool)
     }

@@ -28,6 +28,8 @@ struct APIGuard: Sendable {
         let access: Access
         /// Whether it acts on one pool (`{pool}`, or the default pool's short path).
         let pooled: Bool
+        /// A hot route (assign, unblock, keep-alive): its key's rate is counted by its script call.
+        var hot = false
         /// Whether a call is an admin change the audit trail records, whatever its answer.
         var audited: Bool { self.method != .get && (self.access == .admin || self.access == .holderOrAdmin) }
     }
@@ -41,8 +43,19 @@ struct APIGuard: Sendable {
     /// The key of a request that `route` lets in; nil when the service is open. Throws a
     /// ``Refusal`` with the problem a refused request gets (401, 403, 429).
     func admit(_ request: Request, parameters: Parameters, route: RouteFacts) async throws -> APIKey? {
+        try await self.admission(request, parameters: parameters, route: route).key
+    }
+
+    /// The key a request is let in with, and on a hot route its rate, left for the request's
+    /// script call to count (folded into it: one Redis call for both).
+    struct Admission {
+        var key: APIKey?
+        var charge: RateCharge?
+    }
+
+    func admission(_ request: Request, parameters: Parameters, route: RouteFacts) async throws -> Admission {
         let ring = self.keys.ring
-        if ring.isOpen { return nil }
+        if ring.isOpen { return Admission() }
         guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer ",
             let key = ring.key(presented: header.dropFirst(7).drop { $0 == " " })
         else {
@@ -54,10 +67,22 @@ struct APIGuard: Sendable {
         } catch let problem as ProblemDetails {
             throw Refusal(problem: problem, key: key.name)
         }
-        return key
+        if route.hot, let rate = key.rate, let rates = self.rates {
+            return Admission(key: key, charge: rates.charge(key: key.name, perSecond: rate.perSecond, burst: rate.burst))
+        }
+        if let rate = key.rate, let rates = self.rates, let wait = try await rates.admit(key: key.name, perSecond: rate.perSecond, burst: rate.burst) {
+            throw Refusal(problem: Self.rateLimited(wait), key: key.name)
+        }
+        return Admission(key: key)
     }
 
-    /// The role, pool and rate checks of a known key.
+    /// 429 `rate-limited`, with `Retry-After` in whole seconds.
+    static func rateLimited(_ wait: Duration) -> ProblemDetails {
+        let seconds = max(1, Int((Double(wait.milliseconds) / 1000).rounded(.up)))
+        return ProblemDetails(.tooManyRequests, "rate-limited", "this key is over its rate; retry in \(seconds) s", headers: [.retryAfter: String(seconds)])
+    }
+
+    /// The role and pool checks of a known key.
     private func check(_ key: APIKey, _ request: Request, parameters: Parameters, route: RouteFacts) async throws {
         switch route.access {
         case .open, .client: break
@@ -72,12 +97,6 @@ struct APIGuard: Sendable {
         }
         if route.pooled, key.pools != .every, let pool = PoolName(parameters.get("pool") ?? PoolName.default.rawValue), !key.pools.allows(pool) {
             throw ProblemDetails(.forbidden, "forbidden-pool", "this key may not use pool '\(pool)'")
-        }
-        if let rate = key.rate, let rates = self.rates,
-            let wait = try await rates.admit(key: key.name, perSecond: rate.perSecond, burst: rate.burst)
-        {
-            let seconds = max(1, Int((Double(wait.milliseconds) / 1000).rounded(.up)))
-            throw ProblemDetails(.tooManyRequests, "rate-limited", "this key is over its rate; retry in \(seconds) s", headers: [.retryAfter: String(seconds)])
         }
     }
 
@@ -109,17 +128,38 @@ extension APIRoute where Context: CallerRequestContext {
     func guarded(by security: APIGuard) -> Self {
         guard self.access != .open else { return self }
         let handler = self.handler
-        let facts = APIGuard.RouteFacts(method: self.method, path: self.path, access: self.access, pooled: self.pooled)
+        let facts = APIGuard.RouteFacts(method: self.method, path: self.path, access: self.access, pooled: self.pooled, hot: self.hot)
         return Self(self.method, self.path, self.access, hot: self.hot, documented: self.documented, pooled: self.pooled) { request, context in
             var context = context
+            let admission: APIGuard.Admission
             do {
-                context.caller = try await security.admit(request, parameters: context.parameters, route: facts)
+                admission = try await security.admission(request, parameters: context.parameters, route: facts)
             } catch let refusal as APIGuard.Refusal {
                 await security.record(
                     request, parameters: context.parameters, route: facts, key: refusal.key, status: refusal.problem.status, result: refusal.problem.slug,
                     client: context.clientAddress, logger: context.logger
                 )
                 throw refusal.problem
+            }
+            context.caller = admission.key
+            if let charge = admission.charge {
+                // A hot route: its script call counts the key's rate in the same Redis call.
+                do {
+                    let response = try await RateCharge.$current.withValue(charge) { try await handler(request, context) }
+                    if !charge.wasTaken { _ = try? await security.rates?.admit(charge) }
+                    return response
+                } catch let limited as RateLimited {
+                    let problem = APIGuard.rateLimited(limited.retry)
+                    await security.record(
+                        request, parameters: context.parameters, route: facts, key: admission.key?.name, status: problem.status, result: problem.slug,
+                        client: context.clientAddress, logger: context.logger
+                    )
+                    throw problem
+                } catch {
+                    // Refused before any script call (a bad lease, say): it still counts.
+                    if !charge.wasTaken { _ = try? await security.rates?.admit(charge) }
+                    throw error
+                }
             }
             guard facts.audited else { return try await handler(request, context) }
             let name = context.caller?.name
