@@ -13,7 +13,6 @@ and the server's memory (VmRSS) per listener. Writes docs/benchmarks-listeners.m
 import asyncio
 import json
 import os
-import pathlib
 import statistics
 import subprocess
 import sys
@@ -23,23 +22,9 @@ import urllib.request
 from typing import Dict, List
 
 from run_bench import ROOT
-from tokenpool_testing import cli, free_port, start_redis, wait_ready
+from tokenpool_testing import command_calls, free_port, rss_kib, start_redis, wait_ready
 
 MEASURE_SECONDS = float(os.environ.get("LISTENERS_SECONDS", "10"))
-
-
-def rss_kib(pid: int) -> int:
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def xrange_calls(redis_port: int) -> int:
-    for line in cli(redis_port, "INFO", "commandstats").splitlines():
-        if line.startswith("cmdstat_xrange:"):
-            return int(line.split("calls=")[1].split(",")[0])
-    return 0
 
 
 def post(base: str, path: str, body: bytes = b"") -> Dict:
@@ -106,10 +91,10 @@ async def measure(label: str, listeners: Listeners, base: str, pools: List[str],
     await listeners.open(pools, count)
     await asyncio.sleep(2)  # Every stream caught up and joined its pool's feed.
     listeners.delays, listeners.recording = [], True
-    reads_before, started = xrange_calls(redis_port), time.monotonic()
+    reads_before, started = command_calls(redis_port, "xrange"), time.monotonic()
     await drive(base, pools, MEASURE_SECONDS)
     await asyncio.sleep(1)
-    reads = (xrange_calls(redis_port) - reads_before) / (time.monotonic() - started)
+    reads = (command_calls(redis_port, "xrange") - reads_before) / (time.monotonic() - started)
     listeners.recording = False
     rss = rss_kib(pid)
     delays = sorted(listeners.delays)

@@ -9,7 +9,7 @@ import time
 import urllib.request
 from typing import Dict, List
 
-from tokenpool_testing import Checks, cli, redis_server, tokenpool_server
+from tokenpool_testing import Checks, command_calls, redis_server, tokenpool_server
 
 POOLS = ["fan-a", "fan-b", "fan-c"]
 
@@ -17,13 +17,6 @@ POOLS = ["fan-a", "fan-b", "fan-c"]
 def post(base: str, path: str, body: bytes = b"") -> Dict:
     with urllib.request.urlopen(urllib.request.Request(base + path, method="POST", data=body), timeout=10) as response:
         return json.loads(response.read() or b"null")
-
-
-def xrange_calls(port: int) -> int:
-    for line in cli(port, "INFO", "commandstats").splitlines():
-        if line.startswith("cmdstat_xrange:"):
-            return int(line.split("calls=")[1].split(",")[0])
-    return 0
 
 
 async def listen(port: int, pool: str, ids: List[str], ready: List[int]) -> None:
@@ -48,7 +41,7 @@ async def round_of(base: str, redis_port: int, port: int, count: int, seconds: f
         await asyncio.sleep(0.05)
     await asyncio.sleep(1.0)
     loop = asyncio.get_running_loop()
-    before, started = xrange_calls(redis_port), time.monotonic()
+    before, started = command_calls(redis_port, "xrange"), time.monotonic()
     written: Dict[str, int] = {pool: 0 for pool in POOLS}
     while time.monotonic() - started < seconds:
         for pool in POOLS:
@@ -57,7 +50,7 @@ async def round_of(base: str, redis_port: int, port: int, count: int, seconds: f
             written[pool] += 2
         await asyncio.sleep(0.2)
     await asyncio.sleep(1.0)
-    rate = (xrange_calls(redis_port) - before) / (time.monotonic() - started)
+    rate = (command_calls(redis_port, "xrange") - before) / (time.monotonic() - started)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -23,7 +23,7 @@ import time
 import urllib.request
 from typing import Dict, List, Optional, Tuple
 
-from tokenpool_testing import Checks, cli, free_port, start_redis, wait_ready
+from tokenpool_testing import Checks, command_calls, free_port, redis_info, rss_kib, start_redis, wait_ready
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 POOL = "many"
@@ -33,28 +33,6 @@ def call(base: str, method: str, path: str, body: Optional[dict] = None) -> dict
     request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None)
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read() or b"null")
-
-
-def rss_kib(pid: int) -> int:
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def fcalls(port: int) -> int:
-    """FCALLs Redis has run (INFO commandstats): the scripts' calls, what the replica sends."""
-    for line in cli(port, "INFO", "commandstats").splitlines():
-        if line.startswith("cmdstat_fcall:"):
-            return int(line.split("calls=")[1].split(",")[0])
-    return 0
-
-
-def redis_info(port: int, field: str) -> int:
-    for line in cli(port, "INFO").splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split(":")[1])
-    return 0
 
 
 async def wait_for_token(port: int, holder: str, answers: "asyncio.Queue[Tuple[float, str, int, dict]]") -> None:
@@ -94,11 +72,11 @@ async def run(build: str, count: int) -> Dict:
                 await asyncio.sleep(0.2)
             queued = call(base, "GET", f"/pools/{POOL}")["waiting"]
             # What waiting costs while nothing happens: Redis's commands a second, memory per waiter.
-            commands_before, calls_before, started = redis_info(redis_port, "total_commands_processed"), fcalls(redis_port), time.monotonic()
+            commands_before, calls_before, started = redis_info(redis_port, "total_commands_processed"), command_calls(redis_port, "fcall"), time.monotonic()
             await asyncio.sleep(5)
             took = time.monotonic() - started
             idle_commands = (redis_info(redis_port, "total_commands_processed") - commands_before) / took
-            idle_fcalls = (fcalls(redis_port) - calls_before) / took
+            idle_fcalls = (command_calls(redis_port, "fcall") - calls_before) / took
             server_kib = (rss_kib(server.pid) - rss_before) / count
             redis_bytes = (redis_info(redis_port, "used_memory") - redis_before) / count
             # Hand-overs one at a time: from the generate's send to the waiter's answer.

@@ -9,10 +9,11 @@ from .ports import free_port
 from .redis_cluster import RedisCluster, cluster_port, pools_on_masters
 from .servers import (RedisServer, TokenPoolServer, cli, redis_server, start_redis, start_sentinel, stop, tokenpool_server,
                       wait_ready, wait_until)
+from .measure import command_calls, redis_info, rss_kib
 from .tls import make_certificates
 
 __all__ = [
-    "Checks", "RedisCluster", "RedisServer", "TokenPoolServer", "cli", "cluster_port", "free_port", "make_certificates", "pools_on_masters", "redis_server",
+    "Checks", "RedisCluster", "command_calls", "redis_info", "rss_kib", "RedisServer", "TokenPoolServer", "cli", "cluster_port", "free_port", "make_certificates", "pools_on_masters", "redis_server",
     "start_redis", "start_sentinel", "stop",
     "tokenpool_server", "wait_ready", "wait_until",
 ]
