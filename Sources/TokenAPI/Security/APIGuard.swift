@@ -40,19 +40,15 @@ struct APIGuard: Sendable {
         let key: String?
     }
 
-    /// The key of a request that `route` lets in; nil when the service is open. Throws a
-    /// ``Refusal`` with the problem a refused request gets (401, 403, 429).
-    func admit(_ request: Request, parameters: Parameters, route: RouteFacts) async throws -> APIKey? {
-        try await self.admission(request, parameters: parameters, route: route).key
-    }
-
-    /// The key a request is let in with, and on a hot route its rate, left for the request's
-    /// script call to count (folded into it: one Redis call for both).
+    /// The key a request is let in with (nil when the service is open), and on a hot route its
+    /// rate, left for the request's script call to count (folded into it: one Redis call for both).
     struct Admission {
         var key: APIKey?
         var charge: RateCharge?
     }
 
+    /// What `route` lets the request in with. Throws a ``Refusal`` with the problem a refused
+    /// request gets (401, 403, 429).
     func admission(_ request: Request, parameters: Parameters, route: RouteFacts) async throws -> Admission {
         let ring = self.keys.ring
         if ring.isOpen { return Admission() }
@@ -63,7 +59,7 @@ struct APIGuard: Sendable {
             throw Refusal(problem: problem, key: nil)
         }
         do {
-            try await self.check(key, request, parameters: parameters, route: route)
+            try self.check(key, request, parameters: parameters, route: route)
         } catch let problem as ProblemDetails {
             throw Refusal(problem: problem, key: key.name)
         }
@@ -83,7 +79,7 @@ struct APIGuard: Sendable {
     }
 
     /// The role and pool checks of a known key.
-    private func check(_ key: APIKey, _ request: Request, parameters: Parameters, route: RouteFacts) async throws {
+    private func check(_ key: APIKey, _ request: Request, parameters: Parameters, route: RouteFacts) throws {
         switch route.access {
         case .open, .client: break
         case .admin:
