@@ -47,10 +47,11 @@ struct EventsController<Context: RequestContext>: Sendable {
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: ": events of pool \(name)\nretry: 1000\n\n"))
             // Ends when the client leaves (a write fails), the server shuts down, or `duration` is up.
-            let stopping = NIOLockedValueBox<EventsHub.Subscription?>(nil)
+            let subscribed = NIOLockedValueBox<EventsHub.Subscription?>(nil)
             let stopped = NIOLockedValueBox(false)
             try await withGracefulShutdownHandler {
                 var last = start
+                var quietSince = ContinuousClock.now
                 // Reads by itself until it has all the stream holds, then (without `duration`) joins the feed.
                 while !Task.isCancelled, !stopped.withLockedValue({ $0 }), ends.map({ ContinuousClock.now < $0 }) ?? true {
                     do {
@@ -60,10 +61,11 @@ struct EventsController<Context: RequestContext>: Sendable {
                             for event in events { buffer.writeServerSentEvent(event) }
                             try await writer.write(buffer)
                             last = newest.id
+                            quietSince = .now
                             continue
                         }
                         if ends == nil, let position = StreamID(last), let (deliveries, subscription) = hub.subscribe(to: name, after: position) {
-                            stopping.withLockedValue { $0 = subscription }
+                            subscribed.withLockedValue { $0 = subscription }
                             defer { subscription.cancel() }
                             if stopped.withLockedValue({ $0 }) { break }
                             try await Self.forward(deliveries, subscription, to: &writer, lastSent: last)
@@ -74,11 +76,16 @@ struct EventsController<Context: RequestContext>: Sendable {
                     } catch let error as RedisServerError {
                         logger.debug("Events cannot be read for now", metadata: ["tokenpool.pool": "\(name)", "error": "\(error.message)"])
                     }
+                    // A stream that reads by itself (`?duration=`) keeps its own heartbeat; the feed sends the others'.
+                    if ContinuousClock.now - quietSince >= hub.heartbeat {
+                        try await writer.write(ByteBuffer(string: ": quiet\n\n"))
+                        quietSince = .now
+                    }
                     try await Task.sleep(for: hub.interval)
                 }
             } onGracefulShutdown: {
                 stopped.withLockedValue { $0 = true }
-                stopping.withLockedValue { $0 }?.cancel()
+                subscribed.withLockedValue { $0 }?.cancel()
             }
             try await writer.finish(nil)
         }

@@ -132,7 +132,7 @@ final class EventsHub: Sendable {
         func cancel() { self.end() }
     }
 
-    /// How many pools are read, and how many listeners are served (for tests and metrics).
+    /// How many pools are read, and how many listeners are served (the tests read it).
     var counts: (feeds: Int, listeners: Int) {
         self.state.withLockedValue { state in (state.feeds.count, state.feeds.values.reduce(0) { $0 + $1.listeners.count }) }
     }
