@@ -34,11 +34,6 @@ public struct RateLimiter: Sendable {
             return limited.retry
         }
     }
-
-    /// Counts one request of `key` against `perSecond` with `burst` by its own call.
-    public func admit(key: String, perSecond: Double, burst: Int) async throws -> Duration? {
-        try await self.admit(self.charge(key: key, perSecond: perSecond, burst: burst))
-    }
 }
 
 /// One request's API-key rate, to be counted by the request's first script call: folded into it

@@ -63,12 +63,10 @@ struct APIGuard: Sendable {
         } catch let problem as ProblemDetails {
             throw Refusal(problem: problem, key: key.name)
         }
-        if route.hot, let rate = key.rate, let rates = self.rates {
-            return Admission(key: key, charge: rates.charge(key: key.name, perSecond: rate.perSecond, burst: rate.burst))
-        }
-        if let rate = key.rate, let rates = self.rates, let wait = try await rates.admit(key: key.name, perSecond: rate.perSecond, burst: rate.burst) {
-            throw Refusal(problem: Self.rateLimited(wait), key: key.name)
-        }
+        guard let rate = key.rate, let rates = self.rates else { return Admission(key: key) }
+        let charge = rates.charge(key: key.name, perSecond: rate.perSecond, burst: rate.burst)
+        if route.hot { return Admission(key: key, charge: charge) }
+        if let wait = try await rates.admit(charge) { throw Refusal(problem: Self.rateLimited(wait), key: key.name) }
         return Admission(key: key)
     }
 
