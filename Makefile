@@ -183,7 +183,7 @@ bench: deps $(VENV)/.installed
 	$(VENV)/bin/python Benchmarks/allocation.py .build/release/tokenpool
 	$(VENV)/bin/python Benchmarks/codec.py
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Benchmarks/listeners.py .build/release/tokenpool 10000 10
-	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Tests/load/many_waiters.py .build/release 100 10000 --report
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Tests/load/many_waiters.py .build/release 100 10000 10000/100 --report
 	AB_BASELINE_ARGS="--threads 2" AB_CANDIDATE_ARGS="--threads 1" AB_REPORT=docs/benchmarks-threads.md BASELINE_LABEL="--threads 2" \
 		AB_TITLE="One event-loop thread against two (\`--threads\`), side by side" \
 		$(VENV)/bin/python Benchmarks/ab.py .build/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
@@ -216,7 +216,7 @@ endif
 # Redis and the replica, hand-over times, every waiter served once.
 bench-waiters: deps $(VENV)/.installed
 	$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS)
-	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Tests/load/many_waiters.py .build/release 100 10000 --report
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Tests/load/many_waiters.py .build/release 100 10000 10000/100 --report
 
 # 10,000 SSE listeners over 10 pools on one replica (also part of `make bench`): Redis's reads,
 # each event's delay to every listener, server memory per listener. The file limit is raised here only.

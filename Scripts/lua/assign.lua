@@ -9,7 +9,7 @@
 -- ARGV[3] at most this many dead tokens are popped and dropped before giving up
 -- ARGV[4] a waiter id, 'CHANNEL#N', or '' or absent for none: with too few free, join the queue under it...
 -- ARGV[5] ...for this many ms...
--- ARGV[6] ...and at most this many ms before its replica renews it (renew.lua)
+-- ARGV[6] ...standing this many ms unless its replica vouches for it again (renew.lua)
 -- ARGV[7] who holds the tokens assigned (kept while the lease stands); '' or absent for nobody
 -- ARGV[8] how many tokens (1..100; '' or absent: 1)
 -- ARGV[9] the waiter's priority (-100..100; '' or absent: 0): higher is served first
@@ -49,12 +49,16 @@ local priority = tonumber(ARGV[9] or '') or 0
 -- A place in the queue: higher priority first, then the order Redis saw them join.
 local PRIORITY_STEP = 17592186044416 -- 2^44: room for 2^44 tickets, and 201 priorities below 2^53
 
--- Queues `id` at `place` until ARGV[5] ms from now (renewed every ARGV[6] ms at least); `since`:
--- when it first joined (ms). If it is the head and wants several, what is free is set aside for it.
+-- Queues `id` at `place` until ARGV[5] ms from now, its replica vouching for it (and all its
+-- waiters here) for ARGV[6] ms; `since`: when it first joined (ms). If it is the head and wants
+-- several, what is free is set aside for it.
 local function enqueue(id, place, since)
     local waitUntil = now + tonumber(ARGV[5])
+    local channel = channelOf(id)
     redis.call('ZADD', KEYS[6], place, id)
-    redis.call('ZADD', KEYS[7], math.min(waitUntil, now + tonumber(ARGV[6])), id)
+    redis.call('ZADD', KEYS[7], waitUntil, id)
+    enlist(id)
+    vouch(channel, now + tonumber(ARGV[6]))
     local wants = string.format('%d %d %s %d', count, priority, since, waitUntil)
     redis.call('HSET', wantsKey(), id, holder ~= '' and (wants .. ' ' .. holder) or wants)
     if idem then

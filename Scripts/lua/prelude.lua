@@ -17,8 +17,9 @@
 -- KEYS[6] queue   zset    waiting assign: waiter id -> its place, (100 - priority) * 2^44 + ticket
 --                         (higher priority first, then arrival order as Redis saw it); 0 for
 --                         the head that tokens are set aside for (see 'aside' below)
--- KEYS[7] waiters zset    waiter id -> until (ms): its wait's end, or sooner unless its
---                         replica renews it (renew.lua); queued or handed a token
+-- KEYS[7] waiters zset    waiter id -> until (ms): its wait's end while queued (it stands only
+--                         while its replica vouches for it too: 'replicas' below), its
+--                         pickup's end once handed a token
 -- KEYS[8] handed  hash    waiter id -> 'TOKEN LEASE[ TOKEN LEASE...]': handed over, not yet picked up
 -- KEYS[9] meta    hash    token -> its metadata, a JSON object's text (only tokens that have some)
 -- KEYS[10] holder hash    assigned token -> who holds it (only when assign named a holder)
@@ -47,6 +48,11 @@
 -- PREFIX:{pool}:aside    set   tokens set aside for the queue's head, which waits for several:
 --                              not free, not assignable, until it has them all or leaves
 -- PREFIX:{pool}:held     hash  holder -> how many of the pool's tokens it holds (named holders only)
+-- PREFIX:{pool}:replicas zset  CHANNEL -> until (ms): the replicas with waiters here, each vouching
+--                              for all of its waiters at once (renew.lua), so a waiter's presence
+--                              costs its replica one ZADD a renewal, not one write per waiter
+-- PREFIX:{pool}:waiting:CHANNEL[:B] sets  that replica's waiters in buckets (see waitingKey), so
+--                              reap finds a gone replica's waiters
 -- A waiter id is 'CHANNEL#N': a hand-over is published on CHANNEL, the replica's own.
 
 -- Redis's clock in ms since the epoch: the only clock a script reads. `nowText` is the same in
@@ -63,6 +69,8 @@ local settings
 local eventsOn
 -- The name of the API key that asked for this change, or nil (see changedBy).
 local by
+-- This call's reads of PREFIX:{pool}:replicas: CHANNEL -> until (ms), made on first use (see vouchedUntil).
+local vouched
 
 -- The pool's key `name` beside KEYS[1] ('PREFIX:{pool}:free'): in the same slot.
 local function poolKey(name)
@@ -93,6 +101,49 @@ local function heldKey()
     return poolKey('held')
 end
 
+local function replicasKey()
+    return poolKey('replicas')
+end
+
+-- The buckets of replica `channel`'s waiters here: a set of bucket numbers B, and, per bucket,
+-- a set of the N of each waiter 'CHANNEL#N' with N // 256 = B. Sets of at most 512 small
+-- integers are arrays of 4 or 8 bytes a member in Redis, so the index costs a waiter little.
+local function waitingKey(channel)
+    return poolKey('waiting:' .. channel)
+end
+
+local function bucketKey(channel, bucket)
+    return poolKey('waiting:' .. channel .. ':' .. bucket)
+end
+
+-- The channel of waiter `id` ('CHANNEL#N'): its replica's; and its N and bucket.
+local function channelOf(id)
+    return string.match(id, '^(.*)#')
+end
+
+local function numberOf(id)
+    local number = string.match(id, '#(%d+)$')
+    return number, string.format('%d', math.floor(tonumber(number) / 256))
+end
+
+-- Waiter `id` joins its replica's index (see waitingKey). O(1).
+local function enlist(id)
+    local channel = channelOf(id)
+    local number, bucket = numberOf(id)
+    redis.call('SADD', waitingKey(channel), bucket)
+    redis.call('SADD', bucketKey(channel, bucket), number)
+end
+
+-- Waiter `id` leaves its replica's index; an empty bucket leaves the list of buckets. O(1).
+local function delist(id)
+    local channel = channelOf(id)
+    local number, bucket = numberOf(id)
+    local key = bucketKey(channel, bucket)
+    if redis.call('SREM', key, number) == 1 and redis.call('SCARD', key) == 0 then
+        redis.call('SREM', waitingKey(channel), bucket)
+    end
+end
+
 -- The marks of KEYS[11] and their places in `settings`.
 local MARKS = {[9] = 'resting', [10] = 'health', [12] = 'held', [13] = 'aside'}
 
@@ -100,7 +151,7 @@ local MARKS = {[9] = 'resting', [10] = 'health', [12] = 'held', [13] = 'aside'}
 -- (PoolScript.swift), so a script that reads `now` without begin() fails at once instead of
 -- reading the last call's time. (Each EVAL makes these anew.)
 local function reset()
-    now, nowText, settings, eventsOn, by = nil, nil, nil, nil, nil
+    now, nowText, settings, eventsOn, by, vouched = nil, nil, nil, nil, nil, nil
 end
 
 -- Reads Redis's clock and the pool's settings for this call. O(1).
@@ -327,6 +378,27 @@ local function queueHead()
     return head[1], head[2]
 end
 
+-- Until when (ms) waiter `id`'s replica vouches for it: 0 once the replica stopped renewing
+-- (stopped, stalled or cut off from Redis). A waiter stands while both this and its own `until`
+-- lie ahead. O(log r) for r replicas, once a replica a call.
+local function vouchedUntil(id)
+    local channel = channelOf(id)
+    vouched = vouched or {}
+    local untilMs = vouched[channel]
+    if not untilMs then
+        untilMs = tonumber(redis.call('ZSCORE', replicasKey(), channel)) or 0
+        vouched[channel] = untilMs
+    end
+    return untilMs
+end
+
+-- Replica `channel` vouches for all its waiters in this pool until `untilMs` (ms). O(log r).
+local function vouch(channel, untilMs)
+    redis.call('ZADD', replicasKey(), string.format('%d', untilMs), channel)
+    vouched = vouched or {}
+    vouched[channel] = untilMs
+end
+
 -- A waiter leaves the queue, whatever it was doing. The tokens set aside for it, when it was
 -- the head that waited for several, go back to the free set: the caller serves the queue from
 -- there (serve), so they go to the next in line at once. O(log w), O(N) with N set aside.
@@ -341,6 +413,7 @@ local function forget(id)
     redis.call('ZREM', KEYS[7], id)
     redis.call('HDEL', KEYS[8], id)
     redis.call('HDEL', wantsKey(), id)
+    delist(id)
 end
 
 -- A waiter has at least this long to pick up what it is handed, even in its wait's last instant:
@@ -348,8 +421,8 @@ end
 local PICKUP_MS = 500
 
 -- Hands living tokens `toks` to waiter `id`, each under a new lease that lasts until that
--- waiter's `untilMs` or PICKUP_MS, whichever is later (its pickup: the `until` is renewed by
--- its replica, so at most 0.75 s if the replica is gone); leave.lua turns them into whole
+-- waiter's `untilMs` or PICKUP_MS, whichever is later (its pickup: `untilMs` is the earlier of
+-- its wait's end and its replica's vouching, so at most 0.75 s if the replica is gone); leave.lua turns them into whole
 -- leases. The waiter leaves the queue; its replica hears of it on its channel. O(N log n).
 local function deliver(id, toks, untilMs)
     local pickup = math.max(untilMs, now + PICKUP_MS)
@@ -365,7 +438,7 @@ local function deliver(id, toks, untilMs)
     -- The waiter (and so what it was handed) stays as long as its pickup may take.
     redis.call('ZADD', KEYS[7], pickup, id)
     redis.call('HSET', KEYS[8], id, text)
-    redis.call('PUBLISH', string.match(id, '^(.*)#'), id .. ' ' .. text)
+    redis.call('PUBLISH', channelOf(id), id .. ' ' .. text)
 end
 
 -- Pops a living token of the free set (dropping dead ones, at most 16), or nil. O(log n).
@@ -440,6 +513,9 @@ local function serve()
             return
         end
         local untilMs = tonumber(redis.call('ZSCORE', KEYS[7], id))
+        if untilMs then
+            untilMs = math.min(untilMs, vouchedUntil(id))
+        end
         if untilMs and untilMs > now then
             local wants = redis.call('HGET', wantsKey(), id)
             local want = tonumber(wants and string.match(wants, '^(%d+)')) or 1

@@ -6,7 +6,8 @@
 --
 -- ARGV[1] at most this many of each: gone waiters, lapsed leases, dead tokens, per call
 --
--- Returns {leasesEnded, tokensExpired, waitersGone, waiting, backFromRest}: backFromRest counts
+-- Returns {leasesEnded, tokensExpired, waitersGone, waiting, backFromRest} (waitersGone counts
+-- both kinds: past their `until`, and up to ARGV[1] each of at most 4 replicas gone): backFromRest counts
 -- rests and quarantines that ended (tokens free again); a count equal to ARGV[1] (2 * ARGV[1]
 -- for backFromRest) means more may be left. Complexity: O(k (log n + log w)) for the k <= 3 * ARGV[1] handled; never a scan.
 --
@@ -17,10 +18,32 @@
 begin()
 local batch = tonumber(ARGV[1])
 
--- First the waiters that are gone, so no lapsed lease is handed to one of them.
+-- First the waiters that are gone, so no lapsed lease is handed to one of them: those past
+-- their `until`, then those of replicas that stopped vouching for them (a few replicas a call).
 local gone = redis.call('ZRANGE', KEYS[7], '-inf', now, 'BYSCORE', 'LIMIT', 0, batch)
 for _, id in ipairs(gone) do
     forget(id)
+end
+local goneCount = #gone
+for _, channel in ipairs(redis.call('ZRANGE', replicasKey(), '-inf', now, 'BYSCORE', 'LIMIT', 0, 4)) do
+    local budget = batch
+    while budget > 0 do
+        local bucket = redis.call('SRANDMEMBER', waitingKey(channel))
+        if not bucket then
+            redis.call('ZREM', replicasKey(), channel)
+            break
+        end
+        local numbers = redis.call('SPOP', bucketKey(channel, bucket), budget)
+        for _, number in ipairs(numbers) do
+            forget(channel .. '#' .. number)
+        end
+        -- Redis drops a set once it is empty.
+        if redis.call('EXISTS', bucketKey(channel, bucket)) == 0 then
+            redis.call('SREM', waitingKey(channel), bucket)
+        end
+        goneCount = goneCount + #numbers
+        budget = budget - #numbers
+    end
 end
 -- What was set aside for a head that left goes to the next in line.
 if settings[13] then
@@ -47,4 +70,4 @@ end
 if settings[13] and redis.call('SCARD', asideKey()) == 0 and select(2, queueHead()) ~= '0' then
     redis.call('HDEL', KEYS[11], 'aside')
 end
-return {leasesEnded, #dead, #gone, redis.call('ZCARD', KEYS[6]), rested}
+return {leasesEnded, #dead, goneCount, redis.call('ZCARD', KEYS[6]), rested}

@@ -7,8 +7,8 @@
 --
 -- Returns {next|false, now, aside, then per waiter 5 fields: holder|false, count, priority,
 -- since, waitUntil (ms, Redis's clock)}: `aside` the tokens set aside for the head (an empty
--- array when none), which the first page's first waiter is. Waiters past their `until` (their
--- replica stopped renewing them) are left out. Complexity: O(L + log w + N) for a page of L
+-- array when none), which the first page's first waiter is. Waiters past their `until`, or whose
+-- replica stopped vouching for them, are left out. Complexity: O(L + log w + N) for a page of L
 -- waiters and N tokens set aside.
 --
 --   redis-cli --eval <(cat prelude.lua waiters.lua) 'tokenpool:{default}:free' 'tokenpool:{default}:leases' \
@@ -28,7 +28,7 @@ for i = 1, #places, 2 do
     local id = places[i]
     local untilMs = tonumber(redis.call('ZSCORE', KEYS[7], id))
     local wants = redis.call('HGET', wantsKey(), id)
-    if untilMs and untilMs > now and wants then
+    if untilMs and math.min(untilMs, vouchedUntil(id)) > now and wants then
         local count, priority, since, waitUntil, holder = string.match(wants, '^(%d+) (%-?%d+) (%d+) (%d+) ?(.*)$')
         if count then
             page[#page + 1] = holder ~= '' and holder or false

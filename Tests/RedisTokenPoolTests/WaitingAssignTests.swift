@@ -131,6 +131,49 @@ struct WaitingAssignTests {
         }
     }
 
+    @Test func aGoneReplicasWaitersLeaveTheQueueAtTheReapAfterItsVouchingLapsed() async throws {
+        try await Self.withReplicas { pools, _ in
+            let pool = pools[0]
+            // A replica that queued three waiters and died: nobody renews them.
+            for number in 1...3 {
+                let queued = try await pool.runAssign(
+                    in: .default, idempotencyKey: nil, holder: nil, waiter: ("tokenpool:handover:gone#\(number)", .seconds(30)))
+                guard case .queued = queued else { Issue.record("waiter \(number) was not queued"); return }
+            }
+            let keys = pool.keys(of: .default)
+            let base = String(keys.free.dropLast("free".count))
+            let replicaKeys = [base + "replicas", base + "waiting:tokenpool:handover:gone", base + "waiting:tokenpool:handover:gone:0"]
+            #expect(try await pool.client.send("EXISTS", replicaKeys[0], replicaKeys[1], replicaKeys[2]).int == 3)
+            // Vouched for 750 ms from the join: a reap now keeps them, one after it drops all three.
+            _ = try await pool.reap(.default)
+            #expect(try await pool.stats().waiting == 3)
+            try await Task.sleep(for: .milliseconds(900))
+            _ = try await pool.reap(.default)
+            #expect(try await pool.stats().waiting == 0)
+            #expect(try await pool.client.send("EXISTS", replicaKeys[0], replicaKeys[1], replicaKeys[2]).int == 0)
+        }
+    }
+
+    @Test func renewingManyWaitersRunsNoRedisCommandPerWaiter() async throws {
+        try await Self.withReplicas { pools, _ in
+            let pool = pools[0]
+            let waiters = (0..<300).map { _ in Task { try await pool.assign(wait: .seconds(20)) } }
+            defer { waiters.forEach { $0.cancel() } }
+            try await Self.waitForQueue(pool, 300)
+            _ = try await pool.client.send("CONFIG", "RESETSTAT")
+            try await Task.sleep(for: .seconds(1))
+            let info = try await pool.client.send("INFO", "commandstats").string ?? ""
+            let calls = info.split(separator: "\r\n").compactMap { line -> Int? in
+                guard line.hasPrefix("cmdstat_"), let field = line.split(separator: ",").first?.split(separator: "=").last else { return nil }
+                return Int(field)
+            }
+            // Four renewals of all 300 in one call each, some ten commands a call; renewing each
+            // waiter would be three commands a waiter a renewal (3,600).
+            #expect(calls.reduce(0, +) < 300, "\(calls.reduce(0, +)) commands in a second: \(info)")
+            #expect(try await pool.stats().waiting == 300)
+        }
+    }
+
     @Test func generateAndALapsedLeaseHandTokensToWaiters() async throws {
         try await Self.withReplicas(leaseTTL: .seconds(2)) { pools, _ in
             let pool = pools[0]

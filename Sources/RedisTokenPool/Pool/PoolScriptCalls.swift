@@ -255,17 +255,17 @@ struct LeaveCall: PoolScriptCall {
     var arguments: [String] { [self.id, self.mode.rawValue, self.leaseTTL, self.holder ?? ""] }
 }
 
-/// renew.lua: a replica vouches for its waiters in one pool.
+/// renew.lua: a replica vouches for all its waiters in one pool at once, and hears their news.
 struct RenewCall: PoolScriptCall {
     typealias Reply = RenewReply
     static let script = PoolScript.renew
 
-    /// A waiter's `until` moves to at most this far from now.
+    /// The replica's waiters stand this far from now without another renewal.
     let presence: Duration
     /// At most this many lapsed leases end in the call.
     let reclaim: Int
-    /// Each waiter's id and its wait's end (ms, Redis's clock).
-    let waiters: [(id: String, waitUntil: Int64)]
+    /// The waiters' ids, all of this replica.
+    let waiters: [String]
 
-    var arguments: [String] { [millis(self.presence), String(self.reclaim)] + self.waiters.flatMap { [$0.id, String($0.waitUntil)] } }
+    var arguments: [String] { [millis(self.presence), String(self.reclaim)] + self.waiters }
 }

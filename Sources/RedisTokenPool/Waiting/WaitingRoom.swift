@@ -10,15 +10,16 @@ import ServiceLifecycle
 /// A waiter's id is `CHANNEL#N`, where CHANNEL is this replica's own Redis channel: the script
 /// that frees a token for the queue's head publishes the hand-over there, and ``run()`` wakes
 /// the waiter at once. Every ``TokenPoolSettings/waitRenewInterval`` the room also renews its
-/// waiters in Redis (renew.lua), which keeps them in the queue (a replica that stops renewing
-/// loses its waiters within ``TokenPoolSettings/waitPresence``) and reports hand-overs a lost
-/// message did not: a message lost in a blip costs a renewal, never a lease.
+/// waiters in Redis (renew.lua: one vouching a pool for all of them, at most 500 waiters a
+/// call), which keeps them in the queue (a replica that stops renewing loses its waiters within
+/// ``TokenPoolSettings/waitPresence``) and reports hand-overs a lost message did not: a message
+/// lost in a blip costs a renewal, never a lease.
 final class WaitingRoom: Service, Sendable {
     /// What ends a wait in-process; the first one to arrive wins.
     enum Event: Sendable {
         case handed
         case timedOut
-        /// Redis no longer has the waiter: its `until` passed unrenewed, or Redis lost it.
+        /// Redis no longer has the waiter: its replica's vouching lapsed, or Redis lost it.
         case lost
         /// A retry with the waiter's Idempotency-Key took its place.
         case takenOver
@@ -193,7 +194,7 @@ final class WaitingRoom: Service, Sendable {
         let keys = self.keyring.keys(of: pool)
         for start in stride(from: 0, to: waiters.count, by: 500) {
             let chunk = waiters[start..<min(start + 500, waiters.count)]
-            let call = RenewCall(presence: self.settings.waitPresence, reclaim: 16, waiters: chunk.map { ($0.1, $0.2) })
+            let call = RenewCall(presence: self.settings.waitPresence, reclaim: 16, waiters: chunk.map(\.1))
             do {
                 for (id, report) in try await self.client.run(call, in: pool, keys: keys).reports {
                     switch report {
