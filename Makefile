@@ -115,6 +115,7 @@ sentinel-test:
 # three masters under load while a pool's slot migrates and another pool's master is SIGKILLed.
 redis-cluster-test: $(VENV)/.installed
 	$(VENV)/bin/python Tests/load/run_redis_cluster.py .build/debug contract
+	$(VENV)/bin/python Tests/load/run_redis_cluster.py .build/debug registry
 	python3 Tests/load/run_redis_cluster.py .build/debug 30 --waiting
 
 # docker-compose.yml agrees with make cluster; then the cluster itself: traffic through haproxy

@@ -220,10 +220,12 @@ def main():
         f"| the same, from the unblock sent | {figures['one_of_100_sent_p50_ms']} ms | {figures['one_of_100_sent_p99_ms']} ms |",
         f"| five at once to a waiter for five (the fifth unblock's answer -> its 200) | {figures['five_p50_ms']} ms | {figures['five_p99_ms']} ms |",
         "",
-        f"{count:,} waiting assigns on one pool of one replica (a socket each, held open): the replica's RSS grew by "
-        f"{figures['server_bytes_per_waiter']:,} bytes a waiter, Redis's `used_memory` by {figures['redis_bytes_per_waiter']:,} bytes "
-        "a waiter (its place in `queue`, its `until` in `waiters`, what it asked for in `wants`). The replica renews "
-        "them in calls of 500 every 250 ms; nothing else runs while they wait.",
+        f"{count:,} waiting assigns on one pool of one replica (a socket each, held open), after a first round of as many "
+        f"that came and went: the replica's RSS grew by {figures['server_bytes_per_waiter']:,} bytes a waiter (what the second "
+        "round needs past what the allocator kept from the first; a replica's first 10,000 waiters cost it some 57 KiB each, "
+        f"[benchmarks-waiters.md](benchmarks-waiters.md)), Redis's `used_memory` by {figures['redis_bytes_per_waiter']:,} bytes "
+        "a waiter (its place in `queue`, its `until` in `waiters`, what it asked for in `wants`, its number in its replica's "
+        "index). The replica renews them in calls of 500 every 250 ms, one vouching for all; nothing else runs while they wait.",
         "",
         "Timed on the client, which shares the two cores with the replicas and Redis: a hand-over's own work is one",
         "script (the unblock's, which hands the token over and PUBLISHes), one message, and one more script",

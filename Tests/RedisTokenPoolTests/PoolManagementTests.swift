@@ -176,6 +176,47 @@ struct PoolManagementTests {
         }
     }
 
+    @Test func theListIsSpreadOverShardsAndAPageIsBoundedWhateverTheirSizes() async throws {
+        try await TokenPoolTests.withPool { pool in
+            let names = (0..<60).map { PoolName("spread-\($0)")! }
+            for name in names { _ = try await pool.configure(name, PoolSettings()) }
+            // Each name in its shard, and the 60 over most of the 16 shards.
+            var used = 0
+            for shard in 0..<PoolRegistry.shards {
+                let members = try await pool.client.send("SMEMBERS", pool.registry.key(ofShard: shard)).array ?? []
+                #expect(members.allSatisfy { pool.registry.key(of: PoolName($0.string ?? "")!) == pool.registry.key(ofShard: shard) })
+                used += members.isEmpty ? 0 : 1
+            }
+            #expect(used >= 12, "60 pools in only \(used) of 16 shards")
+            #expect(try await pool.client.send("EXISTS", "tokenpool:pools").int == 0)
+            // Pages of 7 across shard boundaries: each name at least once, a page never far past 7.
+            var seen: Set<PoolName> = []
+            var cursor: String?
+            var pages = 0
+            repeat {
+                let page = try await pool.pools(limit: 7, after: cursor)
+                #expect(page.items.count <= 14)
+                seen.formUnion(page.items.map(\.pool))
+                cursor = page.next
+                pages += 1
+            } while cursor != nil && pages < 100
+            #expect(seen == Set(names))
+            #expect(pages >= 60 / 14)
+        }
+    }
+
+    @Test func poolsListedBeforeTheShardsAreFoundAndMovedIntoThem() async throws {
+        try await TokenPoolTests.withPool { pool in
+            _ = try await pool.client.send("SADD", "tokenpool:pools", "old-a", "old-b")
+            #expect(try await pool.info(of: PoolName("old-a")!) != nil)
+            #expect(Set(try await pool.knownPools()) == [PoolName("old-a")!, PoolName("old-b")!])
+            #expect(try await pool.client.send("EXISTS", "tokenpool:pools").int == 0)
+            #expect(Set(try await pool.pools().items.map(\.pool)) == [PoolName("old-a")!, PoolName("old-b")!])
+            #expect(try await pool.deletePool(PoolName("old-b")!))
+            #expect(try await pool.knownPools() == [PoolName("old-a")!])
+        }
+    }
+
     @Test func aDeletedPoolIsGoneAtOnceAndNoTokenOfItIsAssignedAfter() async throws {
         try await withRedis { _, client in
             let pool = TokenPool(client: client)

@@ -7,6 +7,7 @@ and a replica promoted (for a long run, both again and again).
 
     run_redis_cluster.py BUILD_DIR SECONDS [--waiting]
     run_redis_cluster.py BUILD_DIR contract  # the API contract suite against a tokenpool on the cluster
+    run_redis_cluster.py BUILD_DIR registry  # 300 pools: the pool list on every master, paged whole
     run_redis_cluster.py BUILD_DIR up        # start the cluster, print its URL, wait for Ctrl-C
 
 With --waiting every pool's load waits up to 1 s for a token (6 tokens for 8 workers), so the
@@ -24,11 +25,60 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 from run_load import HERE
-from tokenpool_testing import RedisCluster, cli, free_port, pools_on_masters, wait_ready, wait_until
+from tokenpool_testing import Checks, RedisCluster, cli, free_port, pools_on_masters, wait_ready, wait_until
 
 ANSWERS = {200, 201, 204, 404, 409, 503}
+
+
+def registry(build, cluster, url):
+    """300 pools made on a 3-master cluster: the pool list's 16 shards (tokenpool:pools:{0..15}) hold
+    every pool once and lie on every master; GET /pools pages of 50 list each pool, no page far
+    past its limit; a deleted pool leaves the list."""
+    checks = Checks("registry")
+    port = free_port()
+    server = subprocess.Popen([str(build / "tokenpool"), "serve", "--port", str(port), "--redis-url", url, "--log-level", "error"])
+    base = f"http://127.0.0.1:{port}"
+
+    def call(method, path, body=None):
+        request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None)
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return json.loads(response.read() or b"null")
+
+    try:
+        wait_ready(port, timeout=20)
+        names = [f"team-{i}" for i in range(300)]
+        for name in names:
+            call("PUT", f"/pools/{name}", {})
+        held = {port: 0 for port in cluster.masters()}
+        for shard in range(16):
+            key = f"tokenpool:pools:{{{shard}}}"
+            owner = cluster.owner(int(cli(cluster.ports[0], "CLUSTER", "KEYSLOT", key)))
+            held[owner] += int(cli(owner, "SCARD", key) or 0)
+        print(f"registry: pools listed on each master {held}", flush=True)
+        checks.check(sum(held.values()) == 300, f"the shards hold the 300 pools once each ({sum(held.values())})")
+        checks.check(all(count > 0 for count in held.values()), f"the pool list lies on every master ({len(held)} masters)")
+        legacy = cluster.owner(int(cli(cluster.ports[0], "CLUSTER", "KEYSLOT", "tokenpool:pools")))
+        checks.check(cli(legacy, "EXISTS", "tokenpool:pools") == "0", "no single key lists every pool (tokenpool:pools, the one list before)")
+        seen, pages, largest, cursor = [], 0, 0, None
+        while pages < 100:
+            page = call("GET", "/pools?limit=50" + (f"&cursor={cursor}" if cursor else ""))
+            seen += [p["pool"] for p in page["pools"]]
+            largest, pages, cursor = max(largest, len(page["pools"])), pages + 1, page["next"]
+            if cursor is None:
+                break
+        checks.check(set(seen) == set(names), f"pages of 50 list every pool ({len(set(seen))} of 300 in {pages} pages)")
+        checks.check(largest <= 100, f"no page far past its limit (largest {largest})")
+        call("DELETE", "/pools/team-7")
+        listed = sum(int(cli(owner, "SISMEMBER", f"tokenpool:pools:{{{shard}}}", "team-7") or 0)
+                     for shard in range(16) for owner in [cluster.owner(int(cli(cluster.ports[0], "CLUSTER", "KEYSLOT", f"tokenpool:pools:{{{shard}}}")))])
+        checks.check(listed == 0, "a deleted pool leaves the list")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    checks.finish()
 
 
 def main():
@@ -42,6 +92,9 @@ def main():
             if sys.argv[2] == "up":
                 print(url, flush=True)
                 signal.sigwait([signal.SIGINT, signal.SIGTERM])
+                return
+            if sys.argv[2] == "registry":
+                registry(build, cluster, url)
                 return
             if sys.argv[2] == "contract":
                 contract = HERE.parent / "contract" / "run_contract.py"

@@ -24,7 +24,8 @@ public final class TokenPool: Sendable {
     public let settings: TokenPoolSettings
     private let leaseMillis: String
     private let keepAliveMillis: String
-    private let registered = NIOLockedValueBox(Set<PoolName>())
+    /// The names of the pools, spread over the cluster.
+    let registry: PoolRegistry
     private let keyring: PoolKeyring
     let metrics = PoolMetrics()
     /// This replica's waiting assigns.
@@ -36,6 +37,7 @@ public final class TokenPool: Sendable {
         self.leaseMillis = String(settings.leaseTTL.milliseconds)
         self.keepAliveMillis = String(settings.keepAliveTTL.milliseconds)
         self.keyring = PoolKeyring(prefix: settings.keyPrefix)
+        self.registry = PoolRegistry(client: client, prefix: settings.keyPrefix)
         self.waitingRoom = WaitingRoom(client: client, settings: settings, keyring: self.keyring, logger: logger)
     }
 
@@ -61,7 +63,7 @@ public final class TokenPool: Sendable {
         var count = count
         if case .each(let each) = metadata { count = each.count }
         precondition((1...Self.maxBatch).contains(count), "count out of range")
-        try await self.register(pool)
+        try await self.registry.register(pool)
         let keys = self.keys(of: pool)
         let record = idempotencyKey.map { keys.idempotencyRecord("generate", $0) }
         // Collisions of 144-bit random tokens do not happen in practice; the bound makes sure a
@@ -106,7 +108,7 @@ public final class TokenPool: Sendable {
                 return replayed
             case .made(let expiresAt, let now, let wasEmpty, let collided):
                 // A pool with no token may have been deleted since this replica listed it.
-                if wasEmpty { try await self.register(pool, again: true) }
+                if wasEmpty { try await self.registry.register(pool, again: true) }
                 // A token already in the pool was left alone; the next call draws a new one instead
                 // (with its object, when each has its own: the unmade ones go round again).
                 var unmade: [String?] = []
@@ -293,7 +295,7 @@ public final class TokenPool: Sendable {
     public func info(of pool: PoolName) async throws -> PoolStats? {
         // Two round trips, one after the other: an `async let` here crashes Swift 6.3's optimizer
         // (coroutine splitting) in release builds.
-        guard try await self.client.send("SISMEMBER", self.registryKey, pool.rawValue).int == 1 else { return nil }
+        guard try await self.registry.contains(pool) else { return nil }
         return try await self.stats(of: pool)
     }
 
@@ -301,17 +303,13 @@ public final class TokenPool: Sendable {
     public func pools(limit: Int = 100, after cursor: String? = nil) async throws -> Page<PoolStats> {
         precondition((1...Self.maxPageSize).contains(limit), "limit out of range")
         if let cursor, !Self.isNumber(cursor[...]) { throw TokenPoolError.invalidCursor(cursor) }
-        let reply = try await self.client.send("SSCAN", self.registryKey, cursor ?? "0", "COUNT", String(limit))
-        guard let fields = reply.array, fields.count == 2, let next = fields[0].string, let members = fields[1].array else {
-            throw RedisClientError.unexpectedReply("SSCAN: \(reply.shape)")
-        }
-        let names = members.compactMap { $0.string.flatMap(PoolName.init) }
+        let (names, next) = try await self.registry.page(limit: limit, after: cursor.flatMap { UInt64($0) })
         // Read at once; they finish in any order, so the page is sorted after.
         let stats = try await withThrowingTaskGroup(of: PoolStats.self) { group in
             for name in names { group.addTask { try await self.stats(of: name) } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        return Page(items: stats.sorted { $0.pool.rawValue < $1.pool.rawValue }, next: next == "0" ? nil : next)
+        return Page(items: stats.sorted { $0.pool.rawValue < $1.pool.rawValue }, next: next.map { String($0) })
     }
 
     /// Sets the pool's own TTLs (`nil`: the replicas' defaults), used by every replica from its
@@ -324,7 +322,7 @@ public final class TokenPool: Sendable {
     /// Sets all the pool's own settings at once (what `settings` leaves `nil` is the default, or
     /// none). Rests and quarantines already begun keep their ends.
     public func configure(_ pool: PoolName, _ settings: PoolSettings) async throws -> PoolStats {
-        try await self.register(pool, again: true)
+        try await self.registry.register(pool, again: true)
         return try await self.run(SettingsCall(settings: settings), pool).stats(of: pool, defaults: self.settings)
     }
 
@@ -333,8 +331,7 @@ public final class TokenPool: Sendable {
     /// assigns in it wait for tokens generated anew. Returns whether there was such a pool.
     public func deletePool(_ pool: PoolName) async throws -> Bool {
         // Out of the list first: a generate that finds the pool empty afterwards lists it again.
-        let listed = try await self.client.send("SREM", self.registryKey, pool.rawValue).int == 1
-        self.registered.withLockedValue { _ = $0.remove(pool) }
+        let listed = try await self.registry.remove(pool)
         let dropped = try await self.run(DropPoolCall(), pool)
         return listed || dropped.keys > 0
     }
@@ -349,24 +346,15 @@ public final class TokenPool: Sendable {
         return (reaped.leasesEnded, reaped.tokensExpired)
     }
 
-    /// Every pool a token was ever generated in (a set of names, not of tokens).
+    /// Every pool a token was ever generated in or given settings, and not deleted since (a
+    /// set of names, not of tokens).
     public func knownPools() async throws -> [PoolName] {
-        let reply = try await self.client.send("SMEMBERS", self.registryKey)
-        return (reply.array ?? []).compactMap { $0.string.flatMap(PoolName.init) }
+        try await self.registry.all()
     }
 
     /// The keys of one pool.
     package func keys(of pool: PoolName) -> PoolKeys {
         self.keyring.keys(of: pool)
-    }
-
-    private var registryKey: String { "\(self.settings.keyPrefix):pools" }
-
-    /// Lists the pool among the known ones (once per replica, or `again`: it may have been deleted).
-    private func register(_ pool: PoolName, again: Bool = false) async throws {
-        guard again || !self.registered.withLockedValue({ $0.contains(pool) }) else { return }
-        _ = try await self.client.send("SADD", self.registryKey, pool.rawValue)
-        self.registered.withLockedValue { _ = $0.insert(pool) }
     }
 
     private func run<Call: PoolScriptCall>(_ call: Call, _ pool: PoolName) async throws -> Call.Reply {
