@@ -116,6 +116,7 @@ sentinel-test:
 redis-cluster-test: $(VENV)/.installed
 	$(VENV)/bin/python Tests/load/run_redis_cluster.py .build/debug contract
 	$(VENV)/bin/python Tests/load/run_redis_cluster.py .build/debug registry
+	$(VENV)/bin/python Tests/load/run_redis_cluster.py .build/debug handover
 	python3 Tests/load/run_redis_cluster.py .build/debug 30 --waiting
 
 # docker-compose.yml agrees with make cluster; then the cluster itself: traffic through haproxy

@@ -438,7 +438,10 @@ local function deliver(id, toks, untilMs)
     -- The waiter (and so what it was handed) stays as long as its pickup may take.
     redis.call('ZADD', KEYS[7], pickup, id)
     redis.call('HSET', KEYS[8], id, text)
-    redis.call('PUBLISH', channelOf(id), id .. ' ' .. text)
+    -- Sharded (to the pool's shard only) when the channel carries the pool's hash tag, as the
+    -- replicas' on Redis Cluster do; else PUBLISH, which a Redis before 7 has too.
+    local channel = channelOf(id)
+    redis.call(string.find(channel, '{', 1, true) and 'SPUBLISH' or 'PUBLISH', channel, id .. ' ' .. text)
 end
 
 -- Pops a living token of the free set (dropping dead ones, at most 16), or nil. O(log n).

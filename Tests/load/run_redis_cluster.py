@@ -8,6 +8,7 @@ and a replica promoted (for a long run, both again and again).
     run_redis_cluster.py BUILD_DIR SECONDS [--waiting]
     run_redis_cluster.py BUILD_DIR contract  # the API contract suite against a tokenpool on the cluster
     run_redis_cluster.py BUILD_DIR registry  # 300 pools: the pool list on every master, paged whole
+    run_redis_cluster.py BUILD_DIR handover  # 50 waiters while their pool's slot migrates: sharded pub/sub
     run_redis_cluster.py BUILD_DIR up        # start the cluster, print its URL, wait for Ctrl-C
 
 With --waiting every pool's load waits up to 1 s for a token (6 tokens for 8 workers), so the
@@ -24,7 +25,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
 import urllib.request
 
 from run_load import HERE
@@ -81,6 +84,75 @@ def registry(build, cluster, url):
     checks.finish()
 
 
+def shard_channels(port, pool):
+    out = cli(port, "PUBSUB", "SHARDCHANNELS", f"tokenpool:{{{pool}}}:handover:*")
+    return [line for line in out.splitlines() if line]
+
+
+def handover(build, cluster):
+    """50 waiting assigns on one pool; 10 served, then the pool's slot migrates to another
+    master, then 40 more served. Hand-overs go by sharded pub/sub: the replica's channel for the
+    pool is subscribed at the slot's master only, and follows the slot to its new master. Every
+    waiter is served exactly once, and the replica heard (nearly) every hand-over by its message,
+    not by the renewal that catches up on lost ones."""
+    checks = Checks("handover")
+    port = free_port()
+    url = "redis-cluster://" + ",".join(f"127.0.0.1:{p}" for p in cluster.ports[:3])
+    server = subprocess.Popen([str(build / "tokenpool"), "serve", "--port", str(port), "--redis-url", url, "--log-level", "error"])
+    base = f"http://127.0.0.1:{port}"
+
+    def call(method, path, body=None):
+        request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None)
+        with urllib.request.urlopen(request, timeout=40) as response:
+            return json.loads(response.read() or b"null")
+
+    answers = []
+
+    def wait_for_token(i):
+        try:
+            answers.append((i, 200, call("POST", "/pools/" + name + "/tokens/assign?wait=30", {"holder": f"w{i}"})["token"]))
+        except urllib.error.HTTPError as error:
+            answers.append((i, error.code, None))
+
+    try:
+        wait_ready(port, timeout=20)
+        name, slot = pools_on_masters(cluster)[0]
+        owner = cluster.owner(slot)
+        call("PUT", f"/pools/{name}", {})
+        threads = [threading.Thread(target=wait_for_token, args=(i,)) for i in range(50)]
+        for thread in threads:
+            thread.start()
+        wait_until("50 waiters queued", lambda: call("GET", f"/pools/{name}")["waiting"] == 50, 20)
+        wait_until("the pool's channel subscribed at its master", lambda: len(shard_channels(owner, name)) == 1, 10)
+        others = [p for p in cluster.masters() if p != owner]
+        checks.check(all(not shard_channels(p, name) for p in others), "the channel is subscribed at the pool's master only")
+        call("POST", f"/pools/{name}/tokens/batch", {"count": 10})
+        wait_until("10 served", lambda: len(answers) == 10, 20)
+        target = others[0]
+        source, moved = cluster.migrate(slot, target)
+        print(f"handover: slot {slot} of {name} migrated {source} -> {target} ({moved} keys) with 40 waiting", flush=True)
+        wait_until("the channel follows the slot", lambda: len(shard_channels(target, name)) == 1 and not shard_channels(source, name), 20)
+        checks.check(call("GET", f"/pools/{name}")["waiting"] == 40, "the 40 still wait after the migration")
+        call("POST", f"/pools/{name}/tokens/batch", {"count": 40})
+        for thread in threads:
+            thread.join(timeout=40)
+        served = [a for a in answers if a[1] == 200]
+        checks.check(len(answers) == 50 and len(served) == 50, f"every waiter answered 200 ({sorted({a[1] for a in answers})})")
+        checks.check(len({a[0] for a in served}) == 50 and len({a[2] for a in served}) == 50, "each waiter once, no token to two")
+        stats = call("GET", f"/pools/{name}")
+        checks.check(stats["waiting"] == 0 and stats["assigned"] == 50, f"nobody left waiting, 50 assigned ({stats['waiting']}, {stats['assigned']})")
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        heard = {kind: sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                           if line.startswith("tokenpool_handovers_total") and f'heard="{kind}"' in line) for kind in ("message", "renewal")}
+        print(f"handover: heard by message {heard['message']:.0f}, by renewal {heard['renewal']:.0f}", flush=True)
+        checks.check(heard["message"] >= 45, "the hand-overs after the migration came by message on the moved subscription")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    checks.finish()
+
+
 def main():
     build = pathlib.Path(sys.argv[1])
     with tempfile.TemporaryDirectory() as work:
@@ -92,6 +164,9 @@ def main():
             if sys.argv[2] == "up":
                 print(url, flush=True)
                 signal.sigwait([signal.SIGINT, signal.SIGTERM])
+                return
+            if sys.argv[2] == "handover":
+                handover(build, cluster)
                 return
             if sys.argv[2] == "registry":
                 registry(build, cluster, url)

@@ -68,7 +68,7 @@ package final class RedisClient: Service, Sendable {
     }
 
     /// A node to hold a subscription on.
-    func subscriptionNode() async throws -> RedisNode {
-        try await self.topology.subscriptionNode()
+    func subscriptionNode(shardChannel: String?) async throws -> RedisNode {
+        try await self.topology.subscriptionNode(shardChannel: shardChannel)
     }
 }

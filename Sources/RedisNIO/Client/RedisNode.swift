@@ -150,7 +150,7 @@ final class RedisNode: RedisTopology, Sendable {
     }
 
     /// Subscriptions go to this node.
-    func subscriptionNode() async throws -> RedisNode {
+    func subscriptionNode(shardChannel: String?) async throws -> RedisNode {
         self
     }
 

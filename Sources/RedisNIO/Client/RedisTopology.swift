@@ -13,6 +13,7 @@ protocol RedisTopology: Sendable {
     func evaluate(_ script: RedisScript, keys: [String], arguments: [String], changesState: Bool, deadline: NIODeadline) async throws -> RESPValue
     /// Every node this topology sends to answers `PING`; else which do not.
     func ping(deadline: NIODeadline) async throws
-    /// A node to hold a subscription on (any master of a cluster: a `PUBLISH` reaches every node).
-    func subscriptionNode() async throws -> RedisNode
+    /// A node to hold a subscription on: for a sharded channel, the master of its slot on a
+    /// cluster; else any master (a `PUBLISH` reaches every node of a cluster).
+    func subscriptionNode(shardChannel: String?) async throws -> RedisNode
 }

@@ -130,8 +130,8 @@ final class RedisClusterClient: RedisTopology, Sendable {
     }
 
     /// Some master: for what any node serves alike (`PUBLISH` reaches every node).
-    func subscriptionNode() async throws -> RedisNode {
-        try await self.master(of: nil)
+    func subscriptionNode(shardChannel: String?) async throws -> RedisNode {
+        try await self.master(of: shardChannel.map(HashSlot.of))
     }
 
     private func master(of slot: Int?) async throws -> RedisNode {

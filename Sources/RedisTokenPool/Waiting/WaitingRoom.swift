@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import RedisNIO
@@ -9,7 +10,10 @@ import ServiceLifecycle
 ///
 /// A waiter's id is `CHANNEL#N`, where CHANNEL is this replica's own Redis channel: the script
 /// that frees a token for the queue's head publishes the hand-over there, and ``run()`` wakes
-/// the waiter at once. Every ``TokenPoolSettings/waitRenewInterval`` the room also renews its
+/// the waiter at once. On Redis Cluster the replica has a channel per pool,
+/// `PREFIX:{pool}:handover:REPLICA`, in the pool's slot: the script `SPUBLISH`es to it, so the
+/// message goes to that slot's shard only, and the replica `SSUBSCRIBE`s there for as long as
+/// the pool has had waiters here in the last half minute (following the slot when it moves). Every ``TokenPoolSettings/waitRenewInterval`` the room also renews its
 /// waiters in Redis (renew.lua: one vouching a pool for all of them, at most 500 waiters a
 /// call), which keeps them in the queue (a replica that stops renewing loses its waiters within
 /// ``TokenPoolSettings/waitPresence``) and reports hand-overs a lost message did not: a message
@@ -43,6 +47,8 @@ final class WaitingRoom: Service, Sendable {
         /// Pools whose renewal is under way: each pool renews on its own, so one pool's trouble
         /// (its master failing over, its slot migrating) never delays another's.
         var renewing: Set<PoolName> = []
+        /// Pools whose sharded channel this replica listens to (Redis Cluster only).
+        var listening: Set<PoolName> = []
     }
 
     /// A waiter whose client left, for ``run()`` to take out of the queue (leave.lua 'drop').
@@ -52,7 +58,16 @@ final class WaitingRoom: Service, Sendable {
         let idempotencyRecord: String?
     }
 
+    /// This replica's channel: its hand-overs' on one Redis or under Sentinel.
     let channel: String
+    /// On Redis Cluster, a channel per pool (``channel(of:)``) and sharded pub/sub.
+    private let sharded: Bool
+    private let replica: String
+    /// Hand-overs by how this replica heard of them: the message, or a renewal that found one.
+    private let heardByMessage = Counter(label: "tokenpool_handovers_total", dimensions: [("heard", "message")])
+    private let heardByRenewal = Counter(label: "tokenpool_handovers_total", dimensions: [("heard", "renewal")])
+    private let listenRequests: AsyncStream<PoolName>
+    private let listenTo: AsyncStream<PoolName>.Continuation
     private let client: RedisClient
     private let settings: TokenPoolSettings
     private let keyring: PoolKeyring
@@ -65,7 +80,10 @@ final class WaitingRoom: Service, Sendable {
 
     init(client: RedisClient, settings: TokenPoolSettings, keyring: PoolKeyring, logger: Logger) {
         let replica = (0..<6).map { _ in String(0x100 + Int(UInt8.random(in: 0...255)), radix: 16).dropFirst() }.joined()
+        self.replica = replica
         self.channel = "\(settings.keyPrefix):handover:\(replica)"
+        self.sharded = client.isCluster
+        (self.listenRequests, self.listenTo) = AsyncStream.makeStream(of: PoolName.self)
         self.client = client
         self.settings = settings
         self.keyring = keyring
@@ -74,14 +92,49 @@ final class WaitingRoom: Service, Sendable {
         (self.departures, self.departing) = AsyncStream.makeStream(of: Departure.self)
     }
 
+    /// The channel of this replica's hand-overs in `pool`: on Redis Cluster its own, in the
+    /// pool's slot (`PREFIX:{pool}:handover:REPLICA`); else ``channel``.
+    func channel(of pool: PoolName) -> String {
+        guard self.sharded else { return self.channel }
+        return String(self.keyring.keys(of: pool).free.dropLast("free".count)) + "handover:\(self.replica)"
+    }
+
     /// A new waiter in `pool`, known here before assign.lua can hand it anything.
     func register(in pool: PoolName) -> String {
-        self.state.withLockedValue { state in
+        let channel = self.channel(of: pool)
+        let (id, listen) = self.state.withLockedValue { state in
             state.lastNumber += 1
-            let id = "\(self.channel)#\(state.lastNumber)"
+            let id = "\(channel)#\(state.lastNumber)"
             state.waiters[id] = Waiter(pool: pool)
-            return id
+            return (id, self.sharded && state.listening.insert(pool).inserted)
         }
+        if listen { self.listenTo.yield(pool) }
+        return id
+    }
+
+    /// Listens to the pool's sharded channel until cancelled, or until the pool has had no
+    /// waiter here for half a minute (the next waiter there starts it again).
+    private func listen(to pool: PoolName) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.client.subscribe(to: self.channel(of: pool), sharded: true, onMessage: self.heard) }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(30))
+                    let idle = self.state.withLockedValue { state in
+                        state.waiters.values.contains { $0.pool == pool } ? false : state.listening.remove(pool) != nil
+                    }
+                    if idle { return }
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// A hand-over message, "ID TOKEN LEASE".
+    private func heard(_ message: String) {
+        guard let id = message.split(separator: " ", maxSplits: 1).first else { return }
+        if self.deliver(.handed, to: String(id)) { self.heardByMessage.increment() }
     }
 
     /// assign.lua queued the waiter until `waitUntil` (ms, Redis's clock): renew it from now on.
@@ -120,15 +173,18 @@ final class WaitingRoom: Service, Sendable {
         self.departing.yield(departure)
     }
 
-    func deliver(_ event: Event, to id: String) {
-        let (continuation, timer) = self.state.withLockedValue { state -> (CheckedContinuation<Event, Never>?, Scheduled<Void>?) in
-            guard var waiter = state.waiters[id], waiter.event == nil else { return (nil, nil) }
+    /// Whether the event was the waiter's first (later ones are ignored).
+    @discardableResult
+    func deliver(_ event: Event, to id: String) -> Bool {
+        let (first, continuation, timer) = self.state.withLockedValue { state -> (Bool, CheckedContinuation<Event, Never>?, Scheduled<Void>?) in
+            guard var waiter = state.waiters[id], waiter.event == nil else { return (false, nil, nil) }
             waiter.event = event
             defer { waiter.continuation = nil; waiter.timer = nil; state.waiters[id] = waiter }
-            return (waiter.continuation, waiter.timer)
+            return (true, waiter.continuation, waiter.timer)
         }
         timer?.cancel()
         continuation?.resume(returning: event)
+        return first
     }
 
     /// Hears hand-overs, renews the waiters and takes departed ones out of the queue, until
@@ -137,10 +193,11 @@ final class WaitingRoom: Service, Sendable {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask {
-                    // "ID TOKEN LEASE"
-                    await self.client.subscribe(to: self.channel) { message in
-                        guard let id = message.split(separator: " ", maxSplits: 1).first else { return }
-                        self.deliver(.handed, to: String(id))
+                    guard self.sharded else { return await self.client.subscribe(to: self.channel, onMessage: self.heard) }
+                    await withDiscardingTaskGroup { listeners in
+                        for await pool in self.listenRequests {
+                            listeners.addTask { await self.listen(to: pool) }
+                        }
                     }
                 }
                 group.addTask {
@@ -200,7 +257,7 @@ final class WaitingRoom: Service, Sendable {
                     switch report {
                     case .lost: self.deliver(.lost, to: id)
                     case .taken: self.deliver(.takenOver, to: id)
-                    case .handed: self.deliver(.handed, to: id)
+                    case .handed: if self.deliver(.handed, to: id) { self.heardByRenewal.increment() }
                     }
                 }
             } catch {
