@@ -49,6 +49,10 @@ struct APIGuard: Sendable {
 
     /// What `route` lets the request in with. Throws a ``Refusal`` with the problem a refused
     /// request gets (401, 403, 429).
+    // Not inlined, here and in `record`: inlined, their locals would widen the guarded route's
+    // async frame, which a request keeps for its whole life (a waiting assign: 3.6 KiB a waiter,
+    // docs/scaling.md).
+    @inline(never)
     func admission(_ request: Request, parameters: Parameters, route: RouteFacts) async throws -> Admission {
         let ring = self.keys.ring
         if ring.isOpen { return Admission() }
@@ -96,6 +100,7 @@ struct APIGuard: Sendable {
 
     /// Writes one audit entry (and its log line): never the key, only its name. A failure to
     /// write is logged, and the request's answer stands.
+    @inline(never)
     func record(
         _ request: Request, parameters: Parameters, route: RouteFacts, key: String?, status: HTTPResponse.Status, result: String, client: String?,
         logger: Logger
