@@ -18,6 +18,7 @@ and reach each replica's subscription on whichever master it listens to.
 Checked: the history checker finds nothing in any pool's history; answers are 200/201/204/404/
 409/503 only; in the pool a step touched, no 503 comes later than 3 s after the step.
 """
+import contextlib
 import json
 import os
 import pathlib
@@ -36,22 +37,32 @@ from tokenpool_testing import Checks, RedisCluster, cli, free_port, pools_on_mas
 ANSWERS = {200, 201, 204, 404, 409, 503}
 
 
-def registry(build, cluster, url):
-    """300 pools made on a 3-master cluster: the pool list's 16 shards (tokenpool:pools:{0..15}) hold
-    every pool once and lie on every master; GET /pools pages of 50 list each pool, no page far
-    past its limit; a deleted pool leaves the list."""
-    checks = Checks("registry")
+@contextlib.contextmanager
+def one_replica(build, url):
+    """A tokenpool on the cluster at `url`, ready; yields its base URL and a JSON call on it."""
     port = free_port()
     server = subprocess.Popen([str(build / "tokenpool"), "serve", "--port", str(port), "--redis-url", url, "--log-level", "error"])
     base = f"http://127.0.0.1:{port}"
 
     def call(method, path, body=None):
         request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None)
-        with urllib.request.urlopen(request, timeout=20) as response:
+        with urllib.request.urlopen(request, timeout=40) as response:
             return json.loads(response.read() or b"null")
 
     try:
         wait_ready(port, timeout=20)
+        yield base, call
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def registry(build, cluster, url):
+    """300 pools made on a 3-master cluster: the pool list's 16 shards (tokenpool:pools:{0..15}) hold
+    every pool once and lie on every master; GET /pools pages of 50 list each pool, no page far
+    past its limit; a deleted pool leaves the list."""
+    checks = Checks("registry")
+    with one_replica(build, url) as (_, call):
         names = [f"team-{i}" for i in range(300)]
         for name in names:
             call("PUT", f"/pools/{name}", {})
@@ -78,9 +89,6 @@ def registry(build, cluster, url):
         listed = sum(int(cli(owner, "SISMEMBER", f"tokenpool:pools:{{{shard}}}", "team-7") or 0)
                      for shard in range(16) for owner in [cluster.owner(int(cli(cluster.ports[0], "CLUSTER", "KEYSLOT", f"tokenpool:pools:{{{shard}}}")))])
         checks.check(listed == 0, "a deleted pool leaves the list")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     checks.finish()
 
 
@@ -89,33 +97,22 @@ def shard_channels(port, pool):
     return [line for line in out.splitlines() if line]
 
 
-def handover(build, cluster):
+def handover(build, cluster, url):
     """50 waiting assigns on one pool; 10 served, then the pool's slot migrates to another
     master, then 40 more served. Hand-overs go by sharded pub/sub: the replica's channel for the
     pool is subscribed at the slot's master only, and follows the slot to its new master. Every
     waiter is served exactly once, and the replica heard (nearly) every hand-over by its message,
     not by the renewal that catches up on lost ones."""
     checks = Checks("handover")
-    port = free_port()
-    url = "redis-cluster://" + ",".join(f"127.0.0.1:{p}" for p in cluster.ports[:3])
-    server = subprocess.Popen([str(build / "tokenpool"), "serve", "--port", str(port), "--redis-url", url, "--log-level", "error"])
-    base = f"http://127.0.0.1:{port}"
-
-    def call(method, path, body=None):
-        request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None)
-        with urllib.request.urlopen(request, timeout=40) as response:
-            return json.loads(response.read() or b"null")
-
     answers = []
+    with one_replica(build, url) as (base, call):
 
-    def wait_for_token(i):
-        try:
-            answers.append((i, 200, call("POST", "/pools/" + name + "/tokens/assign?wait=30", {"holder": f"w{i}"})["token"]))
-        except urllib.error.HTTPError as error:
-            answers.append((i, error.code, None))
+        def wait_for_token(i):
+            try:
+                answers.append((i, 200, call("POST", "/pools/" + name + "/tokens/assign?wait=30", {"holder": f"w{i}"})["token"]))
+            except urllib.error.HTTPError as error:
+                answers.append((i, error.code, None))
 
-    try:
-        wait_ready(port, timeout=20)
         name, slot = pools_on_masters(cluster)[0]
         owner = cluster.owner(slot)
         call("PUT", f"/pools/{name}", {})
@@ -147,9 +144,6 @@ def handover(build, cluster):
                            if line.startswith("tokenpool_handovers_total") and f'heard="{kind}"' in line) for kind in ("message", "renewal")}
         print(f"handover: heard by message {heard['message']:.0f}, by renewal {heard['renewal']:.0f}", flush=True)
         checks.check(heard["message"] >= 45, "the hand-overs after the migration came by message on the moved subscription")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     checks.finish()
 
 
@@ -166,7 +160,7 @@ def main():
                 signal.sigwait([signal.SIGINT, signal.SIGTERM])
                 return
             if sys.argv[2] == "handover":
-                handover(build, cluster)
+                handover(build, cluster, url)
                 return
             if sys.argv[2] == "registry":
                 registry(build, cluster, url)
