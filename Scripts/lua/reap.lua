@@ -35,7 +35,12 @@ for _, channel in ipairs(redis.call('ZRANGE', replicasKey(), '-inf', now, 'BYSCO
         end
         local numbers = redis.call('SPOP', bucketKey(channel, bucket), budget)
         for _, number in ipairs(numbers) do
-            forget(channel .. '#' .. number)
+            -- One handed a token keeps its pickup (its `until`, at least PICKUP_MS), as promised:
+            -- it goes by the first loop when that ends.
+            local id = channel .. '#' .. number
+            if redis.call('HEXISTS', KEYS[8], id) == 0 then
+                forget(id)
+            end
         end
         -- Redis drops a set once it is empty.
         if redis.call('EXISTS', bucketKey(channel, bucket)) == 0 then
