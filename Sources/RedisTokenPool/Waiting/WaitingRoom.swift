@@ -13,9 +13,9 @@ import ServiceLifecycle
 /// the waiter at once. On Redis Cluster the replica has a channel per pool,
 /// `PREFIX:{pool}:handover:REPLICA`, in the pool's slot: the script `SPUBLISH`es to it, so the
 /// message goes to that slot's shard only, and the replica `SSUBSCRIBE`s there for as long as
-/// the pool has had waiters here in the last half minute (following the slot when it moves). Every ``TokenPoolSettings/waitRenewInterval`` the room also renews its
-/// waiters in Redis (renew.lua: one vouching a pool for all of them, at most 500 waiters a
-/// call), which keeps them in the queue (a replica that stops renewing loses its waiters within
+/// the pool has had waiters here in the last half minute (following the slot when it moves).
+/// Every ``TokenPoolSettings/waitRenewInterval`` the room also renews its waiters in Redis
+/// (renew.lua: one vouching a pool for all of them, at most 500 waiters a call), which keeps them in the queue (a replica that stops renewing loses its waiters within
 /// ``TokenPoolSettings/waitPresence``) and reports hand-overs a lost message did not: a message
 /// lost in a blip costs a renewal, never a lease.
 final class WaitingRoom: Service, Sendable {
