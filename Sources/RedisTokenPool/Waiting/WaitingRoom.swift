@@ -15,7 +15,8 @@ import ServiceLifecycle
 /// message goes to that slot's shard only, and the replica `SSUBSCRIBE`s there for as long as
 /// the pool has had waiters here in the last half minute (following the slot when it moves).
 /// Every ``TokenPoolSettings/waitRenewInterval`` the room also renews its waiters in Redis
-/// (renew.lua: one vouching a pool for all of them, at most 500 waiters a call), which keeps them in the queue (a replica that stops renewing loses its waiters within
+/// (renew.lua: one vouching a pool for all of them, at most 500 waiters a call), which keeps
+/// them in the queue (a replica that stops renewing loses its waiters within
 /// ``TokenPoolSettings/waitPresence``) and reports hand-overs a lost message did not: a message
 /// lost in a blip costs a renewal, never a lease.
 final class WaitingRoom: Service, Sendable {
