@@ -18,10 +18,10 @@ struct TokenHealthTests {
         try await TokenPoolTests.withPool { pool in
             let token = try await pool.generate()[0].token
             let held = try await pool.assign()
-            let resting = try await pool.unblock(token, lease: held.lease, cooldown: .milliseconds(400))
+            let resting = try await pool.unblock(token, lease: held.lease, cooldown: .milliseconds(1_000))
             #expect(resting.state == .cooling && resting.lease == nil)
             let availableAt = try #require(resting.availableAt)
-            #expect((390...420).contains(availableAt - resting.observedAt))
+            #expect((990...1_020).contains(availableAt - resting.observedAt))
             // Not assignable, not free, listed as cooling.
             await #expect(throws: TokenPoolError.noFreeToken(.default)) { try await pool.assign() }
             let stats = try await pool.stats()

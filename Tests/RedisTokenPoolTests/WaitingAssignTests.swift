@@ -111,6 +111,33 @@ struct WaitingAssignTests {
         }
     }
 
+    @Test func aWaitCancelledFromOutsideItsTaskLeavesTheQueueAndACancelBeforeTheWaitEndsItAtOnce() async throws {
+        try await Self.withReplicas(1) { pools, _ in
+            let pool = pools[0]
+            let token = try await pool.generate()[0].token
+            let held = try await pool.assign()
+            // Cancelled while it waits: the place is given up, the task itself never cancelled.
+            let cancellation = WaitCancellation()
+            guard case .queued(let place) = try await pool.startAssign(wait: .seconds(30)) else { throw TokenPoolError.noFreeToken(.default) }
+            let waiting = Task { try await place.tokens(cancellation: cancellation) }
+            try await Self.waitForQueue(pool, 1)
+            cancellation.cancel()
+            await #expect(throws: CancellationError.self) { try await waiting.value }
+            try await Self.waitForQueue(pool, 0)
+            // Cancelled before its wait began (the client left first): it never waits.
+            let early = WaitCancellation()
+            early.cancel()
+            guard case .queued(let second) = try await pool.startAssign(wait: .seconds(30)) else { throw TokenPoolError.noFreeToken(.default) }
+            let started = ContinuousClock.now
+            await #expect(throws: CancellationError.self) { try await second.tokens(cancellation: early) }
+            #expect(ContinuousClock.now - started < .seconds(5))
+            try await Self.waitForQueue(pool, 0)
+            // Nobody took the token meanwhile: it is free for the next assign once unblocked.
+            _ = try await pool.unblock(token, lease: held.lease)
+            #expect(try await pool.assign().token == token)
+        }
+    }
+
     @Test func aTokenHandedToAWaiterNoReplicaAnswersForGoesOnWithinASecond() async throws {
         try await Self.withReplicas { pools, _ in
             let pool = pools[0]

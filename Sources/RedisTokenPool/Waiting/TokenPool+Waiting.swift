@@ -1,5 +1,6 @@
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 import RedisNIO
 import ServiceLifecycle
@@ -30,11 +31,12 @@ public struct QueuedAssign: Sendable {
     /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when the wait ran out first,
     ///   ``TokenPoolError/waitInterrupted(_:)`` when a retry with the same Idempotency-Key took
     ///   the place or the server is shutting down, `CancellationError` when the task is
-    ///   cancelled: the place is given up and a token already handed to it goes on.
-    public func tokens() async throws -> [TokenRecord] {
+    ///   cancelled or `cancellation` is: the place is given up and a token already handed to it
+    ///   goes on.
+    public func tokens(cancellation: WaitCancellation? = nil) async throws -> [TokenRecord] {
         var place = self
         while true {
-            switch try await place.waitOnce() {
+            switch try await place.waitOnce(cancellation) {
             case .assigned(let records):
                 self.pool.metrics.waited(since: self.started, outcome: .assigned)
                 return records
@@ -64,8 +66,9 @@ public struct QueuedAssign: Sendable {
         case vanished
     }
 
-    private func waitOnce() async throws -> Outcome {
+    private func waitOnce(_ cancellation: WaitCancellation?) async throws -> Outcome {
         let room = self.pool.waitingRoom
+        cancellation?.watch(self.id, in: room)
         // A server shutting down (SIGTERM) answers its waiters at once instead of draining for
         // up to --max-wait: they can ask another replica.
         let event = await withGracefulShutdownHandler {
@@ -103,6 +106,41 @@ public struct QueuedAssign: Sendable {
                 return .vanished
             }
         }
+    }
+}
+
+/// Cancels one waiting assign from outside its task, as task cancellation would: an HTTP
+/// server calls ``cancel()`` when the waiting client goes away.
+///
+/// It costs the wait no task of its own (a task group racing the wait against the client cost
+/// two child tasks and their frames a waiter); calls after the wait ended do nothing.
+public final class WaitCancellation: Sendable {
+    private struct State {
+        var cancelled = false
+        /// The place waiting now (a place that vanished queues again under a new id).
+        var place: (room: WaitingRoom, id: String)?
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    public init() {}
+
+    /// Ends the wait with `CancellationError`; the place is given up.
+    public func cancel() {
+        let place = self.state.withLockedValue { state -> (room: WaitingRoom, id: String)? in
+            state.cancelled = true
+            return state.place
+        }
+        place.map { _ = $0.room.deliver(.cancelled, to: $0.id) }
+    }
+
+    /// The wait goes on as place `id`: cancelled at once if ``cancel()`` came first.
+    func watch(_ id: String, in room: WaitingRoom) {
+        let cancelled = self.state.withLockedValue { state -> Bool in
+            state.place = (room, id)
+            return state.cancelled
+        }
+        if cancelled { room.deliver(.cancelled, to: id) }
     }
 }
 

@@ -62,8 +62,11 @@ struct TokenController<Context: CallerRequestContext>: Sendable {
             return answer(records)
         case .queued(let place):
             // A client that goes away leaves the queue at once.
+            let cancellation = WaitCancellation()
+            let watch = context.watchClient { cancellation.cancel() }
+            defer { watch?.end() }
             do {
-                return answer(try await context.untilClientLeaves { try await place.tokens() })
+                return answer(try await place.tokens(cancellation: cancellation))
             } catch is CancellationError {
                 // The client went away while it waited (nginx's 499): nobody reads this answer.
                 context.logger.debug("A waiting client left", metadata: ["tokenpool.pool": "\(pool)"])

@@ -4,39 +4,71 @@ import NIOCore
 /// Notices a client that goes away: its side of the connection closed (a FIN: the server keeps
 /// half-closed connections) or the connection ended. One per HTTP connection, in the pipeline.
 ///
-/// A waiting assign races its wait against this, so a client that leaves leaves the queue at
-/// once, and the connection of a client that stays can carry its next request (Hummingbird's
-/// own `consumeWithCancellationOnInboundClose` ends the connection after every answer).
+/// A waiting assign is watched by this, so a client that leaves leaves the queue at once, and
+/// the connection of a client that stays can carry its next request (Hummingbird's own
+/// `consumeWithCancellationOnInboundClose` ends the connection after every answer). A watch is a
+/// callback, not a task: racing each wait against the client in a task group cost every waiter
+/// two child tasks and their frames (docs/scaling.md).
 final class ClientDepartureHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
-    private var departed: EventLoopPromise<Void>?
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.departed = context.eventLoop.makePromise()
-    }
+    private var departed = false
+    /// The request watching now, and what it runs when the client goes.
+    fileprivate var watching: (id: UInt64, onDeparture: @Sendable () -> Void)?
+    private var lastWatch: UInt64 = 0
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        self.departed?.succeed()
+        self.depart()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .some(.inputClosed) = event as? ChannelEvent {
-            self.departed?.succeed()
+            self.depart()
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.departed?.succeed()
+        self.depart()
         context.fireChannelInactive()
     }
 
-    /// Completes when the client of `channel` has gone; nil when `channel` has no such handler.
-    static func departure(of channel: any Channel) async -> EventLoopFuture<Void>? {
-        try? await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.handler(type: ClientDepartureHandler.self).departed?.futureResult
-        }.get()
+    private func depart() {
+        self.departed = true
+        let watch = self.watching
+        self.watching = nil
+        watch?.onDeparture()
+    }
+
+    /// Runs `onDeparture` once, on the channel's event loop, when the client of `channel` goes
+    /// away (at once if it has gone) before the watch ends. No watch without such a handler.
+    static func watch(_ channel: any Channel, onDeparture: @escaping @Sendable () -> Void) -> ClientWatch {
+        let id = NIOLoopBoundBox.makeEmptyBox(valueType: UInt64.self, eventLoop: channel.eventLoop)
+        channel.eventLoop.execute {
+            guard let handler = try? channel.pipeline.syncOperations.handler(type: ClientDepartureHandler.self) else { return }
+            guard !handler.departed else { return onDeparture() }
+            handler.lastWatch &+= 1
+            handler.watching = (handler.lastWatch, onDeparture)
+            id.value = handler.lastWatch
+        }
+        return ClientWatch(channel: channel, id: id)
+    }
+}
+
+/// A request's watch on its client (``ClientDepartureHandler/watch(_:onDeparture:)``).
+struct ClientWatch: Sendable {
+    fileprivate let channel: any Channel
+    fileprivate let id: NIOLoopBoundBox<UInt64?>
+
+    /// Stops watching; a departure after this calls nothing. (Queued on the channel's event loop
+    /// behind the watch's start, so the two never cross.)
+    func end() {
+        let (channel, id) = (self.channel, self.id)
+        channel.eventLoop.execute {
+            guard let handler = try? channel.pipeline.syncOperations.handler(type: ClientDepartureHandler.self),
+                  let watching = id.value, handler.watching?.id == watching else { return }
+            handler.watching = nil
+        }
     }
 }
 
@@ -59,23 +91,9 @@ struct TokenRequestContext: CallerRequestContext {
 }
 
 extension ChannelRequestContext {
-    /// Runs `body`, cancelled if the client goes away first.
-    func untilClientLeaves<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        guard let channel = self.channel, let departure = await ClientDepartureHandler.departure(of: channel) else {
-            return try await body()
-        }
-        let (departed, signal) = AsyncStream<Void>.makeStream()
-        departure.whenComplete { _ in signal.finish() }
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            // Ends when the client leaves, or when the group is cancelled after the answer.
-            group.addTask {
-                for await _ in departed {}
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard case .some(.some(let value)) = try await group.next() else { throw CancellationError() }
-            return value
-        }
+    /// Runs `onDeparture` if the client goes away before the returned watch ends; nil without a
+    /// channel (a test's context).
+    func watchClient(onDeparture: @escaping @Sendable () -> Void) -> ClientWatch? {
+        self.channel.map { ClientDepartureHandler.watch($0, onDeparture: onDeparture) }
     }
 }
