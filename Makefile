@@ -209,9 +209,13 @@ ifneq ($(BASELINE),)
 			--scratch-path .build/baseline-$(BASELINE); \
 	fi
 	BASELINE_LABEL=$(BASELINE) $(VENV)/bin/python Benchmarks/ab.py .build/baseline-$(BASELINE)/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Benchmarks/connection_memory.py \
+		$(BASELINE)=.build/baseline-$(BASELINE)/release/tokenpool current=.build/release/tokenpool --report docs/benchmarks-connections.md
 	$(VENV)/bin/python Benchmarks/instructions.py $(BASELINE)=.build/baseline-$(BASELINE)/release/tokenpool current=.build/release/tokenpool
 else
 	$(VENV)/bin/python Benchmarks/instructions.py current=.build/release/tokenpool
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Benchmarks/connection_memory.py \
+		current=.build/release/tokenpool --report docs/benchmarks-connections.md
 endif
 
 # 100 and then 10,000 waiting assigns on one replica (also part of `make bench`): what waiting costs
