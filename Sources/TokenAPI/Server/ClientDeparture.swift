@@ -41,7 +41,9 @@ final class ClientDepartureHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     /// Runs `onDeparture` once, on the channel's event loop, when the client of `channel` goes
-    /// away (at once if it has gone) before the watch ends. No watch without such a handler.
+    /// away (at once if it has gone) before the watch ends. A channel without such a handler
+    /// (Hummingbird's test channels; one closed already) is not watched: every server pipeline
+    /// has one, HTTP/1 over TLS and HTTP/2 streams included.
     static func watch(_ channel: any Channel, onDeparture: @escaping @Sendable () -> Void) -> ClientWatch {
         let id = NIOLoopBoundBox.makeEmptyBox(valueType: UInt64.self, eventLoop: channel.eventLoop)
         channel.eventLoop.execute {
