@@ -35,13 +35,18 @@ public final class RedisTestServer: Sendable {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: Self.serverPath)
+            // Redis writes its pid file only once it listens: a port that answers without it is
+            // another test's server that took the port first (this one then failed to bind).
+            let pidFile = directory.appending(path: "redis.pid").path
             process.arguments = [portArgument, "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
-                                 "--dir", directory.path] + extraArguments
+                                 "--dir", directory.path, "--pidfile", pidFile] + extraArguments
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
             for _ in 0..<100 {
-                if canConnect(port: port) { return RedisTestServer(port: port, process: process, directory: directory) }
+                if FileManager.default.fileExists(atPath: pidFile), canConnect(port: port) {
+                    return RedisTestServer(port: port, process: process, directory: directory)
+                }
                 if !process.isRunning { break }
                 try await Task.sleep(for: .milliseconds(20))
             }
