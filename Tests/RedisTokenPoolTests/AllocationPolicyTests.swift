@@ -105,7 +105,8 @@ struct AllocationPolicyTests {
             let token = try await pool.generate()[0].token
             let held = try await pool.assign()
             // The head wants more than the pool has: it times out, holding what it set aside.
-            let big = Task { try await pool.assign(AssignRequest(count: 2), wait: .milliseconds(600)) }
+            // (Its wait must outlast the steps up to the unblock on a loaded machine: 600 ms did not.)
+            let big = Task { try await pool.assign(AssignRequest(count: 2), wait: .seconds(2)) }
             try await Self.waitForQueue(pool, 1)
             let small = Task { try await pool.assign(wait: .seconds(10)) }
             try await Self.waitForQueue(pool, 2)

@@ -163,7 +163,8 @@ struct TokenHealthTests {
     }
 
     @Test func aDisabledOrCoolingTokenStillDiesWithoutKeepAlive() async throws {
-        try await TokenPoolTests.withPool(keepAliveTTL: .milliseconds(400)) { pool in
+        // Long enough for the four calls before the sleep on a loaded CI machine (400 ms was not).
+        try await TokenPoolTests.withPool(keepAliveTTL: .milliseconds(1_500)) { pool in
             let made = try await pool.generate(count: 2).map(\.token)
             _ = try await pool.disable(made[0])
             let cooling = try await pool.unblock(made[1], lease: try await pool.assign().lease, cooldown: .seconds(60))
