@@ -27,7 +27,7 @@ export PYTHONPATH := $(CURDIR)/Tests/support:$(CURDIR)/topology
 # request's instructions; a from-scratch build takes about a minute longer).
 RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization
 
-.PHONY: deps build run test security-test python-test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench bench-listeners bench-waiters clean
+.PHONY: deps build run test security-test python-test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench bench-cpu bench-listeners bench-waiters clean
 
 deps:
 	@if command -v dpkg >/dev/null 2>&1; then \
@@ -173,6 +173,13 @@ contract: $(VENV)/.docs-assets
 BASELINE ?=
 # Rounds of each side-by-side run (Benchmarks/ab.py): the machine's slow spells make single runs swing.
 AB_ROUNDS ?= 5
+# The release build of BASELINE, from its own copy of the sources, once.
+BUILD_BASELINE = @if [ ! -x .build/baseline-$(BASELINE)/release/tokenpool ]; then \
+		rm -rf .build/baseline-src-$(BASELINE) && mkdir -p .build/baseline-src-$(BASELINE) && \
+		git archive $(BASELINE) | tar -x -C .build/baseline-src-$(BASELINE) && \
+		$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS) --package-path .build/baseline-src-$(BASELINE) \
+			--scratch-path .build/baseline-$(BASELINE); \
+	fi
 bench: deps $(VENV)/.installed
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 	$(VENV)/bin/pip install -q matplotlib==3.10.7
@@ -202,21 +209,26 @@ bench: deps $(VENV)/.installed
 		AB_TITLE="Keys with a per-key rate (counted in the request's own script call) against no keys (one binary), side by side" \
 		$(VENV)/bin/python Benchmarks/ab.py .build/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
 ifneq ($(BASELINE),)
-	@if [ ! -x .build/baseline-$(BASELINE)/release/tokenpool ]; then \
-		rm -rf .build/baseline-src-$(BASELINE) && mkdir -p .build/baseline-src-$(BASELINE) && \
-		git archive $(BASELINE) | tar -x -C .build/baseline-src-$(BASELINE) && \
-		$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS) --package-path .build/baseline-src-$(BASELINE) \
-			--scratch-path .build/baseline-$(BASELINE); \
-	fi
+	$(BUILD_BASELINE)
 	BASELINE_LABEL=$(BASELINE) $(VENV)/bin/python Benchmarks/ab.py .build/baseline-$(BASELINE)/release/tokenpool .build/release/tokenpool $(AB_ROUNDS)
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Benchmarks/connection_memory.py \
 		$(BASELINE)=.build/baseline-$(BASELINE)/release/tokenpool current=.build/release/tokenpool --report docs/benchmarks-connections.md
 	$(VENV)/bin/python Benchmarks/instructions.py $(BASELINE)=.build/baseline-$(BASELINE)/release/tokenpool current=.build/release/tokenpool
+	$(VENV)/bin/python Benchmarks/server_cpu.py $(BASELINE)=.build/baseline-$(BASELINE)/release/tokenpool current=.build/release/tokenpool
 else
+	$(VENV)/bin/python Benchmarks/server_cpu.py current=.build/release/tokenpool
 	$(VENV)/bin/python Benchmarks/instructions.py current=.build/release/tokenpool
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Benchmarks/connection_memory.py \
 		current=.build/release/tokenpool --report docs/benchmarks-connections.md
 endif
+
+# The server's own CPU per request (/healthz, a 404 assign, the cycle, keep-alive), wrk sending a fixed
+# number of each, side by side against BASELINE when given (also part of `make bench`): docs/benchmarks-cpu.md.
+bench-cpu: deps $(VENV)/.installed
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+	$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS)
+	$(if $(BASELINE),$(BUILD_BASELINE))
+	$(VENV)/bin/python Benchmarks/server_cpu.py $(if $(BASELINE),$(BASELINE)=.build/baseline-$(BASELINE)/release/tokenpool) current=.build/release/tokenpool
 
 # 100 and then 10,000 waiting assigns on one replica (also part of `make bench`): what waiting costs
 # Redis and the replica, hand-over times, every waiter served once.

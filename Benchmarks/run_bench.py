@@ -326,13 +326,16 @@ def report(r, path):
         "and [benchmarks-cluster.md](benchmarks-cluster.md) (pools on one master and on three); "
         "[benchmarks-instructions.md](benchmarks-instructions.md) (instructions per request, the server's counted under qemu and Redis's under callgrind: "
         "`/healthz`, keep-alive, the cycle, a 404; against `BASELINE` when given), "
+        "[benchmarks-cpu.md](benchmarks-cpu.md) (`make bench-cpu`: the server's own CPU a request, wrk sending a fixed number of "
+        "`/healthz`, 404 assigns, cycles and keep-alives, each against the same run's `/healthz`), "
         "[benchmarks-ab.md](benchmarks-ab.md) (side by side against `BASELINE`), "
         "[benchmarks-threads.md](benchmarks-threads.md) (one event-loop thread against two) and "
         "[benchmarks-codec.md](benchmarks-codec.md) (the RESP codec's micro-benchmarks); "
         "[benchmarks-keys.md](benchmarks-keys.md) and [benchmarks-key-rate.md](benchmarks-key-rate.md) (a keys file of 50 keys, "
         "and per-key rates, against no keys); [benchmarks-listeners.md](benchmarks-listeners.md) (`make bench-listeners`: 10,000 SSE "
-        "listeners on one replica) and [benchmarks-waiters.md](benchmarks-waiters.md) (`make bench-waiters`: 100 and 10,000 waiting "
-        "assigns on one replica), read with [scaling.md](scaling.md).",
+        "listeners on one replica), [benchmarks-waiters.md](benchmarks-waiters.md) (`make bench-waiters`: 100 and 10,000 waiting "
+        "assigns on one replica) and [benchmarks-connections.md](benchmarks-connections.md) (the replica's memory a connection: "
+        "idle after one request, waiting, listening), read with [scaling.md](scaling.md).",
         "",
     ]
     path.write_text("\n".join(lines) + "\n")
