@@ -18,10 +18,10 @@ struct TokenHealthTests {
         try await TokenPoolTests.withPool { pool in
             let token = try await pool.generate()[0].token
             let held = try await pool.assign()
-            let resting = try await pool.unblock(token, lease: held.lease, cooldown: .milliseconds(1_000))
+            let resting = try await pool.unblock(token, lease: held.lease, cooldown: .milliseconds(2_500))
             #expect(resting.state == .cooling && resting.lease == nil)
             let availableAt = try #require(resting.availableAt)
-            #expect((990...1_020).contains(availableAt - resting.observedAt))
+            #expect((2_490...2_520).contains(availableAt - resting.observedAt))
             // Not assignable, not free, listed as cooling.
             await #expect(throws: TokenPoolError.noFreeToken(.default)) { try await pool.assign() }
             let stats = try await pool.stats()
@@ -194,18 +194,18 @@ struct TokenHealthTests {
 
     @Test func aTokenAtItsRateBudgetCoolsUntilItsNextAssignmentIsAllowed() async throws {
         try await TokenPoolTests.withPool { pool in
-            let configured = try await pool.configure(.default, PoolSettings(rateLimit: RateLimit(assigns: 2, per: .milliseconds(600))))
-            #expect(configured.rateLimit == RateLimit(assigns: 2, per: .milliseconds(600)))
+            let configured = try await pool.configure(.default, PoolSettings(rateLimit: RateLimit(assigns: 2, per: .milliseconds(1500))))
+            #expect(configured.rateLimit == RateLimit(assigns: 2, per: .milliseconds(1500)))
             let token = try await pool.generate()[0].token
             let first = try await pool.assign()
             #expect(try await pool.unblock(token, lease: first.lease).state == .free)
             let second = try await pool.assign()
-            // Its second assignment in the window: given back, it rests until the first is 600 ms
+            // Its second assignment in the window: given back, it rests until the first is 1.5 s
             // old; a cooldown shorter than that does not shorten it.
             let resting = try await pool.unblock(token, lease: second.lease, cooldown: .milliseconds(10))
             #expect(resting.state == .cooling)
             let availableAt = try #require(resting.availableAt)
-            #expect(availableAt >= first.observedAt + 600 && availableAt <= first.observedAt + 610)
+            #expect(availableAt >= first.observedAt + 1500 && availableAt <= first.observedAt + 1510)
             await #expect(throws: TokenPoolError.noFreeToken(.default)) { try await pool.assign() }
             try await Self.sleep(past: availableAt, from: resting.observedAt)
             let third = try await pool.assign()

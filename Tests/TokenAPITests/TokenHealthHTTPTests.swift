@@ -41,7 +41,7 @@ struct TokenHealthHTTPTests {
             #expect(badOutcome.status == 400 && badOutcome.detail.contains("outcome must be success or failure"))
             // None of the refusals changed anything: the lease still stands.
             #expect(try Self.info(try await Self.call(client, .get, "/pools/keys/tokens/\(made.token)")).state == .assigned)
-            let rested = try Self.info(try await Self.call(client, .post, base + "&cooldown=0.25&outcome=failure", key: KeysAndDocsTests.client))
+            let rested = try Self.info(try await Self.call(client, .post, base + "&cooldown=2&outcome=failure", key: KeysAndDocsTests.client))
             #expect(rested.state == .cooling && rested.failures == 1 && rested.availableAt != nil && rested.lease == nil)
             let stats = try await Self.call(client, .get, "/pools/keys/stats")
             #expect(String(buffer: stats.body).contains(#""free":0,"assigned":0,"waiting":0,"cooling":1,"disabled":0"#))
