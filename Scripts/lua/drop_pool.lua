@@ -15,6 +15,7 @@
 --     'tokenpool:{default}:alive' 'tokenpool:{default}:lease' 'tokenpool:{default}:seq' \
 --     'tokenpool:{default}:queue' 'tokenpool:{default}:waiters' 'tokenpool:{default}:handed' \
 --     'tokenpool:{default}:meta' 'tokenpool:{default}:holder' 'tokenpool:{default}:settings' 'tokenpool:{default}:events'
+expandKeys()
 local base = string.sub(KEYS[1], 1, -5)
 local keys = {base .. 'cooling', base .. 'disabled', base .. 'health', base .. 'wants', base .. 'aside', base .. 'held', base .. 'replicas', unpack(KEYS, 1, 12)}
 -- Replicas with waiters in one pool are a handful; LIMIT keeps the call bounded all the same.

@@ -8,7 +8,9 @@
 -- So nothing here may call Redis when the library loads: what a call reads (the clock, the
 -- pool's settings) is read by begin(), each script's first statement.
 --
--- Every script takes a pool's keys in this order (all share the {pool} hash tag):
+-- Every script takes a pool's keys in this order (all share the {pool} hash tag), or only the
+-- first, KEYS[1], and (where a script takes one) the Idempotency-Key's record second: then
+-- begin() names the others after KEYS[1] and moves the record to KEYS[13] (see expandKeys).
 -- KEYS[1] free    set     tokens that may be assigned
 -- KEYS[2] leases  zset    assigned token -> lease deadline (ms since epoch, Redis clock)
 -- KEYS[3] alive   zset    every token -> life deadline (ms)
@@ -154,12 +156,64 @@ local function reset()
     now, nowText, settings, eventsOn, by, vouched = nil, nil, nil, nil, nil, nil
 end
 
--- Reads Redis's clock and the pool's settings for this call. O(1).
+-- The names of KEYS[1...12] after the pool's prefix, in order.
+local POOL_KEYS = {'free', 'leases', 'alive', 'lease', 'seq', 'queue', 'waiters', 'handed', 'meta', 'holder', 'settings', 'events'}
+
+-- Each pool's twelve key names, made by expandKeys, for the next call on the pool; at most
+-- KEYRINGS_KEPT pools' (then they are made anew). Names only, derived from KEYS[1]: what a call
+-- does never depends on them being here. Under EVAL the cache lasts one call.
+local KEYRINGS, keyrings, KEYRINGS_KEPT = {}, 0, 1000
+
+-- A call given only KEYS[1] (and the Idempotency-Key's record): KEYS becomes the twelve, named
+-- after KEYS[1], and the record KEYS[13]. Every key passed costs Redis some 1,300 instructions of
+-- the call (reading the argument, a Lua string, the slot check: docs/profile.md), and making the
+-- names here costs as much again, so they are made once a pool (KEYRINGS). TokenPool passes one
+-- key on one Redis or Sentinel, and all twelve on Redis Cluster, which redirects a call during a
+-- slot migration by the keys it declares. A call with all twelve is left as it is. (Under EVAL, the script declares its own
+-- `local KEYS = KEYS` ahead of this: Redis 7 makes the global one read-only.) O(1).
+local function expandKeys()
+    if #KEYS <= 2 then
+        local first, record = KEYS[1], KEYS[2]
+        local ring = KEYRINGS[first]
+        if not ring then
+            if keyrings >= KEYRINGS_KEPT then
+                KEYRINGS, keyrings = {}, 0
+            end
+            local base = string.sub(first, 1, -5)
+            ring = {first}
+            for i = 2, 12 do
+                ring[i] = base .. POOL_KEYS[i]
+            end
+            KEYRINGS[first], keyrings = ring, keyrings + 1
+        end
+        -- This call's record, or none: calls run one at a time.
+        ring[13] = record
+        KEYS = ring
+    end
+end
+
+-- Each field of the settings hash (KEYS[11]) and its place in `settings`.
+local SETTINGS = {leaseTTL = 1, keepAliveTTL = 2, events = 3, cooldown = 4, maxFailures = 5, quarantine = 6,
+    rateAssigns = 7, ratePer = 8, resting = 9, health = 10, maxPerHolder = 11, held = 12, aside = 13}
+
+-- Reads Redis's clock and the pool's settings for this call: `settings[i]` is the field of
+-- place i (SETTINGS), false where the pool has none. O(1): the hash has at most 13 fields.
+-- By HGETALL, not an HMGET of the thirteen names: a pool sets few of them, and Redis turning
+-- fifteen Lua strings into arguments and thirteen replies back cost a call some 21,000
+-- instructions, against some 7,000 (docs/profile.md).
 local function begin()
+    expandKeys()
     local t = redis.call('TIME')
     nowText = t[1] .. string.sub('00000' .. t[2], -6, -4)
     now = tonumber(nowText)
-    settings = redis.call('HMGET', KEYS[11], 'leaseTTL', 'keepAliveTTL', 'events', 'cooldown', 'maxFailures', 'quarantine', 'rateAssigns', 'ratePer', 'resting', 'health', 'maxPerHolder', 'held', 'aside')
+    settings = {false, false, false, false, false, false, false, false, false, false, false, false, false}
+    local fields = redis.call('HGETALL', KEYS[11])
+    for i = 1, #fields, 2 do
+        local at = SETTINGS[fields[i]]
+        if at then
+            settings[at] = fields[i + 1]
+        end
+    end
     eventsOn = settings[3] ~= 'off'
 end
 

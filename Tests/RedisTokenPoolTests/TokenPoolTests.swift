@@ -319,8 +319,10 @@ struct TokenPoolTests {
         let linear = ["KEYS", "SMEMBERS", "HGETALL", "HKEYS", "HVALS", "SCAN", "ZSCAN", "HSCAN", "SUNION", "SINTER", "SDIFF", "ZUNION", "SORT", "DEL"]
         for source in PoolScript.allCases.map(\.script.source) + [PoolScript.library.source] {
             let code = source.split(separator: "\n").filter { !$0.hasPrefix("--") }.joined(separator: "\n")
+            // HGETALL only of the settings hash, whose fields are a fixed few (begin() in prelude.lua).
+            let bounded = code.replacingOccurrences(of: "redis.call('HGETALL', KEYS[11])", with: "")
             for command in linear {
-                #expect(!code.contains("'\(command)'"), "a script calls \(command)")
+                #expect(!bounded.contains("'\(command)'"), "a script calls \(command)")
             }
             // Every range read is bounded by LIMIT.
             #expect(code.components(separatedBy: "'ZRANGE'").count == code.components(separatedBy: "'LIMIT'").count)

@@ -78,6 +78,13 @@ package struct PoolKeys: Sendable {
     /// KEYS[1...12] of every script, in the order `Scripts/lua/prelude.lua` names them.
     package let scriptKeys: [String]
 
+    /// What a call passes on one Redis or Sentinel: KEYS[1] alone, as the scripts name the other
+    /// eleven after it (`expandKeys` in prelude.lua). A key passed costs Redis some 1,300
+    /// instructions a call; eleven of them were a tenth of an assign's (docs/profile.md). On
+    /// Redis Cluster a call passes all twelve (``scriptKeys``): Redis redirects a call during a
+    /// slot migration by the keys it declares.
+    package var callKeys: [String] { [self.free] }
+
     /// `PREFIX:{pool}:idem:OPERATION:KEY`: an Idempotency-Key's record, in the pool's slot.
     package func idempotencyRecord(_ operation: String, _ key: String) -> String {
         self.base + "idem:\(operation):\(key)"

@@ -109,7 +109,8 @@ package enum PoolScript: Int, CaseIterable {
     /// In `allCases` order, which is the raw values'.
     private static let scripts: [RedisScript] = allCases.map { script in
         let function = RedisScript.Function(library: library, name: "\(libraryName)_\(script.name)")
-        return RedisScript(name: script.name, source: LuaSource.prelude + script.body, function: function)
+        // Its own `KEYS`, which the prelude's `expandKeys` may replace: EVAL's global one is read-only.
+        return RedisScript(name: script.name, source: "local KEYS = KEYS\n" + LuaSource.prelude + script.body, function: function)
     }
 
     /// The script with an API key's rate counted first, in the same call: only as a function.
@@ -146,7 +147,9 @@ extension RedisClient {
     /// and the call throws ``TokenPoolError/rateLimited(_:)``. On Redis Cluster (the rate's key is
     /// in another slot) or without functions, the rate is counted by its own call first.
     func run<Call: PoolScriptCall>(_ call: Call, in pool: PoolName, keys: PoolKeys) async throws -> Call.Reply {
-        var scriptKeys = keys.scriptKeys
+        // On Redis Cluster every key a script touches is declared: while its slot migrates, Redis
+        // redirects a call by the keys it declares, and a key it does not declare may have moved.
+        var scriptKeys = self.configuration.cluster == nil ? keys.callKeys : keys.scriptKeys
         if let record = call.idempotencyRecord { scriptKeys.append(record) }
         if let charge = RateCharge.current, charge.take() {
             if self.configuration.cluster == nil {
