@@ -30,7 +30,7 @@ import tempfile
 import time
 from typing import Dict, List, Tuple
 
-from run_bench import HERE, ROOT, TICK, fill
+from run_bench import HERE, ROOT, TICK, cpu_ticks, fill
 from tokenpool_testing import free_port, start_redis, wait_ready
 
 REQUESTS = int(os.environ.get("CPU_REQUESTS", "60000"))
@@ -39,12 +39,6 @@ THREADS, CONNECTIONS = 2, 64
 SCENARIOS = ["healthz", "assign 404", "cycle", "keep-alive"]
 # The issue's goals, as a multiple of the same run's /healthz.
 GOALS = {"cycle": 1.3, "keep-alive": 1.2}
-
-
-def cpu_ticks(pid: int) -> int:
-    """User and system CPU time of every thread of `pid` so far, in clock ticks."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
 
 
 class Server:

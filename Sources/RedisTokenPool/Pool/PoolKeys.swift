@@ -69,6 +69,7 @@ package struct PoolKeys: Sendable {
         self.wants = self.base + "wants"
         self.aside = self.base + "aside"
         self.held = self.base + "held"
+        self.callKeys = [self.free]
         self.scriptKeys = [
             self.free, self.leases, self.alive, self.lease, self.seq, self.queue, self.waiters, self.handed, self.meta, self.holder, self.settings,
             self.events,
@@ -83,7 +84,7 @@ package struct PoolKeys: Sendable {
     /// instructions a call; eleven of them were a tenth of an assign's (docs/profile.md). On
     /// Redis Cluster a call passes all twelve (``scriptKeys``): Redis redirects a call during a
     /// slot migration by the keys it declares.
-    package var callKeys: [String] { [self.free] }
+    package let callKeys: [String]
 
     /// `PREFIX:{pool}:idem:OPERATION:KEY`: an Idempotency-Key's record, in the pool's slot.
     package func idempotencyRecord(_ operation: String, _ key: String) -> String {
