@@ -169,8 +169,9 @@ local KEYRINGS, keyrings, KEYRINGS_KEPT = {}, 0, 1000
 -- the call (reading the argument, a Lua string, the slot check: docs/profile.md), and making the
 -- names here costs as much again, so they are made once a pool (KEYRINGS). TokenPool passes one
 -- key on one Redis or Sentinel, and all twelve on Redis Cluster, which redirects a call during a
--- slot migration by the keys it declares. A call with all twelve is left as it is. (Under EVAL, the script declares its own
--- `local KEYS = KEYS` ahead of this: Redis 7 makes the global one read-only.) O(1).
+-- slot migration by the keys it declares. A call with all twelve is left as it is. (Under EVAL,
+-- the script declares its own `local KEYS = KEYS` ahead of this: Redis 7 makes the global one
+-- read-only.) O(1).
 local function expandKeys()
     if #KEYS <= 2 then
         local first, record = KEYS[1], KEYS[2]
@@ -179,10 +180,9 @@ local function expandKeys()
             if keyrings >= KEYRINGS_KEPT then
                 KEYRINGS, keyrings = {}, 0
             end
-            local base = string.sub(first, 1, -5)
             ring = {first}
             for i = 2, 12 do
-                ring[i] = base .. POOL_KEYS[i]
+                ring[i] = poolKey(POOL_KEYS[i])
             end
             KEYRINGS[first], keyrings = ring, keyrings + 1
         end
