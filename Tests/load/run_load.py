@@ -167,7 +167,8 @@ def fault_checks(history, events):
         # A waiting assign may spend its wait in the queue before the fault reaches it.
         waited = op.get("wait") or 0
         if op["status"] == 503 and op["completed"] - op["invoked"] > 1500 + waited:
-            failures.append(f"a 503 took {op['completed'] - op['invoked']} ms ({op['op']} at {op['invoked']})")
+            failures.append(f"a 503 took {op['completed'] - op['invoked']} ms ({op['op']} at {op['invoked']}, "
+                            f"{op.get('problem')}, replica {op['server'] + 1})")
         if op["status"] == 0 and op["completed"] - op["invoked"] >= 2900:
             failures.append(f"no answer within 3 s ({op['op']} at {op['invoked']}, replica {op['server'] + 1})")
     for at, what in events:
