@@ -52,9 +52,9 @@ struct RedisRequest: Sendable {
 /// their way through the pipeline.)
 ///
 /// Writes are flushed once per event-loop tick, so commands sent together leave in one
-/// syscall. One timer watches the oldest command's deadline: past it, every waiting command
-/// fails with ``RedisClientError/timeout`` and the connection closes, as a late reply could no
-/// longer be matched safely. On close or error every waiting command fails.
+/// syscall. One timer watches the earliest deadline of the commands in flight: past it, every
+/// waiting command fails with ``RedisClientError/timeout`` and the connection closes, as a late
+/// reply could no longer be matched safely. On close or error every waiting command fails.
 final class RedisCommandHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = RedisRequest
@@ -79,7 +79,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = Self.unwrapOutboundIn(data)
-        switch self.state.write(request.reply, deadline: request.deadline) {
+        switch self.state.write(request.reply, deadline: request.deadline, now: { context.eventLoop.now }) {
         case .fail(let error):
             request.reply.fail(error)
             promise?.fail(error)
@@ -146,10 +146,11 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     }
 
     private func arm(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        self.timer?.cancel()
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         self.timer = context.eventLoop.scheduleTask(deadline: deadline) {
             let (handler, context) = loopBound.value
-            switch handler.state.timerFired(now: .now()) {
+            switch handler.state.timerFired(now: context.eventLoop.now) {
             case .none: break
             case .arm(let next): handler.arm(at: next, context: context)
             case .failAllAndClose(let promises, let error): handler.failAndClose(promises, error, context: context)
