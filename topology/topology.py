@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 
 import yaml
-from tokenpool_testing import cli, free_port, wait_ready, wait_until
+from tokenpool_testing import cli, cluster_port, free_port, wait_ready, wait_until
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -259,11 +259,8 @@ def main():
     with tempfile.TemporaryDirectory() as data:
         ports = {}
         for name in port_names(topology):
-            # Redis Cluster's bus port is the port + 10000: keep node ports low enough.
-            port = free_port()
-            while topology == "cluster" and name.startswith("redis-node") and port > 55535:
-                port = free_port()
-            ports[name] = port
+            # A cluster node needs its bus port (+10000) free too.
+            ports[name] = cluster_port() if topology == "cluster" and name.startswith("redis-node") else free_port()
         topo = Topology(build, data, ports, topology)
         try:
             topo.up()

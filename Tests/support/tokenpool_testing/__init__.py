@@ -5,8 +5,8 @@ the one redis-server and sentinel command line, and the `ok`/`FAIL` lines with t
 On PYTHONPATH from the Makefile (`Tests/support`); by hand: `PYTHONPATH=Tests/support python3 ...`.
 """
 from .checks import Checks
-from .ports import free_port
-from .redis_cluster import RedisCluster, cluster_port, pools_on_masters
+from .ports import cluster_port, free_port
+from .redis_cluster import RedisCluster, pools_on_masters
 from .servers import (RedisServer, TokenPoolServer, cli, redis_server, start_redis, start_sentinel, stop, tokenpool_server,
                       wait_ready, wait_until)
 from .measure import command_calls, redis_info, rss_kib

@@ -1,25 +1,11 @@
 """A Redis Cluster of nine nodes (three masters with two replicas each) on free ports, and what the
 tests do to it: find slot owners, migrate a slot, kill a master."""
 import os
-import random
-import socket
 import subprocess
 import sys
 
+from .ports import cluster_port
 from .servers import cli, start_redis, wait_until
-
-
-def cluster_port():
-    """A free port below 55536 whose bus port (+10000) is free too."""
-    while True:
-        port = random.randint(20000, 45000)
-        try:
-            for p in (port, port + 10000):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
 
 
 class RedisCluster:
