@@ -15,7 +15,7 @@ DOCS_ASSETS = $$($(VENV)/bin/python -c 'import importlib.util, os; print(os.path
 VENV := .venv
 # The Python client's own venv: its one dependency, and what its tests and type check need.
 CLIENT_VENV := .venv-client
-CLIENT_PY_PACKAGES := httpx==0.29.0 pytest==9.2.0 pytest-asyncio==1.5.0 mypy==2.4.1
+CLIENT_PY_PACKAGES := httpx==0.29.0 sniffio==1.3.1 pytest==9.2.0 pytest-asyncio==1.5.0 mypy==2.4.1
 # The Python test support (free ports, real redis-servers, tokenpool servers and Redis Clusters as
 # context managers, the ok/FAIL lines) that every script in Tests/, Benchmarks/ and topology/ imports,
 # and topology/ itself (the compose topology that Tests/topology checks).

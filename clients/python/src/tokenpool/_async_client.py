@@ -1,4 +1,4 @@
-"""`AsyncTokenPool`: `TokenPool`'s methods for asyncio, on one `httpx.AsyncClient`."""
+"""`AsyncTokenPool`: `TokenPool`'s methods for asyncio, on `httpx.AsyncClient`s."""
 
 from __future__ import annotations
 
@@ -44,12 +44,20 @@ class AsyncTokenPool(_calls.Endpoint):
     ) -> None:
         super().__init__(url, pool, key, timeout)
         self._owns_http = http is None
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._http = http or httpx.AsyncClient(base_url=self.url, verify=_calls.verification(verify), timeout=timeout, limits=limits)
+        if http is None:
+            limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+            verification = _calls.verification(verify)
+            self._http = httpx.AsyncClient(base_url=self.url, verify=verification, timeout=timeout, limits=limits)
+            # Waiting assigns on connections of their own: see `_calls.Endpoint`.
+            waiting = httpx.Limits(max_connections=max_connections, max_keepalive_connections=_calls.WAITING_LIMITS.max_keepalive_connections)
+            self._waiting = httpx.AsyncClient(base_url=self.url, verify=verification, timeout=timeout, limits=waiting)
+        else:
+            self._http = self._waiting = http
 
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
+            await self._waiting.aclose()
 
     async def __aenter__(self) -> AsyncTokenPool:
         return self
@@ -59,15 +67,17 @@ class AsyncTokenPool(_calls.Endpoint):
 
     def with_pool(self, pool: str) -> AsyncTokenPool:
         other = AsyncTokenPool(self.url, pool, timeout=self.timeout, http=self._http)
+        other._waiting = self._waiting
         other._headers = self._headers
         return other
 
     async def _send(self, call: Call[T], deadline: Optional[float] = None) -> T:
         """`call`, tried again on a 503, a failed connection and the like until `timeout` (or `deadline`) passes."""
         attempts = _calls.Attempts(call, self.url, self._headers, self.timeout, deadline)
+        http = self._waiting if call.server_wait else self._http
         while True:
             try:
-                return attempts.answer(await self._http.request(**attempts.request()))
+                return attempts.answer(await http.request(**attempts.request()))
             except _calls.Again as again:
                 await asyncio.sleep(again.delay)
             except _calls.FollowUp as follow_up:

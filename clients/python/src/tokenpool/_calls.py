@@ -201,6 +201,14 @@ def _seconds(value: float) -> str:
     return format(value, "g")
 
 
+# Waiting assigns (`wait=`) go on a connection pool of their own. On a shared one, as many waits
+# as it has connections would take them all, and the give-backs and keep-alives that would end
+# those waits could not be sent until the waits ran out. Few of its connections are kept idle:
+# httpcore's pool does work for each idle connection times all of them on every request (a burst
+# of 200 holds spent most of its time there), and a wait outlasts a new connection by far.
+WAITING_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=8)
+
+
 class Endpoint:
     """What `TokenPool` and `AsyncTokenPool` both keep: the server, the pool and its calls, the
     key's header (never shown: not in `repr`), the timeout."""

@@ -1,4 +1,4 @@
-"""`TokenPool`: the blocking client, on one `httpx.Client` (a connection pool, thread-safe)."""
+"""`TokenPool`: the blocking client, on `httpx.Client`s (connection pools, thread-safe)."""
 
 from __future__ import annotations
 
@@ -47,14 +47,21 @@ class TokenPool(_calls.Endpoint):
     ) -> None:
         super().__init__(url, pool, key, timeout)
         self._owns_http = http is None
-        self._http = http or httpx.Client(base_url=self.url, verify=_calls.verification(verify), timeout=timeout)
+        if http is None:
+            verification = _calls.verification(verify)
+            self._http = httpx.Client(base_url=self.url, verify=verification, timeout=timeout)
+            # Waiting assigns on connections of their own: see `_calls.Endpoint`.
+            self._waiting = httpx.Client(base_url=self.url, verify=verification, timeout=timeout, limits=_calls.WAITING_LIMITS)
+        else:
+            self._http = self._waiting = http
 
     # ----- lifetime -----
 
     def close(self) -> None:
-        """Closes the connection pool (only one this client made)."""
+        """Closes the connection pools (only those this client made)."""
         if self._owns_http:
             self._http.close()
+            self._waiting.close()
 
     def __enter__(self) -> TokenPool:
         return self
@@ -65,6 +72,7 @@ class TokenPool(_calls.Endpoint):
     def with_pool(self, pool: str) -> TokenPool:
         """The same server, key and connections, another pool."""
         other = TokenPool(self.url, pool, timeout=self.timeout, http=self._http)
+        other._waiting = self._waiting
         other._headers = self._headers
         return other
 
@@ -73,9 +81,10 @@ class TokenPool(_calls.Endpoint):
     def _send(self, call: Call[T], deadline: Optional[float] = None) -> T:
         """`call`, tried again on a 503, a failed connection and the like until `timeout` (or `deadline`) passes."""
         attempts = _calls.Attempts(call, self.url, self._headers, self.timeout, deadline)
+        http = self._waiting if call.server_wait else self._http
         while True:
             try:
-                return attempts.answer(self._http.request(**attempts.request()))
+                return attempts.answer(http.request(**attempts.request()))
             except _calls.Again as again:
                 time.sleep(again.delay)
             except _calls.FollowUp as follow_up:
