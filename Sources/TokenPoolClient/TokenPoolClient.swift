@@ -26,13 +26,30 @@ public struct TokenPoolClient: Sendable {
     /// request; never a header, so never the key). The CLI prints it with `TOKENPOOL_TRACE=1`.
     public var trace: (@Sendable (String) -> Void)?
     private let http: HTTPClient
+    /// Where waiting assigns go (see ``init(baseURL:key:timeout:httpClient:)``).
+    private let waitingHTTP: HTTPClient
 
-    public init(baseURL: String, key: String? = nil, timeout: Duration = .seconds(10), httpClient: HTTPClient = .shared) {
+    /// - Parameter httpClient: every call's connections, waiting assigns' too. Without one,
+    ///   calls go on `HTTPClient.shared` and waiting assigns on ``waitingHTTPClient``: a wait
+    ///   holds its connection while it waits, and on one client (`.shared` opens 8 to a host) as
+    ///   many waits as it has connections would take them all, leaving none for the give-backs
+    ///   and keep-alives that end them. A client you pass must allow more connections to the
+    ///   server than the waits you run at once.
+    public init(baseURL: String, key: String? = nil, timeout: Duration = .seconds(10), httpClient: HTTPClient? = nil) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.key = key
         self.timeout = timeout
-        self.http = httpClient
+        self.http = httpClient ?? .shared
+        self.waitingHTTP = httpClient ?? Self.waitingHTTPClient
     }
+
+    /// The process's client for waiting assigns, like `HTTPClient.shared` (never shut down) but
+    /// with up to 10,000 connections to a host: one for each wait.
+    public static let waitingHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 10_000)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     /// Adds `count` new free tokens (admin key), each with `metadata` (a JSON object of at most
     /// 4 KiB) if given. With `idempotencyKey`, a retry gets the first call's tokens back instead of new ones.
@@ -128,7 +145,8 @@ public struct TokenPoolClient: Sendable {
         let seconds = String(format: "%.3f", Double(milliseconds) / 1000)
         let body = try holder.map { (holder) throws(TokenPoolClientError) in try Self.body(["holder": holder]) }
         return try await self.call(
-            .POST, pool, "/tokens/assign?wait=\(seconds)", body: body, idempotencyKey: idempotencyKey, timeout: self.timeout + wait, as: TokenInfo.self
+            .POST, pool, "/tokens/assign?wait=\(seconds)", body: body, idempotencyKey: idempotencyKey, timeout: self.timeout + wait, waits: true,
+            as: TokenInfo.self
         )
     }
 
@@ -147,7 +165,7 @@ public struct TokenPoolClient: Sendable {
         let body = try holder.map { (holder) throws(TokenPoolClientError) in try Self.body(["holder": holder]) }
         return try await self.call(
             .POST, pool, "/tokens/assign" + query, body: body, idempotencyKey: idempotencyKey, timeout: self.timeout + (milliseconds > 0 ? wait : .zero),
-            as: TokenList.self
+            waits: milliseconds > 0, as: TokenList.self
         ).tokens
     }
 
@@ -285,9 +303,9 @@ public struct TokenPoolClient: Sendable {
 
     private func call<T: Decodable>(
         _ method: HTTPMethod, _ pool: String?, _ path: String, body: ByteBuffer? = nil, idempotencyKey: String? = nil, timeout: Duration? = nil,
-        as type: T.Type
+        waits: Bool = false, as type: T.Type
     ) async throws(TokenPoolClientError) -> T {
-        let bytes = try await self.send(method, pool, path, body: body, idempotencyKey: idempotencyKey, timeout: timeout ?? self.timeout)
+        let bytes = try await self.send(method, pool, path, body: body, idempotencyKey: idempotencyKey, timeout: timeout ?? self.timeout, waits: waits)
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes.readableBytesView))
         } catch {
@@ -298,7 +316,7 @@ public struct TokenPoolClient: Sendable {
     /// One request to `path` under `pool`'s routes (`nil`: `path` from the root); the body of a
     /// 2xx answer, or the error the answer means.
     private func send(
-        _ method: HTTPMethod, _ pool: String?, _ path: String, body: ByteBuffer?, idempotencyKey: String?, timeout: Duration
+        _ method: HTTPMethod, _ pool: String?, _ path: String, body: ByteBuffer?, idempotencyKey: String?, timeout: Duration, waits: Bool = false
     ) async throws(TokenPoolClientError) -> ByteBuffer {
         let prefix = pool.map { $0 == "default" ? "" : "/pools/\(Self.escaped($0))" } ?? ""
         var request = HTTPClientRequest(url: self.baseURL + prefix + path)
@@ -313,7 +331,7 @@ public struct TokenPoolClient: Sendable {
         let headers: HTTPHeaders
         let bytes: ByteBuffer
         do {
-            let response = try await self.http.execute(request, timeout: TimeAmount(timeout))
+            let response = try await (waits ? self.waitingHTTP : self.http).execute(request, timeout: TimeAmount(timeout))
             self.trace?("\(response.version) \(response.status.code) \(method.rawValue) \(request.url)")
             status = Int(response.status.code)
             headers = response.headers

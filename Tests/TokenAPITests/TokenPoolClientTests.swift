@@ -78,6 +78,32 @@ struct TokenPoolClientTests {
         }
     }
 
+    @Test func waitsNeverTakeTheConnectionsGiveBacksNeed() async throws {
+        // `HTTPClient.shared` opens 8 connections to a host. When waiting assigns went on it too,
+        // twelve waits took all 8, and the calls below (the queue, the give-back) never left.
+        try await Self.withLiveServer { pool in
+            _ = try await pool.generate(in: "conns")
+            let held = try await pool.assign(in: "conns")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<12 {
+                    group.addTask {
+                        let token = try await pool.assign(in: "conns", wait: .seconds(20))
+                        _ = try await pool.unblock(token.token, lease: token.lease, in: "conns")
+                    }
+                }
+                var queued = 0
+                for _ in 0..<500 where queued < 12 {
+                    try await Task.sleep(for: .milliseconds(10))
+                    queued = try await pool.waiters(of: "conns").waiters.count
+                }
+                #expect(queued == 12)
+                _ = try await pool.unblock(held.token, lease: held.lease, in: "conns")
+                try await group.waitForAll()
+            }
+            #expect(try await pool.stats(of: "conns").free == 1)
+        }
+    }
+
     @Test func withTokenKeepsTheLeaseAliveAndUnblocksAfter() async throws {
         // Keep-alives every 667 ms on a 2 s lease: room for a late one on a machine running every
         // suite at once (a 1.2 s lease lapsed once in a clean-clone run).
