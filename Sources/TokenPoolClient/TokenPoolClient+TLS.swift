@@ -19,7 +19,7 @@ extension TokenPoolClient {
         var configuration = HTTPClient.Configuration()
         configuration.tlsConfiguration = tls
         configuration.httpVersion = .automatic
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 10_000)
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: Self.connectionsForWaits)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 }

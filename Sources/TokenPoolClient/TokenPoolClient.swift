@@ -44,12 +44,15 @@ public struct TokenPoolClient: Sendable {
     }
 
     /// The process's client for waiting assigns, like `HTTPClient.shared` (never shut down) but
-    /// with up to 10,000 connections to a host: one for each wait.
+    /// with ``connectionsForWaits`` connections to a host: one for each wait.
     public static let waitingHTTPClient: HTTPClient = {
         var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 10_000)
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: Self.connectionsForWaits)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
+
+    /// HTTP/1 connections to a host of a client that carries waits: 10,000.
+    static let connectionsForWaits = 10_000
 
     /// Adds `count` new free tokens (admin key), each with `metadata` (a JSON object of at most
     /// 4 KiB) if given. With `idempotencyKey`, a retry gets the first call's tokens back instead of new ones.
