@@ -100,16 +100,7 @@ func buildResponder(
         metrics: MetricsController(pool: pool, registry: registry), docs: DocsController(maxWait: pool.settings.maxWait, assetsDirectory: docsAssets),
         dashboard: DashboardController(), audit: AuditController(trail: security.audit)
     )
-    // Every route's, outermost first.
-    var middlewares: [any MiddlewareProtocol<Request, Response, TokenRequestContext>] = []
-    // Each request at debug level: only where that level prints (the level is fixed at start),
-    // as each middleware costs every request about 1 % of its instructions.
-    if logLevel <= .debug { middlewares.append(LogRequestsMiddleware<TokenRequestContext>(.debug)) }
-    middlewares += [
-        RequestMetricsMiddleware<TokenRequestContext>(),
-        ProblemMiddleware<TokenRequestContext>(allowed: AllowedMethods(routes.routes.map { ($0.method, $0.path) })),
-    ]
-    return APIResponder(routes: routes.guarded(by: security), middlewares: middlewares)
+    return APIResponder(routes: routes.guarded(by: security), logsRequests: logLevel <= .debug)
 }
 
 /// A configuration that cannot start the server, said in the options' words.

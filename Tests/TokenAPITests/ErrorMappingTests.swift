@@ -27,7 +27,7 @@ struct ErrorMappingTests {
         ]
         #expect(Set(errors.map(\.code)) == Set(TokenPoolError.Code.allCases))
         for error in errors {
-            let problem = ProblemMiddleware<BasicRequestContext>.problem(for: error)
+            let problem = ProblemAnswers.problem(for: error)
             #expect(Int(problem.status.code) == answers[error.code]?.0)
             #expect(problem.slug == answers[error.code]?.1)
         }
@@ -36,29 +36,29 @@ struct ErrorMappingTests {
     @Test(arguments: ["LOADING Redis is loading", "BUSY Redis is busy running a script", "READONLY You can't write", "MASTERDOWN Link down",
                       "CLUSTERDOWN The cluster is down", "TRYAGAIN Multiple keys", "NOREPLICAS Not enough good replicas"])
     func transientRedisRepliesAre503WithRetryAfter(_ message: String) {
-        let problem = ProblemMiddleware<BasicRequestContext>.problem(for: RedisServerError(message), pool: "p", logger: testLogger())
+        let problem = ProblemAnswers.problem(for: RedisServerError(message), pool: "p", logger: testLogger())
         #expect(problem.status == .serviceUnavailable)
         #expect(problem.headers[.retryAfter] == String(ServerDefaults.retryAfterSeconds))
     }
 
     @Test(arguments: ["WRONGTYPE Operation against a key holding the wrong kind of value", "ERR user_script:1: oops", "NOSCRIPT No matching script"])
     func otherRedisRepliesAre500(_ message: String) {
-        let problem = ProblemMiddleware<BasicRequestContext>.problem(for: RedisServerError(message), pool: "p", logger: testLogger())
+        let problem = ProblemAnswers.problem(for: RedisServerError(message), pool: "p", logger: testLogger())
         #expect(problem.status == .internalServerError)
         #expect(problem.headers[.retryAfter] == nil)
     }
 
     @Test func aChangeNotReplicatedInTimeIs503NotReplicated() {
-        let problem = ProblemMiddleware<BasicRequestContext>.problem(for: RedisClientError.notReplicated(0, of: 1), pool: "p", logger: testLogger())
+        let problem = ProblemAnswers.problem(for: RedisClientError.notReplicated(0, of: 1), pool: "p", logger: testLogger())
         #expect(problem.status == .serviceUnavailable && problem.slug == "not-replicated")
         #expect(problem.headers[.retryAfter] != nil)
     }
 
     @Test func aReplyThatBreaksAScriptsContractIs500AndNoConnectionIs503() {
-        let broken = ProblemMiddleware<BasicRequestContext>.problem(for: RedisClientError.unexpectedReply("x"), pool: "p", logger: testLogger())
+        let broken = ProblemAnswers.problem(for: RedisClientError.unexpectedReply("x"), pool: "p", logger: testLogger())
         #expect(broken.status == .internalServerError)
         for error in [RedisClientError.timeout, .connectionClosed, .connectionUnavailable()] {
-            #expect(ProblemMiddleware<BasicRequestContext>.problem(for: error, pool: "p", logger: testLogger()).status == .serviceUnavailable)
+            #expect(ProblemAnswers.problem(for: error, pool: "p", logger: testLogger()).status == .serviceUnavailable)
         }
     }
 

@@ -6,15 +6,15 @@ import TokenPoolClient
 
 @testable import TokenAPI
 
-/// Assign, unblock and keep-alive are found ahead of the router (`HotRouteMatcher`, compiled
+/// Assign, unblock and keep-alive are found ahead of the router (`RouteMatcher`, compiled
 /// from the route table): only their canonical spelling, and with what the router would have given them.
 struct HotRoutesTests {
     static let token = "AbCdEfGhIjKlMnOpQrStUv-_"
 
     /// The route table's hot routes, compiled as the server compiles them.
-    static let matcher: HotRouteMatcher = {
+    static let matcher: RouteMatcher = {
         let routes = try! RouteTableTests.routeTable().routes.filter(\.hot)
-        return HotRouteMatcher(routes.map { ($0.method, $0.path) })
+        return RouteMatcher(routes.map { ($0.method, $0.path, $0.hot) })
     }()
 
     static func match(_ path: String) -> (template: String, parameters: Parameters)? {
@@ -119,6 +119,27 @@ struct HotRoutesTests {
             })
             let hot = labels.filter { $0.hasSuffix("/assign") || $0.hasSuffix("/unblock") || $0.hasSuffix("/keep-alive") }
             #expect(hot == Set(templates.map { Substring($0) }))
+        }
+    }
+}
+
+/// Every route, not only the hot ones, is found from its path's bytes when spelt canonically.
+struct RouteMatcherTests {
+    /// Each template of the route table spelt canonically (`{token}` as a token, any other
+    /// parameter as `p-1`) is found as that template and no other, with its parameters.
+    @Test func everyRouteOfTheTableIsFoundByItsCanonicalSpelling() throws {
+        let routes = try RouteTableTests.routeTable().routes
+        let matcher = RouteMatcher(routes.map { ($0.method, $0.path, $0.hot) })
+        #expect(matcher.routes.count == routes.count)
+        for route in routes {
+            let path = route.path.split(separator: "/", omittingEmptySubsequences: false).map { segment in
+                segment == "{token}" ? Substring(HotRoutesTests.token) : segment.first == "{" ? "p-1" : segment
+            }.joined(separator: "/")
+            var parameters = Parameters()
+            let found = try #require(matcher.match(route.method, path, parameters: &parameters), "\(route.method) \(path)")
+            #expect(found.template == route.path && routes[found.index].method == route.method, "\(route.method) \(path)")
+            if route.path.contains("{pool}") { #expect(parameters.get("pool") == "p-1") }
+            if route.path.contains("{token}") { #expect(parameters.get("token") == HotRoutesTests.token) }
         }
     }
 }

@@ -59,8 +59,8 @@ public struct PoolName: Sendable, Hashable, CustomStringConvertible {
     public var description: String { self.rawValue }
 }
 
-/// `[A-Za-z0-9_-]`: the characters of tokens and pool names alike (and of the hot routes'
-/// path parameters, `HotRouteMatcher`).
+/// `[A-Za-z0-9_-]`: the characters of tokens and pool names alike (and of the routes'
+/// path parameters, `RouteMatcher`).
 package func isBase64URL(_ byte: UInt8) -> Bool {
     switch byte {
     case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),

@@ -3,66 +3,96 @@ import Hummingbird
 import Logging
 import RedisTokenPool
 
-/// The server's responder, built from the route table (``APIRoutes``) and one list of
-/// middlewares: the router has every route behind those middlewares, and the hot routes are
-/// also found from their path's bytes (``HotRouteMatcher``) and run the same middlewares around
-/// the same handler.
+/// The server's responder, built from the route table (``APIRoutes``): a request spelt
+/// canonically is found from its path's bytes (``RouteMatcher``), any other goes to
+/// Hummingbird's router, which has every route. Around each it counts the request
+/// (``RequestMetrics``), answers what its handling threw (``ProblemAnswers``) and, at debug
+/// level, logs it.
+///
+/// Those are steps of this one function, not a chain of middlewares, and the router is left out
+/// of a canonical request's path: each middleware was two async frames (its `handle` and the
+/// closure chaining it), the router two more, on every request's path, and a connection's task
+/// keeps the slabs its deepest request needed for as long as the connection lives
+/// (docs/scaling.md).
 struct APIResponder<Context: RequestContext>: HTTPResponder {
     typealias Handler = APIRoute<Context>.Handler
 
     private let router: RouterResponder<Context>
-    private let hot: HotRouteMatcher
-    /// Each hot route's handler inside the middlewares, in the matcher's order.
-    private let hotHandlers: [Handler]
+    private let matcher: RouteMatcher
+    /// Each route's handler, in the matcher's order.
+    private let handlers: [Handler]
+    private let metrics = RequestMetrics()
+    private let problems: ProblemAnswers
+    /// Each request logged at debug level: only where that level prints (fixed at start).
+    private let logsRequests: Bool
 
-    /// `routes` in `middlewares`, outermost first.
-    init(routes: [APIRoute<Context>], middlewares: [any MiddlewareProtocol<Request, Response, Context>]) {
+    init(routes: [APIRoute<Context>], logsRequests: Bool) {
+        let problems = ProblemAnswers(allowed: AllowedMethods(routes.map { ($0.method, $0.path) }))
         let router = Router(context: Context.self)
-        for middleware in middlewares { router.add(middleware: middleware) }
-        for route in routes { router.on(RouterPath(route.path), method: route.method, use: route.handler) }
+        for route in routes {
+            // Answered inside the router, where the context has the route's parameters: the
+            // router would answer an HTTP error it caught itself, without problem+json.
+            let handler = route.handler
+            router.on(RouterPath(route.path), method: route.method) { request, context in
+                do {
+                    return try await handler(request, context)
+                } catch {
+                    return problems.answer(error, to: request, context: context)
+                }
+            }
+        }
         self.router = router.buildResponder()
-        let hot = routes.filter(\.hot)
-        self.hot = HotRouteMatcher(hot.map { ($0.method, $0.path) })
-        self.hotHandlers = hot.map { Self.chain(middlewares, around: $0.handler) }
+        self.matcher = RouteMatcher(routes.map { ($0.method, $0.path, $0.hot) })
+        self.handlers = routes.map(\.handler)
+        self.problems = problems
+        self.logsRequests = logsRequests
     }
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        if self.logsRequests { Self.log(request, context.logger) }
+        let started = self.metrics.start(request.method)
         var context = context
-        guard let route = self.hot.match(request.method, request.uri.path, parameters: &context.coreContext.parameters) else {
-            return try await self.router.respond(to: request, context: context)
-        }
-        // What the router sets for a route it found (the parameters are set).
-        context.coreContext.endpointPath.value = route.template
+        let response: Response
         do {
-            return try await self.hotHandlers[route.index](request, context)
-        } catch let error as any HTTPResponseError {
-            // What the router does with an error no middleware answered.
-            return try error.response(from: request, context: context)
+            if let route = self.matcher.match(request.method, request.uri.path, parameters: &context.coreContext.parameters) {
+                // What the router sets for a route it found (the parameters are set).
+                context.coreContext.endpointPath.value = route.template
+                response = try await self.handlers[route.index](request, context)
+            } else {
+                let answer = try await self.router.respond(to: request, context: context)
+                // The router names the route it found by its template (a path) and no route
+                // "NotFound": that plain 404 becomes problem+json, or 405 with `Allow`.
+                let found = context.endpointPath?.first == "/"
+                response = found ? answer : self.problems.answer(HTTPError(.notFound), to: request, context: context)
+            }
+        } catch {
+            response = self.problems.answer(error, to: request, context: context)
         }
+        self.metrics.finish(started, route: context.endpointPath, method: request.method, status: response.status)
+        return response
     }
 
-    /// `handler` inside `middlewares`, outermost first, as Hummingbird's router chains a route's.
-    private static func chain(_ middlewares: [any MiddlewareProtocol<Request, Response, Context>], around handler: @escaping Handler) -> Handler {
-        middlewares.reversed().reduce(handler) { next, middleware in
-            { request, context in try await middleware.handle(request, context: context, next: next) }
-        }
+    /// What Hummingbird's `LogRequestsMiddleware` logs of a request.
+    @inline(never)
+    private static func log(_ request: Request, _ logger: Logger) {
+        logger.debug("Request", metadata: ["hb.request.path": .stringConvertible(request.uri), "hb.request.method": .string(request.method.rawValue)])
     }
 }
 
-/// Finds a hot route from its path's bytes, ahead of the router: compiled from the route
-/// table's templates, not written by hand.
+/// Finds a route from its path's bytes, ahead of the router: compiled from the route table's
+/// templates, not written by hand.
 ///
-/// The hot routes are most of a busy pool's traffic, and Hummingbird's router splits a path one
-/// `Character` at a time (grapheme breaking included) before it walks its trie: a tenth of such
-/// a request's instructions (docs/profile.md). So their templates are compiled into segments of
-/// bytes, and a path is matched against those. Only the one canonical spelling is taken: a
-/// literal segment byte for byte, a parameter as one segment of `[A-Za-z0-9_-]` (so no `%`, never
+/// Hummingbird's router splits a path one `Character` at a time (grapheme breaking included)
+/// before it walks its trie: a tenth of an assign's instructions (docs/profile.md), and two more
+/// async frames on the request's path. So the templates are compiled into segments of bytes,
+/// and a path is matched against those. Only the one canonical spelling is taken: a literal
+/// segment byte for byte, a parameter as one segment of `[A-Za-z0-9_-]` (so no `%`, never
 /// empty) and `{token}` of exactly ``Token/length`` characters; no trailing slash. Anything else
 /// goes to the router, which has the same routes and answers as it always did.
 ///
 /// Not generic, and a match is an index into the templates it was given: a generic matcher or a
 /// tuple answer made every request look up type metadata at run time (bench/insn_profile.py).
-struct HotRouteMatcher: Sendable {
+struct RouteMatcher: Sendable {
     /// A template's segment.
     enum Segment: Sendable, Equatable {
         case literal([UInt8])
@@ -77,17 +107,21 @@ struct HotRouteMatcher: Sendable {
         let segments: [Segment]
         /// Its place in the list the matcher was made from.
         let index: Int
+        /// Assign, unblock or keep-alive: tried first among routes of as many literal segments.
+        let hot: Bool
     }
 
     /// What a parameter may be, by name; any other is 1 or more bytes.
     static var parameterLengths: [String: ClosedRange<Int>] { ["token": Token.length...Token.length] }
 
     /// The routes of each method, most literal segments first (as the router prefers
-    /// `/tokens/assign` to `/tokens/{token}`): one method comparison a request.
+    /// `/tokens/assign` to `/tokens/{token}`), the hot ones (assign, unblock, keep-alive) first
+    /// among equals: one method comparison a request, and few segment comparisons for the
+    /// requests that are most of a busy pool's traffic.
     private let byMethod: [(method: HTTPRequest.Method, routes: [Route])]
 
     /// `routes` in order: a match answers its index in this list.
-    init(_ routes: [(method: HTTPRequest.Method, template: String)]) {
+    init(_ routes: [(method: HTTPRequest.Method, template: String, hot: Bool)]) {
         var byMethod: [(method: HTTPRequest.Method, routes: [Route])] = []
         for (index, route) in routes.enumerated() {
             let segments = route.template.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { segment -> Segment in
@@ -95,14 +129,16 @@ struct HotRouteMatcher: Sendable {
                 let name = String(segment.dropFirst().dropLast())
                 return .parameter(name, Self.parameterLengths[name] ?? 1...Int.max)
             }
-            let compiled = Route(method: route.method, template: route.template, segments: segments, index: index)
+            let compiled = Route(method: route.method, template: route.template, segments: segments, index: index, hot: route.hot)
             if let group = byMethod.firstIndex(where: { $0.method == route.method }) {
                 byMethod[group].routes.append(compiled)
             } else {
                 byMethod.append((route.method, [compiled]))
             }
         }
-        self.byMethod = byMethod.map { ($0.method, $0.routes.sorted { $0.literalCount > $1.literalCount }) }
+        self.byMethod = byMethod.map { method, routes in
+            (method, routes.sorted { ($0.literalCount, $0.hot ? 1 : 0, -$0.index) > ($1.literalCount, $1.hot ? 1 : 0, -$1.index) })
+        }
     }
 
     /// Every route compiled, in no particular order.
@@ -127,7 +163,7 @@ struct HotRouteMatcher: Sendable {
     }
 }
 
-extension HotRouteMatcher.Route {
+extension RouteMatcher.Route {
     fileprivate var literalCount: Int {
         self.segments.count { if case .literal = $0 { true } else { false } }
     }

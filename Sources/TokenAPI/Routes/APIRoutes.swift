@@ -3,7 +3,7 @@ import Hummingbird
 import RedisTokenPool
 
 /// The API's one list of routes: method, path, who may call it, whether it is hot, and its
-/// handler. The router's registration, the fast path for hot routes (``HotRouteMatcher``), the
+/// handler. The router's registration, the byte matcher ahead of it (``RouteMatcher``), the
 /// metrics' route labels, 405 `Allow` (``AllowedMethods``) and the test that the OpenAPI
 /// document names exactly these routes all come from it. Adding a route is a line here and
 /// its handler.
@@ -100,8 +100,8 @@ struct APIRoute<Context: RequestContext>: Sendable {
     /// The template as OpenAPI and the metrics name it: `/pools/{pool}/tokens/{token}/unblock`.
     let path: String
     let access: Access
-    /// Matched from its path's bytes ahead of the router (``HotRouteMatcher``): the few routes
-    /// that are most of a busy pool's traffic.
+    /// Assign, unblock, keep-alive: the few routes that are most of a busy pool's traffic. A key's
+    /// rate is counted in their own script call (``RateCharge``), and the matcher tries them first.
     let hot: Bool
     /// Whether the OpenAPI document describes it: the docs' and dashboard's pages are not API.
     let documented: Bool

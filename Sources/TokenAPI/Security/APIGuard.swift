@@ -170,7 +170,7 @@ extension APIRoute where Context: CallerRequestContext {
                 )
                 return response
             } catch {
-                let problem = (error as? ProblemDetails) ?? (error as? TokenPoolError).map(ProblemMiddleware<Context>.problem(for:))
+                let problem = (error as? ProblemDetails) ?? (error as? TokenPoolError).map(ProblemAnswers.problem(for:))
                 await security.record(
                     request, parameters: context.parameters, route: facts, key: name, status: problem?.status ?? .internalServerError,
                     result: problem?.slug ?? "error", client: context.clientAddress, logger: context.logger

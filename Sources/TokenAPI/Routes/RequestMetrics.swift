@@ -7,42 +7,46 @@ import NIOConcurrencyHelpers
 /// (`hb_requests`, `hb_request_errors`, `http_server_request_duration`, by route, method and
 /// status; `http_server_active_requests` by method), so dashboards built on those keep working.
 ///
-/// An answer of 400 or more counts in `hb_request_errors` (by its status, as `error.type`), as a
-/// thrown error does: ``ProblemMiddleware`` returns problem+json rather than throwing it.
+/// ``APIResponder`` calls it before and after every request's handling: no middleware, whose
+/// async frame every request (and every idle connection, in its task's slabs) would carry. Every
+/// answer is counted, problem+json ones included (``ProblemAnswers``); one of 400 or more
+/// counts in `hb_request_errors` too, by its status (as `error.type`).
 ///
 /// Unlike Hummingbird's, it records when the handler returns instead of after the body is
 /// written: wrapping every response body in a post-write closure cost 22,000 instructions a
 /// request, an eighth of a whole `/healthz` (Benchmarks/instructions.py). Our bodies are one buffer
 /// written at once, so the duration differs by the write alone; for an event stream it is the
 /// time to its first byte, not the stream's length.
-struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
-    private let metrics = RequestMetrics()
+struct RequestMetrics: Sendable {
+    /// A request being answered: its method's active-requests meter and when it began.
+    struct Started {
+        fileprivate let active: Meter
+        fileprivate let start: UInt64
+    }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let start = DispatchTime.now().uptimeNanoseconds
-        let active = self.metrics.active(request.method)
+    private let meters = RequestMeters()
+
+    /// Counts a request of `method` as active, from now.
+    func start(_ method: HTTPRequest.Method) -> Started {
+        let active = self.meters.active(method)
         active.increment()
-        defer { active.decrement() }
-        do {
-            let response = try await next(request, context)
-            let failed = response.status.code >= 400
-            let endpoint = self.metrics.endpoint(context.endpointPath ?? (failed ? "NotFound" : "Unknown"), request.method, response.status)
-            endpoint.requests.increment()
-            endpoint.duration.recordNanoseconds(DispatchTime.now().uptimeNanoseconds - start)
-            if failed { endpoint.errors.increment() }
-            return response
-        } catch {
-            let status = (error as? any HTTPResponseError)?.status ?? .internalServerError
-            let endpoint = self.metrics.endpoint(context.endpointPath ?? "NotFound", request.method, status)
-            endpoint.requests.increment()
-            endpoint.errors.increment()
-            throw error
-        }
+        return Started(active: active, start: DispatchTime.now().uptimeNanoseconds)
+    }
+
+    /// Counts `started` answered with `status` on `route` (the router's template; nil when no
+    /// route matched the path).
+    func finish(_ started: Started, route: String?, method: HTTPRequest.Method, status: HTTPResponse.Status) {
+        started.active.decrement()
+        let failed = status.code >= 400
+        let endpoint = self.meters.endpoint(route ?? (failed ? "NotFound" : "Unknown"), method, status)
+        endpoint.requests.increment()
+        endpoint.duration.recordNanoseconds(DispatchTime.now().uptimeNanoseconds - started.start)
+        if failed { endpoint.errors.increment() }
     }
 }
 
-/// The middleware's metrics, made once for each method and each route, method and status seen.
-private final class RequestMetrics: Sendable {
+/// The metrics, made once for each method and each route, method and status seen.
+private final class RequestMeters: Sendable {
     struct Endpoint: Sendable {
         let requests: Counter
         let errors: Counter

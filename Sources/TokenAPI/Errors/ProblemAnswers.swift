@@ -3,25 +3,26 @@ import Logging
 import RedisNIO
 import RedisTokenPool
 
-/// Turns every error a route throws into problem+json: the pool's refusals become 404/409,
-/// transient Redis trouble 503 with `Retry-After`, HTTP errors keep their status, and
-/// everything else (a bug, corrupt data, a reply that breaks a script's contract) a 500,
-/// logged once at error level.
+/// Turns every error a request's handling throws into its problem+json answer: the pool's
+/// refusals become 404/409, transient Redis trouble 503 with `Retry-After`, HTTP errors keep
+/// their status, and everything else (a bug, corrupt data, a reply that breaks a script's
+/// contract) a 500, logged once at error level.
 ///
-/// The answer is returned, not thrown on: a thrown error crossed two more middlewares and
-/// Hummingbird's responder, each casting it, which made a 404 cost more than the assign it
-/// answers. ``RequestMetricsMiddleware`` counts an answer of 400 or more as an error.
-struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+/// ``APIResponder`` asks it around every route; the answer is returned, never thrown on, and
+/// it is no middleware: a middleware is an async frame (and a closure's) on every request's
+/// path, kept in the connection task's slabs for as long as the connection lives.
+struct ProblemAnswers: Sendable {
     /// For 405 `Allow`, from the route table.
     let allowed: AllowedMethods
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let error as TokenPoolError {
+    /// The answer to `error`, thrown while answering `request`.
+    @inline(never)
+    func answer(_ error: any Error, to request: Request, context: some RequestContext) -> Response {
+        switch error {
+        case let error as TokenPoolError:
             // The common refusal (a 404 of an exhausted pool) first: one cast, not four.
             return Self.problem(for: error).response(from: request, context: context)
-        } catch let error as HTTPError where error.status == .notFound {
+        case let error as HTTPError where error.status == .notFound:
             // The router found no route: a known path with another method is 405.
             let allowed = self.allowed.methods(for: request.uri.path)
             if allowed.isEmpty { return Self.problem(for: error, pool: nil, logger: context.logger).response(from: request, context: context) }
@@ -29,7 +30,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 .methodNotAllowed, "method-not-allowed", "\(request.method) is not allowed here; allowed: \(allowed.joined(separator: ", "))",
                 headers: [.allow: allowed.joined(separator: ", ")]
             ).response(from: request, context: context)
-        } catch {
+        default:
             let pool = context.parameters.get("pool") ?? PoolName.default.rawValue
             return Self.problem(for: error, pool: pool, logger: context.logger).response(from: request, context: context)
         }
