@@ -152,22 +152,32 @@ extension RedisClient {
         var scriptKeys = self.configuration.cluster == nil ? keys.callKeys : keys.scriptKeys
         if let record = call.idempotencyRecord { scriptKeys.append(record) }
         if let charge = RateCharge.current, charge.take() {
-            if self.configuration.cluster == nil {
-                do {
-                    let reply = try await self.evaluate(
-                        Call.script.rated, keys: scriptKeys + [charge.key], arguments: call.arguments + charge.arguments,
-                        changesState: Call.script.changesState
-                    )
-                    try RateCharge.checkFolded(reply)
-                    return try Call.Reply.decode(reply, script: Call.script, pool: pool)
-                } catch let error as RedisServerError where error.prefix == "NORATED" {
-                    // No functions here: counted by itself below.
-                }
-            }
-            try RateCharge.checkRate(try await self.evaluate(PoolScript.rate.script, keys: [charge.key], arguments: charge.arguments, changesState: false))
+            if let reply = try await self.runCharged(call, in: pool, keys: scriptKeys, charge: charge) { return reply }
         }
         let reply = try await self.evaluate(Call.script.script, keys: scriptKeys, arguments: call.arguments, changesState: Call.script.changesState)
         return try Call.Reply.decode(reply, script: Call.script, pool: pool)
+    }
+
+    /// The key's rate counted in the script's own call (`SCRIPT_rated`): its reply; or, where
+    /// that cannot be (Redis Cluster, no functions), counted by its own call, and nil: the script
+    /// is still to run. Never inlined: its locals would widen `run`'s async frame, which every
+    /// request's task keeps in its slabs (docs/scaling.md).
+    @inline(never)
+    private func runCharged<Call: PoolScriptCall>(_ call: Call, in pool: PoolName, keys scriptKeys: [String], charge: RateCharge) async throws -> Call.Reply? {
+        if self.configuration.cluster == nil {
+            do {
+                let reply = try await self.evaluate(
+                    Call.script.rated, keys: scriptKeys + [charge.key], arguments: call.arguments + charge.arguments,
+                    changesState: Call.script.changesState
+                )
+                try RateCharge.checkFolded(reply)
+                return try Call.Reply.decode(reply, script: Call.script, pool: pool)
+            } catch let error as RedisServerError where error.prefix == "NORATED" {
+                // No functions here: counted by itself below.
+            }
+        }
+        try RateCharge.checkRate(try await self.evaluate(PoolScript.rate.script, keys: [charge.key], arguments: charge.arguments, changesState: false))
+        return nil
     }
 }
 

@@ -45,7 +45,7 @@ struct EventsController<Context: RequestContext>: Sendable {
         let ends = duration.map { ContinuousClock.now + $0 }
         let (pool, hub, logger) = (self.pool, self.hub, context.logger)
         let body = ResponseBody { writer in
-            try await writer.write(ByteBuffer(string: ": events of pool \(name)\nretry: 1000\n\n"))
+            try await Self.write(ByteBuffer(string: ": events of pool \(name)\nretry: 1000\n\n"), to: &writer)
             // Ends when the client leaves (a write fails), the server shuts down, or `duration` is up.
             let subscribed = NIOLockedValueBox<EventsHub.Subscription?>(nil)
             let stopped = NIOLockedValueBox(false)
@@ -54,13 +54,9 @@ struct EventsController<Context: RequestContext>: Sendable {
                 var quietSince = ContinuousClock.now
                 // Reads by itself until it has all the stream holds, then (without `duration`) joins the feed.
                 while !Task.isCancelled, !stopped.withLockedValue({ $0 }), ends.map({ ContinuousClock.now < $0 }) ?? true {
-                    do {
-                        let events = try await pool.events(in: name, after: last)
-                        if let newest = events.last {
-                            var buffer = ByteBuffer()
-                            for event in events { buffer.writeServerSentEvent(event) }
-                            try await writer.write(buffer)
-                            last = newest.id
+                    if let sent = try await Self.sendUnread(pool, name, after: last, to: &writer, logger: logger) {
+                        if let sent {
+                            last = sent
                             quietSince = .now
                             continue
                         }
@@ -71,14 +67,10 @@ struct EventsController<Context: RequestContext>: Sendable {
                             try await Self.forward(deliveries, subscription, to: &writer, lastSent: last)
                             break
                         }
-                    } catch let error as RedisClientError {
-                        logger.debug("Events cannot be read for now", metadata: ["tokenpool.pool": "\(name)", "error": "\(error)"])
-                    } catch let error as RedisServerError {
-                        logger.debug("Events cannot be read for now", metadata: ["tokenpool.pool": "\(name)", "error": "\(error.message)"])
                     }
                     // A stream that reads by itself (`?duration=`) keeps its own heartbeat; the feed sends the others'.
                     if ContinuousClock.now - quietSince >= hub.heartbeat {
-                        try await writer.write(ByteBuffer(string: ": quiet\n\n"))
+                        try await Self.write(ByteBuffer(string: ": quiet\n\n"), to: &writer)
                         quietSince = .now
                     }
                     try await Task.sleep(for: hub.interval)
@@ -96,8 +88,39 @@ struct EventsController<Context: RequestContext>: Sendable {
         )
     }
 
+    // The stream's steps are functions of their own, never inlined: inlined, their locals (the
+    // Redis call's, the writer's) would widen the stream's async frame, which a listener keeps
+    // for as long as it listens (docs/scaling.md).
+
+    /// Reads the events after `last` and writes them: the newest one's id, nil when there were
+    /// none; or nil (no answer) when the events cannot be read for now (logged).
+    @inline(never)
+    private static func sendUnread(
+        _ pool: TokenPool, _ name: PoolName, after last: String, to writer: inout some ResponseBodyWriter, logger: Logger
+    ) async throws -> String?? {
+        do {
+            let events = try await pool.events(in: name, after: last)
+            guard let newest = events.last else { return .some(nil) }
+            var buffer = ByteBuffer()
+            for event in events { buffer.writeServerSentEvent(event) }
+            try await writer.write(buffer)
+            return newest.id
+        } catch let error as RedisClientError {
+            logger.debug("Events cannot be read for now", metadata: ["tokenpool.pool": "\(name)", "error": "\(error)"])
+        } catch let error as RedisServerError {
+            logger.debug("Events cannot be read for now", metadata: ["tokenpool.pool": "\(name)", "error": "\(error.message)"])
+        }
+        return nil
+    }
+
+    @inline(never)
+    private static func write(_ buffer: ByteBuffer, to writer: inout some ResponseBodyWriter) async throws {
+        try await writer.write(buffer)
+    }
+
     /// Writes the feed's deliveries until it ends them (shutdown, or this listener fell too far
     /// behind: then a last `event: reconnect` asks the client to come back with Last-Event-ID).
+    @inline(never)
     private static func forward(
         _ deliveries: AsyncStream<EventsHub.Delivery>, _ subscription: EventsHub.Subscription, to writer: inout some ResponseBodyWriter, lastSent: String
     ) async throws {
@@ -108,12 +131,12 @@ struct EventsController<Context: RequestContext>: Sendable {
             case .events(let events):
                 var buffer = ByteBuffer()
                 for event in events { buffer.writeImmutableBuffer(event.bytes) }
-                try await writer.write(buffer)
+                try await Self.write(buffer, to: &writer)
                 lastSent = events.last?.id.description ?? lastSent
             case .quiet:
-                try await writer.write(ByteBuffer(string: ": quiet\n\n"))
+                try await Self.write(ByteBuffer(string: ": quiet\n\n"), to: &writer)
             case .reconnect:
-                try await writer.write(ByteBuffer(string: "event: reconnect\ndata: {\"lastEventId\":\"\(lastSent)\"}\n\n"))
+                try await Self.write(ByteBuffer(string: "event: reconnect\ndata: {\"lastEventId\":\"\(lastSent)\"}\n\n"), to: &writer)
             }
         }
     }

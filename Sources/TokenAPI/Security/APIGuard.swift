@@ -130,53 +130,77 @@ extension APIRoute where Context: CallerRequestContext {
         let facts = APIGuard.RouteFacts(method: self.method, path: self.path, access: self.access, pooled: self.pooled, hot: self.hot)
         return Self(self.method, self.path, self.access, hot: self.hot, documented: self.documented, pooled: self.pooled) { request, context in
             var context = context
-            let admission: APIGuard.Admission
-            do {
-                admission = try await security.admission(request, parameters: context.parameters, route: facts)
-            } catch let refusal as APIGuard.Refusal {
-                await security.record(
-                    request, parameters: context.parameters, route: facts, key: refusal.key, status: refusal.problem.status, result: refusal.problem.slug,
-                    client: context.clientAddress, logger: context.logger
-                )
-                throw refusal.problem
-            }
+            let admission = try await Self.admit(request, context, security: security, route: facts)
             context.caller = admission.key
             if let charge = admission.charge {
-                // A hot route: its script call counts the key's rate in the same Redis call.
-                do {
-                    let response = try await RateCharge.$current.withValue(charge) { try await handler(request, context) }
-                    if !charge.wasTaken { _ = try? await security.rates?.admit(charge) }
-                    return response
-                } catch let limited as RateLimited {
-                    let problem = APIGuard.rateLimited(limited.retry)
-                    await security.record(
-                        request, parameters: context.parameters, route: facts, key: admission.key?.name, status: problem.status, result: problem.slug,
-                        client: context.clientAddress, logger: context.logger
-                    )
-                    throw problem
-                } catch {
-                    // Refused before any script call (a bad lease, say): it still counts.
-                    if !charge.wasTaken { _ = try? await security.rates?.admit(charge) }
-                    throw error
-                }
+                return try await Self.charged(handler, request, context, charge: charge, security: security, route: facts)
             }
             guard facts.audited else { return try await handler(request, context) }
-            let name = context.caller?.name
-            do {
-                let response = try await handler(request, context)
-                await security.record(
-                    request, parameters: context.parameters, route: facts, key: name, status: response.status, result: "ok", client: context.clientAddress,
-                    logger: context.logger
-                )
-                return response
-            } catch {
-                let problem = (error as? ProblemDetails) ?? (error as? TokenPoolError).map(ProblemAnswers.problem(for:))
-                await security.record(
-                    request, parameters: context.parameters, route: facts, key: name, status: problem?.status ?? .internalServerError,
-                    result: problem?.slug ?? "error", client: context.clientAddress, logger: context.logger
-                )
-                throw error
-            }
+            return try await Self.audited(handler, request, context, security: security, route: facts)
+        }
+    }
+
+    // The admission and the charged and the audited call are functions of their own, never
+    // inlined: inlined, their locals would widen the guarded route's async frame, which every
+    // request (a waiting assign for as long as it waits) keeps (docs/scaling.md).
+
+    /// What the request is let in with; a refusal is recorded and thrown as its problem.
+    @inline(never)
+    private static func admit(_ request: Request, _ context: Context, security: APIGuard, route facts: APIGuard.RouteFacts) async throws -> APIGuard.Admission {
+        do {
+            return try await security.admission(request, parameters: context.parameters, route: facts)
+        } catch let refusal as APIGuard.Refusal {
+            await security.record(
+                request, parameters: context.parameters, route: facts, key: refusal.key, status: refusal.problem.status, result: refusal.problem.slug,
+                client: context.clientAddress, logger: context.logger
+            )
+            throw refusal.problem
+        }
+    }
+
+    /// A hot route's call, its script counting the key's rate in the same Redis call.
+    @inline(never)
+    private static func charged(
+        _ handler: Handler, _ request: Request, _ context: Context, charge: RateCharge, security: APIGuard, route facts: APIGuard.RouteFacts
+    ) async throws -> Response {
+        do {
+            let response = try await RateCharge.$current.withValue(charge) { try await handler(request, context) }
+            if !charge.wasTaken { _ = try? await security.rates?.admit(charge) }
+            return response
+        } catch let limited as RateLimited {
+            let problem = APIGuard.rateLimited(limited.retry)
+            await security.record(
+                request, parameters: context.parameters, route: facts, key: context.caller?.name, status: problem.status, result: problem.slug,
+                client: context.clientAddress, logger: context.logger
+            )
+            throw problem
+        } catch {
+            // Refused before any script call (a bad lease, say): it still counts.
+            if !charge.wasTaken { _ = try? await security.rates?.admit(charge) }
+            throw error
+        }
+    }
+
+    /// An audited route's call, recorded with its answer's status.
+    @inline(never)
+    private static func audited(
+        _ handler: Handler, _ request: Request, _ context: Context, security: APIGuard, route facts: APIGuard.RouteFacts
+    ) async throws -> Response {
+        let name = context.caller?.name
+        do {
+            let response = try await handler(request, context)
+            await security.record(
+                request, parameters: context.parameters, route: facts, key: name, status: response.status, result: "ok", client: context.clientAddress,
+                logger: context.logger
+            )
+            return response
+        } catch {
+            let problem = (error as? ProblemDetails) ?? (error as? TokenPoolError).map(ProblemAnswers.problem(for:))
+            await security.record(
+                request, parameters: context.parameters, route: facts, key: name, status: problem?.status ?? .internalServerError,
+                result: problem?.slug ?? "error", client: context.clientAddress, logger: context.logger
+            )
+            throw error
         }
     }
 }
