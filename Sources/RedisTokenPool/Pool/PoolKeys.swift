@@ -3,7 +3,11 @@ import RedisNIO
 
 /// The Redis keys of one pool. Every key shares the `{pool}` hash tag, so a script touches one
 /// Redis Cluster slot.
-package struct PoolKeys: Sendable {
+///
+/// A class, made once per pool (``PoolKeyring``) and shared: as a struct of twenty strings it was
+/// copied, with a retain of each string, into every async frame on a call's path that held it,
+/// and every frame a connection's task needed is kept in its slabs (docs/scaling.md).
+package final class PoolKeys: Sendable {
     /// `PREFIX:{pool}:free`, a set: tokens that may be assigned.
     package let free: String
     /// `PREFIX:{pool}:leases`, a sorted set: assigned token -> lease deadline (ms).
@@ -50,30 +54,28 @@ package struct PoolKeys: Sendable {
     private let base: String
 
     package init(prefix: String, pool: PoolName) {
-        self.base = "\(prefix):{\(pool.rawValue)}:"
-        self.free = self.base + "free"
-        self.leases = self.base + "leases"
-        self.alive = self.base + "alive"
-        self.lease = self.base + "lease"
-        self.seq = self.base + "seq"
-        self.queue = self.base + "queue"
-        self.waiters = self.base + "waiters"
-        self.handed = self.base + "handed"
-        self.meta = self.base + "meta"
-        self.holder = self.base + "holder"
-        self.settings = self.base + "settings"
-        self.events = self.base + "events"
-        self.cooling = self.base + "cooling"
-        self.disabled = self.base + "disabled"
-        self.health = self.base + "health"
-        self.wants = self.base + "wants"
-        self.aside = self.base + "aside"
-        self.held = self.base + "held"
-        self.callKeys = [self.free]
-        self.scriptKeys = [
-            self.free, self.leases, self.alive, self.lease, self.seq, self.queue, self.waiters, self.handed, self.meta, self.holder, self.settings,
-            self.events,
-        ]
+        let base = "\(prefix):{\(pool.rawValue)}:"
+        self.base = base
+        self.free = base + "free"
+        self.leases = base + "leases"
+        self.alive = base + "alive"
+        self.lease = base + "lease"
+        self.seq = base + "seq"
+        self.queue = base + "queue"
+        self.waiters = base + "waiters"
+        self.handed = base + "handed"
+        self.meta = base + "meta"
+        self.holder = base + "holder"
+        self.settings = base + "settings"
+        self.events = base + "events"
+        self.cooling = base + "cooling"
+        self.disabled = base + "disabled"
+        self.health = base + "health"
+        self.wants = base + "wants"
+        self.aside = base + "aside"
+        self.held = base + "held"
+        self.callKeys = [base + "free"]
+        self.scriptKeys = ["free", "leases", "alive", "lease", "seq", "queue", "waiters", "handed", "meta", "holder", "settings", "events"].map { base + $0 }
     }
 
     /// KEYS[1...12] of every script, in the order `Scripts/lua/prelude.lua` names them.
