@@ -53,20 +53,22 @@ struct EventsController<Context: RequestContext>: Sendable {
                 var last = start
                 var quietSince = ContinuousClock.now
                 // Reads by itself until it has all the stream holds, then (without `duration`) joins the feed.
-                while !Task.isCancelled, !stopped.withLockedValue({ $0 }), ends.map({ ContinuousClock.now < $0 }) ?? true {
-                    if let sent = try await Self.sendUnread(pool, name, after: last, to: &writer, logger: logger) {
-                        if let sent {
-                            last = sent
-                            quietSince = .now
-                            continue
-                        }
+                reading: while !Task.isCancelled, !stopped.withLockedValue({ $0 }), ends.map({ ContinuousClock.now < $0 }) ?? true {
+                    switch try await Self.sendUnread(pool, name, after: last, to: &writer, logger: logger) {
+                    case .sent(let newest):
+                        last = newest
+                        quietSince = .now
+                        continue reading
+                    case .none:
                         if ends == nil, let position = StreamID(last), let (deliveries, subscription) = hub.subscribe(to: name, after: position) {
                             subscribed.withLockedValue { $0 = subscription }
                             defer { subscription.cancel() }
-                            if stopped.withLockedValue({ $0 }) { break }
+                            if stopped.withLockedValue({ $0 }) { break reading }
                             try await Self.forward(deliveries, subscription, to: &writer, lastSent: last)
-                            break
+                            break reading
                         }
+                    case .unavailable:
+                        break
                     }
                     // A stream that reads by itself (`?duration=`) keeps its own heartbeat; the feed sends the others'.
                     if ContinuousClock.now - quietSince >= hub.heartbeat {
@@ -92,25 +94,34 @@ struct EventsController<Context: RequestContext>: Sendable {
     // Redis call's, the writer's) would widen the stream's async frame, which a listener keeps
     // for as long as it listens (docs/scaling.md).
 
-    /// Reads the events after `last` and writes them: the newest one's id, nil when there were
-    /// none; or nil (no answer) when the events cannot be read for now (logged).
+    /// What ``sendUnread(_:_:after:to:logger:)`` found after the last event sent.
+    private enum Unread {
+        /// Events, written; the newest one's id.
+        case sent(String)
+        /// None: the stream holds nothing newer.
+        case none
+        /// The events cannot be read for now (logged).
+        case unavailable
+    }
+
+    /// Reads the events after `last` and writes them.
     @inline(never)
     private static func sendUnread(
         _ pool: TokenPool, _ name: PoolName, after last: String, to writer: inout some ResponseBodyWriter, logger: Logger
-    ) async throws -> String?? {
+    ) async throws -> Unread {
         do {
             let events = try await pool.events(in: name, after: last)
-            guard let newest = events.last else { return .some(nil) }
+            guard let newest = events.last else { return .none }
             var buffer = ByteBuffer()
             for event in events { buffer.writeServerSentEvent(event) }
             try await writer.write(buffer)
-            return newest.id
+            return .sent(newest.id)
         } catch let error as RedisClientError {
             logger.debug("Events cannot be read for now", metadata: ["tokenpool.pool": "\(name)", "error": "\(error)"])
         } catch let error as RedisServerError {
             logger.debug("Events cannot be read for now", metadata: ["tokenpool.pool": "\(name)", "error": "\(error.message)"])
         }
-        return nil
+        return .unavailable
     }
 
     @inline(never)
