@@ -54,28 +54,30 @@ package final class PoolKeys: Sendable {
     private let base: String
 
     package init(prefix: String, pool: PoolName) {
-        let base = "\(prefix):{\(pool.rawValue)}:"
-        self.base = base
-        self.free = base + "free"
-        self.leases = base + "leases"
-        self.alive = base + "alive"
-        self.lease = base + "lease"
-        self.seq = base + "seq"
-        self.queue = base + "queue"
-        self.waiters = base + "waiters"
-        self.handed = base + "handed"
-        self.meta = base + "meta"
-        self.holder = base + "holder"
-        self.settings = base + "settings"
-        self.events = base + "events"
-        self.cooling = base + "cooling"
-        self.disabled = base + "disabled"
-        self.health = base + "health"
-        self.wants = base + "wants"
-        self.aside = base + "aside"
-        self.held = base + "held"
-        self.callKeys = [base + "free"]
-        self.scriptKeys = ["free", "leases", "alive", "lease", "seq", "queue", "waiters", "handed", "meta", "holder", "settings", "events"].map { base + $0 }
+        self.base = "\(prefix):{\(pool.rawValue)}:"
+        self.free = self.base + "free"
+        self.leases = self.base + "leases"
+        self.alive = self.base + "alive"
+        self.lease = self.base + "lease"
+        self.seq = self.base + "seq"
+        self.queue = self.base + "queue"
+        self.waiters = self.base + "waiters"
+        self.handed = self.base + "handed"
+        self.meta = self.base + "meta"
+        self.holder = self.base + "holder"
+        self.settings = self.base + "settings"
+        self.events = self.base + "events"
+        self.cooling = self.base + "cooling"
+        self.disabled = self.base + "disabled"
+        self.health = self.base + "health"
+        self.wants = self.base + "wants"
+        self.aside = self.base + "aside"
+        self.held = self.base + "held"
+        self.callKeys = [self.free]
+        self.scriptKeys = [
+            self.free, self.leases, self.alive, self.lease, self.seq, self.queue, self.waiters, self.handed, self.meta, self.holder, self.settings,
+            self.events,
+        ]
     }
 
     /// KEYS[1...12] of every script, in the order `Scripts/lua/prelude.lua` names them.
