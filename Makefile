@@ -27,7 +27,7 @@ export PYTHONPATH := $(CURDIR)/Tests/support:$(CURDIR)/topology
 # request's instructions; a from-scratch build takes about a minute longer).
 RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization
 
-.PHONY: deps build run test security-test python-test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench bench-cpu bench-listeners bench-waiters clean
+.PHONY: deps build run test security-test python-test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench bench-cpu bench-listeners bench-waiters bench-script-keys clean
 
 deps:
 	@if command -v dpkg >/dev/null 2>&1; then \
@@ -117,6 +117,7 @@ redis-cluster-test: $(VENV)/.installed
 	$(VENV)/bin/python Tests/load/run_redis_cluster.py .build/debug contract
 	$(VENV)/bin/python Tests/load/run_redis_cluster.py .build/debug registry
 	$(VENV)/bin/python Tests/load/run_redis_cluster.py .build/debug handover
+	$(VENV)/bin/python Tests/load/run_redis_cluster.py .build/debug midway
 	python3 Tests/load/run_redis_cluster.py .build/debug 30 --waiting
 
 # docker-compose.yml agrees with make cluster; then the cluster itself: traffic through haproxy
@@ -191,6 +192,7 @@ bench: deps $(VENV)/.installed
 	$(VENV)/bin/python Benchmarks/handover.py .build/release/tokenpool
 	$(VENV)/bin/python Benchmarks/allocation.py .build/release/tokenpool
 	$(VENV)/bin/python Benchmarks/codec.py
+	$(VENV)/bin/python Benchmarks/script_keys.py .build/release/tokenpool
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Benchmarks/listeners.py .build/release/tokenpool 10000 10
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Tests/load/many_waiters.py .build/release 100 10000 10000/100 --report
 	AB_BASELINE_ARGS="--threads 2" AB_CANDIDATE_ARGS="--threads 1" AB_REPORT=docs/benchmarks-threads.md BASELINE_LABEL="--threads 2" \
@@ -229,6 +231,13 @@ bench-cpu: deps $(VENV)/.installed
 	$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS)
 	$(if $(BASELINE),$(BUILD_BASELINE))
 	$(VENV)/bin/python Benchmarks/server_cpu.py $(if $(BASELINE),$(BASELINE)=.build/baseline-$(BASELINE)/release/tokenpool) current=.build/release/tokenpool
+
+# Redis's instructions a script call by the keys it declares: one Redis, Redis Cluster, and Cluster's
+# twelve of before (also part of `make bench`): docs/benchmarks-script-keys.md.
+bench-script-keys: deps $(VENV)/.installed
+	@command -v callgrind_control >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq valgrind >/dev/null; }
+	$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS)
+	$(VENV)/bin/python Benchmarks/script_keys.py .build/release/tokenpool
 
 # 100 and then 10,000 waiting assigns on one replica (also part of `make bench`): what waiting costs
 # Redis and the replica, hand-over times, every waiter served once.

@@ -9,8 +9,9 @@
 -- pool's settings) is read by begin(), each script's first statement.
 --
 -- Every script takes a pool's keys in this order (all share the {pool} hash tag), or only the
--- first, KEYS[1], and (where a script takes one) the Idempotency-Key's record second: then
--- begin() names the others after KEYS[1] and moves the record to KEYS[13] (see expandKeys).
+-- first, KEYS[1], then on Redis Cluster the pool's `absent` key, then (where a script takes one)
+-- the Idempotency-Key's record: begin() names the others after KEYS[1] and moves the record to
+-- KEYS[13] (see expandKeys).
 -- KEYS[1] free    set     tokens that may be assigned
 -- KEYS[2] leases  zset    assigned token -> lease deadline (ms since epoch, Redis clock)
 -- KEYS[3] alive   zset    every token -> life deadline (ms)
@@ -55,6 +56,8 @@
 --                              costs its replica one ZADD a renewal, not one write per waiter
 -- PREFIX:{pool}:waiting:CHANNEL[:B] sets  that replica's waiters in buckets (see waitingKey), so
 --                              reap finds a gone replica's waiters
+-- PREFIX:{pool}:absent   none  never written: declared on Redis Cluster so that no call on the pool
+--                              runs while its slot migrates (see expandKeys)
 -- A waiter id is 'CHANNEL#N': a hand-over is published on CHANNEL, the replica's own.
 
 -- Redis's clock in ms since the epoch: the only clock a script reads. `nowText` is the same in
@@ -168,12 +171,15 @@ local KEYRINGS, keyrings, KEYRINGS_KEPT = {}, 0, 1000
 -- after KEYS[1], and the record KEYS[13]. Every key passed costs Redis some 1,300 instructions of
 -- the call (reading the argument, a Lua string, the slot check: docs/profile.md), and making the
 -- names here costs as much again, so they are made once a pool (KEYRINGS). TokenPool passes one
--- key on one Redis or Sentinel, and all twelve on Redis Cluster, which redirects a call during a
--- slot migration by the keys it declares. A call with all twelve is left as it is. (Under EVAL,
+-- key on one Redis or Sentinel. On Redis Cluster it passes two, KEYS[1] and the pool's `absent`
+-- key, which no script writes (then the record): while a slot migrates, Redis runs a call only
+-- if every key it declares is on the node, so with a key that is never anywhere it runs none
+-- on that pool, and none can stop half-way at a key that has moved (TRYAGAIN, which the caller
+-- retries, until the migration ends). A call with all twelve is left as it is. (Under EVAL,
 -- the script declares its own `local KEYS = KEYS` ahead of this: Redis 7 makes the global one
 -- read-only.) O(1).
 local function expandKeys()
-    if #KEYS <= 2 then
+    if #KEYS <= 3 then
         local first, record = KEYS[1], KEYS[2]
         local ring = KEYRINGS[first]
         if not ring then
@@ -184,7 +190,12 @@ local function expandKeys()
             for i = 2, 12 do
                 ring[i] = poolKey(POOL_KEYS[i])
             end
+            ring.absent = poolKey('absent')
             KEYRINGS[first], keyrings = ring, keyrings + 1
+        end
+        -- Lua keeps one copy of each string, so this compares two pointers.
+        if record == ring.absent then
+            record = KEYS[3]
         end
         -- This call's record, or none: calls run one at a time.
         ring[13] = record

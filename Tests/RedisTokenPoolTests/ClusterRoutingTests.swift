@@ -14,7 +14,7 @@ struct ClusterRoutingTests {
         #expect(HashSlot.of("{}x") != HashSlot.of("x"))  // an empty tag is no tag
         let keys = PoolKeys(prefix: "tokenpool", pool: PoolName("proxies")!)
         // The keys the scripts name themselves (never passed) must share the slot too.
-        let named = [keys.cooling, keys.disabled, keys.health, keys.wants, keys.aside, keys.held, keys.idempotencyRecord("assign", "k")]
+        let named = [keys.cooling, keys.disabled, keys.health, keys.wants, keys.aside, keys.held, keys.absent, keys.idempotencyRecord("assign", "k")]
         let slots = Set((keys.scriptKeys + named).map(HashSlot.of))
         #expect(slots == [HashSlot.of("proxies")])
     }

@@ -9,6 +9,7 @@ and a replica promoted (for a long run, both again and again).
     run_redis_cluster.py BUILD_DIR contract  # the API contract suite against a tokenpool on the cluster
     run_redis_cluster.py BUILD_DIR registry  # 300 pools: the pool list on every master, paged whole
     run_redis_cluster.py BUILD_DIR handover  # 50 waiters while their pool's slot migrates: sharded pub/sub
+    run_redis_cluster.py BUILD_DIR midway    # a slot caught mid-migration: no call on its pools runs half-way
     run_redis_cluster.py BUILD_DIR up        # start the cluster, print its URL, wait for Ctrl-C
 
 With --waiting every pool's load waits up to 1 s for a token (6 tokens for 8 workers), so the
@@ -38,10 +39,10 @@ ANSWERS = {200, 201, 204, 404, 409, 503}
 
 
 @contextlib.contextmanager
-def one_replica(build, url):
+def one_replica(build, url, *flags):
     """A tokenpool on the cluster at `url`, ready; yields its base URL and a JSON call on it."""
     port = free_port()
-    server = subprocess.Popen([str(build / "tokenpool"), "serve", "--port", str(port), "--redis-url", url, "--log-level", "error"])
+    server = subprocess.Popen([str(build / "tokenpool"), "serve", "--port", str(port), "--redis-url", url, "--log-level", "error", *flags])
     base = f"http://127.0.0.1:{port}"
 
     def call(method, path, body=None):
@@ -147,6 +148,62 @@ def handover(build, cluster, url):
     checks.finish()
 
 
+def midway(build, cluster, url):
+    """A pool's slot caught mid-migration, with only the keys that the scripts name without
+    declaring them moved (`held`, the holders' counts): no script on the pool runs until the
+    migration ends. A script that ran would stop at the moved key half-way ("Script attempted to
+    access a non local key"), its first writes made: an assign naming a holder pops a token and
+    writes its lease before it counts the holder. Each call answers 503 with Retry-After (Redis's
+    TRYAGAIN, retried until the call's deadline) and changes nothing; once the slot has moved,
+    the pool is as it was and every call works on the new master."""
+    checks = Checks("midway")
+    with one_replica(build, url, "--redis-timeout", "1") as (base, call):
+        name, slot = pools_on_masters(cluster)[0]
+        call("PUT", f"/pools/{name}", {})
+        call("POST", f"/pools/{name}/tokens/batch", {"count": 4})
+        first = call("POST", f"/pools/{name}/tokens/assign", {"holder": "w1"})
+        before = call("GET", f"/pools/{name}")
+        target = next(p for p in cluster.masters() if p != cluster.owner(slot))
+        source = cluster.begin_migration(slot, target)
+        held = f"tokenpool:{{{name}}}:held"
+        checks.check(cli(source, "EXISTS", held) == "1", "the holders' counts are kept (held), undeclared by the scripts")
+        cluster.move_keys(source, target, [held])
+
+        def refused(method, path, body=None):
+            request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None)
+            try:
+                with urllib.request.urlopen(request, timeout=20) as response:
+                    return response.status, None
+            except urllib.error.HTTPError as error:
+                return error.code, error.headers.get("Retry-After")
+
+        for what, method, path, body in [
+            ("an assign naming a holder", "POST", f"/pools/{name}/tokens/assign", {"holder": "w2"}),
+            ("an assign", "POST", f"/pools/{name}/tokens/assign", None),
+            ("an unblock", "POST", f"/pools/{name}/tokens/{first['token']}/unblock", None),
+        ]:
+            status, retry = refused(method, path, body)
+            checks.check(status == 503 and retry is not None, f"mid-migration, {what} answers 503 with Retry-After ({status}, {retry})")
+        checks.check(cli(source, "SCARD", f"tokenpool:{{{name}}}:free") == "3", "no token left the free set")
+        checks.check(cli(source, "ZCARD", f"tokenpool:{{{name}}}:leases") == "1", "no lease was written")
+        while keys := cli(source, "CLUSTER", "GETKEYSINSLOT", slot, 100).split():
+            cluster.move_keys(source, target, keys)
+        cluster.end_migration(slot, target)
+        after = call("GET", f"/pools/{name}")
+        same = {k: (before[k], after[k]) for k in ("total", "free", "assigned") if before[k] != after[k]}
+        checks.check(not same, f"after the migration the pool is as it was ({same or 'total, free, assigned alike'})")
+        checks.check(cli(target, "HGET", held, "w1") == "1" and cli(target, "HEXISTS", held, "w2") == "0",
+                     "the holders' counts are as they were: w1 holds 1, w2 none")
+        second = call("POST", f"/pools/{name}/tokens/assign", {"holder": "w2"})
+        call("POST", f"/pools/{name}/tokens/{first['token']}/unblock?lease={first['lease']}")
+        checks.check(cli(target, "HGET", held, "w2") == "1" and cli(target, "HEXISTS", held, "w1") == "0",
+                     "then an assign and an unblock work on the new master, the counts kept")
+        stats = call("GET", f"/pools/{name}")
+        checks.check((stats["free"], stats["assigned"]) == (3, 1), f"3 free, 1 assigned ({stats['free']}, {stats['assigned']})")
+        call("POST", f"/pools/{name}/tokens/{second['token']}/unblock?lease={second['lease']}")
+    checks.finish()
+
+
 def main():
     build = pathlib.Path(sys.argv[1])
     with tempfile.TemporaryDirectory() as work:
@@ -161,6 +218,9 @@ def main():
                 return
             if sys.argv[2] == "handover":
                 handover(build, cluster, url)
+                return
+            if sys.argv[2] == "midway":
+                midway(build, cluster, url)
                 return
             if sys.argv[2] == "registry":
                 registry(build, cluster, url)

@@ -51,6 +51,8 @@ package final class PoolKeys: Sendable {
     package let aside: String
     /// `PREFIX:{pool}:held`, a hash: holder -> how many of the pool's tokens it holds.
     package let held: String
+    /// `PREFIX:{pool}:absent`: never written. Declared by every call on Redis Cluster (see ``clusterKeys``).
+    package let absent: String
     private let base: String
 
     package init(prefix: String, pool: PoolName) {
@@ -73,7 +75,9 @@ package final class PoolKeys: Sendable {
         self.wants = self.base + "wants"
         self.aside = self.base + "aside"
         self.held = self.base + "held"
+        self.absent = self.base + "absent"
         self.callKeys = [self.free]
+        self.clusterKeys = [self.free, self.absent]
         self.scriptKeys = [
             self.free, self.leases, self.alive, self.lease, self.seq, self.queue, self.waiters, self.handed, self.meta, self.holder, self.settings,
             self.events,
@@ -85,10 +89,16 @@ package final class PoolKeys: Sendable {
 
     /// What a call passes on one Redis or Sentinel: KEYS[1] alone, as the scripts name the other
     /// eleven after it (`expandKeys` in prelude.lua). A key passed costs Redis some 1,300
-    /// instructions a call; eleven of them were a tenth of an assign's (docs/profile.md). On
-    /// Redis Cluster a call passes all twelve (``scriptKeys``): Redis redirects a call during a
-    /// slot migration by the keys it declares.
+    /// instructions a call; eleven of them were a tenth of an assign's (docs/profile.md).
     package let callKeys: [String]
+
+    /// What a call passes on Redis Cluster: KEYS[1] and ``absent``. While a slot migrates, Redis
+    /// runs a call only if every key it declares is on the node it reached (else `TRYAGAIN` or
+    /// `ASK`, then `TRYAGAIN` at the target); a key that is never anywhere means no script on the
+    /// pool runs until the migration ends, so none can stop half-way, its first writes made, at
+    /// a key it did not declare that has moved (Redis ends a script there: "Script attempted to
+    /// access a non local key"). ``RedisClusterClient`` retries `TRYAGAIN` within the call's deadline.
+    package let clusterKeys: [String]
 
     /// `PREFIX:{pool}:idem:OPERATION:KEY`: an Idempotency-Key's record, in the pool's slot.
     package func idempotencyRecord(_ operation: String, _ key: String) -> String {

@@ -147,9 +147,8 @@ extension RedisClient {
     /// and the call throws ``TokenPoolError/rateLimited(_:)``. On Redis Cluster (the rate's key is
     /// in another slot) or without functions, the rate is counted by its own call first.
     func run<Call: PoolScriptCall>(_ call: Call, in pool: PoolName, keys: PoolKeys) async throws -> Call.Reply {
-        // On Redis Cluster every key a script touches is declared: while its slot migrates, Redis
-        // redirects a call by the keys it declares, and a key it does not declare may have moved.
-        var scriptKeys = self.configuration.cluster == nil ? keys.callKeys : keys.scriptKeys
+        // On Redis Cluster the pool's `absent` key too: no call runs while the slot migrates.
+        var scriptKeys = self.configuration.cluster == nil ? keys.callKeys : keys.clusterKeys
         if let record = call.idempotencyRecord { scriptKeys.append(record) }
         if let charge = RateCharge.current, charge.take() {
             if let reply = try await self.runCharged(call, in: pool, keys: scriptKeys, charge: charge) { return reply }

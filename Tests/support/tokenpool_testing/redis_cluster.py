@@ -67,21 +67,34 @@ class RedisCluster:
         return None
 
     def migrate(self, slot, target):
-        source = self.owner(slot)
-        masters = self.masters()
-        src_id, dst_id = masters[source][0], masters[target][0]
-        cli(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
-        cli(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        """Moves `slot` to the master on port `target`, every key: returns the old master and how many keys moved."""
+        source = self.begin_migration(slot, target)
         moved = 0
         while True:
             keys = cli(source, "CLUSTER", "GETKEYSINSLOT", slot, 100).split()
             if not keys:
                 break
-            cli(source, "MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
+            self.move_keys(source, target, keys)
             moved += len(keys)
-        for port in masters:
-            cli(port, "CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        self.end_migration(slot, target)
         return source, moved
+
+    def begin_migration(self, slot, target):
+        """`slot` IMPORTING at `target`, MIGRATING at its master (returned); no key moved yet."""
+        source = self.owner(slot)
+        masters = self.masters()
+        cli(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", masters[source][0])
+        cli(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", masters[target][0])
+        return source
+
+    def move_keys(self, source, target, keys):
+        cli(source, "MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
+
+    def end_migration(self, slot, target):
+        """`slot` served by `target`, as every master is told (its keys moved before)."""
+        target_id = self.masters()[target][0]
+        for port in self.masters():
+            cli(port, "CLUSTER", "SETSLOT", slot, "NODE", target_id)
 
     def stop(self):
         for process in self.nodes.values():
