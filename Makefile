@@ -27,7 +27,7 @@ export PYTHONPATH := $(CURDIR)/Tests/support:$(CURDIR)/topology
 # request's instructions; a from-scratch build takes about a minute longer).
 RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization
 
-.PHONY: deps build run test security-test python-test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench bench-cpu bench-listeners bench-waiters bench-script-keys clean
+.PHONY: deps build run test security-test python-test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench bench-cpu bench-listeners bench-waiters bench-script-keys bench-churn clean
 
 deps:
 	@if command -v dpkg >/dev/null 2>&1; then \
@@ -193,6 +193,7 @@ bench: deps $(VENV)/.installed
 	$(VENV)/bin/python Benchmarks/allocation.py .build/release/tokenpool
 	$(VENV)/bin/python Benchmarks/codec.py
 	$(VENV)/bin/python Benchmarks/script_keys.py .build/release/tokenpool
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Benchmarks/churn.py current=.build/release/tokenpool
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Benchmarks/listeners.py .build/release/tokenpool 10000 10
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Tests/load/many_waiters.py .build/release 100 10000 10000/100 --report
 	AB_BASELINE_ARGS="--threads 2" AB_CANDIDATE_ARGS="--threads 1" AB_REPORT=docs/benchmarks-threads.md BASELINE_LABEL="--threads 2" \
@@ -238,6 +239,15 @@ bench-script-keys: deps $(VENV)/.installed
 	@command -v callgrind_control >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq valgrind >/dev/null; }
 	$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS)
 	$(VENV)/bin/python Benchmarks/script_keys.py .build/release/tokenpool
+
+# A new connection's cost with and without 10,000 idle ones held open, side by side against
+# BASELINE when given (also part of `make bench`): docs/benchmarks-churn.md.
+bench-churn: deps $(VENV)/.installed
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+	$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS)
+	$(if $(BASELINE),$(BUILD_BASELINE))
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Benchmarks/churn.py \
+		$(if $(BASELINE),$(BASELINE)=.build/baseline-$(BASELINE)/release/tokenpool) current=.build/release/tokenpool
 
 # 100 and then 10,000 waiting assigns on one replica (also part of `make bench`): what waiting costs
 # Redis and the replica, hand-over times, every waiter served once.

@@ -333,6 +333,7 @@ def report(r, path):
         "[benchmarks-codec.md](benchmarks-codec.md) (the RESP codec's micro-benchmarks); "
         "[benchmarks-script-keys.md](benchmarks-script-keys.md) (`make bench-script-keys`: Redis's instructions a script call by the "
         "keys it declares, one Redis against Redis Cluster); "
+        "[benchmarks-churn.md](benchmarks-churn.md) (`make bench-churn`: a new connection's cost beside 10,000 idle ones); "
         "[benchmarks-keys.md](benchmarks-keys.md) and [benchmarks-key-rate.md](benchmarks-key-rate.md) (a keys file of 50 keys, "
         "and per-key rates, against no keys); [benchmarks-listeners.md](benchmarks-listeners.md) (`make bench-listeners`: 10,000 SSE "
         "listeners on one replica), [benchmarks-waiters.md](benchmarks-waiters.md) (`make bench-waiters`: 100 and 10,000 waiting "

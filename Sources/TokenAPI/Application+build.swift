@@ -69,15 +69,20 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
         logLevel: configuration.logLevel
     )
     let idleTimeout = TimeAmount(configuration.idleTimeout)
+    // Each connection in a task of its own (DetachedConnections).
     let server: HTTPServerBuilder
     if let tls {
         // HTTP/2 by ALPN, HTTP/1.1 beside it; each HTTP/2 stream gets its own departure handler.
-        server = try .http2Upgrade(
-            tlsConfiguration: tls.configuration,
-            configuration: .init(idleTimeout: configuration.idleTimeout, streamConfiguration: .init(additionalChannelHandlers: [ClientDepartureHandler()]))
+        let http2 = HTTP2UpgradeChannel.Configuration(
+            idleTimeout: configuration.idleTimeout, streamConfiguration: .init(additionalChannelHandlers: [ClientDepartureHandler()])
         )
+        server = HTTPServerBuilder { responder in
+            DetachedConnections(try HTTP2UpgradeChannel(tlsConfiguration: tls.configuration, configuration: http2, responder: responder))
+        }
     } else {
-        server = .http1(configuration: .init(additionalChannelHandlers: [ClientDepartureHandler()], idleTimeout: idleTimeout))
+        server = HTTPServerBuilder { responder in
+            DetachedConnections(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [ClientDepartureHandler()], idleTimeout: idleTimeout)))
+        }
     }
     return Application(
         responder: responder,
