@@ -16,11 +16,10 @@ import pathlib
 import socket
 import statistics
 import subprocess
-import tempfile
 import time
 
 from run_bench import ROOT, cpu_ticks
-from tokenpool_testing import free_port, start_redis, wait_ready
+from tokenpool_testing import redis_server, tokenpool_server
 
 TICKS = os.sysconf("SC_CLK_TCK")
 SECONDS = 5
@@ -39,27 +38,17 @@ def churn(port, pid):
 
 def measure(binary, idle):
     """Each phase's (connections/s, µs a connection) for one binary."""
-    with tempfile.TemporaryDirectory() as data:
-        redis_port, port = free_port(), free_port()
-        redis = start_redis(redis_port, data, wait=True)
-        server = subprocess.Popen([binary, "serve", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}", "--log-level", "error"])
-        try:
-            wait_ready(port, timeout=60)
-            churn(port, server.pid)  # warm
-            results = {PHASES[0]: churn(port, server.pid)}
-            held = [socket.create_connection(("127.0.0.1", port)) for _ in range(idle)]
-            time.sleep(2)
-            results[PHASES[1]] = churn(port, server.pid)
-            for connection in held:
-                connection.close()
-            time.sleep(3)
-            results[PHASES[2]] = churn(port, server.pid)
-            return results
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-            redis.terminate()
-            redis.wait(timeout=30)
+    with redis_server() as redis, tokenpool_server(binary, redis.url, timeout=60) as server:
+        churn(server.port, server.process.pid)  # warm
+        results = {PHASES[0]: churn(server.port, server.process.pid)}
+        held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(idle)]
+        time.sleep(2)
+        results[PHASES[1]] = churn(server.port, server.process.pid)
+        for connection in held:
+            connection.close()
+        time.sleep(3)
+        results[PHASES[2]] = churn(server.port, server.process.pid)
+        return results
 
 
 def main():

@@ -22,7 +22,7 @@ import tempfile
 import time
 
 from run_bench import ROOT, fill
-from tokenpool_testing import free_port, start_redis, wait_ready
+from tokenpool_testing import free_port, start_redis, tokenpool_server
 
 POOL_KEYS = "free leases alive lease seq queue waiters handed meta holder settings events".split()
 FORMS = {
@@ -79,15 +79,9 @@ def main():
         redis = start_redis(redis_port, data, prefix=["valgrind", "--tool=callgrind", f"--callgrind-out-file={data}/cg.out", "--dump-instr=no"],
                             timeout=60, stderr=subprocess.DEVNULL)
         try:
-            port = free_port()
-            server = subprocess.Popen([options.binary, "serve", "--port", str(port), "--redis-url", f"redis://127.0.0.1:{redis_port}",
-                                       "--keep-alive-ttl", "36000", "--reap-interval", "3600", "--redis-timeout", "60", "--log-level", "error"])
-            try:
-                wait_ready(port, timeout=120)
-                fill(f"http://127.0.0.1:{port}", "cycle", 1000, sample=0)
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
+            with tokenpool_server(options.binary, f"redis://127.0.0.1:{redis_port}", timeout=120,
+                                  args=["--keep-alive-ttl", "36000", "--reap-interval", "3600", "--redis-timeout", "60"]) as server:
+                fill(server.base, "cycle", 1000, sample=0)
             redis_cli = Connection(redis_port)
             library = redis_cli("FUNCTION", "LIST", "LIBRARYNAME", "tokenpool_*")[0][1]
             base = "tokenpool:{cycle}:"

@@ -80,9 +80,8 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
             DetachedConnections(try HTTP2UpgradeChannel(tlsConfiguration: tls.configuration, configuration: http2, responder: responder))
         }
     } else {
-        server = HTTPServerBuilder { responder in
-            DetachedConnections(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [ClientDepartureHandler()], idleTimeout: idleTimeout)))
-        }
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ClientDepartureHandler()], idleTimeout: idleTimeout)
+        server = HTTPServerBuilder { responder in DetachedConnections(HTTP1Channel(responder: responder, configuration: http1)) }
     }
     return Application(
         responder: responder,
