@@ -69,7 +69,10 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
         logLevel: configuration.logLevel
     )
     let idleTimeout = TimeAmount(configuration.idleTimeout)
-    // Each connection in a task of its own (DetachedConnections).
+    // Each connection in a task of its own (DetachedConnections); the last service, so the others
+    // stop only once every connection's task has ended.
+    let open = OpenConnections()
+    services.append(open)
     let server: HTTPServerBuilder
     if let tls {
         // HTTP/2 by ALPN, HTTP/1.1 beside it; each HTTP/2 stream gets its own departure handler.
@@ -77,11 +80,11 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
             idleTimeout: configuration.idleTimeout, streamConfiguration: .init(additionalChannelHandlers: [ClientDepartureHandler()])
         )
         server = HTTPServerBuilder { responder in
-            DetachedConnections(try HTTP2UpgradeChannel(tlsConfiguration: tls.configuration, configuration: http2, responder: responder))
+            DetachedConnections(try HTTP2UpgradeChannel(tlsConfiguration: tls.configuration, configuration: http2, responder: responder), open: open)
         }
     } else {
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ClientDepartureHandler()], idleTimeout: idleTimeout)
-        server = HTTPServerBuilder { responder in DetachedConnections(HTTP1Channel(responder: responder, configuration: http1)) }
+        server = HTTPServerBuilder { responder in DetachedConnections(HTTP1Channel(responder: responder, configuration: http1), open: open) }
     }
     return Application(
         responder: responder,
