@@ -17,7 +17,8 @@ migration and the failover meet waiting clients: hand-overs are PUBLISHed from t
 and reach each replica's subscription on whichever master it listens to.
 
 Checked: the history checker finds nothing in any pool's history; answers are 200/201/204/404/
-409/503 only; in the pool a step touched, no 503 comes later than 3 s after the step.
+409/503 only (and 429 holder-limit, the cap refusing a holder whose earlier assign answered 503
+but took effect); in the pool a step touched, no 503 comes later than 3 s after the step.
 """
 import contextlib
 import json
@@ -294,7 +295,11 @@ def main():
                 print(f"cluster: history of {pools[i][0]}", flush=True)
                 checked |= subprocess.run([sys.executable, str(HERE / "check_history.py"), history]).returncode
                 ops = [json.loads(line) for line in open(history) if line.strip()]
-                odd = {op["status"] for op in ops} - ANSWERS
+                # A holder's earlier assign may have taken effect though its answer was a 503 (the reply
+                # came after the call's deadline, while a migration or a failover held it up); the cap
+                # then rightly refuses its next one until that lease ends. The checker's promise on the
+                # cap judges it; any other 429 is odd.
+                odd = {op["status"] for op in ops if not (op["status"] == 429 and op.get("problem") == "holder-limit")} - ANSWERS
                 if odd:
                     failures.append(f"{pools[i][0]}: answers other than {sorted(ANSWERS)}: {sorted(odd)}")
                 # Any step may touch any pool: no 503 asked for later than 3 s after a step ends and
