@@ -4,7 +4,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
 
-/// Serves each connection in a task of its own instead of as a child of the server's task group.
+/// Serves each connection in a task of its own instead of as a child of the server's task group,
+/// with a smaller first read buffer (``receiveBuffer``).
 ///
 /// Hummingbird's server adds every connection to one discarding task group. This Swift
 /// runtime keeps a group's children in a singly linked list in the order they came, and a
@@ -29,8 +30,20 @@ struct DetachedConnections<Base: ServerChildChannel>: ServerChildChannel {
         (self.base, self.open) = (base, open)
     }
 
+    /// A connection's first read buffer: 512 bytes, not NIO's 2,048. The channel keeps its read
+    /// buffer for the next read, so an idle connection that has read one request holds it for as
+    /// long as it is open: 1.5 KiB less a connection, idle, waiting or listening
+    /// (docs/scaling.md). A request that fills it is read on in the same wake-up, and the buffer
+    /// grows (and shrinks) with what the connection sends.
+    static var receiveBuffer: AdaptiveRecvByteBufferAllocator { AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536) }
+
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        self.base.setup(channel: channel, logger: logger)
+        do {
+            try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffer)
+        } catch {
+            logger.debug("The connection keeps NIO's read buffer", metadata: ["error": "\(error)"])
+        }
+        return self.base.setup(channel: channel, logger: logger)
     }
 
     func handle(value: Value, logger: Logger) async {
