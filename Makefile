@@ -193,6 +193,7 @@ bench: deps $(VENV)/.installed
 	$(VENV)/bin/python Benchmarks/allocation.py .build/release/tokenpool
 	$(VENV)/bin/python Benchmarks/codec.py
 	$(VENV)/bin/python Benchmarks/script_keys.py .build/release/tokenpool
+	$(VENV)/bin/python Benchmarks/cluster_pools.py
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Benchmarks/churn.py current=.build/release/tokenpool
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Benchmarks/listeners.py .build/release/tokenpool 10000 10
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Tests/load/many_waiters.py .build/release 100 10000 10000/100 --report
@@ -260,8 +261,6 @@ bench-waiters: deps $(VENV)/.installed
 bench-listeners: deps $(VENV)/.installed
 	$(SWIFT) build -c release --product tokenpool $(RELEASE_FLAGS)
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(VENV)/bin/python Benchmarks/listeners.py .build/release/tokenpool 10000 10
-
-	$(VENV)/bin/python Benchmarks/cluster_pools.py
 
 clean:
 	rm -rf .build $(VENV)

@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 
+import scale_targets
 from run_bench import ROOT, fill
 from tokenpool_testing import free_port, start_redis, wait_ready
 
@@ -251,6 +252,8 @@ def main():
         ]
     out = pathlib.Path(os.environ.get("INSN_REPORT", ROOT / "docs/benchmarks-instructions.md"))
     out.write_text("\n".join(lines))
+    if "INSN_REPORT" not in os.environ:
+        scale_targets.record("instructions", table[labels[-1]])
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import urllib.request
 from multiprocessing.connection import Connection
 from typing import Dict, List, Optional
 
+import scale_targets
 from run_bench import ROOT, cpu_ticks
 from tokenpool_testing import command_calls, free_port, rss_kib, start_redis, wait_ready
 
@@ -271,6 +272,13 @@ def main() -> None:
                      f"{row['server_cores']:.2f} | {row['server_us_per_delivery']:.1f} | {row['client_cores']:.2f} |")
     lines.append("")
     (ROOT / "docs/benchmarks-listeners.md").write_text("\n".join(lines))
+    few, many = rows
+    scale_targets.record("listeners", {
+        "listeners_few": few["listeners"], "listeners_many": many["listeners"],
+        "xrange_few": few["xrange_per_s"], "xrange_many": many["xrange_per_s"],
+        "arrived_p99_ms": many["p99_ms"], "read_p99_ms": many["read_p99_ms"],
+        "deliveries": many["deliveries"], "expected": many["expected"], "kib_per_listener": many["kib_per_listener"],
+    })
 
 
 if __name__ == "__main__":

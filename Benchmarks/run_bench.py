@@ -28,6 +28,7 @@ import tempfile
 import time
 import urllib.request
 
+import scale_targets
 from tokenpool_testing import free_port, start_redis, wait_ready
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -340,6 +341,8 @@ def report(r, path):
         "assigns on one replica) and [benchmarks-connections.md](benchmarks-connections.md) (the replica's memory a connection: "
         "idle after one request, waiting, listening), read with [scaling.md](scaling.md).",
         "",
+        # Issue 28's targets, kept from the benchmarks that measure them (they run after this one).
+        *scale_targets.section(),
     ]
     path.write_text("\n".join(lines) + "\n")
 

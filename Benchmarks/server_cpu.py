@@ -30,6 +30,7 @@ import tempfile
 import time
 from typing import Dict, List, Tuple
 
+import scale_targets
 from run_bench import HERE, ROOT, TICK, cpu_ticks, fill
 from tokenpool_testing import free_port, start_redis, wait_ready
 
@@ -163,6 +164,14 @@ def main() -> None:
     print("\n".join(lines))
     out = pathlib.Path(os.environ.get("CPU_REPORT", ROOT / "docs/benchmarks-cpu.md"))
     out.write_text("\n".join(lines))
+    if "CPU_REPORT" not in os.environ:
+        last = runs[labels[-1]]
+        def ratio(scenario: str) -> float:
+            return statistics.median(a / h for a, h in zip(last[scenario], last["healthz"]))
+        scale_targets.record("cpu", {
+            "healthz_us": statistics.median(last["healthz"]), "cycle_us": statistics.median(last["cycle"]),
+            "keep_alive_us": statistics.median(last["keep-alive"]), "cycle_ratio": ratio("cycle"), "keep_alive_ratio": ratio("keep-alive"),
+        })
 
 
 if __name__ == "__main__":

@@ -173,6 +173,10 @@ def main() -> None:
                          f"{r['redis_bytes_per_waiter']:.0f} | {r['handover_p50_ms']:.1f} ms | {r['handover_p99_ms']:.1f} ms | {'yes' if once else 'NO'} |")
         lines.append("")
         (ROOT / "docs/benchmarks-waiters.md").write_text("\n".join(lines))
+        sys.path.insert(0, str(ROOT / "Benchmarks"))
+        import scale_targets
+        keys = ("waiters", "pools", "idle_redis_commands_per_s", "server_kib_per_waiter", "redis_bytes_per_waiter", "handover_p99_ms")
+        scale_targets.record("waiters", {"runs": [{key: r[key] for key in keys} for r in results]})
     checks.finish()
 
 
