@@ -29,11 +29,12 @@ Check = Callable[[Figures], Tuple[str, Optional[bool]]]
 
 
 def commit() -> str:
-    """The commit measured (`-dirty` when the tree had changes)."""
+    """The commit measured (`-dirty` when what the binary and scripts are made of had changes; the
+    reports the benchmarks write do not count)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no", "--", "Sources", "Scripts", "Package.swift") else "")
 
 
 def record(benchmark: str, figures: Figures) -> None:
