@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 
-from run_bench import ROOT
+from run_bench import ROOT, percentile
 from tokenpool_testing import free_port, start_redis
 
 
@@ -25,11 +25,6 @@ def post(connection, path):
     connection.request("POST", path, body=b"", headers={"Content-Length": "0"})
     response = connection.getresponse()
     return response.status, json.loads(response.read() or b"null")
-
-
-def percentile(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
 def main():

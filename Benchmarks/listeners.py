@@ -15,7 +15,7 @@ server's memory (VmRSS) per listener. Writes docs/benchmarks-listeners.md.
 The listeners are two processes (LISTENERS_WORKERS) each reading its share of the streams with
 epoll and recvmsg, and each event's delay is taken twice: at the kernel's receive timestamp of its
 bytes (SO_TIMESTAMPNS) and when the process read them. Held by asyncio streams instead, the
-listener processes spent twice the CPU, and the delay they measured (p99 513-1,032 ms) was
+listener processes spent twice the CPU, and the delay they measured (p99 496-1,032 ms) was
 mostly their own queue.
 """
 import json
@@ -35,7 +35,7 @@ from multiprocessing.connection import Connection
 from typing import Dict, List, Optional
 
 import scale_targets
-from run_bench import ROOT, cpu_ticks
+from run_bench import ROOT, cpu_ticks, percentile
 from tokenpool_testing import command_calls, free_port, rss_kib, start_redis, wait_ready
 
 MEASURE_SECONDS = float(os.environ.get("LISTENERS_SECONDS", "10"))
@@ -137,11 +137,6 @@ def listen_in_process(port: int, pools: List[str], first: int, count: int, pipe:
     Listeners(port).serve(pools, first, count, pipe)
 
 
-def percentile(values: List[float], fraction: float) -> Optional[float]:
-    """The value below which `fraction` of the sorted `values` lie (None when there are none)."""
-    return values[max(0, int(len(values) * fraction) - 1)] if values else None
-
-
 def drive(base: str, pools: List[str], seconds: float) -> int:
     """An assign and an unblock on every pool twice a second (four events a pool a second);
     returns the cycles run on each pool."""
@@ -197,8 +192,6 @@ def measure(label: str, port: int, base: str, pools: List[str], redis_port: int,
             process.join(timeout=30)
             if process.is_alive():
                 process.kill()
-    arrived.sort()
-    read.sort()
     row = {
         "label": label, "listeners": count, "xrange_per_s": reads,
         # Arrival: the kernel's receive timestamp; read: when the listener process got to it.

@@ -100,6 +100,12 @@ def fill(base, pool, count, sample=10_000, metadata=None, key=None):
     return tokens
 
 
+def percentile(values, fraction):
+    """The value at `fraction` (0.99: p99) of `values`, by rank (None when there are none)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else None
+
+
 def cpu_ticks(pid):
     fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
