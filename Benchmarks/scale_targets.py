@@ -46,8 +46,8 @@ def record(benchmark: str, figures: Figures) -> None:
 
 
 def _rows(data: Dict[str, Figures]) -> List[str]:
-    def waiters(f: Figures, waiting: int, pools: Optional[int] = None) -> List[Figures]:
-        return [r for r in f["runs"] if r["waiters"] == waiting and (pools is None or r["pools"] == pools)]
+    def waiters(f: Figures, waiting: int) -> List[Figures]:
+        return [r for r in f["runs"] if r["waiters"] == waiting]
 
     def handover(f: Figures, waiting: int, goal: float) -> Tuple[str, Optional[bool]]:
         runs = waiters(f, waiting)
