@@ -24,7 +24,6 @@ import os
 import re
 import select
 import socket
-import statistics
 import struct
 import subprocess
 import sys
