@@ -8,6 +8,9 @@ one release `tokenpool` on a fresh Redis; N connections (default 3,000) of each 
 after 50 of the same kind as a warm-up, and the server's VmRSS growth divided by N:
 
 - `healthz`: one `GET /healthz` answered, then the connection left open and idle;
+- `assign`: one assign answered (a token of a pool of N + 50), then left idle: what a client's
+  pooled connection costs between its calls. A connection's task keeps the slabs its deepest
+  request's async frames needed (docs/scaling.md), and an API call goes deeper than `/healthz`;
 - `waiter`: one waiting assign (`?wait=55` on an empty pool), left waiting;
 - `sse`: one events stream (`GET /pools/p/events`), left listening.
 
@@ -26,6 +29,7 @@ from tokenpool_testing import free_port, rss_kib, start_redis, wait_ready
 
 KINDS = {
     "healthz": b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+    "assign": b"POST /pools/q/tokens/assign HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
     "waiter": b"POST /pools/p/tokens/assign?wait=55 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
     "sse": b"GET /pools/p/events HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n",
 }
@@ -37,7 +41,7 @@ async def open_one(port: int, kind: str, into: List[Connection]) -> None:
     into.append((reader, writer))
     writer.write(KINDS[kind])
     await writer.drain()
-    if kind == "healthz":
+    if kind in ("healthz", "assign"):
         head = await reader.readuntil(b"\r\n\r\n")
         length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
         await reader.readexactly(length)
@@ -55,6 +59,10 @@ async def per_connection(binary: str, kind: str, count: int) -> float:
             base = f"http://127.0.0.1:{port}"
             wait_ready(base)
             urllib.request.urlopen(urllib.request.Request(base + "/pools/p", method="PUT", data=b"{}"), timeout=10).close()
+            if kind == "assign":
+                for made in range(0, count + 50, 1000):
+                    body = b'{"count": %d}' % min(1000, count + 50 - made)
+                    urllib.request.urlopen(urllib.request.Request(base + "/pools/q/tokens/batch", method="POST", data=body), timeout=30).close()
             for _ in range(50):
                 await open_one(port, kind, connections)
             await asyncio.sleep(1)
@@ -99,7 +107,7 @@ def main() -> None:
             "# Memory a connection costs the replica\n\n"
             f"`Benchmarks/connection_memory.py` ({args.connections:,} connections of each kind, release, VmRSS growth a "
             f"connection in KiB, {args.rounds} rounds alternating, each round's figure): `healthz` is a connection left idle after "
-            "one `GET /healthz`, `waiter` one left in a waiting assign, `sse` one left on an events stream. Read with "
+            "one `GET /healthz`, `assign` one left idle after an assign answered 200 (a client's pooled connection between calls), `waiter` one left in a waiting assign, `sse` one left on an events stream. Read with "
             "[scaling.md](scaling.md).\n\n" + table + "\n")
 
 
