@@ -167,6 +167,17 @@ public final class TokenPool: Sendable {
         case queued(waitUntil: Int64, observedAt: Int64)
     }
 
+    /// ``runAssign(in:idempotencyKey:holder:count:priority:waiter:)`` as a function of its own,
+    /// for ``startAssign(_:in:wait:)``: inlined there, its locals would widen the frame that a
+    /// waiting request keeps for as long as it waits. The plain assign inlines it: one frame
+    /// fewer on the hot path, whose slabs every client connection keeps (docs/scaling.md).
+    @inline(never)
+    func runAssignApart(
+        in pool: PoolName, idempotencyKey: String?, holder: String?, count: Int, priority: Int, waiter: (id: String, wait: Duration)?
+    ) async throws -> AssignOutcome {
+        try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, holder: holder, count: count, priority: priority, waiter: waiter)
+    }
+
     /// Runs assign.lua until it assigns, finds too few free, or queues `waiter`; never answers `.retry`.
     func runAssign(
         in pool: PoolName, idempotencyKey: String?, holder: String?, count: Int = 1, priority: Int = 0,
@@ -181,22 +192,33 @@ public final class TokenPool: Sendable {
         // Each 'retry' dropped at least one dead token for good, so this ends; the bound is a
         // guard against a script that breaks its word.
         for _ in 0..<1_000 {
-            switch try await self.client.run(call, in: pool, keys: keys) {
-            case .assigned(let record):
-                self.metrics.assignments.increment()
-                return .assigned(record)
-            case .assignedMany(let records):
-                self.metrics.assignments.increment(by: records.count)
-                return .assignedMany(records)
-            case .retry: continue
-            case .empty: return .empty
-            case .holderLimit(let held, let max): throw TokenPoolError.holderLimit(pool, holds: held, asked: count, max: max)
-            case .keyReused(let first): throw TokenPoolError.idempotencyKeyReused(idempotencyKey ?? "", firstCount: first, count: count)
-            case .queued(let waitUntil, let now) where waiter != nil: return .queued(waitUntil: waitUntil, observedAt: now)
-            case .queued: throw RedisClientError.unexpectedReply("assign: queued without a waiter")
+            if let outcome = try self.outcome(of: try await self.client.run(call, in: pool, keys: keys), of: call, in: pool, idempotencyKey: idempotencyKey) {
+                return outcome
             }
         }
         throw RedisClientError.unexpectedReply("assign: 1000 retries in a row")
+    }
+
+    /// What assign.lua's `reply` comes to (`nil`: 'retry', call again), its refusals thrown. Not
+    /// async and never inlined: its locals stay out of `runAssign`'s async frame, which the
+    /// connection's task keeps for as long as the connection lives (docs/scaling.md).
+    @inline(never)
+    private func outcome(of reply: AssignCall.Reply, of call: AssignCall, in pool: PoolName, idempotencyKey: String?) throws -> AssignOutcome? {
+        switch reply {
+        case .assigned(let record):
+            self.metrics.assignments.increment()
+            return .assigned(record)
+        case .assignedMany(let records):
+            self.metrics.assignments.increment(by: records.count)
+            return .assignedMany(records)
+        case .retry: return nil
+        case .empty: return .empty
+        case .holderLimit(let held, let max): throw TokenPoolError.holderLimit(pool, holds: held, asked: call.count, max: max)
+        case .keyReused(let first):
+            throw TokenPoolError.idempotencyKeyReused(idempotencyKey ?? "", firstCount: first, count: call.count)
+        case .queued(let waitUntil, let now) where call.waiter != nil: return .queued(waitUntil: waitUntil, observedAt: now)
+        case .queued: throw RedisClientError.unexpectedReply("assign: queued without a waiter")
+        }
     }
 
     /// Ends an assigned token's lease; a token with none stays as it is.

@@ -194,7 +194,7 @@ extension TokenPool {
     /// on (an HTTP server can watch its client while it waits).
     public func startAssign(_ request: AssignRequest, in pool: PoolName = .default, wait: Duration) async throws -> WaitingAssign {
         guard wait > .zero else {
-            switch try await self.runAssign(
+            switch try await self.runAssignApart(
                 in: pool, idempotencyKey: request.idempotencyKey, holder: request.holder, count: request.count, priority: request.priority, waiter: nil
             ) {
             case .assigned(let record): return .assigned([record])
@@ -208,7 +208,7 @@ extension TokenPool {
         let id = self.waitingRoom.register(in: pool)
         let outcome: AssignOutcome
         do {
-            outcome = try await self.runAssign(
+            outcome = try await self.runAssignApart(
                 in: pool, idempotencyKey: request.idempotencyKey, holder: request.holder, count: request.count, priority: request.priority,
                 waiter: (id, wait)
             )

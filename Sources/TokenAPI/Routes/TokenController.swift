@@ -45,16 +45,36 @@ struct TokenController<Context: CallerRequestContext>: Sendable {
 
     func assign(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
         let (key, wait) = try (Self.idempotencyKey(request), self.wait(request))
-        let holder = try RequestBodies.holder(await RequestBodies.json(request, maxSize: self.maxBodySize))
-        let query = request.uri.queryParameters
         // The plain assign (the hot case) has neither: no work to look for them.
-        let (count, priority) = query.isEmpty ? (nil, 0) : try (Self.count(request), Self.priority(request))
+        let (count, priority) = request.uri.queryParameters.isEmpty ? (nil, 0) : try (Self.count(request), Self.priority(request))
         guard wait != nil || count != nil || priority != 0 else {
-            return try await self.pool.assign(in: pool, idempotencyKey: key, holder: holder).json()
+            return try await self.assign(request, pool, idempotencyKey: key)
         }
+        return try await self.assign(request, context, pool, idempotencyKey: key, wait: wait, count: count, priority: priority)
+    }
+
+    // The plain assign and the others are functions of their own, never inlined, and this one
+    // awaits nothing else: a connection's task keeps the slabs of its deepest request's async
+    // frames for as long as the connection lives, so neither path carries the other's locals
+    // (docs/scaling.md).
+
+    /// An assign of one token now, or 404.
+    @inline(never)
+    private func assign(_ request: Request, _ pool: PoolName, idempotencyKey key: String?) async throws -> JSONResponse {
+        let holder = try RequestBodies.holder(await RequestBodies.json(request, maxSize: self.maxBodySize))
+        return try await self.pool.assign(in: pool, idempotencyKey: key, holder: holder).json()
+    }
+
+    /// An assign that may wait, or asks for several or with a priority.
+    @inline(never)
+    private func assign(
+        _ request: Request, _ context: Context, _ pool: PoolName, idempotencyKey key: String?, wait: Duration?, count: Int?, priority: Int
+    ) async throws -> JSONResponse {
+        let holder = try RequestBodies.holder(await RequestBodies.json(request, maxSize: self.maxBodySize))
         let assign = AssignRequest(count: count ?? 1, priority: priority, holder: holder, idempotencyKey: key)
         // `?count=N` answers `{"tokens": [...]}`, even for 1; without it, one TokenInfo as always.
-        func answer(_ records: [TokenRecord]) -> JSONResponse {
+        // Not inlined: the JSON writer's locals would widen this function's async frame.
+        @inline(never) func answer(_ records: [TokenRecord]) -> JSONResponse {
             count == nil ? records[0].json() : records.json(status: .ok)
         }
         switch try await self.pool.startAssign(assign, in: pool, wait: wait ?? .zero) {
