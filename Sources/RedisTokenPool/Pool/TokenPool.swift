@@ -167,17 +167,6 @@ public final class TokenPool: Sendable {
         case queued(waitUntil: Int64, observedAt: Int64)
     }
 
-    /// ``runAssign(in:idempotencyKey:holder:count:priority:waiter:)`` as a function of its own,
-    /// for ``startAssign(_:in:wait:)``: inlined there, its locals would widen the frame that a
-    /// waiting request keeps for as long as it waits. The plain assign inlines it: one frame
-    /// fewer on the hot path, whose slabs every client connection keeps (docs/scaling.md).
-    @inline(never)
-    func runAssignApart(
-        in pool: PoolName, idempotencyKey: String?, holder: String?, count: Int, priority: Int, waiter: (id: String, wait: Duration)?
-    ) async throws -> AssignOutcome {
-        try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, holder: holder, count: count, priority: priority, waiter: waiter)
-    }
-
     /// Runs assign.lua until it assigns, finds too few free, or queues `waiter`; never answers `.retry`.
     func runAssign(
         in pool: PoolName, idempotencyKey: String?, holder: String?, count: Int = 1, priority: Int = 0,

@@ -190,6 +190,17 @@ extension TokenPool {
         try await self.startAssign(AssignRequest(holder: holder, idempotencyKey: idempotencyKey), in: pool, wait: wait)
     }
 
+    /// ``runAssign(in:idempotencyKey:holder:count:priority:waiter:)`` as a function of its own,
+    /// for ``startAssign(_:in:wait:)`` (below): inlined there, its locals would widen the frame that a
+    /// waiting request keeps for as long as it waits. The plain assign inlines it: one frame
+    /// fewer on the hot path, whose slabs every client connection keeps (docs/scaling.md).
+    @inline(never)
+    private func runAssignApart(
+        in pool: PoolName, idempotencyKey: String?, holder: String?, count: Int, priority: Int, waiter: (id: String, wait: Duration)?
+    ) async throws -> AssignOutcome {
+        try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, holder: holder, count: count, priority: priority, waiter: waiter)
+    }
+
     /// The first half of ``assign(_:in:wait:)``: the tokens now, or a place in the queue to wait
     /// on (an HTTP server can watch its client while it waits).
     public func startAssign(_ request: AssignRequest, in pool: PoolName = .default, wait: Duration) async throws -> WaitingAssign {
