@@ -154,13 +154,13 @@ extension RedisClient {
             if let reply = try await self.runCharged(call, in: pool, keys: scriptKeys, charge: charge) { return reply }
         }
         let reply = try await self.evaluate(Call.script.script, keys: scriptKeys, arguments: call.arguments, changesState: Call.script.changesState)
-        return try Self.decode(reply, of: call, in: pool)
+        return try Self.decode(reply, as: Call.self, in: pool)
     }
 
     /// The script's reply, typed. Never inlined: the decoder's locals would widen `run`'s async
     /// frame, which every request's task keeps in its slabs (docs/scaling.md).
     @inline(never)
-    private static func decode<Call: PoolScriptCall>(_ reply: RESPValue, of call: Call, in pool: PoolName) throws -> Call.Reply {
+    private static func decode<Call: PoolScriptCall>(_ reply: RESPValue, as _: Call.Type, in pool: PoolName) throws -> Call.Reply {
         try Call.Reply.decode(reply, script: Call.script, pool: pool)
     }
 
