@@ -67,6 +67,7 @@ test: deps $(VENV)/.installed
 	$(MAKE) --no-print-directory security-test
 	$(MAKE) --no-print-directory python-test
 	python3 Tests/events/test_fanout.py .build/debug
+	python3 Tests/http/test_parked_waits.py .build/debug
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); python3 Tests/load/many_waiters.py .build/debug 2000
 	$(MAKE) --no-print-directory history
 	$(MAKE) --no-print-directory sentinel-test

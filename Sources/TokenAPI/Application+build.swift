@@ -64,14 +64,20 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
     }
     if configuration.tlsKey != nil && tls == nil { throw ValidationFailure("--tls-key needs --tls-cert") }
     services.append(ReloadService(keys: keys, tls: tls))
+    let hub = EventsHub(pool: pool, logger: logger)
     let responder = try buildResponder(
-        pool: pool, security: security, maxBodySize: configuration.maxBodySize, registry: registry, docsAssets: configuration.docsAssets,
+        pool: pool, hub: hub, security: security, maxBodySize: configuration.maxBodySize, registry: registry, docsAssets: configuration.docsAssets,
         logLevel: configuration.logLevel
     )
     let idleTimeout = TimeAmount(configuration.idleTimeout)
     // Each connection in a task of its own (DetachedConnections); the last service, so the others
     // stop only once every connection's task has ended.
-    let open = OpenConnections()
+    // Waits and event streams parked on their connections (ParkingHandler) have no task to hear
+    // the shutdown: it answers them.
+    let open = OpenConnections(onShutdown: {
+        pool.interruptWaits()
+        hub.finishAll()
+    })
     services.append(open)
     let server: HTTPServerBuilder
     if let tls {
@@ -84,7 +90,10 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
         }
     } else {
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ClientDepartureHandler()], idleTimeout: idleTimeout)
-        server = HTTPServerBuilder { responder in DetachedConnections(HTTP1Channel(responder: responder, configuration: http1), open: open) }
+        let parking = ParkingHandler.Configuration(responder: responder, logger: logger, maxBodySize: configuration.maxBodySize, serverName: "tokenpool")
+        server = HTTPServerBuilder { responder in
+            DetachedConnections(HTTP1Channel(responder: responder, configuration: http1), open: open, parking: parking)
+        }
     }
     return Application(
         responder: responder,
@@ -97,13 +106,13 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
 
 /// The route table's routes behind their keys, in the one list of middlewares every route runs.
 func buildResponder(
-    pool: TokenPool, security: APIGuard, maxBodySize: Int, registry: PrometheusCollectorRegistry, docsAssets: String? = nil,
+    pool: TokenPool, hub: EventsHub, security: APIGuard, maxBodySize: Int, registry: PrometheusCollectorRegistry, docsAssets: String? = nil,
     logLevel: Logger.Level
 ) throws -> APIResponder<TokenRequestContext> {
     var logger = Logger(label: "tokenpool")
     logger.logLevel = logLevel
     let routes = try APIRoutes<TokenRequestContext>(
-        tokens: TokenController(pool: pool, maxBodySize: maxBodySize), events: EventsController(pool: pool, hub: EventsHub(pool: pool, logger: logger)), health: HealthController(pool: pool),
+        tokens: TokenController(pool: pool, maxBodySize: maxBodySize), events: EventsController(pool: pool, hub: hub), health: HealthController(pool: pool),
         metrics: MetricsController(pool: pool, registry: registry), docs: DocsController(maxWait: pool.settings.maxWait, assetsDirectory: docsAssets),
         dashboard: DashboardController(), audit: AuditController(trail: security.audit)
     )

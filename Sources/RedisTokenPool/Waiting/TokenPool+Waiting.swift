@@ -36,25 +36,40 @@ public struct QueuedAssign: Sendable {
     public func tokens(cancellation: WaitCancellation? = nil) async throws -> [TokenRecord] {
         var place = self
         while true {
-            switch try await place.waitOnce(cancellation) {
+            switch try await place.settle(place.waitForEvent(cancellation)) {
             case .assigned(let records):
-                self.pool.metrics.waited(since: self.started, outcome: .assigned)
                 return records
             case .vanished:
-                let left = TimeAmount.nanoseconds((self.deadline - .now()).nanoseconds)
-                guard left > .milliseconds(1) else {
-                    self.pool.metrics.waited(since: self.started, outcome: .timedOut)
-                    throw TokenPoolError.noFreeToken(self.name)
+                switch try await place.queueAgain() {
+                case .assigned(let records): return records
+                case .queued(let next): place = next
                 }
-                self.pool.waitingRoom.logger.debug("A waiting assign queues again", metadata: ["tokenpool.pool": "\(self.name)"])
-                switch try await self.pool.startAssign(self.request, in: self.name, wait: .nanoseconds(left.nanoseconds)) {
-                case .assigned(let records):
-                    self.pool.metrics.waited(since: self.started, outcome: .assigned)
-                    return records
-                case .queued(let next):
-                    place = QueuedAssign(
-                        pool: self.pool, name: self.name, id: next.id, request: self.request, deadline: self.deadline, started: self.started
-                    )
+            }
+        }
+    }
+
+    /// ``tokens(cancellation:)`` with no task waiting: `done` gets the tokens or the error, once,
+    /// from a task that runs only after the wait (an HTTP server can park the request on its
+    /// connection instead of holding a task and its frames for as long as it waits).
+    /// `cancellation` is the only way to end it early; a server shutting down calls
+    /// ``TokenPool/interruptWaits()``.
+    public func park(cancellation: WaitCancellation, done: @escaping @Sendable (Result<[TokenRecord], any Error>) async -> Void) {
+        let room = self.pool.waitingRoom
+        cancellation.watch(self.id, in: room)
+        room.park(self.id, until: self.deadline) { event in
+            Task {
+                do {
+                    switch try await self.settle(event) {
+                    case .assigned(let records):
+                        await done(.success(records))
+                    case .vanished:
+                        switch try await self.queueAgain() {
+                        case .assigned(let records): await done(.success(records))
+                        case .queued(let next): next.park(cancellation: cancellation, done: done)
+                        }
+                    }
+                } catch {
+                    await done(.failure(error))
                 }
             }
         }
@@ -66,16 +81,22 @@ public struct QueuedAssign: Sendable {
         case vanished
     }
 
-    private func waitOnce(_ cancellation: WaitCancellation?) async throws -> Outcome {
+    private func waitForEvent(_ cancellation: WaitCancellation?) async -> WaitingRoom.Event {
         let room = self.pool.waitingRoom
         cancellation?.watch(self.id, in: room)
         // A server shutting down (SIGTERM) answers its waiters at once instead of draining for
         // up to --max-wait: they can ask another replica.
-        let event = await withGracefulShutdownHandler {
+        return await withGracefulShutdownHandler {
             await room.wait(self.id, until: self.deadline)
         } onGracefulShutdown: {
             room.deliver(.shuttingDown, to: self.id)
         }
+    }
+
+    /// What the wait's first event comes to: the tokens handed over (taken in Redis), a place
+    /// to queue again, or the error to answer.
+    private func settle(_ event: WaitingRoom.Event) async throws -> Outcome {
+        let room = self.pool.waitingRoom
         let record = self.request.idempotencyKey.map { self.pool.keys(of: self.name).idempotencyRecord("assign", $0) }
         switch event {
         case .cancelled:
@@ -95,16 +116,34 @@ public struct QueuedAssign: Sendable {
             switch try await room.leave(self.id, .take, in: self.name, idempotencyRecord: record, holder: self.request.holder) {
             case .taken(let records):
                 self.pool.metrics.assignments.increment(by: records.count)
+                self.pool.metrics.waited(since: self.started, outcome: .assigned)
                 return .assigned(records)
             case .gone:
                 if case .shuttingDown = event {
                     self.pool.metrics.waited(since: self.started, outcome: .interrupted)
                     throw TokenPoolError.waitInterrupted(self.name, because: "this server is shutting down")
                 }
-                // Timed out with nothing handed (.vanished finds no time left: 404), or the
-                // token handed over was deleted or went on before the pickup.
+                // Timed out with nothing handed (``queueAgain()`` finds no time left: 404), or
+                // the token handed over was deleted or went on before the pickup.
                 return .vanished
             }
+        }
+    }
+
+    /// A place that vanished queues again, at the back, for the time left (404 when none is).
+    private func queueAgain() async throws -> WaitingAssign {
+        let left = TimeAmount.nanoseconds((self.deadline - .now()).nanoseconds)
+        guard left > .milliseconds(1) else {
+            self.pool.metrics.waited(since: self.started, outcome: .timedOut)
+            throw TokenPoolError.noFreeToken(self.name)
+        }
+        self.pool.waitingRoom.logger.debug("A waiting assign queues again", metadata: ["tokenpool.pool": "\(self.name)"])
+        switch try await self.pool.startAssign(self.request, in: self.name, wait: .nanoseconds(left.nanoseconds)) {
+        case .assigned(let records):
+            self.pool.metrics.waited(since: self.started, outcome: .assigned)
+            return .assigned(records)
+        case .queued(let next):
+            return .queued(QueuedAssign(pool: self.pool, name: self.name, id: next.id, request: self.request, deadline: self.deadline, started: self.started))
         }
     }
 }
@@ -181,6 +220,14 @@ extension TokenPool {
         case .assigned(let records): return records
         case .queued(let place): return try await place.tokens()
         }
+    }
+
+    /// Answers every waiting assign of this replica now, as a server shutting down does: a
+    /// token already handed over is taken, else 503 `wait-interrupted`, so the client can ask
+    /// another replica. (A task's own wait hears the graceful shutdown itself; a parked one,
+    /// ``QueuedAssign/park(cancellation:done:)``, has no task to hear it.)
+    public func interruptWaits() {
+        self.waitingRoom.interruptAll()
     }
 
     /// ``startAssign(_:in:wait:)`` of one token.

@@ -37,7 +37,8 @@ final class WaitingRoom: Service, Sendable {
         let pool: PoolName
         /// Its wait's end by Redis's clock (ms), once assign.lua has queued it.
         var waitUntil: Int64?
-        var continuation: CheckedContinuation<Event, Never>?
+        /// Takes its event: a waiting task's continuation, or a parked request's callback.
+        var resume: (@Sendable (Event) -> Void)?
         var timer: Scheduled<Void>?
         var event: Event?
     }
@@ -148,19 +149,25 @@ final class WaitingRoom: Service, Sendable {
     func wait(_ id: String, until deadline: NIODeadline) async -> Event {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Event, Never>) in
-                let ready = self.state.withLockedValue { state -> Event? in
-                    guard var waiter = state.waiters[id] else { return .lost }
-                    if let event = waiter.event { return event }
-                    waiter.continuation = continuation
-                    waiter.timer = self.client.eventLoopGroup.any().scheduleTask(deadline: deadline) { self.deliver(.timedOut, to: id) }
-                    state.waiters[id] = waiter
-                    return nil
-                }
-                if let ready { continuation.resume(returning: ready) }
+                self.park(id, until: deadline) { continuation.resume(returning: $0) }
             }
         } onCancel: {
             self.deliver(.cancelled, to: id)
         }
+    }
+
+    /// Calls `resume` once, with the first event of waiter `id` (at once if it has one): no task
+    /// waits. Only ``deliver(_:to:)`` ends it early (a departed client is `.cancelled`).
+    func park(_ id: String, until deadline: NIODeadline, resume: @escaping @Sendable (Event) -> Void) {
+        let ready = self.state.withLockedValue { state -> Event? in
+            guard var waiter = state.waiters[id] else { return .lost }
+            if let event = waiter.event { return event }
+            waiter.resume = resume
+            waiter.timer = self.client.eventLoopGroup.any().scheduleTask(deadline: deadline) { self.deliver(.timedOut, to: id) }
+            state.waiters[id] = waiter
+            return nil
+        }
+        if let ready { resume(ready) }
     }
 
     /// The waiter is done with; later events for it are ignored.
@@ -177,15 +184,21 @@ final class WaitingRoom: Service, Sendable {
     /// Whether the event was the waiter's first (later ones are ignored).
     @discardableResult
     func deliver(_ event: Event, to id: String) -> Bool {
-        let (first, continuation, timer) = self.state.withLockedValue { state -> (Bool, CheckedContinuation<Event, Never>?, Scheduled<Void>?) in
+        let (first, resume, timer) = self.state.withLockedValue { state -> (Bool, (@Sendable (Event) -> Void)?, Scheduled<Void>?) in
             guard var waiter = state.waiters[id], waiter.event == nil else { return (false, nil, nil) }
             waiter.event = event
-            defer { waiter.continuation = nil; waiter.timer = nil; state.waiters[id] = waiter }
-            return (true, waiter.continuation, waiter.timer)
+            defer { waiter.resume = nil; waiter.timer = nil; state.waiters[id] = waiter }
+            return (true, waiter.resume, waiter.timer)
         }
         timer?.cancel()
-        continuation?.resume(returning: event)
+        resume?(event)
         return first
+    }
+
+    /// Every waiter here gets `.shuttingDown`: answered now, so its client can ask another replica.
+    func interruptAll() {
+        let ids = self.state.withLockedValue { state in state.waiters.compactMap { $0.value.event == nil ? $0.key : nil } }
+        for id in ids { self.deliver(.shuttingDown, to: id) }
     }
 
     /// Hears hand-overs, renews the waiters and takes departed ones out of the queue, until

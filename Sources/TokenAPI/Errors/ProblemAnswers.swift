@@ -36,6 +36,12 @@ struct ProblemAnswers: Sendable {
         }
     }
 
+    /// The answer to `error`, thrown by a route of `pool` at `path`, once the request and its
+    /// context are gone: a parked wait's (``ParkingHandler``), which keeps only these.
+    func answer(_ error: any Error, path: String, pool: String, logger: Logger) -> Response {
+        Self.problem(for: error, pool: pool, logger: logger).response(instance: path)
+    }
+
     static func problem(for error: any Error, pool: String?, logger: Logger) -> ProblemDetails {
         switch error {
         case let problem as ProblemDetails:

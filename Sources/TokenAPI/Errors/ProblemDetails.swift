@@ -30,13 +30,18 @@ struct ProblemDetails: HTTPResponseError {
     static let retryAfter = String(ServerDefaults.retryAfterSeconds)
 
     func response(from request: Request, context: some RequestContext) -> Response {
+        self.response(instance: request.uri.path)
+    }
+
+    /// The answer, `instance` the request's path.
+    func response(instance: String) -> Response {
         var writer = JSONWriter(capacity: 192)
         writer.beginObject()
         writer.field("type", "urn:tokenpool:problem:\(self.slug)")
         writer.field("title", self.status.reasonPhrase)
         writer.field("status", self.status.code)
         writer.field("detail", self.detail)
-        writer.field("instance", request.uri.path)
+        writer.field("instance", instance)
         writer.endObject()
         var headers = self.headers
         headers[.contentType] = "application/problem+json"

@@ -9,6 +9,10 @@ struct JSONResponse: ResponseGenerator {
     var body: ByteBuffer
 
     func response(from request: Request, context: some RequestContext) -> Response {
+        self.response
+    }
+
+    var response: Response {
         Response(
             status: self.status,
             headers: [.contentType: "application/json", .contentLength: String(self.body.readableBytes)],

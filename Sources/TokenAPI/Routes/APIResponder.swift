@@ -14,7 +14,7 @@ import RedisTokenPool
 /// closure chaining it), the router two more, on every request's path, and a connection's task
 /// keeps the slabs its deepest request needed for as long as the connection lives
 /// (docs/scaling.md).
-struct APIResponder<Context: RequestContext>: HTTPResponder {
+struct APIResponder<Context: ChannelRequestContext>: HTTPResponder {
     typealias Handler = APIRoute<Context>.Handler
 
     private let router: RouterResponder<Context>
@@ -68,8 +68,31 @@ struct APIResponder<Context: RequestContext>: HTTPResponder {
         } catch {
             response = self.problems.answer(error, to: request, context: context)
         }
+        if let slot = context.parking, slot.parked != nil {
+            // A wait parked on its connection (ParkingHandler): answered, and counted, when it ends.
+            self.finishParked(slot, request, context, started)
+            return response
+        }
         self.metrics.finish(started, route: context.endpointPath, method: request.method, status: response.status)
         return response
+    }
+
+    /// How a parked wait's outcome becomes its answer: as any route's, above.
+    @inline(never)
+    private func finishParked(_ slot: ParkingSlot, _ request: Request, _ context: Context, _ started: RequestMetrics.Started) {
+        // Only what the answer needs is kept while it waits, not the request and its context.
+        let (problems, metrics, route, method) = (self.problems, self.metrics, context.endpointPath, request.method)
+        let (path, pool, logger) = (request.uri.path, context.parameters.get("pool") ?? PoolName.default.rawValue, context.logger)
+        slot.finish { answer in
+            let response: Response
+            do {
+                response = try answer().response
+            } catch {
+                response = problems.answer(error, path: path, pool: pool, logger: logger)
+            }
+            metrics.finish(started, route: route, method: method, status: response.status)
+            return response
+        }
     }
 
     /// What Hummingbird's `LogRequestsMiddleware` logs of a request.

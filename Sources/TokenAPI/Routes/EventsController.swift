@@ -15,7 +15,7 @@ import ServiceLifecycle
 /// when it reconnects, or `?since=MS`: the last ~1000 events the stream holds) by itself, then
 /// joins its pool's feed in the ``EventsHub``: one `XRANGE` every 250 ms per pool per replica,
 /// however many listen. A stream with `?duration=S` (a short look) reads by itself throughout.
-struct EventsController<Context: RequestContext>: Sendable {
+struct EventsController<Context: ChannelRequestContext>: Sendable {
     let pool: TokenPool
     let hub: EventsHub
 
@@ -43,13 +43,13 @@ struct EventsController<Context: RequestContext>: Sendable {
             duration = .milliseconds(Int64(seconds * 1000))
         }
         let ends = duration.map { ContinuousClock.now + $0 }
-        let (pool, hub, logger) = (self.pool, self.hub, context.logger)
+        let (pool, hub, logger, parking) = (self.pool, self.hub, context.logger, context.parking)
         let body = ResponseBody { writer in
             try await Self.write(ByteBuffer(string: ": events of pool \(name)\nretry: 1000\n\n"), to: &writer)
             // Ends when the client leaves (a write fails), the server shuts down, or `duration` is up.
             let subscribed = NIOLockedValueBox<EventsHub.Subscription?>(nil)
             let stopped = NIOLockedValueBox(false)
-            try await withGracefulShutdownHandler {
+            let parked = try await withGracefulShutdownHandler { () async throws -> Bool in
                 var last = start
                 var quietSince = ContinuousClock.now
                 // Reads by itself until it has all the stream holds, then (without `duration`) joins the feed.
@@ -60,7 +60,10 @@ struct EventsController<Context: RequestContext>: Sendable {
                         quietSince = .now
                         continue reading
                     case .none:
-                        if ends == nil, let position = StreamID(last), let (deliveries, subscription) = hub.subscribe(to: name, after: position) {
+                        if ends == nil, let position = StreamID(last), let parking, let channel = parking.channel {
+                            // Read by ParkingHandler: the feed writes to the connection, and no task waits.
+                            if Self.parkFeed(hub, name, after: position, lastSent: last, channel: channel, in: parking) { return true }
+                        } else if ends == nil, let position = StreamID(last), let (deliveries, subscription) = hub.subscribe(to: name, after: position) {
                             subscribed.withLockedValue { $0 = subscription }
                             defer { subscription.cancel() }
                             if stopped.withLockedValue({ $0 }) { break reading }
@@ -77,11 +80,13 @@ struct EventsController<Context: RequestContext>: Sendable {
                     }
                     try await Task.sleep(for: hub.interval)
                 }
+                return false
             } onGracefulShutdown: {
                 stopped.withLockedValue { $0 = true }
                 subscribed.withLockedValue { $0 }?.cancel()
             }
-            try await writer.finish(nil)
+            // A parked stream goes on without this task; its feed ends it.
+            if !parked { try await writer.finish(nil) }
         }
         return Response(
             status: .ok,
@@ -138,18 +143,40 @@ struct EventsController<Context: RequestContext>: Sendable {
         var lastSent = lastSent
         for await delivery in deliveries {
             subscription.took(delivery)
-            switch delivery {
-            case .events(let events):
-                var buffer = ByteBuffer()
-                for event in events { buffer.writeImmutableBuffer(event.bytes) }
-                try await Self.write(buffer, to: &writer)
-                lastSent = events.last?.id.description ?? lastSent
-            case .quiet:
-                try await Self.write(ByteBuffer(string: ": quiet\n\n"), to: &writer)
-            case .reconnect:
-                try await Self.write(ByteBuffer(string: "event: reconnect\ndata: {\"lastEventId\":\"\(lastSent)\"}\n\n"), to: &writer)
-            }
+            try await Self.write(Self.bytes(of: delivery, lastSent: &lastSent), to: &writer)
         }
+    }
+
+    /// What a delivery of the feed writes on the stream; `lastSent` follows the events written.
+    private static func bytes(of delivery: EventsHub.Delivery, lastSent: inout String) -> ByteBuffer {
+        switch delivery {
+        case .events(let events):
+            var buffer = ByteBuffer()
+            for event in events { buffer.writeImmutableBuffer(event.bytes) }
+            lastSent = events.last?.id.description ?? lastSent
+            return buffer
+        case .quiet:
+            return ByteBuffer(string: ": quiet\n\n")
+        case .reconnect:
+            return ByteBuffer(string: "event: reconnect\ndata: {\"lastEventId\":\"\(lastSent)\"}\n\n")
+        }
+    }
+
+    /// Joins the feed with the stream parked on its connection: each delivery is written to the
+    /// channel (taken once written, so a client that stops reading falls behind and is dropped),
+    /// and the stream ends when the feed ends it. False when the feed has moved past `position`.
+    @inline(never)
+    private static func parkFeed(
+        _ hub: EventsHub, _ name: PoolName, after position: StreamID, lastSent: String, channel: ParkingSlot.Channel, in slot: ParkingSlot
+    ) -> Bool {
+        let lastSent = NIOLockedValueBox(lastSent)
+        let subscription = hub.subscribe(to: name, after: position) { delivery, subscription in
+            guard let delivery else { return channel.end() }
+            channel.write(lastSent.withLockedValue { Self.bytes(of: delivery, lastSent: &$0) }) { subscription.took(delivery) }
+        }
+        guard let subscription else { return false }
+        slot.parkStream(cancel: subscription.cancel)
+        return true
     }
 }
 

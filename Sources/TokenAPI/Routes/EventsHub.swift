@@ -42,11 +42,18 @@ final class EventsHub: Sendable {
         let bytes: ByteBuffer
     }
 
+    /// Where a listener's deliveries go, with its subscription (to say when it took one); nil
+    /// when they end. An `AsyncStream` a task reads, or the channel of a stream parked on its
+    /// connection (``ParkingHandler``).
+    typealias Sink = @Sendable (Delivery?, Subscription) -> Void
+
     /// One listener's place: what it has been sent, and how many events it has not taken yet.
     private struct Listener {
-        let continuation: AsyncStream<Delivery>.Continuation
-        let pending: NIOLockedValueBox<Int>
+        let sink: Sink
+        let subscription: Subscription
         var last: StreamID
+
+        func send(_ delivery: Delivery?) { self.sink(delivery, self.subscription) }
     }
 
     private struct Feed {
@@ -86,42 +93,56 @@ final class EventsHub: Sendable {
     /// (read on from `last` yourself, then ask again).
     func subscribe(to name: PoolName, after last: StreamID) -> (AsyncStream<Delivery>, Subscription)? {
         let (stream, continuation) = AsyncStream.makeStream(of: Delivery.self)
-        let pending = NIOLockedValueBox(0)
-        let (id, startsFeed, accepted): (UInt64, Bool, Bool) = self.state.withLockedValue { state in
-            let id = state.nextID
-            state.nextID += 1
-            var listener = Listener(continuation: continuation, pending: pending, last: last)
+        let sink: Sink = { delivery, _ in
+            guard let delivery else { return continuation.finish() }
+            continuation.yield(delivery)
+        }
+        guard let subscription = self.subscribe(to: name, after: last, sink: sink) else {
+            continuation.finish()
+            return nil
+        }
+        continuation.onTermination = { [weak self] _ in self?.unsubscribe(subscription.id, from: name) }
+        return (stream, subscription)
+    }
+
+    /// ``subscribe(to:after:)`` with the deliveries handed to `sink` (under the hub's lock: it
+    /// must not block), which says ``Subscription/took(_:)`` when it has written one.
+    func subscribe(to name: PoolName, after last: StreamID, sink: @escaping Sink) -> Subscription? {
+        let id = self.state.withLockedValue { state in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        let subscription = Subscription(id: id, pending: NIOLockedValueBox(0), end: { [weak self] in self?.unsubscribe(id, from: name, finishing: true) })
+        let (startsFeed, accepted): (Bool, Bool) = self.state.withLockedValue { state in
+            var listener = Listener(sink: sink, subscription: subscription, last: last)
             guard var feed = state.feeds[name] else {
                 state.feeds[name] = Feed(last: last, listeners: [id: listener])
-                return (id, true, true)
+                return (true, true)
             }
             if last < feed.last {
                 // Behind the feed: what it missed must still be in `recent`.
-                guard last >= feed.coveredFrom else { return (id, false, false) }
+                guard last >= feed.coveredFrom else { return (false, false) }
                 let missed = feed.recent.filter { $0.id > last }
                 if !missed.isEmpty {
-                    pending.withLockedValue { $0 += missed.count }
-                    continuation.yield(.events(missed))
+                    subscription.pending.withLockedValue { $0 += missed.count }
+                    listener.send(.events(missed))
                     listener.last = missed[missed.count - 1].id
                 }
             }
             feed.listeners[id] = listener
             state.feeds[name] = feed
-            return (id, false, true)
+            return (false, true)
         }
-        guard accepted else {
-            continuation.finish()
-            return nil
-        }
-        continuation.onTermination = { [weak self] _ in self?.unsubscribe(id, from: name) }
+        guard accepted else { return nil }
         if startsFeed {
             Task { await self.read(name) }
         }
-        return (stream, Subscription(pending: pending, end: { [weak self] in self?.unsubscribe(id, from: name, finishing: true) }))
+        return subscription
     }
 
     /// What a listener holds to say it took a delivery, or to end its subscription.
     struct Subscription: Sendable {
+        fileprivate let id: UInt64
         fileprivate let pending: NIOLockedValueBox<Int>
         fileprivate let end: @Sendable () -> Void
 
@@ -139,7 +160,7 @@ final class EventsHub: Sendable {
 
     private func unsubscribe(_ id: UInt64, from name: PoolName, finishing: Bool = false) {
         let listener = self.state.withLockedValue { state in state.feeds[name]?.listeners.removeValue(forKey: id) }
-        if finishing { listener?.continuation.finish() }
+        if finishing { listener?.send(nil) }
     }
 
     /// The pool's reader: reads after the feed's last id every ``interval`` (at once again while
@@ -185,7 +206,7 @@ final class EventsHub: Sendable {
 
     private func deliver(_ events: [Encoded], to name: PoolName) {
         guard let newest = events.last else { return }
-        let dropped: [AsyncStream<Delivery>.Continuation] = self.state.withLockedValue { state in
+        let dropped: [Listener] = self.state.withLockedValue { state in
             guard var feed = state.feeds[name] else { return [] }
             feed.last = newest.id
             feed.recent.append(contentsOf: events)
@@ -194,34 +215,34 @@ final class EventsHub: Sendable {
                 feed.coveredFrom = feed.recent[trimmed - 1].id
                 feed.recent.removeFirst(trimmed)
             }
-            var dropped: [AsyncStream<Delivery>.Continuation] = []
+            var dropped: [Listener] = []
             for (id, listener) in feed.listeners {
                 let new = listener.last < events[0].id ? events : events.filter { $0.id > listener.last }
                 guard !new.isEmpty else { continue }
-                let behind = listener.pending.withLockedValue { pending in
+                let behind = listener.subscription.pending.withLockedValue { pending in
                     pending += new.count
                     return pending
                 }
                 if behind > self.maxBacklog {
                     feed.listeners[id] = nil
-                    dropped.append(listener.continuation)
+                    dropped.append(listener)
                 } else {
-                    listener.continuation.yield(.events(new))
+                    listener.send(.events(new))
                     feed.listeners[id]?.last = newest.id
                 }
             }
             state.feeds[name] = feed
             return dropped
         }
-        for continuation in dropped {
-            continuation.yield(.reconnect)
-            continuation.finish()
+        for listener in dropped {
+            listener.send(.reconnect)
+            listener.send(nil)
         }
     }
 
     private func broadcast(_ delivery: Delivery, to name: PoolName) {
         let listeners = self.state.withLockedValue { state in state.feeds[name].map { Array($0.listeners.values) } ?? [] }
-        for listener in listeners { listener.continuation.yield(delivery) }
+        for listener in listeners { listener.send(delivery) }
     }
 
     /// Ends every subscription (the server is shutting down).
@@ -230,6 +251,6 @@ final class EventsHub: Sendable {
             defer { state.feeds.removeAll() }
             return state.feeds.values.flatMap(\.listeners.values)
         }
-        for listener in listeners { listener.continuation.finish() }
+        for listener in listeners { listener.send(nil) }
     }
 }

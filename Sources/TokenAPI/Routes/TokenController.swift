@@ -74,25 +74,43 @@ struct TokenController<Context: CallerRequestContext>: Sendable {
         let assign = AssignRequest(count: count ?? 1, priority: priority, holder: holder, idempotencyKey: key)
         // `?count=N` answers `{"tokens": [...]}`, even for 1; without it, one TokenInfo as always.
         // Not inlined: the JSON writer's locals would widen this function's async frame.
-        @inline(never) func answer(_ records: [TokenRecord]) -> JSONResponse {
+        @Sendable @inline(never) func answer(_ records: [TokenRecord]) -> JSONResponse {
             count == nil ? records[0].json() : records.json(status: .ok)
         }
         switch try await self.pool.startAssign(assign, in: pool, wait: wait ?? .zero) {
         case .assigned(let records):
             return answer(records)
         case .queued(let place):
+            let logger = context.logger
+            if let slot = context.parking {
+                // Read by ParkingHandler: parked on the connection, answered when the wait ends.
+                slot.park(place) { outcome in
+                    do {
+                        return answer(try outcome.get())
+                    } catch {
+                        throw Self.waitFailure(error, pool, logger)
+                    }
+                }
+                return JSONResponse(status: .accepted, body: ByteBuffer())
+            }
             // A client that goes away leaves the queue at once.
             let cancellation = WaitCancellation()
             let watch = context.watchClient { cancellation.cancel() }
             defer { watch?.end() }
             do {
                 return answer(try await place.tokens(cancellation: cancellation))
-            } catch is CancellationError {
-                // The client went away while it waited (nginx's 499): nobody reads this answer.
-                context.logger.debug("A waiting client left", metadata: ["tokenpool.pool": "\(pool)"])
-                throw ProblemDetails(.init(code: 499, reasonPhrase: "Client Closed Request"), "client-closed-request", "the client left while it waited")
+            } catch {
+                throw Self.waitFailure(error, pool, logger)
             }
         }
+    }
+
+    /// What a wait that failed answers: a client that went away while it waited gets nginx's
+    /// 499 (nobody reads it); anything else as thrown.
+    private static func waitFailure(_ error: any Error, _ pool: PoolName, _ logger: Logger) -> any Error {
+        guard error is CancellationError else { return error }
+        logger.debug("A waiting client left", metadata: ["tokenpool.pool": "\(pool)"])
+        return ProblemDetails(.init(code: 499, reasonPhrase: "Client Closed Request"), "client-closed-request", "the client left while it waited")
     }
 
     func waiters(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {

@@ -77,6 +77,8 @@ struct ClientWatch: Sendable {
 /// A request context that knows its connection's channel.
 protocol ChannelRequestContext: RequestContext {
     var channel: (any Channel)? { get }
+    /// Where a waiting assign read by ``ParkingHandler`` parks its wait; nil for any other request.
+    var parking: ParkingSlot? { get }
 }
 
 /// The server's request context: Hummingbird's basics and the connection's channel.
@@ -85,6 +87,7 @@ struct TokenRequestContext: CallerRequestContext {
     let channel: (any Channel)?
     /// The key that made the request, once ``APIGuard`` let it in; nil on an open service.
     var caller: APIKey?
+    var parking: ParkingSlot?
 
     init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -25,9 +25,11 @@ struct DetachedConnections<Base: ServerChildChannel>: ServerChildChannel {
 
     let base: Base
     let open: OpenConnections
+    /// Waiting assigns parked on their connection (``ParkingHandler``), on HTTP/1 without TLS.
+    let parking: ParkingHandler.Configuration?
 
-    init(_ base: Base, open: OpenConnections) {
-        (self.base, self.open) = (base, open)
+    init(_ base: Base, open: OpenConnections, parking: ParkingHandler.Configuration? = nil) {
+        (self.base, self.open, self.parking) = (base, open, parking)
     }
 
     /// A connection's first read buffer: 512 bytes, not NIO's 2,048. The channel keeps its read
@@ -43,7 +45,13 @@ struct DetachedConnections<Base: ServerChildChannel>: ServerChildChannel {
         } catch {
             logger.debug("The connection keeps NIO's read buffer", metadata: ["error": "\(error)"])
         }
-        return self.base.setup(channel: channel, logger: logger)
+        guard let parking = self.parking else { return self.base.setup(channel: channel, logger: logger) }
+        return self.base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            // After the state handler, which then sees a parked request and its answer as any other.
+            let state = try channel.pipeline.syncOperations.context(handlerType: HTTPConnectionStateHandler.self)
+            try channel.pipeline.syncOperations.addHandler(ParkingHandler(parking), position: .after(state.handler))
+            return value
+        }
     }
 
     func handle(value: Value, logger: Logger) async {
@@ -67,6 +75,13 @@ final class OpenConnections: Service, Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    /// Runs when the shutdown begins: answers the waits parked on connections, which no task
+    /// holds to hear it (``TokenPool/interruptWaits()``).
+    private let onShutdown: @Sendable () -> Void
+
+    init(onShutdown: @escaping @Sendable () -> Void = {}) {
+        self.onShutdown = onShutdown
+    }
 
     func enter() {
         self.state.withLockedValue { $0.count += 1 }
@@ -85,6 +100,7 @@ final class OpenConnections: Service, Sendable {
     func run() async throws {
         // Cancelled (not a graceful shutdown): nothing to wait for.
         guard (try? await gracefulShutdown()) != nil else { return }
+        self.onShutdown()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = self.state.withLockedValue { state in
                 if state.count == 0 { return true }

@@ -1,0 +1,389 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTPTypes
+import RedisTokenPool
+
+/// Answers an HTTP/1 connection's waiting assigns and event streams itself, so that no task holds
+/// them while they wait or listen: such a request costs its connection a few hundred bytes, not a
+/// task's frames.
+///
+/// A task keeps the slabs of its deepest async frames for as long as it lives. A waiting assign
+/// answered in its connection's task kept the task at the depth of the route, the guard and
+/// the pool's calls (31 KiB a waiter, of which 12.8 the bare connection); a listener likewise.
+/// Here such a request never reaches the connection's task: this handler reads it whole, runs it
+/// through the server's one responder (``APIResponder``: keys, rates, metrics, problem answers,
+/// all as for any request) in a task that ends once the route has parked its wait
+/// (``QueuedAssign/park(cancellation:done:)``) or its stream's feed (``EventsHub``) with a
+/// callback, and writes the answer from the event loop when the wait ends or the feed delivers
+/// (docs/scaling.md).
+///
+/// It sits after Hummingbird's connection state handler, which therefore sees the request and
+/// its answer as any other: the idle timeout waits for the answer, and a server shutting down
+/// closes the connection after it. Only a request at rest is taken: one that comes while the
+/// connection's task still answers an earlier one (pipelined) goes on to the task. What a
+/// client sends while its request is answered here is held, and handed on once the answer ends.
+final class ParkingHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// What every connection's handler shares (one instance: a reference a connection).
+    final class Configuration: Sendable {
+        let responder: APIResponder<TokenRequestContext>
+        let logger: Logger
+        /// Request bodies larger than this are refused (the route answers 413); this keeps at
+        /// most one read more.
+        let maxBodySize: Int
+        let serverName: String
+
+        init(responder: APIResponder<TokenRequestContext>, logger: Logger, maxBodySize: Int, serverName: String) {
+            (self.responder, self.logger, self.maxBodySize, self.serverName) = (responder, logger, maxBodySize, serverName)
+        }
+    }
+
+    private enum State {
+        /// Requests go on to the connection's task.
+        case passing
+        /// A request taken here is being read (its head in ``head``).
+        case reading
+        /// Request number `number` is answered here: `cancel` gives up its wait or its stream
+        /// when the client leaves.
+        case answering(number: UInt64, cancel: (@Sendable () -> Void)?)
+    }
+
+    private let configuration: Configuration
+    private var state = State.passing
+    private var head: HTTPRequest?
+    private var body: ByteBuffer?
+    /// The requests taken here so far.
+    private var taken: UInt64 = 0
+    /// Requests handed on to the connection's task whose answer has not ended yet.
+    private var inFlight = 0
+    /// What the client sent while a request was answered here (no storage until then).
+    private var held: [HTTPRequestPart] = []
+    /// A read asked for while parts are held: made once they are handed on.
+    private var readPending = false
+    private var departed = false
+
+    init(_ configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    /// Whether `head` is taken here: a waiting assign (`POST .../tokens/assign` with `?wait=` or
+    /// `Prefer`; one that does not wait after all is answered here just the same) or an event
+    /// stream (`GET /events`, `GET /pools/{pool}/events`).
+    static func takes(_ head: HTTPRequest) -> Bool {
+        guard let path = head.path else { return false }
+        let query = path.utf8.firstIndex(of: UInt8(ascii: "?"))
+        let route = path.utf8[..<(query ?? path.utf8.endIndex)]
+        switch head.method {
+        case .get:
+            return route.reversed().starts(with: "/events".utf8.reversed())
+        case .post:
+            guard route.reversed().starts(with: "/tokens/assign".utf8.reversed()) else { return false }
+            if let query, path.utf8[query...].split(separator: UInt8(ascii: "&")).contains(where: { $0.drop { $0 == UInt8(ascii: "?") }.starts(with: "wait=".utf8) }) {
+                return true
+            }
+            return head.headerFields[.prefer] != nil
+        default:
+            return false
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = self.unwrapInboundIn(data)
+        switch self.state {
+        case .passing:
+            guard case .head(let head) = part else { return context.fireChannelRead(data) }
+            guard self.inFlight == 0, Self.takes(head) else {
+                self.inFlight += 1
+                return context.fireChannelRead(data)
+            }
+            (self.state, self.head, self.body) = (.reading, head, context.channel.allocator.buffer(capacity: 0))
+        case .reading:
+            switch part {
+            case .head:
+                // The decoder ends a request before the next one's head: never here.
+                context.close(promise: nil)
+            case .body(var chunk):
+                guard var body = self.body else { return }
+                self.body = nil  // one owner while it grows
+                if body.readableBytes <= self.configuration.maxBodySize { body.writeBuffer(&chunk) }
+                self.body = body
+            case .end:
+                guard let head = self.head, let body = self.body else { return }
+                self.taken += 1
+                self.state = .answering(number: self.taken, cancel: nil)
+                (self.head, self.body) = (nil, nil)
+                self.answer(head, body: body, context: context)
+            }
+        case .answering:
+            self.held.append(part)
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = self.unwrapOutboundIn(data) { self.inFlight -= 1 }
+        context.write(data, promise: promise)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        // Reads go on while a request is answered here (so a client that leaves is noticed),
+        // until the client sends more.
+        if case .answering = self.state, !self.held.isEmpty {
+            self.readPending = true
+            return
+        }
+        context.read()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(.inputClosed) = event as? ChannelEvent { self.depart() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.depart()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.depart()
+    }
+
+    /// The client left (its side closed, or the connection ended): a parked wait gives up its
+    /// place, a parked stream its feed.
+    private func depart() {
+        self.departed = true
+        if case .answering(let number, let cancel) = self.state {
+            self.state = .answering(number: number, cancel: nil)
+            cancel?()
+        }
+    }
+
+    /// Request `number`, still answered, has parked what `cancel` gives up (at once if the
+    /// client has left).
+    fileprivate func parked(_ number: UInt64, cancel: @escaping @Sendable () -> Void) {
+        guard case .answering(number, _) = self.state else { return }
+        if self.departed { return cancel() }
+        self.state = .answering(number: number, cancel: cancel)
+    }
+
+    /// Runs the request through the responder in a task of its own, and writes its answer: at
+    /// once, or when the wait the route parked ends; a stream's body as it is written, and on
+    /// from its feed when the route parked it.
+    private func answer(_ head: HTTPRequest, body: ByteBuffer, context: ChannelHandlerContext) {
+        let number = self.taken
+        let close = head.headerFields[.connection]?.lowercased() == "close"
+        let channel = AnswerChannel(handler: self, context: context, number: number, close: close, serverName: self.configuration.serverName)
+        let slot = ParkingSlot(channel: channel.stream)
+        let request = Request(head: head, body: RequestBody(buffer: body))
+        var logger = self.configuration.logger
+        logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
+        var requestContext = TokenRequestContext(source: ApplicationRequestContextSource(channel: context.channel, logger: logger))
+        requestContext.parking = slot
+        let responder = self.configuration.responder
+        Task {
+            let response: Response
+            do {
+                response = try await responder.respond(to: request, context: requestContext)
+            } catch {
+                // The responder answers every error itself; this is Hummingbird's fallback.
+                response = Response(status: .internalServerError)
+            }
+            if let parked = slot.parked {
+                let cancellation = WaitCancellation()
+                channel.parked(cancel: { cancellation.cancel() })
+                parked.place.park(cancellation: cancellation) { outcome in
+                    await channel.send(slot.answer(outcome), slot: nil)
+                }
+            } else {
+                await channel.send(response, slot: slot)
+            }
+        }
+    }
+
+    /// Writes one part of request `number`'s answer (nothing once the connection closed);
+    /// `.end` ends the answer, then hands on what the client sent meanwhile.
+    fileprivate func write(_ part: HTTPResponsePart, of number: UInt64, close: Bool, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
+        guard case .answering(number, _) = self.state, context.channel.isActive else {
+            if case .answering(number, _) = self.state, case .end = part { (self.state, self.held) = (.passing, []) }
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        guard case .end = part else { return context.writeAndFlush(self.wrapOutboundOut(part), promise: promise) }
+        context.writeAndFlush(self.wrapOutboundOut(part), promise: promise)
+        self.state = .passing
+        guard !close else { return context.close(promise: nil) }
+        guard !self.held.isEmpty else { return }
+        // Until all is handed on, or a request among it is taken here in turn.
+        while !self.held.isEmpty {
+            if case .answering = self.state { break }
+            self.channelRead(context: context, data: NIOAny(self.held.removeFirst()))
+        }
+        // The connection's task reads what a read delivered once the read completes.
+        context.fireChannelReadComplete()
+        if self.held.isEmpty, self.readPending {
+            self.readPending = false
+            context.read()
+        }
+    }
+}
+
+/// Where a task or a feed writes the answer of a request taken by ``ParkingHandler``: each part
+/// on the connection's event loop.
+private struct AnswerChannel: Sendable {
+    let bound: NIOLoopBound<(handler: ParkingHandler, context: ChannelHandlerContext)>
+    let loop: any EventLoop
+    let number: UInt64
+    let close: Bool
+    let serverName: String
+
+    init(handler: ParkingHandler, context: ChannelHandlerContext, number: UInt64, close: Bool, serverName: String) {
+        self.bound = NIOLoopBound((handler, context), eventLoop: context.eventLoop)
+        (self.loop, self.number, self.close, self.serverName) = (context.eventLoop, number, close, serverName)
+    }
+
+    /// Writes `part`; the promise (if any) completes once it is written.
+    func write(_ part: HTTPResponsePart, promise: EventLoopPromise<Void>? = nil) {
+        let (bound, number, close) = (self.bound, self.number, self.close)
+        self.loop.execute { bound.value.handler.write(part, of: number, close: close, promise: promise, context: bound.value.context) }
+    }
+
+    func parked(cancel: @escaping @Sendable () -> Void) {
+        let (bound, number) = (self.bound, self.number)
+        self.loop.execute { bound.value.handler.parked(number, cancel: cancel) }
+    }
+
+    /// A parked stream's writes: each buffer, `written` once it is; its end.
+    var stream: ParkingSlot.Channel {
+        ParkingSlot.Channel(
+            write: { buffer, written in
+                let promise = self.loop.makePromise(of: Void.self)
+                promise.futureResult.whenSuccess { written() }
+                self.write(.body(buffer), promise: promise)
+            },
+            end: { self.write(.end(nil)) }
+        )
+    }
+
+    /// Writes `response`: its head with the headers Hummingbird's application adds (`Date`,
+    /// `Server`), its body as the body writes it, its end, unless the route parked the stream
+    /// in `slot` (its feed ends it).
+    func send(_ response: Response, slot: ParkingSlot?) async {
+        var head = response.head
+        head.headerFields[.date] = Self.date()
+        head.headerFields[.server] = self.serverName
+        self.write(.head(head))
+        let writer = BodyWriter(channel: self)
+        do {
+            try await response.body.write(writer)
+        } catch {
+            // The client left while the body was written: the connection is closing.
+            return self.write(.end(nil))
+        }
+        if let cancel = slot?.parkedStream {
+            self.parked(cancel: cancel)
+        } else if !writer.finished.withLockedValue({ $0 }) {
+            self.write(.end(nil))
+        }
+    }
+
+    /// `Date` as RFC 9110 spells it: `Sun, 06 Nov 1994 08:49:37 GMT`.
+    static func date() -> String {
+        var time = time(nil)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        var text = [CChar](repeating: 0, count: 32)
+        let count = strftime(&text, text.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
+        return String(decoding: text[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// A response body's writes, each awaited until it is written (a stream that the client does not
+/// read waits, as in the connection's task).
+private struct BodyWriter: ResponseBodyWriter {
+    let channel: AnswerChannel
+    let finished = NIOLockedValueBox(false)
+
+    func write(_ buffer: ByteBuffer) async throws {
+        let promise = self.channel.loop.makePromise(of: Void.self)
+        self.channel.write(.body(buffer), promise: promise)
+        try await promise.futureResult.get()
+    }
+
+    func write(contentsOf buffers: some Sequence<ByteBuffer>) async throws {
+        for buffer in buffers { try await self.write(buffer) }
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+        self.finished.withLockedValue { $0 = true }
+        self.channel.write(.end(trailingHeaders))
+    }
+}
+
+/// Where the route of a request taken by ``ParkingHandler`` parks what would wait: a waiting
+/// assign its place in the queue (and ``APIResponder`` how the wait's outcome becomes the answer:
+/// its problem answers and metrics, counted when the answer is written); an event stream its
+/// feed, which writes to ``channel``.
+final class ParkingSlot: Sendable {
+    /// A parked stream's connection: `write` a buffer (`written` is called once it is), `end` the stream.
+    struct Channel: Sendable {
+        let write: @Sendable (ByteBuffer, _ written: @escaping @Sendable () -> Void) -> Void
+        let end: @Sendable () -> Void
+    }
+
+    let channel: Channel?
+
+    init(channel: Channel?) {
+        self.channel = channel
+    }
+
+    /// A route's parked wait, and its answer to the wait's outcome.
+    struct Parked: Sendable {
+        let place: QueuedAssign
+        let answer: @Sendable (Result<[TokenRecord], any Error>) throws -> JSONResponse
+    }
+
+    private struct State {
+        var parked: Parked?
+        var finish: (@Sendable (() throws -> JSONResponse) -> Response)?
+        var parkedStream: (@Sendable () -> Void)?
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    /// The route's wait, once it has parked it.
+    var parked: Parked? { self.state.withLockedValue { $0.parked } }
+
+    /// The route parks `place`; `answer` is its answer to the tokens, or to the wait's error.
+    func park(_ place: QueuedAssign, answer: @escaping @Sendable (Result<[TokenRecord], any Error>) throws -> JSONResponse) {
+        self.state.withLockedValue { $0.parked = Parked(place: place, answer: answer) }
+    }
+
+    /// The route's stream goes on from its feed; `cancel` ends it (the client left).
+    func parkStream(cancel: @escaping @Sendable () -> Void) {
+        self.state.withLockedValue { $0.parkedStream = cancel }
+    }
+
+    /// What ends the stream the route parked, if it did.
+    var parkedStream: (@Sendable () -> Void)? { self.state.withLockedValue { $0.parkedStream } }
+
+    /// The responder says how the route's answer becomes the response.
+    func finish(with finish: @escaping @Sendable (() throws -> JSONResponse) -> Response) {
+        self.state.withLockedValue { $0.finish = finish }
+    }
+
+    /// The response to the wait's outcome.
+    func answer(_ outcome: Result<[TokenRecord], any Error>) -> Response {
+        let (parked, finish) = self.state.withLockedValue { ($0.parked, $0.finish) }
+        guard let parked, let finish else { return Response(status: .internalServerError) }
+        return finish { try parked.answer(outcome) }
+    }
+}
