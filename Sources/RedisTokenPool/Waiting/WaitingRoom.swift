@@ -39,7 +39,8 @@ final class WaitingRoom: Service, Sendable {
         var waitUntil: Int64?
         /// Takes its event: a waiting task's continuation, or a parked request's callback.
         var resume: (@Sendable (Event) -> Void)?
-        var timer: Scheduled<Void>?
+        /// Its deadline's callback: no promise or closure a waiter, as `scheduleTask` would allocate.
+        var timer: NIOScheduledCallback?
         var event: Event?
     }
 
@@ -162,12 +163,27 @@ final class WaitingRoom: Service, Sendable {
         let ready = self.state.withLockedValue { state -> Event? in
             guard var waiter = state.waiters[id] else { return .lost }
             if let event = waiter.event { return event }
+            do {
+                waiter.timer = try self.client.eventLoopGroup.any().scheduleCallback(at: deadline, handler: Deadline(room: self, id: id))
+            } catch {
+                // The event loops are shutting down: so is the server.
+                return .shuttingDown
+            }
             waiter.resume = resume
-            waiter.timer = self.client.eventLoopGroup.any().scheduleTask(deadline: deadline) { self.deliver(.timedOut, to: id) }
             state.waiters[id] = waiter
             return nil
         }
         if let ready { resume(ready) }
+    }
+
+    /// A waiter's deadline: `.timedOut`.
+    private struct Deadline: NIOScheduledCallbackHandler, Sendable {
+        let room: WaitingRoom
+        let id: String
+
+        func handleScheduledCallback(eventLoop: some EventLoop) {
+            self.room.deliver(.timedOut, to: self.id)
+        }
     }
 
     /// The waiter is done with; later events for it are ignored.
@@ -184,7 +200,7 @@ final class WaitingRoom: Service, Sendable {
     /// Whether the event was the waiter's first (later ones are ignored).
     @discardableResult
     func deliver(_ event: Event, to id: String) -> Bool {
-        let (first, resume, timer) = self.state.withLockedValue { state -> (Bool, (@Sendable (Event) -> Void)?, Scheduled<Void>?) in
+        let (first, resume, timer) = self.state.withLockedValue { state -> (Bool, (@Sendable (Event) -> Void)?, NIOScheduledCallback?) in
             guard var waiter = state.waiters[id], waiter.event == nil else { return (false, nil, nil) }
             waiter.event = event
             defer { waiter.resume = nil; waiter.timer = nil; state.waiters[id] = waiter }

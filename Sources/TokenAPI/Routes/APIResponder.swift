@@ -68,7 +68,7 @@ struct APIResponder<Context: ChannelRequestContext>: HTTPResponder {
         } catch {
             response = self.problems.answer(error, to: request, context: context)
         }
-        if let slot = context.parking, slot.parked != nil {
+        if let slot = context.parking, slot.waits {
             // A wait parked on its connection (ParkingHandler): answered, and counted, when it ends.
             self.finishParked(slot, request, context, started)
             return response

@@ -182,7 +182,8 @@ final class ParkingHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let number = self.taken
         let close = head.headerFields[.connection]?.lowercased() == "close"
         let channel = AnswerChannel(handler: self, context: context, number: number, close: close, serverName: self.configuration.serverName)
-        let slot = ParkingSlot(channel: channel.stream)
+        // Only a stream (a GET) writes from its feed.
+        let slot = ParkingSlot(channel: head.method == .get ? channel.stream : nil)
         let request = Request(head: head, body: RequestBody(buffer: body))
         var logger = self.configuration.logger
         logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
@@ -197,10 +198,10 @@ final class ParkingHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 // The responder answers every error itself; this is Hummingbird's fallback.
                 response = Response(status: .internalServerError)
             }
-            if let parked = slot.parked {
+            if let place = slot.takePlace() {
                 let cancellation = WaitCancellation()
                 channel.parked(cancel: { cancellation.cancel() })
-                parked.place.park(cancellation: cancellation) { outcome in
+                place.park(cancellation: cancellation) { outcome in
                     await channel.send(slot.answer(outcome), slot: nil)
                 }
             } else {
@@ -345,26 +346,30 @@ final class ParkingSlot: Sendable {
         self.channel = channel
     }
 
-    /// A route's parked wait, and its answer to the wait's outcome.
-    struct Parked: Sendable {
-        let place: QueuedAssign
-        let answer: @Sendable (Result<[TokenRecord], any Error>) throws -> JSONResponse
-    }
-
     private struct State {
-        var parked: Parked?
+        /// The wait's place in the queue, until the handler parks it in the waiting room.
+        var place: QueuedAssign?
+        var answer: (@Sendable (Result<[TokenRecord], any Error>) throws -> JSONResponse)?
         var finish: (@Sendable (() throws -> JSONResponse) -> Response)?
         var parkedStream: (@Sendable () -> Void)?
     }
 
     private let state = NIOLockedValueBox(State())
 
-    /// The route's wait, once it has parked it.
-    var parked: Parked? { self.state.withLockedValue { $0.parked } }
+    /// Whether the route parked a wait.
+    var waits: Bool { self.state.withLockedValue { $0.answer != nil } }
 
     /// The route parks `place`; `answer` is its answer to the tokens, or to the wait's error.
     func park(_ place: QueuedAssign, answer: @escaping @Sendable (Result<[TokenRecord], any Error>) throws -> JSONResponse) {
-        self.state.withLockedValue { $0.parked = Parked(place: place, answer: answer) }
+        self.state.withLockedValue { ($0.place, $0.answer) = (place, answer) }
+    }
+
+    /// The place the route parked, handed over once (the slot keeps only how to answer).
+    func takePlace() -> QueuedAssign? {
+        self.state.withLockedValue { state in
+            defer { state.place = nil }
+            return state.place
+        }
     }
 
     /// The route's stream goes on from its feed; `cancel` ends it (the client left).
@@ -382,8 +387,8 @@ final class ParkingSlot: Sendable {
 
     /// The response to the wait's outcome.
     func answer(_ outcome: Result<[TokenRecord], any Error>) -> Response {
-        let (parked, finish) = self.state.withLockedValue { ($0.parked, $0.finish) }
-        guard let parked, let finish else { return Response(status: .internalServerError) }
-        return finish { try parked.answer(outcome) }
+        let (answer, finish) = self.state.withLockedValue { ($0.answer, $0.finish) }
+        guard let answer, let finish else { return Response(status: .internalServerError) }
+        return finish { try answer(outcome) }
     }
 }
