@@ -169,7 +169,7 @@ final class ParkingHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Request `number`, still answered, has parked what `cancel` gives up (at once if the
     /// client has left).
-    fileprivate func parked(_ number: UInt64, cancel: @escaping @Sendable () -> Void) {
+    func parked(_ number: UInt64, cancel: @escaping @Sendable () -> Void) {
         guard case .answering(number, _) = self.state else { return }
         if self.departed { return cancel() }
         self.state = .answering(number: number, cancel: cancel)
@@ -210,16 +210,23 @@ final class ParkingHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Writes one part of request `number`'s answer (nothing once the connection closed);
-    /// `.end` ends the answer, then hands on what the client sent meanwhile.
-    fileprivate func write(_ part: HTTPResponsePart, of number: UInt64, close: Bool, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
+    /// Writes parts of request `number`'s answer (nothing once the connection closed), flushed
+    /// at once unless `flush` is false; `promise` completes with the last. An `.end` ends the
+    /// answer, then hands on what the client sent meanwhile.
+    func write(
+        _ parts: [HTTPResponsePart], of number: UInt64, close: Bool, flush: Bool, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext
+    ) {
+        let ends = parts.last.map { if case .end = $0 { true } else { false } } ?? false
         guard case .answering(number, _) = self.state, context.channel.isActive else {
-            if case .answering(number, _) = self.state, case .end = part { (self.state, self.held) = (.passing, []) }
+            if case .answering(number, _) = self.state, ends { (self.state, self.held) = (.passing, []) }
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        guard case .end = part else { return context.writeAndFlush(self.wrapOutboundOut(part), promise: promise) }
-        context.writeAndFlush(self.wrapOutboundOut(part), promise: promise)
+        for (index, part) in parts.enumerated() {
+            context.write(self.wrapOutboundOut(part), promise: index == parts.count - 1 ? promise : nil)
+        }
+        if flush { context.flush() }
+        guard ends else { return }
         self.state = .passing
         guard !close else { return context.close(promise: nil) }
         guard !self.held.isEmpty else { return }
@@ -234,161 +241,5 @@ final class ParkingHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.readPending = false
             context.read()
         }
-    }
-}
-
-/// Where a task or a feed writes the answer of a request taken by ``ParkingHandler``: each part
-/// on the connection's event loop.
-private struct AnswerChannel: Sendable {
-    let bound: NIOLoopBound<(handler: ParkingHandler, context: ChannelHandlerContext)>
-    let loop: any EventLoop
-    let number: UInt64
-    let close: Bool
-    let serverName: String
-
-    init(handler: ParkingHandler, context: ChannelHandlerContext, number: UInt64, close: Bool, serverName: String) {
-        self.bound = NIOLoopBound((handler, context), eventLoop: context.eventLoop)
-        (self.loop, self.number, self.close, self.serverName) = (context.eventLoop, number, close, serverName)
-    }
-
-    /// Writes `part`; the promise (if any) completes once it is written.
-    func write(_ part: HTTPResponsePart, promise: EventLoopPromise<Void>? = nil) {
-        let (bound, number, close) = (self.bound, self.number, self.close)
-        self.loop.execute { bound.value.handler.write(part, of: number, close: close, promise: promise, context: bound.value.context) }
-    }
-
-    func parked(cancel: @escaping @Sendable () -> Void) {
-        let (bound, number) = (self.bound, self.number)
-        self.loop.execute { bound.value.handler.parked(number, cancel: cancel) }
-    }
-
-    /// A parked stream's writes: each buffer, `written` once it is; its end.
-    var stream: ParkingSlot.Channel {
-        ParkingSlot.Channel(
-            write: { buffer, written in
-                let promise = self.loop.makePromise(of: Void.self)
-                promise.futureResult.whenSuccess { written() }
-                self.write(.body(buffer), promise: promise)
-            },
-            end: { self.write(.end(nil)) }
-        )
-    }
-
-    /// Writes `response`: its head with the headers Hummingbird's application adds (`Date`,
-    /// `Server`), its body as the body writes it, its end, unless the route parked the stream
-    /// in `slot` (its feed ends it).
-    func send(_ response: Response, slot: ParkingSlot?) async {
-        var head = response.head
-        head.headerFields[.date] = Self.date()
-        head.headerFields[.server] = self.serverName
-        self.write(.head(head))
-        let writer = BodyWriter(channel: self)
-        do {
-            try await response.body.write(writer)
-        } catch {
-            // The client left while the body was written: the connection is closing.
-            return self.write(.end(nil))
-        }
-        if let cancel = slot?.parkedStream {
-            self.parked(cancel: cancel)
-        } else if !writer.finished.withLockedValue({ $0 }) {
-            self.write(.end(nil))
-        }
-    }
-
-    /// `Date` as RFC 9110 spells it: `Sun, 06 Nov 1994 08:49:37 GMT`.
-    static func date() -> String {
-        var time = time(nil)
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        var text = [CChar](repeating: 0, count: 32)
-        let count = strftime(&text, text.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
-        return String(decoding: text[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-}
-
-/// A response body's writes, each awaited until it is written (a stream that the client does not
-/// read waits, as in the connection's task).
-private struct BodyWriter: ResponseBodyWriter {
-    let channel: AnswerChannel
-    let finished = NIOLockedValueBox(false)
-
-    func write(_ buffer: ByteBuffer) async throws {
-        let promise = self.channel.loop.makePromise(of: Void.self)
-        self.channel.write(.body(buffer), promise: promise)
-        try await promise.futureResult.get()
-    }
-
-    func write(contentsOf buffers: some Sequence<ByteBuffer>) async throws {
-        for buffer in buffers { try await self.write(buffer) }
-    }
-
-    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
-        self.finished.withLockedValue { $0 = true }
-        self.channel.write(.end(trailingHeaders))
-    }
-}
-
-/// Where the route of a request taken by ``ParkingHandler`` parks what would wait: a waiting
-/// assign its place in the queue (and ``APIResponder`` how the wait's outcome becomes the answer:
-/// its problem answers and metrics, counted when the answer is written); an event stream its
-/// feed, which writes to ``channel``.
-final class ParkingSlot: Sendable {
-    /// A parked stream's connection: `write` a buffer (`written` is called once it is), `end` the stream.
-    struct Channel: Sendable {
-        let write: @Sendable (ByteBuffer, _ written: @escaping @Sendable () -> Void) -> Void
-        let end: @Sendable () -> Void
-    }
-
-    let channel: Channel?
-
-    init(channel: Channel?) {
-        self.channel = channel
-    }
-
-    private struct State {
-        /// The wait's place in the queue, until the handler parks it in the waiting room.
-        var place: QueuedAssign?
-        var answer: (@Sendable (Result<[TokenRecord], any Error>) throws -> JSONResponse)?
-        var finish: (@Sendable (() throws -> JSONResponse) -> Response)?
-        var parkedStream: (@Sendable () -> Void)?
-    }
-
-    private let state = NIOLockedValueBox(State())
-
-    /// Whether the route parked a wait.
-    var waits: Bool { self.state.withLockedValue { $0.answer != nil } }
-
-    /// The route parks `place`; `answer` is its answer to the tokens, or to the wait's error.
-    func park(_ place: QueuedAssign, answer: @escaping @Sendable (Result<[TokenRecord], any Error>) throws -> JSONResponse) {
-        self.state.withLockedValue { ($0.place, $0.answer) = (place, answer) }
-    }
-
-    /// The place the route parked, handed over once (the slot keeps only how to answer).
-    func takePlace() -> QueuedAssign? {
-        self.state.withLockedValue { state in
-            defer { state.place = nil }
-            return state.place
-        }
-    }
-
-    /// The route's stream goes on from its feed; `cancel` ends it (the client left).
-    func parkStream(cancel: @escaping @Sendable () -> Void) {
-        self.state.withLockedValue { $0.parkedStream = cancel }
-    }
-
-    /// What ends the stream the route parked, if it did.
-    var parkedStream: (@Sendable () -> Void)? { self.state.withLockedValue { $0.parkedStream } }
-
-    /// The responder says how the route's answer becomes the response.
-    func finish(with finish: @escaping @Sendable (() throws -> JSONResponse) -> Response) {
-        self.state.withLockedValue { $0.finish = finish }
-    }
-
-    /// The response to the wait's outcome.
-    func answer(_ outcome: Result<[TokenRecord], any Error>) -> Response {
-        let (answer, finish) = self.state.withLockedValue { ($0.answer, $0.finish) }
-        guard let answer, let finish else { return Response(status: .internalServerError) }
-        return finish { try answer(outcome) }
     }
 }
