@@ -107,12 +107,16 @@ def main() -> None:
         checks.check(first[0] == 404 and second[0] == 404 and waited >= 0.55,
                      f"two waiting assigns pipelined: {first[0]}, {second[0]} after {waited:.2f} s (one after the other)")
 
-        # Pipelined the other way: /healthz first, the waiting assign behind it.
+        # Pipelined the other way: /healthz first (the connection's task answers from there on,
+        # and the handler leaves), the waiting assign behind it.
         connection.send(HEALTHZ + assign("pk", "0.3"))
         first, second = connection.response(), connection.response()
         checks.check(first[0] == 200 and second[0] == 404, f"/healthz then a waiting assign on one connection: {first[0]}, {second[0]}")
 
-        # Served: the waiter gets the token freed, and its connection carries the next request.
+        # Served: the waiter (the first request of its connection, so parked) gets the token
+        # freed, and its connection carries the next request.
+        connection.close()
+        connection = Connection(server.port)
         status, made = call(base, "POST", "/pools/pk/tokens")
         token = json.loads(made)["token"]
         status, held = call(base, "POST", "/pools/pk/tokens/assign")
@@ -169,6 +173,14 @@ def main() -> None:
         connection.send(assign("pk-empty", "3", "Content-Type: application/json\r\n", b'{"holder": "' + b"x" * 100 + b'"}'))
         answer = connection.response()
         checks.check(answer[0] == 413 and time.monotonic() - started < 2, f"a waiting assign with a body over the limit: {answer[0]}, not a wait")
+        connection.close()
+
+        # A client that sends more than a body and a read while its wait is parked is cut off.
+        connection = Connection(server.port)
+        started = time.monotonic()
+        big = b"x" * 80_000
+        connection.send(assign("pk-empty", "5") + b"POST /pools/pk/tokens HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(big) + big)
+        checks.check(connection.ends() and time.monotonic() - started < 3, "pipelining 80 KB behind a parked wait closes the connection")
         connection.close()
 
         # The metrics count the parked answers under their route and status.

@@ -25,7 +25,8 @@ struct DetachedConnections<Base: ServerChildChannel>: ServerChildChannel {
 
     let base: Base
     let open: OpenConnections
-    /// Waiting assigns parked on their connection (``ParkingHandler``), on HTTP/1 without TLS.
+    /// Waiting assigns and event streams parked on their connection (``ParkingHandler``), on
+    /// HTTP/1 without TLS.
     let parking: ParkingHandler.Configuration?
 
     init(_ base: Base, open: OpenConnections, parking: ParkingHandler.Configuration? = nil) {
@@ -75,8 +76,8 @@ final class OpenConnections: Service, Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
-    /// Runs when the shutdown begins: answers the waits parked on connections, which no task
-    /// holds to hear it (``TokenPool/interruptWaits()``).
+    /// Runs when the shutdown begins: answers the waits and ends the event streams parked on
+    /// connections, which no task holds to hear it (``TokenPool/interruptWaits()``).
     private let onShutdown: @Sendable () -> Void
 
     init(onShutdown: @escaping @Sendable () -> Void = {}) {

@@ -24,13 +24,15 @@ import RedisTokenPool
 ///
 /// It sits after Hummingbird's connection state handler, which therefore sees the request and
 /// its answer as any other: the idle timeout waits for the answer, and a server shutting down
-/// closes the connection after it. Only a request at rest is taken: one that comes while the
-/// connection's task still answers an earlier one (pipelined) goes on to the task. What a
-/// client sends while its request is answered here is held, and handed on once the answer ends.
-final class ParkingHandler: ChannelDuplexHandler, RemovableChannelHandler {
+/// closes the connection after it. It takes requests only until the connection hands one on to
+/// its task, and then leaves the pipeline: every request it took was answered in order, and from
+/// then on the connection is an ordinary one, which costs a request nothing here (its task
+/// keeps the slabs of the requests it served, which a parked wait would save little of). What a
+/// client sends while its request is answered here is held (up to ``heldLimit`` bytes, or the
+/// connection is closed), and handed on once the answer ends.
+final class ParkingHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
     /// What every connection's handler shares (one instance: a reference a connection).
@@ -63,12 +65,14 @@ final class ParkingHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var body: ByteBuffer?
     /// The requests taken here so far.
     private var taken: UInt64 = 0
-    /// Requests handed on to the connection's task whose answer has not ended yet.
-    private var inFlight = 0
-    /// What the client sent while a request was answered here (no storage until then).
+    /// What the client sent while a request was answered here (no storage until then), and its bytes.
     private var held: [HTTPRequestPart] = []
-    /// A read asked for while parts are held: made once they are handed on.
-    private var readPending = false
+    private var heldBytes = 0
+    /// A request was handed on to the connection's task: this handler leaves once what it
+    /// holds is handed on too.
+    private var handedOn = false
+    /// Held parts are being handed on (this handler stays until the last).
+    private var replaying = false
     private var departed = false
 
     init(_ configuration: Configuration) {
@@ -79,31 +83,42 @@ final class ParkingHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// `Prefer`; one that does not wait after all is answered here just the same) or an event
     /// stream (`GET /events`, `GET /pools/{pool}/events`).
     static func takes(_ head: HTTPRequest) -> Bool {
-        guard let path = head.path else { return false }
-        let query = path.utf8.firstIndex(of: UInt8(ascii: "?"))
-        let route = path.utf8[..<(query ?? path.utf8.endIndex)]
-        switch head.method {
-        case .get:
-            return route.reversed().starts(with: "/events".utf8.reversed())
-        case .post:
-            guard route.reversed().starts(with: "/tokens/assign".utf8.reversed()) else { return false }
-            if let query, path.utf8[query...].split(separator: UInt8(ascii: "&")).contains(where: { $0.drop { $0 == UInt8(ascii: "?") }.starts(with: "wait=".utf8) }) {
-                return true
+        guard head.method == .get || head.method == .post, var path = head.path else { return false }
+        let (post, prefers) = (head.method == .post, head.headerFields[.prefer] != nil)
+        return path.withUTF8 { bytes in
+            let query = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count
+            guard post else { return Self.route(bytes, query, endsWith: "/events") }
+            guard Self.route(bytes, query, endsWith: "/tokens/assign") else { return false }
+            if prefers { return true }
+            // `wait=` among the query's parameters.
+            var at = query
+            while at < bytes.count {
+                let start = at + 1
+                at = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.count
+                if Self.route(bytes, min(start + 5, at), endsWith: "wait="), start + 5 <= at { return true }
             }
-            return head.headerFields[.prefer] != nil
-        default:
             return false
         }
     }
+
+    /// Whether `bytes[..<end]` ends with `suffix`.
+    private static func route(_ bytes: UnsafeBufferPointer<UInt8>, _ end: Int, endsWith suffix: StaticString) -> Bool {
+        let count = suffix.utf8CodeUnitCount
+        guard end >= count else { return false }
+        return memcmp(bytes.baseAddress! + end - count, suffix.utf8Start, count) == 0
+    }
+
+    /// What a client may send while its request is answered here before it is cut off: a
+    /// largest body and a read more.
+    var heldLimit: Int { self.configuration.maxBodySize + 65_536 }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = self.unwrapInboundIn(data)
         switch self.state {
         case .passing:
-            guard case .head(let head) = part else { return context.fireChannelRead(data) }
-            guard self.inFlight == 0, Self.takes(head) else {
-                self.inFlight += 1
-                return context.fireChannelRead(data)
+            guard !self.handedOn, case .head(let head) = part, Self.takes(head) else {
+                context.fireChannelRead(data)
+                return self.handOn(context)
             }
             (self.state, self.head, self.body) = (.reading, head, context.channel.allocator.buffer(capacity: 0))
         case .reading:
@@ -124,23 +139,19 @@ final class ParkingHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 self.answer(head, body: body, context: context)
             }
         case .answering:
+            // Reads go on (so a client that leaves is noticed); a client that sends too much meanwhile is cut off.
+            if case .body(let chunk) = part { self.heldBytes += chunk.readableBytes }
             self.held.append(part)
+            if self.heldBytes > self.heldLimit { context.close(promise: nil) }
         }
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = self.unwrapOutboundIn(data) { self.inFlight -= 1 }
-        context.write(data, promise: promise)
-    }
-
-    func read(context: ChannelHandlerContext) {
-        // Reads go on while a request is answered here (so a client that leaves is noticed),
-        // until the client sends more.
-        if case .answering = self.state, !self.held.isEmpty {
-            self.readPending = true
-            return
-        }
-        context.read()
+    /// A part went on to the connection's task: from its head on the task answers, so this
+    /// handler leaves the pipeline (once nothing is held: those parts go on first).
+    private func handOn(_ context: ChannelHandlerContext) {
+        self.handedOn = true
+        guard self.held.isEmpty, !self.replaying else { return }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -154,6 +165,7 @@ final class ParkingHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        // Removed as the connection closes, or after handing a request on (nothing answered here then).
         self.depart()
     }
 
@@ -231,15 +243,19 @@ final class ParkingHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard !close else { return context.close(promise: nil) }
         guard !self.held.isEmpty else { return }
         // Until all is handed on, or a request among it is taken here in turn.
-        while !self.held.isEmpty {
-            if case .answering = self.state { break }
-            self.channelRead(context: context, data: NIOAny(self.held.removeFirst()))
+        let held = self.held
+        (self.held, self.heldBytes, self.replaying) = ([], 0, true)
+        defer { self.replaying = false }
+        for (index, part) in held.enumerated() {
+            if case .answering = self.state {
+                self.held = Array(held[index...])
+                self.heldBytes = self.held.reduce(0) { if case .body(let chunk) = $1 { $0 + chunk.readableBytes } else { $0 } }
+                break
+            }
+            self.channelRead(context: context, data: NIOAny(part))
         }
         // The connection's task reads what a read delivered once the read completes.
         context.fireChannelReadComplete()
-        if self.held.isEmpty, self.readPending {
-            self.readPending = false
-            context.read()
-        }
+        if self.handedOn, self.held.isEmpty { context.pipeline.syncOperations.removeHandler(context: context, promise: nil) }
     }
 }
