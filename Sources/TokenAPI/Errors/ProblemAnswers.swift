@@ -31,8 +31,7 @@ struct ProblemAnswers: Sendable {
                 headers: [.allow: allowed.joined(separator: ", ")]
             ).response(from: request, context: context)
         default:
-            let pool = context.parameters.get("pool") ?? PoolName.default.rawValue
-            return Self.problem(for: error, pool: pool, logger: context.logger).response(from: request, context: context)
+            return self.answer(error, path: request.uri.path, pool: context.parameters.get("pool") ?? PoolName.default.rawValue, logger: context.logger)
         }
     }
 

@@ -95,7 +95,7 @@ final class ParkingHandler: ChannelInboundHandler, RemovableChannelHandler {
             while at < bytes.count {
                 let start = at + 1
                 at = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.count
-                if Self.route(bytes, min(start + 5, at), endsWith: "wait="), start + 5 <= at { return true }
+                if start + 5 <= at, Self.route(bytes, start + 5, endsWith: "wait=") { return true }
             }
             return false
         }
