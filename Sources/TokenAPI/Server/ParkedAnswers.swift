@@ -27,6 +27,13 @@ struct AnswerChannel: Sendable {
         self.loop.execute { bound.value.handler.write(parts, of: number, close: close, flush: flush, promise: promise, context: bound.value.context) }
     }
 
+    /// Writes one body buffer; the future completes once it is written.
+    func write(_ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        let promise = self.loop.makePromise(of: Void.self)
+        self.write([.body(buffer)], promise: promise)
+        return promise.futureResult
+    }
+
     func parked(cancel: @escaping @Sendable () -> Void) {
         let (bound, number) = (self.bound, self.number)
         self.loop.execute { bound.value.handler.parked(number, cancel: cancel) }
@@ -35,11 +42,7 @@ struct AnswerChannel: Sendable {
     /// A parked stream's writes: each buffer, `written` once it is; its end.
     var stream: ParkingSlot.Channel {
         ParkingSlot.Channel(
-            write: { buffer, written in
-                let promise = self.loop.makePromise(of: Void.self)
-                promise.futureResult.whenSuccess { written() }
-                self.write([.body(buffer)], promise: promise)
-            },
+            write: { buffer, written in self.write(buffer).whenSuccess { written() } },
             end: { self.write([.end(nil)]) }
         )
     }
@@ -106,9 +109,7 @@ private struct BodyWriter: ResponseBodyWriter {
     let finished = NIOLockedValueBox(false)
 
     func write(_ buffer: ByteBuffer) async throws {
-        let promise = self.channel.loop.makePromise(of: Void.self)
-        self.channel.write([.body(buffer)], promise: promise)
-        try await promise.futureResult.get()
+        try await self.channel.write(buffer).get()
     }
 
     func write(contentsOf buffers: some Sequence<ByteBuffer>) async throws {
