@@ -55,6 +55,7 @@ local PRIORITY_STEP = 17592186044416 -- 2^44: room for 2^44 tickets, and 201 pri
 local function enqueue(id, place, since)
     local waitUntil = now + tonumber(ARGV[5])
     local channel = channelOf(id)
+    mark(15)
     redis.call('ZADD', KEYS[6], place, id)
     redis.call('ZADD', KEYS[7], waitUntil, id)
     enlist(id)

@@ -40,7 +40,7 @@ if KEYS[13] and ARGV[3] == 'first' then
             if alive and alive > now then
                 result[#result + 1] = tok
                 result[#result + 1] = alive
-                result[#result + 1] = redis.call('HGET', KEYS[9], tok)
+                result[#result + 1] = settings[14] and redis.call('HGET', KEYS[9], tok)
             end
         end
         if #result > 2 then
@@ -58,6 +58,9 @@ if mode == 'shared' then
     first = 8
 elseif mode == 'each' then
     step = 2
+end
+if mode ~= 'none' then
+    mark(14)
 end
 for i = first, #ARGV, step do
     local tok = ARGV[i]

@@ -30,12 +30,10 @@ local function add(tok)
         return
     end
     local r = recordNow(tok, life)
-    if state ~= 'all' and r[9] ~= state then
+    if state ~= 'all' and stateOf(r) ~= state then
         return
     end
-    for i = 2, 12 do
-        page[#page + 1] = r[i]
-    end
+    appendRecord(page, r)
 end
 
 if state == 'free' then

@@ -19,6 +19,7 @@ end
 if ARGV[2] == '' then
     redis.call('HDEL', KEYS[9], tok)
 else
+    mark(14)
     redis.call('HSET', KEYS[9], tok, ARGV[2])
 end
 return record(tok, life, current and leaseUntil, current)

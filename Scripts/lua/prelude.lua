@@ -35,8 +35,13 @@
 --                         'health' = 1 while health may (set when they are written, cleared by
 --                         reap.lua when they are empty), so a pool that uses neither pays nothing;
 --                         'maxPerHolder': at most so many tokens held by one named holder; and two
---                         more marks: 'held' = 1 while 'held' (below) may count a holder, 'aside'
---                         = 1 while tokens may be set aside for the queue's head
+--                         more marks: 'held' = 1 while 'held' (below) may count a holder (and
+--                         KEYS[10] name one), 'aside' = 1 while tokens may be set aside for the
+--                         queue's head; and 'meta' = 1 while KEYS[9] may hold metadata, 'queued'
+--                         = 1 while KEYS[6] may hold a waiter (set when written; reap.lua clears
+--                         them when empty, and sets one it finds missing), so a pool that uses
+--                         none of them does not read them: a mark costs a call that has it some
+--                         3,900 instructions in begin(), a read it saves some 4,000
 -- KEYS[12] events  stream  what happened in the pool, oldest first, capped near EVENTS_KEPT entries:
 --                         one field, e = 'TYPE AT WHAT' (see emit; GET /pools/{pool}/events)
 --
@@ -150,7 +155,7 @@ local function delist(id)
 end
 
 -- The marks of KEYS[11] and their places in `settings`.
-local MARKS = {[9] = 'resting', [10] = 'health', [12] = 'held', [13] = 'aside'}
+local MARKS = {[9] = 'resting', [10] = 'health', [12] = 'held', [13] = 'aside', [14] = 'meta', [15] = 'queued'}
 
 -- Forgets the previous call's clock and settings. The library runs it before every function
 -- (PoolScript.swift), so a script that reads `now` without begin() fails at once instead of
@@ -205,10 +210,10 @@ end
 
 -- Each field of the settings hash (KEYS[11]) and its place in `settings`.
 local SETTINGS = {leaseTTL = 1, keepAliveTTL = 2, events = 3, cooldown = 4, maxFailures = 5, quarantine = 6,
-    rateAssigns = 7, ratePer = 8, resting = 9, health = 10, maxPerHolder = 11, held = 12, aside = 13}
+    rateAssigns = 7, ratePer = 8, resting = 9, health = 10, maxPerHolder = 11, held = 12, aside = 13, meta = 14, queued = 15}
 
 -- Reads Redis's clock and the pool's settings for this call: `settings[i]` is the field of
--- place i (SETTINGS), false where the pool has none. O(1): the hash has at most 13 fields.
+-- place i (SETTINGS), false where the pool has none. O(1): the hash has at most 15 fields.
 -- By HGETALL, not an HMGET of the thirteen names: a pool sets few of them, and Redis turning
 -- fifteen Lua strings into arguments and thirteen replies back cost a call some 21,000
 -- instructions, against some 7,000 (docs/profile.md).
@@ -217,7 +222,7 @@ local function begin()
     local t = redis.call('TIME')
     nowText = t[1] .. string.sub('00000' .. t[2], -6, -4)
     now = tonumber(nowText)
-    settings = {false, false, false, false, false, false, false, false, false, false, false, false, false}
+    settings = {false, false, false, false, false, false, false, false, false, false, false, false, false, false, false}
     local fields = redis.call('HGETALL', KEYS[11])
     for i = 1, #fields, 2 do
         local at = SETTINGS[fields[i]]
@@ -268,7 +273,9 @@ local function mark(index)
     end
 end
 
--- The token's holder is no longer: out of the holder hash, and one fewer in its holder's count. O(1).
+-- The token's holder is no longer: out of the holder hash, and one fewer in its holder's count.
+-- Without the `held` mark nobody is named in the pool (grant sets it with the first holder), so
+-- there is nothing to drop. O(1).
 local function dropHolder(tok)
     if settings[12] then
         local holder = redis.call('HGET', KEYS[10], tok)
@@ -278,8 +285,6 @@ local function dropHolder(tok)
                 redis.call('HDEL', heldKey(), holder)
             end
         end
-    else
-        redis.call('HDEL', KEYS[10], tok)
     end
 end
 
@@ -320,7 +325,9 @@ local function purge(tok, why)
     redis.call('SREM', KEYS[1], tok)
     redis.call('ZREM', KEYS[2], tok)
     redis.call('HDEL', KEYS[4], tok)
-    redis.call('HDEL', KEYS[9], tok)
+    if settings[14] then
+        redis.call('HDEL', KEYS[9], tok)
+    end
     dropHolder(tok)
     if settings[13] then
         redis.call('SREM', asideKey(), tok)
@@ -360,7 +367,10 @@ end
 
 -- The reply of every operation on one token:
 -- {'ok', token, expiresAt, leaseExpiresAt|false, lease|false, now, holder|false, metadata|false,
---  state, availableAt|false, failures, reason|false}.
+--  state, availableAt|false, failures, reason|false}, or its first six alone when the rest say
+-- what they mostly do: no holder, no metadata, 'assigned' with a lease and 'free' without, no
+-- availableAt, no failures (Redis turns each element of a reply into RESP, some 470
+-- instructions; appendRecord fills a short one in where records are listed).
 -- `now` lets a client count durations (leaseExpiresAt - now) without comparing its clock with
 -- Redis's. The holder (false: none) is read, unless the caller passes it, only for a standing
 -- lease. `state` is 'assigned' with a lease, else 'disabled', 'cooling' (until availableAt),
@@ -371,7 +381,7 @@ local function record(tok, life, leaseUntil, lease, holder)
     if lease then
         state = 'assigned'
         if holder == nil then
-            holder = redis.call('HGET', KEYS[10], tok)
+            holder = settings[12] and redis.call('HGET', KEYS[10], tok)
         end
     elseif settings[13] and redis.call('SISMEMBER', asideKey(), tok) == 1 then
         state = 'reserved'
@@ -390,8 +400,32 @@ local function record(tok, life, leaseUntil, lease, holder)
         end
     end
     local failures, reason = healthOf(tok)
-    return {'ok', tok, life, leaseUntil or false, lease or false, now, holder or false, redis.call('HGET', KEYS[9], tok),
-        state, availableAt, failures, state == 'disabled' and reason}
+    local metadata = settings[14] and redis.call('HGET', KEYS[9], tok)
+    if not holder and not metadata and not availableAt and failures == 0 and (state == 'assigned' or state == 'free') then
+        return {'ok', tok, life, leaseUntil or false, lease or false, now}
+    end
+    return {'ok', tok, life, leaseUntil or false, lease or false, now, holder or false, metadata, state, availableAt, failures,
+        state == 'disabled' and reason}
+end
+
+-- A record's state (see record), short or whole.
+local function stateOf(rec)
+    return rec[9] or (rec[5] and 'assigned' or 'free')
+end
+
+-- Appends the 11 fields of record(...) after its status to `into`, a short one's filled in. O(1).
+local function appendRecord(into, rec)
+    for i = 2, 6 do
+        into[#into + 1] = rec[i]
+    end
+    if rec[7] == nil then
+        local n = #into
+        into[n + 1], into[n + 2], into[n + 3], into[n + 4], into[n + 5], into[n + 6] = false, false, stateOf(rec), false, 0, false
+    else
+        for i = 7, 12 do
+            into[#into + 1] = rec[i]
+        end
+    end
 end
 
 -- record(...) of a living token as it is now: with its lease's deadline and number if a lease
@@ -623,8 +657,9 @@ local function free(tok, checked)
         rest(tok, at)
     else
         redis.call('SADD', KEYS[1], tok)
-        -- Nobody waits, mostly: ZCARD is Redis's cheapest look at the queue.
-        if redis.call('ZCARD', KEYS[6]) > 0 then
+        -- Nobody waits, mostly: without the `queued` mark nobody has since the last reap, else
+        -- ZCARD is Redis's cheapest look at the queue.
+        if settings[15] and redis.call('ZCARD', KEYS[6]) > 0 then
             serve()
         end
     end
@@ -840,9 +875,7 @@ end
 local function many(records)
     local reply = {'many'}
     for _, rec in ipairs(records) do
-        for i = 2, #rec do
-            reply[#reply + 1] = rec[i]
-        end
+        appendRecord(reply, rec)
     end
     return reply
 end

@@ -75,4 +75,26 @@ end
 if settings[13] and redis.call('SCARD', asideKey()) == 0 and select(2, queueHead()) ~= '0' then
     redis.call('HDEL', KEYS[11], 'aside')
 end
-return {leasesEnded, #dead, goneCount, redis.call('ZCARD', KEYS[6]), rested}
+if settings[14] and redis.call('HLEN', KEYS[9]) == 0 then
+    redis.call('HDEL', KEYS[11], 'meta')
+end
+local waiting = redis.call('ZCARD', KEYS[6])
+if settings[15] and waiting == 0 then
+    redis.call('HDEL', KEYS[11], 'queued')
+end
+-- A pool written before the marks `held`, `meta` and `queued` (or by an older replica beside
+-- this one, for `meta` and `queued`) may hold holders, metadata or waiters without them: marked
+-- here, so every call reads them again from this reap on.
+if not settings[12] and redis.call('HLEN', KEYS[10]) > 0 then
+    mark(12)
+end
+if not settings[14] and redis.call('HLEN', KEYS[9]) > 0 then
+    mark(14)
+end
+if not settings[15] and waiting > 0 then
+    -- And what was freed meanwhile, unseen by the queue, goes to it now.
+    mark(15)
+    serve()
+    waiting = redis.call('ZCARD', KEYS[6])
+end
+return {leasesEnded, #dead, goneCount, waiting, rested}

@@ -249,8 +249,9 @@ extension WaiterPage: PoolScriptReply {
 }
 
 extension TokenRecord {
-    /// The fields of prelude.lua's `record(...)` after its status.
+    /// The fields of prelude.lua's `record(...)` after its status; a short one has the first 5.
     static let fieldCount = 11
+    static let shortFieldCount = 5
 
     /// A whole `many(...)` reply: `'many'` and 11 fields a token, at least two tokens.
     fileprivate static func many(_ fields: [RESPValue], script: PoolScript, pool: PoolName) throws(RedisClientError) -> [TokenRecord] {
@@ -264,22 +265,27 @@ extension TokenRecord {
         return records
     }
 
-    /// A whole `record(...)` reply: `'ok'` and the 11 fields.
+    /// A whole `record(...)` reply: `'ok'` and the 11 fields, or the first 5.
     fileprivate init(_ fields: [RESPValue], script: PoolScript, pool: PoolName) throws(RedisClientError) {
-        guard fields.count == 1 + Self.fieldCount else { throw .unexpectedReply("\(script.name): 'ok' with \(fields.count) fields") }
+        guard fields.count == 1 + Self.fieldCount || fields.count == 1 + Self.shortFieldCount else { throw .unexpectedReply("\(script.name): 'ok' with \(fields.count) fields") }
         try self.init(fields[1...], script: script.name, pool: pool)
     }
 
     /// Decodes `token, expiresAt, leaseExpiresAt|false, lease|false, now, holder|false,
-    /// metadata|false, state, availableAt|false, failures, reason|false`.
+    /// metadata|false, state, availableAt|false, failures, reason|false`, or a short record's
+    /// first five: then nobody is named, there is no metadata, the state is `assigned` with a
+    /// lease and `free` without, and there are no failures (prelude.lua's `record`).
     init(_ fields: ArraySlice<RESPValue>, script: String, pool: PoolName) throws(RedisClientError) {
         let at = fields.startIndex
-        guard fields.count == Self.fieldCount, let token = fields[at].string.flatMap({ Token($0) }), let expiresAt = fields[at + 1].int64,
-            let now = fields[at + 4].int64, let leaseExpiresAt = fields[at + 2].optionalInt64, let lease = fields[at + 3].optionalInt64,
-            (leaseExpiresAt == nil) == (lease == nil), let holder = fields[at + 5].optionalString, let metadata = fields[at + 6].optionalString,
-            metadata.map(Self.looksLikeObject) ?? true, let state = fields[at + 7].string.flatMap(State.init(rawValue:)),
-            (state == .assigned) == (lease != nil), let availableAt = fields[at + 8].optionalInt64, let failures = fields[at + 9].int64,
-            let reason = fields[at + 10].optionalString
+        let whole = fields.count == Self.fieldCount
+        guard whole || fields.count == Self.shortFieldCount, let token = fields[at].string.flatMap({ Token($0) }),
+            let expiresAt = fields[at + 1].int64, let now = fields[at + 4].int64, let leaseExpiresAt = fields[at + 2].optionalInt64,
+            let lease = fields[at + 3].optionalInt64, (leaseExpiresAt == nil) == (lease == nil),
+            let holder = whole ? fields[at + 5].optionalString : .some(nil), let metadata = whole ? fields[at + 6].optionalString : .some(nil),
+            metadata.map(Self.looksLikeObject) ?? true,
+            let state = whole ? fields[at + 7].string.flatMap(State.init(rawValue:)) : (lease == nil ? .free : .assigned),
+            (state == .assigned) == (lease != nil), let availableAt = whole ? fields[at + 8].optionalInt64 : .some(nil),
+            let failures = whole ? fields[at + 9].int64 : 0, let reason = whole ? fields[at + 10].optionalString : .some(nil)
         else {
             throw .unexpectedReply(
                 "\(script): a record whose fields are not {token, expiresAt, leaseExpiresAt, lease, now, holder, metadata, state, availableAt, failures, reason}"
