@@ -25,20 +25,6 @@ struct UnitTests {
         #expect(throws: (any Error).self) { try ServeCommand.parse(["--lease-ttl", "-1"]).resolve([:]) }
     }
 
-    /// What ParkingHandler takes from a connection at rest: a waiting assign, an event stream.
-    @Test(arguments: [
-        ("POST", "/tokens/assign?wait=5", nil, true), ("POST", "/pools/p/tokens/assign?count=2&wait=0.5", nil, true),
-        ("POST", "/tokens/assign", "wait=3", true), ("GET", "/events", nil, true), ("GET", "/pools/p/events?since=0", nil, true),
-        ("POST", "/tokens/assign", nil, false), ("POST", "/tokens/assign?count=2", nil, false), ("POST", "/tokens/assign?xwait=1", nil, false),
-        ("POST", "/tokens/assign?wai", nil, false), ("GET", "/healthz", nil, false), ("GET", "/tokens/assign?wait=1", nil, false),
-        ("POST", "/pools/p/events", nil, false), ("DELETE", "/pools/p/tokens/assign?wait=1", nil, false), ("GET", "/x", nil, false),
-    ] as [(String, String, String?, Bool)])
-    func theParkingHandlerTakesWaitingAssignsAndEventStreams(_ method: String, _ path: String, _ prefer: String?, _ taken: Bool) {
-        var head = HTTPRequest(method: HTTPRequest.Method(method)!, scheme: "http", authority: "t", path: path)
-        if let prefer { head.headerFields[.prefer] = prefer }
-        #expect(ParkingHandler.takes(head) == taken, "\(method) \(path) \(prefer ?? "")")
-    }
-
     @Test func theEventLoopThreadsAreNIOsDefaultUnlessSet() throws {
         #expect(try ServeCommand.parse([]).resolve([:]).threads == nil)
         #expect(try ServeCommand.parse([]).resolve(["TOKENPOOL_THREADS": "1"]).threads == 1)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Waiting assigns and event streams parked on their HTTP/1 connection (ParkingHandler), over raw
-sockets against a real server and Redis: answers in request order when pipelined either way (two
-waits in one write too), the connection carries the next request, a client that leaves leaves the
+"""Requests answered by their HTTP/1 connection's handler (ParkingHandler), waiting assigns and
+event streams parked there, over raw sockets against a real server and Redis: answers in request
+order when pipelined either way (two waits in one write too, and ordinary requests with a body, a
+chunked body, a head the decoder refuses), the connection carries the next request, a client that leaves leaves the
 queue, the idle timeout waits for the answer, `Connection: close`, 413 and 401 as for any request,
 the metrics count the answer, the answer has the headers of any other; a parked stream gets its
 pool's events, and a server shutting down ends it and exits."""
@@ -107,14 +108,45 @@ def main() -> None:
         checks.check(first[0] == 404 and second[0] == 404 and waited >= 0.55,
                      f"two waiting assigns pipelined: {first[0]}, {second[0]} after {waited:.2f} s (one after the other)")
 
-        # Pipelined the other way: /healthz first (the connection's task answers from there on,
-        # and the handler leaves), the waiting assign behind it.
+        # Pipelined the other way: /healthz first, the waiting assign behind it.
         connection.send(HEALTHZ + assign("pk", "0.3"))
         first, second = connection.response(), connection.response()
         checks.check(first[0] == 200 and second[0] == 404, f"/healthz then a waiting assign on one connection: {first[0]}, {second[0]}")
 
-        # Served: the waiter (the first request of its connection, so parked) gets the token
-        # freed, and its connection carries the next request.
+        # Every request is answered here, not only waits: four of every kind in one write, a body
+        # among them, answered in order.
+        batch = b'{"count": 2}'
+        connection.send(HEALTHZ + b"POST /pools/pb/tokens/batch HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                        + f"Content-Length: {len(batch)}\r\n\r\n".encode() + batch
+                        + b"GET /pools/pb HTTP/1.1\r\nHost: t\r\n\r\n" + b"GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n")
+        answers = [connection.response() for _ in range(4)]
+        stats = json.loads(answers[2][2]) if answers[2][0] == 200 else {}
+        checks.check([a[0] for a in answers] == [200, 201, 200, 404] and stats.get("total") == 2
+                     and answers[3][1].get("content-type") == "application/problem+json",
+                     f"/healthz, a batch, the pool's stats and an unknown route in one write: {[a[0] for a in answers]}, total {stats.get('total')}")
+
+        # A body sent in chunks, in two writes.
+        connection.send(b"POST /pools/pb/tokens/batch HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n6\r\n{\"coun\r\n")
+        time.sleep(0.1)
+        connection.send(b"6\r\nt\": 3}\r\n0\r\n\r\n")
+        chunked = connection.response()
+        made = len(json.loads(chunked[2]).get("tokens", [])) if chunked[0] == 201 else 0
+        checks.check(chunked[0] == 201 and made == 3, f"a chunked body in two writes: {chunked[0]}, {made} tokens")
+        connection.close()
+
+        # A request the decoder cannot read: 400, and the connection closes.
+        broken = Connection(server.port)
+        broken.send(b"GET /healthz HTTP/1.1\r\nHost t\r\nNo colon here\r\n\r\n")
+        try:
+            refused = broken.response()[0]
+        except EOFError:
+            refused = None
+        checks.check(refused in (400, None) and broken.closed(), f"a head the decoder cannot read: {refused}, then the connection closes")
+        broken.close()
+        connection = Connection(server.port)
+
+        # Served: the waiter gets the token freed, and its connection carries the next request.
         connection.close()
         connection = Connection(server.port)
         status, made = call(base, "POST", "/pools/pk/tokens")

@@ -25,8 +25,8 @@ struct DetachedConnections<Base: ServerChildChannel>: ServerChildChannel {
 
     let base: Base
     let open: OpenConnections
-    /// Waiting assigns and event streams parked on their connection (``ParkingHandler``), on
-    /// HTTP/1 without TLS.
+    /// Every request of an HTTP/1 connection without TLS answered by ``ParkingHandler``, not by
+    /// the connection's task (nil: by the task).
     let parking: ParkingHandler.Configuration?
 
     init(_ base: Base, open: OpenConnections, parking: ParkingHandler.Configuration? = nil) {

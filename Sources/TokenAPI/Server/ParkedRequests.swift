@@ -8,28 +8,29 @@ import NIOCore
 import NIOHTTPTypes
 import RedisTokenPool
 
-/// Answers an HTTP/1 connection's waiting assigns and event streams itself, so that no task holds
-/// them while they wait or listen: such a request costs its connection a few hundred bytes, not a
-/// task's frames.
+/// Answers every request of an HTTP/1 connection without TLS itself, each in a short task of its
+/// own, so that no task holds a request while it waits, listens or sits between requests: a
+/// waiting assign or a stream costs its connection a few hundred bytes, not a task's frames,
+/// and an idle connection keeps no request's.
 ///
-/// A task keeps the slabs of its deepest async frames for as long as it lives. A waiting assign
-/// answered in its connection's task kept the task at the depth of the route, the guard and
-/// the pool's calls (31 KiB a waiter, of which 12.8 the bare connection); a listener likewise.
-/// Here such a request never reaches the connection's task: this handler reads it whole, runs it
-/// through the server's one responder (``APIResponder``: keys, rates, metrics, problem answers,
-/// all as for any request) in a task that ends once the route has parked its wait
+/// A task keeps the slabs of its deepest async frames for as long as it lives. A request answered
+/// in its connection's task kept that task at the depth of the route, the guard and the pool's
+/// calls for as long as the connection lived (25.8 KiB an idle connection after an assign, 31 a
+/// waiter, of which 12.8 the bare connection); and Hummingbird's connection loop, generic code
+/// over NIO's async channel that is not specialised for ours, cost a request some 27,000
+/// instructions of look-ups of generic metadata (docs/scaling.md, docs/profile.md). Here a request
+/// never reaches the connection's task, which only waits for the connection to end: this handler
+/// reads it whole, runs it through the server's one responder (``APIResponder``: keys, rates,
+/// metrics, problem answers, all as over TLS or HTTP/2, which Hummingbird's tasks still answer)
+/// in a task that ends once the route has answered, or has parked its wait
 /// (``QueuedAssign/park(cancellation:done:)``) or its stream's feed (``EventsHub``) with a
-/// callback, and writes the answer from the event loop when the wait ends or the feed delivers
-/// (docs/scaling.md).
+/// callback, and writes the answer from the event loop.
 ///
-/// It sits after Hummingbird's connection state handler, which therefore sees the request and
-/// its answer as any other: the idle timeout waits for the answer, and a server shutting down
-/// closes the connection after it. It takes requests only until the connection hands one on to
-/// its task, and then leaves the pipeline: every request it took was answered in order, and from
-/// then on the connection is an ordinary one, which costs a request nothing here (its task
-/// keeps the slabs of the requests it served, which a parked wait would save little of). What a
-/// client sends while its request is answered here is held (up to ``heldLimit`` bytes, or the
-/// connection is closed), and handed on once the answer ends.
+/// It sits after Hummingbird's connection state handler, which therefore sees each request and
+/// its answer as it would in the task: the idle timeout waits for an answer, and a server shutting
+/// down closes a connection after the answer it is writing. Pipelined requests are answered in
+/// order: what a client sends while its request is answered is held (up to ``heldLimit``
+/// bytes, or the connection is closed) and read once the answer ends.
 final class ParkingHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -50,62 +51,28 @@ final class ParkingHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private enum State {
-        /// Requests go on to the connection's task.
-        case passing
-        /// A request taken here is being read (its head in ``head``).
+        /// Between requests.
+        case idle
+        /// A request is being read (its head in ``head``).
         case reading
-        /// Request number `number` is answered here: `cancel` gives up its wait or its stream
-        /// when the client leaves.
+        /// Request number `number` is answered: `cancel` gives up its wait or its stream when the
+        /// client leaves.
         case answering(number: UInt64, cancel: (@Sendable () -> Void)?)
     }
 
     private let configuration: Configuration
-    private var state = State.passing
+    private var state = State.idle
     private var head: HTTPRequest?
     private var body: ByteBuffer?
-    /// The requests taken here so far.
+    /// The requests read so far.
     private var taken: UInt64 = 0
-    /// What the client sent while a request was answered here (no storage until then), and its bytes.
+    /// What the client sent while a request was answered (no storage until then), and its bytes.
     private var held: [HTTPRequestPart] = []
     private var heldBytes = 0
-    /// A request was handed on to the connection's task: this handler leaves once what it
-    /// holds is handed on too.
-    private var handedOn = false
-    /// Held parts are being handed on (this handler stays until the last).
-    private var replaying = false
     private var departed = false
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
-    }
-
-    /// Whether `head` is taken here: a waiting assign (`POST .../tokens/assign` with `?wait=` or
-    /// `Prefer`; one that does not wait after all is answered here just the same) or an event
-    /// stream (`GET /events`, `GET /pools/{pool}/events`).
-    static func takes(_ head: HTTPRequest) -> Bool {
-        guard head.method == .get || head.method == .post, var path = head.path else { return false }
-        let (post, prefers) = (head.method == .post, head.headerFields[.prefer] != nil)
-        return path.withUTF8 { bytes in
-            let query = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count
-            guard post else { return Self.route(bytes, query, endsWith: "/events") }
-            guard Self.route(bytes, query, endsWith: "/tokens/assign") else { return false }
-            if prefers { return true }
-            // `wait=` among the query's parameters.
-            var at = query
-            while at < bytes.count {
-                let start = at + 1
-                at = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.count
-                if start + 5 <= at, Self.route(bytes, start + 5, endsWith: "wait=") { return true }
-            }
-            return false
-        }
-    }
-
-    /// Whether `bytes[..<end]` ends with `suffix`.
-    private static func route(_ bytes: UnsafeBufferPointer<UInt8>, _ end: Int, endsWith suffix: StaticString) -> Bool {
-        let count = suffix.utf8CodeUnitCount
-        guard end >= count else { return false }
-        return memcmp(bytes.baseAddress! + end - count, suffix.utf8Start, count) == 0
     }
 
     /// What a client may send while its request is answered here before it is cut off: a
@@ -115,11 +82,9 @@ final class ParkingHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = self.unwrapInboundIn(data)
         switch self.state {
-        case .passing:
-            guard !self.handedOn, case .head(let head) = part, Self.takes(head) else {
-                context.fireChannelRead(data)
-                return self.handOn(context)
-            }
+        case .idle:
+            // The decoder starts every request with its head.
+            guard case .head(let head) = part else { return context.close(promise: nil) }
             (self.state, self.head, self.body) = (.reading, head, context.channel.allocator.buffer(capacity: 0))
         case .reading:
             switch part {
@@ -146,14 +111,6 @@ final class ParkingHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// A part went on to the connection's task: from its head on the task answers, so this
-    /// handler leaves the pipeline (once nothing is held: those parts go on first).
-    private func handOn(_ context: ChannelHandlerContext) {
-        self.handedOn = true
-        guard self.held.isEmpty, !self.replaying else { return }
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-    }
-
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .some(.inputClosed) = event as? ChannelEvent { self.depart() }
         context.fireUserInboundEventTriggered(event)
@@ -165,7 +122,7 @@ final class ParkingHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        // Removed as the connection closes, or after handing a request on (nothing answered here then).
+        // Removed as the connection closes.
         self.depart()
     }
 
@@ -230,7 +187,7 @@ final class ParkingHandler: ChannelInboundHandler, RemovableChannelHandler {
     ) {
         let ends = parts.last.map { if case .end = $0 { true } else { false } } ?? false
         guard case .answering(number, _) = self.state, context.channel.isActive else {
-            if case .answering(number, _) = self.state, ends { (self.state, self.held) = (.passing, []) }
+            if case .answering(number, _) = self.state, ends { (self.state, self.held) = (.idle, []) }
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
@@ -239,13 +196,11 @@ final class ParkingHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if flush { context.flush() }
         guard ends else { return }
-        self.state = .passing
+        self.state = .idle
         guard !close else { return context.close(promise: nil) }
-        guard !self.held.isEmpty else { return }
-        // Until all is handed on, or a request among it is taken here in turn.
+        // What the client sent meanwhile, until a request among it is answered in turn.
         let held = self.held
-        (self.held, self.heldBytes, self.replaying) = ([], 0, true)
-        defer { self.replaying = false }
+        (self.held, self.heldBytes) = ([], 0)
         for (index, part) in held.enumerated() {
             if case .answering = self.state {
                 self.held = Array(held[index...])
@@ -254,8 +209,5 @@ final class ParkingHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             self.channelRead(context: context, data: NIOAny(part))
         }
-        // The connection's task reads what a read delivered once the read completes.
-        context.fireChannelReadComplete()
-        if self.handedOn, self.held.isEmpty { context.pipeline.syncOperations.removeHandler(context: context, promise: nil) }
     }
 }
