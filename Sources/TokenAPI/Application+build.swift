@@ -89,7 +89,9 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
             DetachedConnections(try HTTP2UpgradeChannel(tlsConfiguration: tls.configuration, configuration: http2, responder: responder), open: open)
         }
     } else {
-        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ClientDepartureHandler()], idleTimeout: idleTimeout)
+        // No departure handler: ParkingHandler answers every request here and notices a client
+        // that leaves itself.
+        let http1 = HTTP1Channel.Configuration(idleTimeout: idleTimeout)
         let parking = ParkingHandler.Configuration(responder: responder, logger: logger, maxBodySize: configuration.maxBodySize, serverName: "tokenpool")
         server = HTTPServerBuilder { responder in
             DetachedConnections(HTTP1Channel(responder: responder, configuration: http1), open: open, parking: parking)

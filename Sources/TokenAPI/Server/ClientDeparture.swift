@@ -2,7 +2,8 @@ import Hummingbird
 import NIOCore
 
 /// Notices a client that goes away: its side of the connection closed (a FIN: the server keeps
-/// half-closed connections) or the connection ended. One per HTTP connection, in the pipeline.
+/// half-closed connections) or the connection ended. One per connection over TLS and per HTTP/2
+/// stream, in the pipeline (plain HTTP/1.1 is answered by ``ParkingHandler``, which notices it).
 ///
 /// A waiting assign is watched by this, so a client that leaves leaves the queue at once, and
 /// the connection of a client that stays can carry its next request (Hummingbird's own
