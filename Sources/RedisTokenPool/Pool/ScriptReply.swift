@@ -267,7 +267,9 @@ extension TokenRecord {
 
     /// A whole `record(...)` reply: `'ok'` and the 11 fields, or the first 5.
     fileprivate init(_ fields: [RESPValue], script: PoolScript, pool: PoolName) throws(RedisClientError) {
-        guard fields.count == 1 + Self.fieldCount || fields.count == 1 + Self.shortFieldCount else { throw .unexpectedReply("\(script.name): 'ok' with \(fields.count) fields") }
+        guard fields.count == 1 + Self.fieldCount || fields.count == 1 + Self.shortFieldCount else {
+            throw .unexpectedReply("\(script.name): 'ok' with \(fields.count) fields")
+        }
         try self.init(fields[1...], script: script.name, pool: pool)
     }
 
