@@ -17,7 +17,7 @@ import RedisTokenPool
 /// in its connection's task kept that task at the depth of the route, the guard and the pool's
 /// calls for as long as the connection lived (25.8 KiB an idle connection after an assign, 31 a
 /// waiter, of which 12.8 the bare connection); and Hummingbird's connection loop, generic code
-/// over NIO's async channel that is not specialised for ours, cost a request some 27,000
+/// over NIO's async channel that is not specialised for ours, cost a request some 28,000
 /// instructions of look-ups of generic metadata (docs/scaling.md, docs/profile.md). Here a request
 /// never reaches the connection's task, which only waits for the connection to end: this handler
 /// reads it whole, runs it through the server's one responder (``APIResponder``: keys, rates,
