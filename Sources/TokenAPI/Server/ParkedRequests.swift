@@ -75,6 +75,16 @@ final class ParkingHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.configuration = configuration
     }
 
+    /// The connection's loop as a task executor, made on its first request.
+    private var loopExecutor: EventLoopExecutor?
+
+    private func executor(_ loop: any EventLoop) -> EventLoopExecutor {
+        if let loopExecutor { return loopExecutor }
+        let made = EventLoopExecutor(loop)
+        self.loopExecutor = made
+        return made
+    }
+
     /// What a client may send while its request is answered here before it is cut off: a
     /// largest body and a read more.
     var heldLimit: Int { self.configuration.maxBodySize + 65_536 }
@@ -159,7 +169,7 @@ final class ParkingHandler: ChannelInboundHandler, RemovableChannelHandler {
         var requestContext = TokenRequestContext(source: ApplicationRequestContextSource(channel: context.channel, logger: logger))
         requestContext.parking = slot
         let responder = self.configuration.responder
-        Task {
+        Task(executorPreference: self.executor(context.eventLoop)) {
             let response: Response
             do {
                 response = try await responder.respond(to: request, context: requestContext)
