@@ -3,7 +3,7 @@ import NIOCore
 /// Runs a task's jobs on one event loop: a request read by ``ParkingHandler`` is answered on its
 /// connection's loop instead of the cooperative pool, so reading it, answering it and writing the
 /// answer need no hop between threads.
-final class EventLoopExecutor: TaskExecutor, @unchecked Sendable {
+final class EventLoopExecutor: TaskExecutor {
     let loop: any EventLoop
 
     init(_ loop: any EventLoop) {

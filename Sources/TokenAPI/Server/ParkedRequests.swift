@@ -22,7 +22,8 @@ import RedisTokenPool
 /// never reaches the connection's task, which only waits for the connection to end: this handler
 /// reads it whole, runs it through the server's one responder (``APIResponder``: keys, rates,
 /// metrics, problem answers, all as over TLS or HTTP/2, which Hummingbird's tasks still answer)
-/// in a task that ends once the route has answered, or has parked its wait
+/// in a task on the connection's event loop (``EventLoopExecutor``) that ends once the route has
+/// answered, or has parked its wait
 /// (``QueuedAssign/park(cancellation:done:)``) or its stream's feed (``EventsHub``) with a
 /// callback, and writes the answer from the event loop.
 ///
