@@ -32,9 +32,8 @@ import RedisTokenPool
 /// down closes a connection after the answer it is writing. Pipelined requests are answered in
 /// order: what a client sends while its request is answered is held (up to ``heldLimit``
 /// bytes, or the connection is closed) and read once the answer ends.
-final class ParkingHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class ParkingHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
     typealias OutboundOut = HTTPResponsePart
 
     /// What every connection's handler shares (one instance: a reference a connection).
