@@ -129,8 +129,12 @@ if idem then
     end
 end
 
--- Lapsed leases end first (to the queue's head, or the free set), so a lapsed token is reusable at once.
-endLapsed(ARGV[2])
+-- Lapsed leases end (to the queue's head, or the free set) at each reap pass, and here, so that a
+-- lapsed token is reusable at once: before taking several, and, for one, when nothing else is
+-- free (the ZRANGE would cost each assign of a pool with free tokens a command for nothing).
+if count > 1 then
+    endLapsed(ARGV[2])
+end
 -- So do rests and quarantines that are over: a token whose rest ended is assignable now.
 endResting(ARGV[2])
 -- And what was set aside for a head that has left goes on.
@@ -148,8 +152,15 @@ if holder ~= '' and settings[11] then
 end
 
 if count == 1 then
+    local lapsedEnded = false
     for _ = 1, tonumber(ARGV[3]) do
         local tok = redis.call('SPOP', KEYS[1])
+        if not tok and not lapsedEnded then
+            lapsedEnded = true
+            if endLapsed(ARGV[2]) > 0 then
+                tok = redis.call('SPOP', KEYS[1])
+            end
+        end
         if not tok then
             if waiter then
                 return enqueue(waiter, newPlace(), nowText)
