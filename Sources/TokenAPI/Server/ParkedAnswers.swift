@@ -14,16 +14,22 @@ struct AnswerChannel: Sendable {
     let loop: any EventLoop
     let number: UInt64
     let close: Bool
-    let serverName: String
+    /// `Server`, made once a server.
+    let server: HTTPField
 
-    init(handler: ParkingHandler, context: ChannelHandlerContext, number: UInt64, close: Bool, serverName: String) {
+    init(handler: ParkingHandler, context: ChannelHandlerContext, number: UInt64, close: Bool, server: HTTPField) {
         self.bound = NIOLoopBound((handler, context), eventLoop: context.eventLoop)
-        (self.loop, self.number, self.close, self.serverName) = (context.eventLoop, number, close, serverName)
+        (self.loop, self.number, self.close, self.server) = (context.eventLoop, number, close, server)
     }
 
-    /// Writes `parts` (flushed unless `flush` is false); the promise (if any) completes once they are written.
+    /// Writes `parts` (flushed unless `flush` is false); the promise (if any) completes once they
+    /// are written. At once from the loop, where the request's task runs (``EventLoopExecutor``);
+    /// from elsewhere (a wait's or a feed's callback) by the loop.
     func write(_ parts: [HTTPResponsePart], flush: Bool = true, promise: EventLoopPromise<Void>? = nil) {
         let (bound, number, close) = (self.bound, self.number, self.close)
+        if self.loop.inEventLoop {
+            return bound.value.handler.write(parts, of: number, close: close, flush: flush, promise: promise, context: bound.value.context)
+        }
         self.loop.execute { bound.value.handler.write(parts, of: number, close: close, flush: flush, promise: promise, context: bound.value.context) }
     }
 
@@ -53,12 +59,14 @@ struct AnswerChannel: Sendable {
     /// three flushes would be three that Nagle's algorithm holds apart on the client's ACKs.
     func send(_ response: Response, slot: ParkingSlot?) async {
         var head = response.head
-        head.headerFields[.date] = Self.date()
-        head.headerFields[.server] = self.serverName
+        // No route sets either: appended as they are, not checked again.
+        head.headerFields.append(Self.dateField())
+        head.headerFields.append(self.server)
         if response.body.contentLength != nil {
-            let collector = BodyCollector()
+            let collector = BodyCollector(head: head)
             try? await response.body.write(collector)
-            return self.write([.head(head)] + collector.buffers.withLockedValue { $0.map { .body($0) } } + [.end(nil)])
+            collector.parts.append(.end(nil))
+            return self.write(collector.parts)
         }
         // A stream: its head goes with its first write.
         self.write([.head(head)], flush: false)
@@ -76,9 +84,23 @@ struct AnswerChannel: Sendable {
         }
     }
 
+    /// This second's `Date`, made once a second (as Hummingbird's is): a `strftime` an answer cost
+    /// it some 3,000 instructions.
+    static func dateField() -> HTTPField {
+        let now = time(nil)
+        return Self.lastDate.withLockedValue { last in
+            if let last, last.second == now { return last.field }
+            let field = HTTPField(name: .date, value: Self.date(now))
+            last = (now, field)
+            return field
+        }
+    }
+
+    private static let lastDate = NIOLockedValueBox<(second: time_t, field: HTTPField)?>(nil)
+
     /// `Date` as RFC 9110 spells it: `Sun, 06 Nov 1994 08:49:37 GMT`.
-    static func date() -> String {
-        var time = time(nil)
+    static func date(_ second: time_t = time(nil)) -> String {
+        var time = second
         var parts = tm()
         gmtime_r(&time, &parts)
         var text = [CChar](repeating: 0, count: 32)
@@ -87,16 +109,23 @@ struct AnswerChannel: Sendable {
     }
 }
 
-/// Keeps the buffers a body of known length writes (one, or none).
-private struct BodyCollector: ResponseBodyWriter {
-    let buffers = NIOLockedValueBox<[ByteBuffer]>([])
+/// The parts of an answer whose body has a known length: its head, then the buffers the body
+/// writes (one, or none). The body writes them one after another in the task that sends the
+/// answer, which reads them after: no lock.
+private final class BodyCollector: ResponseBodyWriter, @unchecked Sendable {
+    var parts: [HTTPResponsePart]
+
+    init(head: HTTPResponse) {
+        self.parts = [.head(head)]
+        self.parts.reserveCapacity(3)
+    }
 
     func write(_ buffer: ByteBuffer) async throws {
-        self.buffers.withLockedValue { $0.append(buffer) }
+        self.parts.append(.body(buffer))
     }
 
     func write(contentsOf buffers: some Sequence<ByteBuffer>) async throws {
-        self.buffers.withLockedValue { $0.append(contentsOf: buffers) }
+        for buffer in buffers { self.parts.append(.body(buffer)) }
     }
 
     consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
@@ -133,11 +162,15 @@ final class ParkingSlot: Sendable {
         let end: @Sendable () -> Void
     }
 
-    let channel: Channel?
+    /// Where a stream would write: only a GET's (``channel`` makes its closures when a route asks).
+    private let answers: AnswerChannel?
 
-    init(channel: Channel?) {
-        self.channel = channel
+    init(answers: AnswerChannel?) {
+        self.answers = answers
     }
+
+    /// A parked stream's connection, for a GET.
+    var channel: Channel? { self.answers?.stream }
 
     private struct State {
         /// The wait's place in the queue, until the handler parks it in the waiting room.

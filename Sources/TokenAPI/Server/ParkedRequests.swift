@@ -43,10 +43,12 @@ final class ParkingHandler: ChannelInboundHandler {
         /// Request bodies larger than this are refused (the route answers 413); this keeps at
         /// most one read more.
         let maxBodySize: Int
-        let serverName: String
+        /// Each answer's `Server`.
+        let server: HTTPField
 
         init(responder: APIResponder<TokenRequestContext>, logger: Logger, maxBodySize: Int, serverName: String) {
-            (self.responder, self.logger, self.maxBodySize, self.serverName) = (responder, logger, maxBodySize, serverName)
+            (self.responder, self.logger, self.maxBodySize) = (responder, logger, maxBodySize)
+            self.server = HTTPField(name: .server, value: serverName)
         }
     }
 
@@ -160,9 +162,9 @@ final class ParkingHandler: ChannelInboundHandler {
     private func answer(_ head: HTTPRequest, body: ByteBuffer, context: ChannelHandlerContext) {
         let number = self.taken
         let close = head.headerFields[.connection]?.lowercased() == "close"
-        let channel = AnswerChannel(handler: self, context: context, number: number, close: close, serverName: self.configuration.serverName)
+        let channel = AnswerChannel(handler: self, context: context, number: number, close: close, server: self.configuration.server)
         // Only a stream (a GET) writes from its feed.
-        let slot = ParkingSlot(channel: head.method == .get ? channel.stream : nil)
+        let slot = ParkingSlot(answers: head.method == .get ? channel : nil)
         let request = Request(head: head, body: RequestBody(buffer: body))
         var logger = self.configuration.logger
         logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
