@@ -2,6 +2,7 @@ import HummingbirdCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTPTypesHTTP1
 import ServiceLifecycle
 
 /// Serves each connection in a task of its own instead of as a child of the server's task group,
@@ -48,9 +49,13 @@ struct DetachedConnections<Base: ServerChildChannel>: ServerChildChannel {
         }
         guard let parking = self.parking else { return self.base.setup(channel: channel, logger: logger) }
         return self.base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let pipeline = channel.pipeline.syncOperations
             // After the state handler, which then sees a parked request and its answer as any other.
-            let state = try channel.pipeline.syncOperations.context(handlerType: HTTPConnectionStateHandler.self)
-            try channel.pipeline.syncOperations.addHandler(ParkingHandler(parking), position: .after(state.handler))
+            let codec = try pipeline.context(handlerType: HTTP1ToHTTPServerCodec.self)
+            try pipeline.addHandler(ParkingHandler(parking), position: .after(try pipeline.context(handlerType: HTTPConnectionStateHandler.self).handler))
+            // The same conversion without a URL parse of each request's path.
+            try pipeline.addHandler(OriginFormCodec(), position: .after(codec.handler))
+            pipeline.removeHandler(context: codec, promise: nil)
             return value
         }
     }
