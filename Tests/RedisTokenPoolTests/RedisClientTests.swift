@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 import TokenPoolTestSupport
 
@@ -17,6 +19,27 @@ struct RedisClientTests {
             let connections = try await client.send("CLIENT", "LIST").string?.split(separator: "\n").count ?? 0
             #expect((1...2).contains(connections))
         }
+    }
+
+    @Test func aCommandSentFromAnEventLoopGoesOverAConnectionOnThatLoop() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = Array(group.makeIterator())
+        let configuration = try RedisConfiguration(url: server.url)
+        var connections: [RedisConnection?] = []
+        for index in 0..<4 {
+            connections.append(try await RedisConnection.connect(configuration, eventLoop: loops[index % 2], logger: testLogger()))
+        }
+        var state = RedisNode.State(connections: connections)
+        for loop in loops {
+            for _ in 0..<3 { #expect(state.pick(near: loop)?.eventLoop === loop) }
+        }
+        // Off every loop: each connection in turn.
+        let picked = (0..<4).compactMap { _ in state.pick() }.map(ObjectIdentifier.init)
+        #expect(Set(picked).count == 4)
+        connections.forEach { $0?.close() }
+        try await group.shutdownGracefully()
     }
 
     @Test func anErrorReplyIsAServerError() async throws {

@@ -34,9 +34,22 @@ final class RedisNode: RedisTopology, Sendable {
         var waiters: [UInt64: CheckedContinuation<RedisConnection, any Error>] = [:]
         var lastWaiterID: UInt64 = 0
 
-        /// The next open connection, round robin.
-        @inline(__always) mutating func pick() -> RedisConnection? {
+        /// The next open connection on `loop`, the caller's event loop, if one is open there: its
+        /// command is written and its reply read on the thread that waits for it, and no other
+        /// thread is woken for either (a request answered on its connection's loop, see
+        /// TokenAPI's `EventLoopExecutor`). Else, or called off every loop, the next open
+        /// connection, round robin.
+        @inline(__always) mutating func pick(near loop: (any EventLoop)? = nil) -> RedisConnection? {
             let count = self.connections.count
+            if let loop {
+                for offset in 0..<count {
+                    let index = (self.next + offset) % count
+                    if let connection = self.connections[index], connection.eventLoop === loop {
+                        self.next = (index + 1) % count
+                        return connection
+                    }
+                }
+            }
             for offset in 0..<count {
                 let index = (self.next + offset) % count
                 if let connection = self.connections[index] {
@@ -157,8 +170,9 @@ final class RedisNode: RedisTopology, Sendable {
     /// An open connection now, or the first one that opens before `deadline`.
     private func connection(before deadline: NIODeadline) async throws -> RedisConnection {
         // The common case, with no continuation: a suspension costs a trip through the executor.
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop
         let (open, id) = self.state.withLockedValue { state -> (RedisConnection?, UInt64) in
-            if let connection = state.pick() { return (connection, 0) }
+            if let connection = state.pick(near: loop) { return (connection, 0) }
             state.lastWaiterID &+= 1
             return (nil, state.lastWaiterID)
         }

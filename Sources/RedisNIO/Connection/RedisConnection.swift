@@ -11,6 +11,9 @@ package final class RedisConnection: Sendable {
         self.channel = channel
     }
 
+    /// The loop its channel reads and writes on.
+    var eventLoop: any EventLoop { self.channel.eventLoop }
+
     /// Connects, authenticates and selects the database, or throws.
     /// - Parameter onPush: makes this a subscriber's connection, which hands every pushed
     ///   message (`SUBSCRIBE`) to `onPush`.
@@ -66,6 +69,9 @@ package final class RedisConnection: Sendable {
         // (its reply, its deadline, or the connection's end), and `write` fails it if it comes late.
         return try await withUnsafeThrowingContinuation { continuation in
             let request = RedisRequest(command: command, reply: .task(continuation), deadline: deadline)
+            // From a task on the connection's own loop, at once (its reply can only be read after
+            // this returns); from anywhere else, by the loop.
+            if channel.eventLoop.inEventLoop { return Self.write(request, to: channel) }
             channel.eventLoop.execute { Self.write(request, to: channel) }
         }
     }
