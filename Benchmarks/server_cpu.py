@@ -5,7 +5,7 @@
 
 Each release binary serves natively on one shared redis-server (the reaper at one pass an hour, so
 an idle server does nothing). wrk (-t2 -c64, as in docs/benchmarks.md) sends a fixed number of
-requests of each scenario, CPU_REQUESTS (default 60,000; Benchmarks/wrk/counted.wrk.lua stops
+requests of each scenario, CPU_REQUESTS (default 200,000; Benchmarks/wrk/counted.wrk.lua stops
 each thread at its half): GET /healthz, assign on a pool with no token (404), the assign/unblock
 cycle and keep-alive on random tokens of a 5,000-token pool. The server process's CPU time (user +
 system, all threads, from /proc/PID/stat) from before the first request to when it has gone quiet,
@@ -34,7 +34,7 @@ import scale_targets
 from run_bench import HERE, ROOT, TICK, cpu_ticks, fill
 from tokenpool_testing import free_port, start_redis, wait_ready
 
-REQUESTS = int(os.environ.get("CPU_REQUESTS", "60000"))
+REQUESTS = int(os.environ.get("CPU_REQUESTS", "200000"))
 ROUNDS = int(os.environ.get("CPU_ROUNDS", "5"))
 THREADS, CONNECTIONS = 2, 64
 SCENARIOS = ["healthz", "assign 404", "cycle", "keep-alive"]
