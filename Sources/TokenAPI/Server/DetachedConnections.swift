@@ -51,8 +51,9 @@ struct DetachedConnections<Base: ServerChildChannel>: ServerChildChannel {
         return self.base.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let pipeline = channel.pipeline.syncOperations
             // After the state handler, which then sees a parked request and its answer as any other.
+            let state = try pipeline.context(handlerType: HTTPConnectionStateHandler.self)
+            try pipeline.addHandler(ParkingHandler(parking), position: .after(state.handler))
             let codec = try pipeline.context(handlerType: HTTP1ToHTTPServerCodec.self)
-            try pipeline.addHandler(ParkingHandler(parking), position: .after(try pipeline.context(handlerType: HTTPConnectionStateHandler.self).handler))
             // The same conversion without a URL parse of each request's path.
             try pipeline.addHandler(OriginFormCodec(), position: .after(codec.handler))
             pipeline.removeHandler(context: codec, promise: nil)
