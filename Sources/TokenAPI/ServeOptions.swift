@@ -58,7 +58,10 @@ extension ServeOption {
         .text("data-dir", "TOKENPOOL_DATA_DIR", \.dataDirectory, "folder of the embedded Redis (socket, append-only file, log)"),
         .seconds("lease-ttl", "TOKENPOOL_LEASE_TTL", \.leaseTTL, "seconds an assignment lasts without keep-alive (fractions allowed)"),
         .seconds("keep-alive-ttl", "TOKENPOOL_KEEP_ALIVE_TTL", \.keepAliveTTL, "seconds a token lives without keep-alive"),
-        .integer("redis-connections", "TOKENPOOL_REDIS_CONNECTIONS", \.redisConnections, 1...64, "pipelined connections to Redis"),
+        .integer(
+            "redis-connections", "TOKENPOOL_REDIS_CONNECTIONS", \.redisConnections, 1...64,
+            "pipelined connections to Redis, spread over the event loops: a request uses one on its own"
+        ),
         .seconds(
             "redis-timeout", "TOKENPOOL_REDIS_TIMEOUT", \.redisTimeout,
             "seconds a Redis command may take, waiting for a connection included, before the request gets 503"

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -39,6 +40,30 @@ struct RedisClientTests {
         let picked = (0..<4).compactMap { _ in state.pick() }.map(ObjectIdentifier.init)
         #expect(Set(picked).count == 4)
         connections.forEach { $0?.close() }
+        try await group.shutdownGracefully()
+    }
+
+    @Test func theConnectionsAreSpreadEvenlyOverTheLoops() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var configuration = try RedisConfiguration(url: server.url)
+        configuration.connectionCount = 4
+        let node = RedisNode(configuration: configuration, eventLoopGroup: group, logger: testLogger())
+        let running = Task { await node.run() }
+        // Something else taking the group's loops meanwhile does not skew the spread.
+        for _ in 0..<5 { _ = group.next() }
+        var open: [RedisConnection] = []
+        for _ in 0..<200 where open.count < 4 {
+            open = node.state.withLockedValue { $0.connections.compactMap { $0 } }
+            if open.count < 4 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        try #require(open.count == 4)
+        for loop in group.makeIterator() {
+            #expect(open.filter { $0.eventLoop === loop }.count == 2)
+        }
+        running.cancel()
+        await running.value
         try await group.shutdownGracefully()
     }
 

@@ -201,14 +201,19 @@ final class RedisNode: RedisTopology, Sendable {
         self.state.withLockedValue { $0.waiters.removeValue(forKey: id) }?.resume(with: result)
     }
 
+    /// Keeps connection `slot` open, on the group's loop `slot` (modulo their count), so the
+    /// connections are spread evenly over the loops whatever else takes the group's `next()`
+    /// (``State/pick(near:)`` prefers one on the caller's loop).
     private func maintain(slot: Int) async {
         var backoff = self.configuration.reconnectBackoff.lowerBound
         var failures = 0
         var logger = self.logger
         logger[metadataKey: "tokenpool.redis.connection"] = "\(slot)"
+        let loops = Array(self.eventLoopGroup.makeIterator())
+        let home = loops.isEmpty ? nil : loops[slot % loops.count]
         while !Task.isCancelled {
             do {
-                let connection = try await self.connect(logger: logger)
+                let connection = try await self.connect(on: home, logger: logger)
                 let waiters = self.state.withLockedValue { state in
                     state.connections[slot] = connection
                     defer { state.waiters.removeAll() }
@@ -241,8 +246,8 @@ final class RedisNode: RedisTopology, Sendable {
     /// A new connection: to the configured address, or to the master the sentinels name,
     /// confirmed with `ROLE` (a sentinel may still name a master that was just demoted).
     /// - Parameter onPush: for a subscriber's connection (see ``RedisConnection/connect(_:eventLoop:logger:onPush:)``).
-    func connect(logger: Logger, onPush: (@Sendable (RESPValue) -> Void)? = nil) async throws -> RedisConnection {
-        let eventLoop = self.eventLoopGroup.next()
+    func connect(on loop: (any EventLoop)? = nil, logger: Logger, onPush: (@Sendable (RESPValue) -> Void)? = nil) async throws -> RedisConnection {
+        let eventLoop = loop ?? self.eventLoopGroup.next()
         guard let sentinel = self.sentinel else {
             return try await RedisConnection.connect(self.configuration, eventLoop: eventLoop, logger: logger, onPush: onPush)
         }
