@@ -40,19 +40,16 @@ final class RedisNode: RedisTopology, Sendable {
         /// TokenAPI's `EventLoopExecutor`). Else, or called off every loop, the next open
         /// connection, round robin.
         @inline(__always) mutating func pick(near loop: (any EventLoop)? = nil) -> RedisConnection? {
+            if let loop, let near = self.firstOpen(where: { $0.eventLoop === loop }) { return near }
+            return self.firstOpen(where: { _ in true })
+        }
+
+        /// The first open connection from ``next`` on, round robin, that `fits`.
+        @inline(__always) private mutating func firstOpen(where fits: (RedisConnection) -> Bool) -> RedisConnection? {
             let count = self.connections.count
-            if let loop {
-                for offset in 0..<count {
-                    let index = (self.next + offset) % count
-                    if let connection = self.connections[index], connection.eventLoop === loop {
-                        self.next = (index + 1) % count
-                        return connection
-                    }
-                }
-            }
             for offset in 0..<count {
                 let index = (self.next + offset) % count
-                if let connection = self.connections[index] {
+                if let connection = self.connections[index], fits(connection) {
                     self.next = (index + 1) % count
                     return connection
                 }

@@ -27,10 +27,11 @@ struct AnswerChannel: Sendable {
     /// from elsewhere (a wait's or a feed's callback) by the loop.
     func write(_ parts: [HTTPResponsePart], flush: Bool = true, promise: EventLoopPromise<Void>? = nil) {
         let (bound, number, close) = (self.bound, self.number, self.close)
-        if self.loop.inEventLoop {
-            return bound.value.handler.write(parts, of: number, close: close, flush: flush, promise: promise, context: bound.value.context)
+        @Sendable func deliver() {
+            bound.value.handler.write(parts, of: number, close: close, flush: flush, promise: promise, context: bound.value.context)
         }
-        self.loop.execute { bound.value.handler.write(parts, of: number, close: close, flush: flush, promise: promise, context: bound.value.context) }
+        if self.loop.inEventLoop { return deliver() }
+        self.loop.execute(deliver)
     }
 
     /// Writes one body buffer; the future completes once it is written.
