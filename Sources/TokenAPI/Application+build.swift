@@ -92,7 +92,9 @@ func buildApplication(_ configuration: AppConfiguration) async throws -> some Ap
         // No departure handler: ParkingHandler answers every request here and notices a client
         // that leaves itself.
         let http1 = HTTP1Channel.Configuration(idleTimeout: idleTimeout)
-        let parking = ParkingHandler.Configuration(responder: responder, logger: logger, maxBodySize: configuration.maxBodySize, serverName: "tokenpool")
+        let parking = ParkingHandler.Configuration(
+            responder: responder, logger: logger, maxBodySize: configuration.maxBodySize, serverName: "tokenpool", http1: http1
+        )
         server = HTTPServerBuilder { responder in
             DetachedConnections(HTTP1Channel(responder: responder, configuration: http1), open: open, parking: parking)
         }

@@ -100,28 +100,6 @@ struct UnitTests {
         #expect(RFC3339.string(fromMilliseconds: 253_402_300_800_000) == "10000-01-01T00:00:00.000Z")
     }
 
-    /// The parking connections' codec makes the request NIO's codec makes, for every kind of
-    /// target (it only skips the URL parse where that parse keeps the target as it is).
-    @Test(arguments: [
-        "/pools/default/tokens/assign", "/pools/default/tokens/abc/unblock?lease=12", "/", "//evil.example/x", "/a b", "/%zz?q=%",
-        "http://example.com/pools?limit=2", "http://example.com", "*", "example.com:443", "pools",
-    ])
-    func theOriginFormCodecConvertsAsNIOsCodecDoes(target: String) throws {
-        var headers = HTTPHeaders([("Host", "example.com"), ("Content-Type", "application/json"), ("Cookie", "a=1; b=2")])
-        headers.add(name: "X-Twice", value: "1")
-        headers.add(name: "X-Twice", value: "2")
-        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: target, headers: headers)
-        let expected = Result { try HTTPRequest(head, secure: false, splitCookie: false) }
-        let made = Result { try OriginFormCodec.request(head) }
-        switch (expected, made) {
-        case (.success(let expected), .success(let made)):
-            #expect(made == expected)
-            #expect(made.path == expected.path && made.headerFields == expected.headerFields)
-        case (.failure, .failure): break
-        default: Issue.record("NIO's codec: \(expected), this one: \(made)")
-        }
-    }
-
     @Test func theDateFieldIsThisSecondsAsRFC9110SpellsIt() {
         let before = AnswerChannel.date()
         let field = AnswerChannel.dateField()

@@ -193,6 +193,13 @@ def main() -> None:
         time.sleep(1.6)
         checks.check(connection.closed(), "and the idle timeout closes the connection once it is idle")
         connection.close()
+        # A request's head that never ends is cut off by the idle timeout too.
+        connection = Connection(server.port)
+        started = time.monotonic()
+        connection.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+        checks.check(connection.ends() and 0.9 <= time.monotonic() - started < 3,
+                     f"a head that never ends: closed by the idle timeout after {time.monotonic() - started:.2f} s")
+        connection.close()
 
         # Connection: close is honoured; a body over --max-body-size is 413 at once.
         connection = Connection(server.port)
@@ -240,13 +247,20 @@ def main() -> None:
             if line.startswith(b"data: ") and b'"assigned"' in line:
                 seen.append(json.loads(line[6:])["token"])
         checks.check(b" 200 " in status_line and seen == made, f"a parked stream got its pool's 3 events in order ({len(seen)})")
+        # An idle keep-alive connection (60 s idle timeout) is closed by the shutdown at once.
+        idle = Connection(server.port)
+        idle.send(HEALTHZ)
+        served = idle.response()[0]
         started = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         ended = listener.ends()
+        idle_ended = idle.ends()
         code = server.process.wait(timeout=10)
         checks.check(ended and code == 0 and time.monotonic() - started < 5,
                      f"SIGTERM ends the parked stream and the server exits ({code}) in {time.monotonic() - started:.2f} s")
+        checks.check(served == 200 and idle_ended, f"and closes an idle keep-alive connection ({served}, closed: {idle_ended})")
         listener.close()
+        idle.close()
 
     # Keys: a waiting assign without one is 401 at once.
     with redis_server() as redis, tokenpool_server(binary, f"redis://127.0.0.1:{redis.port}", args=["--client-key", "k" * 32]) as server:

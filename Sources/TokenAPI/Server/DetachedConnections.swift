@@ -2,6 +2,7 @@ import HummingbirdCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypesHTTP1
 import ServiceLifecycle
 
@@ -49,16 +50,29 @@ struct DetachedConnections<Base: ServerChildChannel>: ServerChildChannel {
         }
         guard let parking = self.parking else { return self.base.setup(channel: channel, logger: logger) }
         return self.base.setup(channel: channel, logger: logger).flatMapThrowing { value in
-            let pipeline = channel.pipeline.syncOperations
-            // After the state handler, which then sees a parked request and its answer as any other.
-            let state = try pipeline.context(handlerType: HTTPConnectionStateHandler.self)
-            try pipeline.addHandler(ParkingHandler(parking), position: .after(state.handler))
-            let codec = try pipeline.context(handlerType: HTTP1ToHTTPServerCodec.self)
-            // The same conversion without a URL parse of each request's path.
-            try pipeline.addHandler(OriginFormCodec(), position: .after(codec.handler))
-            pipeline.removeHandler(context: codec, promise: nil)
+            try Self.replaceHTTPHandlers(of: channel, with: parking)
             return value
         }
+    }
+
+    /// Hummingbird's HTTP/1 handlers on a connection that ``ParkingHandler`` answers give way to
+    /// fewer of ours: NIO's decoder (made without the encoder it would tell each request's
+    /// method to), ``HTTP1Codec`` for swift-nio-extras' codec and NIO's encoder, and the parking
+    /// handler, which keeps the idle timeout and the shutdown's close that
+    /// `HTTPConnectionStateHandler` kept. Every part of every request and answer went through
+    /// each of those handlers (docs/profile.md). The connection's task keeps its async channel
+    /// behind them, and hears nothing until the connection ends.
+    private static func replaceHTTPHandlers(of channel: any Channel, with parking: ParkingHandler.Configuration) throws {
+        let pipeline = channel.pipeline.syncOperations
+        let replaced: [any RemovableChannelHandler] = [
+            try pipeline.handler(type: HTTPResponseEncoder.self),
+            try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self),
+            try pipeline.handler(type: HTTP1ToHTTPServerCodec.self),
+            try pipeline.handler(type: HTTPConnectionStateHandler.self),
+        ]
+        for handler in replaced { pipeline.removeHandler(handler, promise: nil) }
+        let decoder = HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: parking.decoderLimits)
+        try pipeline.addHandlers([ByteToMessageHandler(decoder), HTTP1Codec(), ParkingHandler(parking)], position: .first)
     }
 
     func handle(value: Value, logger: Logger) async {

@@ -5,6 +5,7 @@ import HummingbirdCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 import RedisTokenPool
 
@@ -27,11 +28,12 @@ import RedisTokenPool
 /// (``QueuedAssign/park(cancellation:done:)``) or its stream's feed (``EventsHub``) with a
 /// callback, and writes the answer from the event loop.
 ///
-/// It sits after Hummingbird's connection state handler, which therefore sees each request and
-/// its answer as it would in the task: the idle timeout waits for an answer, and a server shutting
-/// down closes a connection after the answer it is writing. Pipelined requests are answered in
-/// order: what a client sends while its request is answered is held (up to ``heldLimit``
-/// bytes, or the connection is closed) and read once the answer ends.
+/// It keeps what Hummingbird's connection state handler, which it replaces on these connections
+/// (``DetachedConnections``), kept: the idle timeout, which never cuts an answer (a wait, a
+/// stream) and counts from the last read or the last answer's end, and the shutdown's close, at
+/// once for an idle connection and after the answer being written for a busy one. Pipelined
+/// requests are answered in order: what a client sends while its request is answered is held
+/// (up to ``heldLimit`` bytes, or the connection is closed) and read once the answer ends.
 final class ParkingHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPRequestPart
     typealias OutboundOut = HTTPResponsePart
@@ -45,10 +47,23 @@ final class ParkingHandler: ChannelInboundHandler {
         let maxBodySize: Int
         /// Each answer's `Server`.
         let server: HTTPField
+        /// How long a connection may sit without a request being read or answered (nil: for ever).
+        let idleTimeout: TimeAmount?
+        /// What the request decoder allows (Hummingbird's, from its HTTP/1 configuration).
+        let decoderLimits: NIOHTTPDecoderLimitConfiguration
 
-        init(responder: APIResponder<TokenRequestContext>, logger: Logger, maxBodySize: Int, serverName: String) {
+        init(
+            responder: APIResponder<TokenRequestContext>, logger: Logger, maxBodySize: Int, serverName: String,
+            http1: HTTP1Channel.Configuration
+        ) {
             (self.responder, self.logger, self.maxBodySize) = (responder, logger, maxBodySize)
             self.server = HTTPField(name: .server, value: serverName)
+            self.idleTimeout = http1.idleTimeout
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = http1.httpDecoder.maxHeaderFieldSize
+            limits.maxHeaderListSize = http1.httpDecoder.maxHeaderListSize
+            limits.maxHeaderFieldCount = http1.httpDecoder.maxHeaderFieldCount
+            self.decoderLimits = limits
         }
     }
 
@@ -72,6 +87,12 @@ final class ParkingHandler: ChannelInboundHandler {
     private var held: [HTTPRequestPart] = []
     private var heldBytes = 0
     private var departed = false
+    /// When a request's part was last read or an answer last ended (the idle timeout counts from it).
+    private var lastActive = NIODeadline.now()
+    /// The idle timeout's next look, while one is scheduled.
+    private var idleCheck: Scheduled<Void>?
+    /// The server is shutting down: close once the answer being written ends.
+    private var closesAfterAnswer = false
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -93,6 +114,7 @@ final class ParkingHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = self.unwrapInboundIn(data)
+        self.lastActive = .now()
         switch self.state {
         case .idle:
             // The decoder starts every request with its head.
@@ -124,8 +146,22 @@ final class ParkingHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // The server shuts down: an idle connection closes now, a busy one after its answer.
+            guard case .idle = self.state else { return self.closesAfterAnswer = true }
+            return context.close(promise: nil)
+        }
         if case .some(.inputClosed) = event as? ChannelEvent { self.depart() }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { self.becameIdle(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.becameIdle(context: context)
+        context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -135,7 +171,33 @@ final class ParkingHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         // Removed as the connection closes.
+        self.idleCheck?.cancel()
+        self.idleCheck = nil
         self.depart()
+    }
+
+    /// The idle timeout counts from now: a look at it is scheduled unless one is (a busy
+    /// connection schedules one a timeout, not one a request).
+    private func becameIdle(context: ChannelHandlerContext) {
+        self.lastActive = .now()
+        guard let timeout = self.configuration.idleTimeout, self.idleCheck == nil else { return }
+        self.scheduleIdleCheck(at: self.lastActive + timeout, context: context)
+    }
+
+    private func scheduleIdleCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        self.idleCheck = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) {
+            self.idleCheck = nil
+            guard let timeout = self.configuration.idleTimeout, context.channel.isActive else { return }
+            switch self.state {
+            case .answering:
+                // Never cut an answer (a waiting assign, a stream): its end looks again.
+                return
+            case .idle, .reading:
+                let due = self.lastActive + timeout
+                if NIODeadline.now() >= due { return context.close(promise: nil) }
+                self.scheduleIdleCheck(at: due, context: context)
+            }
+        }
     }
 
     /// The client left (its side closed, or the connection ended): a parked wait gives up its
@@ -209,7 +271,8 @@ final class ParkingHandler: ChannelInboundHandler {
         if flush { context.flush() }
         guard ends else { return }
         self.state = .idle
-        guard !close else { return context.close(promise: nil) }
+        guard !close, !self.closesAfterAnswer else { return context.close(promise: nil) }
+        self.becameIdle(context: context)
         // What the client sent meanwhile, until a request among it is answered in turn.
         let held = self.held
         (self.held, self.heldBytes) = ([], 0)
