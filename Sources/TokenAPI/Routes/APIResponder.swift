@@ -116,11 +116,15 @@ struct APIResponder<Context: ChannelRequestContext>: HTTPResponder {
 /// Not generic, and a match is an index into the templates it was given: a generic matcher or a
 /// tuple answer made every request look up type metadata at run time (bench/insn_profile.py).
 struct RouteMatcher: Sendable {
-    /// A template's segment.
-    enum Segment: Sendable, Equatable {
-        case literal([UInt8])
-        /// A parameter, and how many bytes it may have.
-        case parameter(String, ClosedRange<Int>)
+    /// A template's segment: its literal bytes (`start`, `count` in ``Route/literals``), or a
+    /// parameter (`name` in ``Route/names``) of `minimum...maximum` bytes. Plain integers: the
+    /// walk copies no payload, so it retains and releases nothing.
+    struct Segment: Sendable, Equatable {
+        let parameter: Int?
+        let start: Int
+        let count: Int
+        let minimum: Int
+        let maximum: Int
     }
 
     struct Route: Sendable {
@@ -128,6 +132,10 @@ struct RouteMatcher: Sendable {
         /// As the router names it in `context.endpointPath` (the metrics' route label).
         let template: String
         let segments: [Segment]
+        /// The literal segments' bytes, one after another.
+        let literals: [UInt8]
+        /// The parameters' names, in the template's order.
+        let names: [Substring]
         /// Its place in the list the matcher was made from.
         let index: Int
         /// Assign, unblock or keep-alive: tried first among routes of as many literal segments.
@@ -136,6 +144,9 @@ struct RouteMatcher: Sendable {
 
     /// What a parameter may be, by name; any other is 1 or more bytes.
     static var parameterLengths: [String: ClosedRange<Int>] { ["token": Token.length...Token.length] }
+
+    /// The most parameters a template has (the walk keeps their ranges on the stack).
+    static let maximumParameters = 4
 
     /// The routes of each method, most literal segments first (as the router prefers
     /// `/tokens/assign` to `/tokens/{token}`), the hot ones (assign, unblock, keep-alive) first
@@ -147,12 +158,22 @@ struct RouteMatcher: Sendable {
     init(_ routes: [(method: HTTPRequest.Method, template: String, hot: Bool)]) {
         var byMethod: [(method: HTTPRequest.Method, routes: [Route])] = []
         for (index, route) in routes.enumerated() {
-            let segments = route.template.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { segment -> Segment in
-                guard segment.first == "{", segment.last == "}" else { return .literal(Array(segment.utf8)) }
-                let name = String(segment.dropFirst().dropLast())
-                return .parameter(name, Self.parameterLengths[name] ?? 1...Int.max)
+            var (segments, literals, names) = ([Segment](), [UInt8](), [Substring]())
+            for segment in route.template.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+                if segment.first == "{", segment.last == "}" {
+                    let name = String(segment.dropFirst().dropLast())
+                    let lengths = Self.parameterLengths[name] ?? 1...Int.max
+                    segments.append(Segment(parameter: names.count, start: 0, count: 0, minimum: lengths.lowerBound, maximum: lengths.upperBound))
+                    names.append(Substring(name))
+                } else {
+                    segments.append(Segment(parameter: nil, start: literals.count, count: segment.utf8.count, minimum: 0, maximum: 0))
+                    literals += segment.utf8
+                }
             }
-            let compiled = Route(method: route.method, template: route.template, segments: segments, index: index, hot: route.hot)
+            precondition(names.count <= Self.maximumParameters, "\(route.template): more parameters than the matcher keeps")
+            let compiled = Route(
+                method: route.method, template: route.template, segments: segments, literals: literals, names: names, index: index, hot: route.hot
+            )
             if let group = byMethod.firstIndex(where: { $0.method == route.method }) {
                 byMethod[group].routes.append(compiled)
             } else {
@@ -171,44 +192,47 @@ struct RouteMatcher: Sendable {
     /// nil for any other.
     func match(_ method: HTTPRequest.Method, _ path: String, parameters: inout Parameters) -> Route? {
         guard let routes = self.byMethod.first(where: { $0.method == method })?.routes else { return nil }
-        let found = path.utf8.withContiguousStorageIfAvailable { bytes -> Int? in
-            // Which route first, with nothing kept; then its parameters, once.
-            guard let index = routes.firstIndex(where: { $0.walk(bytes) { _, _, _ in } }) else { return nil }
-            var captured = Parameters()
-            _ = routes[index].walk(bytes) { name, start, end in
-                let utf8 = path.utf8
-                captured.append(key: Substring(name), value: Substring(utf8[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: end)]))
+        var path = path
+        return path.withUTF8 { bytes in
+            withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: Self.maximumParameters) { ranges in
+                guard let route = routes.first(where: { $0.walk(bytes, ranges) }) else { return nil }
+                var captured = Parameters()
+                for (name, range) in zip(route.names, ranges) {
+                    captured.append(key: name, value: Substring(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self))
+                }
+                parameters = captured
+                return route
             }
-            parameters = captured
-            return index
         }
-        return (found ?? nil).map { routes[$0] }
     }
 }
 
 extension RouteMatcher.Route {
     fileprivate var literalCount: Int {
-        self.segments.count { if case .literal = $0 { true } else { false } }
+        self.segments.count { $0.parameter == nil }
     }
 
     /// `/SEGMENT/SEGMENT...` against the template, segment by segment: whether the path is this
-    /// route's, each parameter's name and byte range handed to `parameter` on the way.
-    fileprivate func walk(_ bytes: UnsafeBufferPointer<UInt8>, _ parameter: (String, Int, Int) -> Void) -> Bool {
-        var at = 0
-        for segment in self.segments {
-            guard at < bytes.count, bytes[at] == UInt8(ascii: "/") else { return false }
-            at += 1
-            let start = at
-            while at < bytes.count, bytes[at] != UInt8(ascii: "/") { at += 1 }
-            let value = UnsafeBufferPointer(rebasing: bytes[start..<at])
-            switch segment {
-            case .literal(let literal):
-                guard value.elementsEqual(literal) else { return false }
-            case .parameter(let name, let lengths):
-                guard lengths.contains(value.count), value.allSatisfy(isBase64URL) else { return false }
-                parameter(name, start, at)
+    /// route's, each parameter's byte range put in `ranges` on the way.
+    fileprivate func walk(_ bytes: UnsafeBufferPointer<UInt8>, _ ranges: UnsafeMutableBufferPointer<Range<Int>>) -> Bool {
+        self.literals.withUnsafeBufferPointer { literals in
+            var at = 0
+            for segment in self.segments {
+                guard at < bytes.count, bytes[at] == UInt8(ascii: "/") else { return false }
+                at += 1
+                let start = at
+                while at < bytes.count, bytes[at] != UInt8(ascii: "/") { at += 1 }
+                let count = at - start
+                if let parameter = segment.parameter {
+                    guard count >= segment.minimum, count <= segment.maximum else { return false }
+                    for index in start..<at where !isBase64URL(bytes[index]) { return false }
+                    ranges[parameter] = start..<at
+                } else {
+                    guard count == segment.count else { return false }
+                    for offset in 0..<count where bytes[start + offset] != literals[segment.start + offset] { return false }
+                }
             }
+            return at == bytes.count
         }
-        return at == bytes.count
     }
 }

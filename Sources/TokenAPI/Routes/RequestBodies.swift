@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import RedisTokenPool
 
@@ -8,7 +9,7 @@ enum RequestBodies {
     static func json(_ request: Request, maxSize: Int) async throws -> RequestJSON? {
         // A request that announces no body (HTTP/1.1: no Transfer-Encoding and no or a zero
         // Content-Length) has none: nothing to wait for. Assign, the hot route, is mostly sent so.
-        if request.headers[.transferEncoding] == nil, (request.headers[.contentLength] ?? "0") == "0" { return nil }
+        if !request.headers.contains(.transferEncoding), (request.headers.firstValue(.contentLength) ?? "0") == "0" { return nil }
         let body = try await request.body.collect(upTo: maxSize)
         guard body.readableBytesView.contains(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }) else { return nil }
         do {
@@ -196,5 +197,14 @@ enum RequestBodies {
             throw ProblemDetails.badRequest("reason must be a string of 1 to 256 printable characters")
         }
         return reason
+    }
+}
+
+extension HTTPFields {
+    /// The first value of the field `name`: what a request has once, read without building
+    /// the values joined, as `HTTPFields`' subscript does (a string and its generic machinery,
+    /// for every field it finds).
+    func firstValue(_ name: HTTPField.Name) -> String? {
+        self.first { $0.name == name }?.value
     }
 }

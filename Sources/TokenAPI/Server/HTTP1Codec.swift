@@ -126,14 +126,14 @@ final class HTTP1Codec: ChannelDuplexHandler, RemovableChannelHandler {
         var fields = response.headerFields
         let framing: Framing
         if method == .CONNECT || !status.mayHaveResponseBody {
-            if fields[.contentLength] != nil { fields[.contentLength] = nil }
-            if fields[.transferEncoding] != nil { fields[.transferEncoding] = nil }
+            if fields.contains(.contentLength) { fields[.contentLength] = nil }
+            if fields.contains(.transferEncoding) { fields[.transferEncoding] = nil }
             framing = .none
-        } else if fields[.contentLength] != nil {
-            if fields[.transferEncoding] != nil { fields[.transferEncoding] = nil }
+        } else if fields.contains(.contentLength) {
+            if fields.contains(.transferEncoding) { fields[.transferEncoding] = nil }
             framing = .length
         } else {
-            if fields[.transferEncoding] != nil { fields[.transferEncoding] = nil }
+            if fields.contains(.transferEncoding) { fields[.transferEncoding] = nil }
             framing = .chunked
         }
         let (digits, phrase) = (String(code), status.reasonPhrase)

@@ -223,7 +223,7 @@ final class ParkingHandler: ChannelInboundHandler {
     /// from its feed when the route parked it.
     private func answer(_ head: HTTPRequest, body: ByteBuffer, context: ChannelHandlerContext) {
         let number = self.taken
-        let close = head.headerFields[.connection]?.lowercased() == "close"
+        let close = head.headerFields.firstValue(.connection)?.lowercased() == "close"
         let channel = AnswerChannel(handler: self, context: context, number: number, close: close, server: self.configuration.server)
         // Only a stream (a GET) writes from its feed.
         let slot = ParkingSlot(answers: head.method == .get ? channel : nil)
