@@ -21,7 +21,7 @@ struct APIResponder<Context: ChannelRequestContext>: HTTPResponder {
     private let matcher: RouteMatcher
     /// Each route's handler, in the matcher's order.
     private let handlers: [Handler]
-    private let metrics = RequestMetrics()
+    private let metrics: RequestMetrics
     private let problems: ProblemAnswers
     /// Each request logged at debug level: only where that level prints (fixed at start).
     private let logsRequests: Bool
@@ -43,6 +43,7 @@ struct APIResponder<Context: ChannelRequestContext>: HTTPResponder {
         }
         self.router = router.buildResponder()
         self.matcher = RouteMatcher(routes.map { ($0.method, $0.path, $0.hot) })
+        self.metrics = RequestMetrics(routes: routes.map { ($0.method, $0.path) })
         self.handlers = routes.map(\.handler)
         self.problems = problems
         self.logsRequests = logsRequests
@@ -50,11 +51,12 @@ struct APIResponder<Context: ChannelRequestContext>: HTTPResponder {
 
     func respond(to request: Request, context: Context) async throws -> Response {
         if self.logsRequests { Self.log(request, context.logger) }
-        let started = self.metrics.start(request.method)
         var context = context
         let response: Response
+        let route = self.matcher.match(request.method, request.uri.path, parameters: &context.coreContext.parameters)
+        let started = route.map { self.metrics.start(route: $0.index) } ?? self.metrics.start(request.method)
         do {
-            if let route = self.matcher.match(request.method, request.uri.path, parameters: &context.coreContext.parameters) {
+            if let route {
                 // What the router sets for a route it found (the parameters are set).
                 context.coreContext.endpointPath.value = route.template
                 response = try await self.handlers[route.index](request, context)

@@ -18,30 +18,73 @@ import NIOConcurrencyHelpers
 /// written at once, so the duration differs by the write alone; for an event stream it is the
 /// time to its first byte, not the stream's length.
 struct RequestMetrics: Sendable {
-    /// A request being answered: its method's active-requests meter and when it began.
+    /// A request being answered: its method's active-requests meter, when it began, and its
+    /// route's meters when the matcher found it.
     struct Started {
         fileprivate let active: Meter
         fileprivate let start: UInt64
+        fileprivate let route: RouteMeters?
     }
 
     private let meters = RequestMeters()
+    /// The meters of each route the matcher finds, by its index in the route table.
+    private let routes: [RouteMeters]
+
+    /// `routes`: the route table's methods and templates, in its order (``RouteMatcher``'s indices).
+    init(routes: [(method: HTTPRequest.Method, template: String)]) {
+        let meters = self.meters
+        self.routes = routes.map { RouteMeters(method: $0.method, template: $0.template, meters: meters) }
+    }
 
     /// Counts a request of `method` as active, from now.
     func start(_ method: HTTPRequest.Method) -> Started {
         let active = self.meters.active(method)
         active.increment()
-        return Started(active: active, start: DispatchTime.now().uptimeNanoseconds)
+        return Started(active: active, start: DispatchTime.now().uptimeNanoseconds, route: nil)
+    }
+
+    /// Counts a request of the route table's route `index` as active, from now: its meters are
+    /// the route's own, found without hashing its template or its method.
+    func start(route index: Int) -> Started {
+        let route = self.routes[index]
+        route.active.increment()
+        return Started(active: route.active, start: DispatchTime.now().uptimeNanoseconds, route: route)
     }
 
     /// Counts `started` answered with `status` on `route` (the router's template; nil when no
-    /// route matched the path).
+    /// route matched the path). A request started on its route is counted on that route.
     func finish(_ started: Started, route: String?, method: HTTPRequest.Method, status: HTTPResponse.Status) {
         started.active.decrement()
         let failed = status.code >= 400
-        let endpoint = self.meters.endpoint(route ?? (failed ? "NotFound" : "Unknown"), method, status)
+        let endpoint = started.route?.endpoint(status) ?? self.meters.endpoint(route ?? (failed ? "NotFound" : "Unknown"), method, status)
         endpoint.requests.increment()
         endpoint.duration.recordNanoseconds(DispatchTime.now().uptimeNanoseconds - started.start)
         if failed { endpoint.errors.increment() }
+    }
+}
+
+/// One route's meters: its method's active-requests meter, and its endpoints by status, each
+/// the one ``RequestMeters`` keeps for the route, method and status (the same meters as a request
+/// of the route that the router found), looked up here by the status's code alone.
+private final class RouteMeters: Sendable {
+    let active: Meter
+    private let method: HTTPRequest.Method
+    private let template: String
+    private let meters: RequestMeters
+    private let byStatus = NIOLockedValueBox<[(code: Int, endpoint: RequestMeters.Endpoint)]>([])
+
+    init(method: HTTPRequest.Method, template: String, meters: RequestMeters) {
+        (self.method, self.template, self.meters) = (method, template, meters)
+        self.active = meters.active(method)
+    }
+
+    func endpoint(_ status: HTTPResponse.Status) -> RequestMeters.Endpoint {
+        self.byStatus.withLockedValue { byStatus in
+            if let found = byStatus.first(where: { $0.code == status.code }) { return found.endpoint }
+            let endpoint = self.meters.endpoint(self.template, self.method, status)
+            byStatus.append((status.code, endpoint))
+            return endpoint
+        }
     }
 }
 

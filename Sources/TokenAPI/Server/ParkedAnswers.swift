@@ -117,8 +117,10 @@ private final class BodyCollector: ResponseBodyWriter, @unchecked Sendable {
     var parts: [HTTPResponsePart]
 
     init(head: HTTPResponse) {
-        self.parts = [.head(head)]
+        // Room for the head, one body buffer and the end, made once.
+        self.parts = []
         self.parts.reserveCapacity(3)
+        self.parts.append(.head(head))
     }
 
     func write(_ buffer: ByteBuffer) async throws {
