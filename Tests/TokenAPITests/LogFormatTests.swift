@@ -30,4 +30,10 @@ struct LogFormatTests {
         #expect(object["hb.request.id"] == "abc123")
         #expect(object["tokenpool.pool"] == "red")
     }
+
+    /// A copy (every request's logger, with its id) fits a logger's existential inline: three
+    /// words, no box allocated for it.
+    @Test func theHandlerFitsALoggersExistentialInline() {
+        #expect(MemoryLayout<LineLogHandler>.size <= 3 * MemoryLayout<Int>.size)
+    }
 }

@@ -3,23 +3,37 @@ import Logging
 
 /// One log line per event, as logfmt (`ts=… level=info msg="…" hb.request.id=…`) or JSON,
 /// chosen with `--log-format`. Request-scoped lines carry Hummingbird's `hb.request.id`.
+///
+/// What never changes is shared by every copy (``Output``): a handler is a reference, its level
+/// and its metadata, three words, so it fits a logger's existential inline. Every request's
+/// logger is a copy with its `hb.request.id`, made without allocating a box for the handler.
+/// (No metadata provider: nothing here sets one; the protocol's default keeps none.)
 struct LineLogHandler: LogHandler {
     enum Format: String, Sendable, CaseIterable {
         case logfmt
         case json
     }
 
-    let label: String
-    let format: Format
-    let write: @Sendable (String) -> Void
+    /// The label, the format and where lines go.
+    private final class Output: Sendable {
+        let label: String
+        let format: Format
+        let write: @Sendable (String) -> Void
+
+        init(label: String, format: Format, write: @escaping @Sendable (String) -> Void) {
+            (self.label, self.format, self.write) = (label, format, write)
+        }
+    }
+
+    private let output: Output
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
-    var metadataProvider: Logger.MetadataProvider?
+
+    var label: String { self.output.label }
+    var format: Format { self.output.format }
 
     init(label: String, format: Format, write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
-        self.label = label
-        self.format = format
-        self.write = write
+        self.output = Output(label: label, format: format, write: write)
     }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -29,7 +43,6 @@ struct LineLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         var fields = self.metadata
-        if let provided = self.metadataProvider?.get() { fields.merge(provided) { _, new in new } }
         if let extra = event.metadata { fields.merge(extra) { _, new in new } }
         let time = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
         var pairs: [(String, String)] = [("ts", time), ("level", event.level.rawValue), ("msg", event.message.description)]
@@ -37,9 +50,9 @@ struct LineLogHandler: LogHandler {
         pairs.append(("source", event.source))
         switch self.format {
         case .logfmt:
-            self.write(pairs.map { "\($0.0)=\(Self.logfmtValue($0.1))" }.joined(separator: " "))
+            self.output.write(pairs.map { "\($0.0)=\(Self.logfmtValue($0.1))" }.joined(separator: " "))
         case .json:
-            self.write("{" + pairs.map { "\(Self.jsonString($0.0)):\(Self.jsonString($0.1))" }.joined(separator: ",") + "}")
+            self.output.write("{" + pairs.map { "\(Self.jsonString($0.0)):\(Self.jsonString($0.1))" }.joined(separator: ",") + "}")
         }
     }
 
