@@ -24,8 +24,12 @@ export PYTHONPATH := $(CURDIR)/Tests/support:$(CURDIR)/topology
 # (Benchmarks/instructions.py). Debug builds, which every test runs, keep them, so a violation
 # still traps there; the compile-time checks stay on in both. They also optimise across
 # modules: NIO's and Hummingbird's generic code is specialised for ours (5 % of a cycle
-# request's instructions; a from-scratch build takes about a minute longer).
-RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization
+# request's instructions; a from-scratch build takes about a minute longer). And they link
+# Swift's runtime and libraries statically, as the Dockerfile's image always has: what is
+# measured is what ships, and every retain, release and task switch is a direct call, without
+# the shared libraries' PLT stubs and `__tls_get_addr` (2 % of a request's instructions,
+# docs/profile.md).
+RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization --static-swift-stdlib
 
 .PHONY: deps build run test security-test python-test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench bench-cpu bench-listeners bench-waiters bench-script-keys bench-churn clean
 
