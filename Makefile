@@ -28,8 +28,9 @@ export PYTHONPATH := $(CURDIR)/Tests/support:$(CURDIR)/topology
 # Swift's runtime and libraries statically, as the Dockerfile's image always has: what is
 # measured is what ships, and every retain, release and task switch is a direct call, without
 # the shared libraries' PLT stubs and `__tls_get_addr` (2 % of a request's instructions,
-# docs/profile.md).
-RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization --static-swift-stdlib
+# docs/profile.md). (Linux only: Swift has no static runtime on macOS.)
+STATIC_RUNTIME := $(if $(filter Linux,$(shell uname -s)),--static-swift-stdlib,)
+RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization $(STATIC_RUNTIME)
 
 .PHONY: deps build run test security-test python-test history sentinel-test redis-cluster-test soak cluster cluster-test contract dashboard-test bench bench-cpu bench-listeners bench-waiters bench-script-keys bench-churn clean
 
