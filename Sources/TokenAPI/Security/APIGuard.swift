@@ -131,7 +131,8 @@ extension APIRoute where Context: CallerRequestContext {
         return Self(self.method, self.path, self.access, hot: self.hot, documented: self.documented, pooled: self.pooled) { request, context in
             var context = context
             // An open service lets every request in as it is: no admission call to await.
-            let admission = security.keys.ring.isOpen ? APIGuard.Admission() : try await Self.admit(request, context, security: security, route: facts)
+            let admission =
+                security.keys.ring.isOpen ? APIGuard.Admission() : try await Self.admit(request, context, security: security, route: facts)
             context.caller = admission.key
             if let charge = admission.charge {
                 return try await Self.charged(handler, request, context, charge: charge, security: security, route: facts)
