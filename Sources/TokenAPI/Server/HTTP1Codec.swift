@@ -124,17 +124,14 @@ final class HTTP1Codec: ChannelDuplexHandler, RemovableChannelHandler {
         let code = response.status.code
         let status = HTTPResponseStatus(statusCode: code, reasonPhrase: response.status.reasonPhrase)
         var fields = response.headerFields
+        // Whatever the route set, the framing is this codec's (NIO's encoder drops it too).
+        if fields.contains(.transferEncoding) { fields[.transferEncoding] = nil }
         let framing: Framing
         if method == .CONNECT || !status.mayHaveResponseBody {
             if fields.contains(.contentLength) { fields[.contentLength] = nil }
-            if fields.contains(.transferEncoding) { fields[.transferEncoding] = nil }
             framing = .none
-        } else if fields.contains(.contentLength) {
-            if fields.contains(.transferEncoding) { fields[.transferEncoding] = nil }
-            framing = .length
         } else {
-            if fields.contains(.transferEncoding) { fields[.transferEncoding] = nil }
-            framing = .chunked
+            framing = fields.contains(.contentLength) ? .length : .chunked
         }
         let (digits, phrase) = (String(code), status.reasonPhrase)
         // The status line, each field's line and the blank line.
