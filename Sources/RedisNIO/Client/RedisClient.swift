@@ -44,11 +44,11 @@ package final class RedisClient: Service, Sendable {
     /// Sends one command and returns its reply.
     /// - Throws: ``RedisServerError`` for an error reply, ``RedisClientError`` when no reply came
     ///   before `deadline` (default: one command timeout from now).
-    package func send(_ arguments: [String], deadline: NIODeadline? = nil) async throws -> RESPValue {
+    package nonisolated(nonsending) func send(_ arguments: [String], deadline: NIODeadline? = nil) async throws -> RESPValue {
         try await self.topology.send(arguments, deadline: deadline ?? self.deadline())
     }
 
-    package func send(_ arguments: String...) async throws -> RESPValue {
+    package nonisolated(nonsending) func send(_ arguments: String...) async throws -> RESPValue {
         try await self.send(arguments)
     }
 
@@ -58,7 +58,7 @@ package final class RedisClient: Service, Sendable {
     /// With `changesState` and ``RedisConfiguration/waitReplicas`` N > 0, `WAIT N` follows the
     /// script on the same connection; fewer than N acknowledgements before the deadline is
     /// ``RedisClientError/notReplicated(_:of:)``.
-    package func evaluate(_ script: RedisScript, keys: [String], arguments: [String], changesState: Bool = false) async throws -> RESPValue {
+    package nonisolated(nonsending) func evaluate(_ script: RedisScript, keys: [String], arguments: [String], changesState: Bool = false) async throws -> RESPValue {
         try await self.topology.evaluate(script, keys: keys, arguments: arguments, changesState: changesState, deadline: self.deadline())
     }
 

@@ -13,11 +13,11 @@ extension RedisNode {
     /// script on the same connection; fewer than N acknowledgements before the deadline is
     /// ``RedisClientError/notReplicated(_:of:)``.
     /// - Parameter asking: prefix `ASKING` (Redis Cluster, after an `-ASK` redirection).
-    func evaluate(_ script: RedisScript, keys: [String], arguments: [String], changesState: Bool, deadline: NIODeadline) async throws -> RESPValue {
+    nonisolated(nonsending) func evaluate(_ script: RedisScript, keys: [String], arguments: [String], changesState: Bool, deadline: NIODeadline) async throws -> RESPValue {
         try await self.evaluate(script, keys: keys, arguments: arguments, changesState: changesState, deadline: deadline, asking: false)
     }
 
-    func evaluate(
+    nonisolated(nonsending) func evaluate(
         _ script: RedisScript, keys: [String], arguments: [String], changesState: Bool, deadline: NIODeadline, asking: Bool
     ) async throws -> RESPValue {
         // The common case first, by itself: its library loaded here, `FCALL`. Every other step is
@@ -36,7 +36,7 @@ extension RedisNode {
     /// The script where its library is not loaded yet, or Redis has no functions (`EVALSHA`,
     /// loading the script when Redis does not know it).
     @inline(never)
-    private func loadAndEvaluate(
+    private nonisolated(nonsending) func loadAndEvaluate(
         _ script: RedisScript, keys: [String], arguments: [String], changesState: Bool, deadline: NIODeadline, asking: Bool
     ) async throws -> RESPValue {
         if let function = script.function {
@@ -81,7 +81,7 @@ extension RedisNode {
     }
 
     /// `FCALL` of `function`, after loading its library when Redis does not have it.
-    private func call(
+    private nonisolated(nonsending) func call(
         _ function: RedisScript.Function, keys: [String], arguments: [String], changesState: Bool, deadline: NIODeadline, asking: Bool
     ) async throws -> RESPValue {
         let command = Self.scriptCommand("FCALL", function.name, keys: keys, arguments: arguments)
@@ -94,7 +94,7 @@ extension RedisNode {
 
     /// `command` again, after loading `function`'s library, which Redis lost (a restart without its data).
     @inline(never)
-    private func reloadAndCall(
+    private nonisolated(nonsending) func reloadAndCall(
         _ function: RedisScript.Function, _ command: [String], changesState: Bool, deadline: NIODeadline, asking: Bool
     ) async throws -> RESPValue {
         self.logger.info("Redis does not have the scripts' library; loading it", metadata: ["tokenpool.library": "\(function.library.name)"])
@@ -114,7 +114,7 @@ extension RedisNode {
         return command
     }
 
-    private func evaluate(_ command: [String], changesState: Bool, deadline: NIODeadline, asking: Bool) async throws -> RESPValue {
+    private nonisolated(nonsending) func evaluate(_ command: [String], changesState: Bool, deadline: NIODeadline, asking: Bool) async throws -> RESPValue {
         let wanted = changesState ? self.configuration.waitReplicas : 0
         if wanted == 0 && !asking {
             let reply = try await self.perform(command, deadline: deadline)
@@ -126,7 +126,7 @@ extension RedisNode {
 
     /// `command` after `ASKING`, or followed by `WAIT wanted`, in one write.
     @inline(never)
-    private func evaluate(_ command: [String], waitingFor wanted: Int, deadline: NIODeadline, asking: Bool) async throws -> RESPValue {
+    private nonisolated(nonsending) func evaluate(_ command: [String], waitingFor wanted: Int, deadline: NIODeadline, asking: Bool) async throws -> RESPValue {
         var commands = asking ? [["ASKING"], command] : [command]
         if wanted > 0 {
             // WAIT gives up a little before the deadline, so its answer arrives before the command times out.
@@ -143,7 +143,7 @@ extension RedisNode {
 
     /// `FUNCTION LOAD`: a library of the same name already there is the same text (the name
     /// is the text's hash), loaded meanwhile by another replica.
-    private func load(_ library: RedisLibrary, deadline: NIODeadline) async throws {
+    private nonisolated(nonsending) func load(_ library: RedisLibrary, deadline: NIODeadline) async throws {
         do {
             _ = try await self.send(["FUNCTION", "LOAD", library.source], deadline: deadline)
         } catch let error as RedisServerError where error.message == "ERR Library '\(library.name)' already exists" {
@@ -151,7 +151,7 @@ extension RedisNode {
         self.state.withLockedValue { $0.library = library.name }
     }
 
-    private func load(_ script: RedisScript, deadline: NIODeadline) async throws -> String {
+    private nonisolated(nonsending) func load(_ script: RedisScript, deadline: NIODeadline) async throws -> String {
         guard let hash = try await self.send(["SCRIPT", "LOAD", script.source], deadline: deadline).string else {
             throw RedisClientError.unexpectedReply("SCRIPT LOAD gave no hash")
         }

@@ -91,14 +91,14 @@ final class RedisNode: RedisTopology, Sendable {
     /// Sends one command and returns its reply.
     /// - Throws: ``RedisServerError`` for an error reply, ``RedisClientError`` when no reply came
     ///   before `deadline`.
-    func send(_ arguments: [String], deadline: NIODeadline) async throws -> RESPValue {
+    nonisolated(nonsending) func send(_ arguments: [String], deadline: NIODeadline) async throws -> RESPValue {
         let reply = try await self.perform(arguments, deadline: deadline)
         if case .error(let message) = reply { throw RedisServerError(message) }
         return reply
     }
 
     /// `ASKING` and then the command, on one connection (Redis Cluster, after `-ASK`).
-    func sendAsking(_ arguments: [String], deadline: NIODeadline) async throws -> RESPValue {
+    nonisolated(nonsending) func sendAsking(_ arguments: [String], deadline: NIODeadline) async throws -> RESPValue {
         let reply = try await self.perform([["ASKING"], arguments], deadline: deadline)[1]
         if case .error(let message) = reply { throw RedisServerError(message) }
         return reply
@@ -106,7 +106,7 @@ final class RedisNode: RedisTopology, Sendable {
 
     /// Sends one command and returns its reply, an error reply included. (The common case, kept
     /// apart from ``perform(_:deadline:)-([[String]],_)`` so it makes no arrays of commands and replies.)
-    func perform(_ command: [String], deadline: NIODeadline) async throws -> RESPValue {
+    nonisolated(nonsending) func perform(_ command: [String], deadline: NIODeadline) async throws -> RESPValue {
         let start = ContinuousClock.now
         let connection: RedisConnection
         let reply: RESPValue
@@ -124,7 +124,7 @@ final class RedisNode: RedisTopology, Sendable {
 
     /// Sends commands back to back on one connection and returns their replies, error replies
     /// included, in order.
-    func perform(_ commands: [[String]], deadline: NIODeadline) async throws -> [RESPValue] {
+    nonisolated(nonsending) func perform(_ commands: [[String]], deadline: NIODeadline) async throws -> [RESPValue] {
         let start = ContinuousClock.now
         let connection: RedisConnection
         let replies: [RESPValue]
@@ -165,7 +165,7 @@ final class RedisNode: RedisTopology, Sendable {
     }
 
     /// An open connection now, or the first one that opens before `deadline`.
-    private func connection(before deadline: NIODeadline) async throws -> RedisConnection {
+    private nonisolated(nonsending) func connection(before deadline: NIODeadline) async throws -> RedisConnection {
         // The common case, with no continuation: a suspension costs a trip through the executor.
         let loop = MultiThreadedEventLoopGroup.currentEventLoop
         let (open, id) = self.state.withLockedValue { state -> (RedisConnection?, UInt64) in

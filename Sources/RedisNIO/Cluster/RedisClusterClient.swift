@@ -49,13 +49,13 @@ final class RedisClusterClient: RedisTopology, Sendable {
 
     /// To the master of the command's key: our commands name it first (`SADD key ...`); a
     /// command with none goes to any master.
-    func send(_ arguments: [String], deadline: NIODeadline) async throws -> RESPValue {
+    nonisolated(nonsending) func send(_ arguments: [String], deadline: NIODeadline) async throws -> RESPValue {
         try await self.routed(key: arguments.count > 1 ? arguments[1] : nil, deadline: deadline) { node, asking in
             asking ? try await node.sendAsking(arguments, deadline: deadline) : try await node.send(arguments, deadline: deadline)
         }
     }
 
-    func evaluate(_ script: RedisScript, keys: [String], arguments: [String], changesState: Bool, deadline: NIODeadline) async throws -> RESPValue {
+    nonisolated(nonsending) func evaluate(_ script: RedisScript, keys: [String], arguments: [String], changesState: Bool, deadline: NIODeadline) async throws -> RESPValue {
         try await self.routed(key: keys.first, deadline: deadline) { node, asking in
             try await node.evaluate(script, keys: keys, arguments: arguments, changesState: changesState, deadline: deadline, asking: asking)
         }

@@ -62,7 +62,7 @@ package final class RedisConnection: Sendable {
 
     /// Sends one command; its reply, `-ERR` replies included, completes the result.
     /// - Throws: ``RedisClientError/timeout`` when no reply came before `deadline`.
-    func send(_ arguments: [String], deadline: NIODeadline) async throws -> RESPValue {
+    nonisolated(nonsending) func send(_ arguments: [String], deadline: NIODeadline) async throws -> RESPValue {
         let command = RESPEncoder.command(arguments, allocator: self.channel.allocator)
         let channel = self.channel
         // Unsafe, not checked: the handler's state machine completes every command exactly once
@@ -78,7 +78,7 @@ package final class RedisConnection: Sendable {
 
     /// Sends commands back to back, so they leave together and run in order with nothing
     /// between them on this connection; returns their replies in order.
-    func sendPipelined(_ commands: [[String]], deadline: NIODeadline) async throws -> [RESPValue] {
+    nonisolated(nonsending) func sendPipelined(_ commands: [[String]], deadline: NIODeadline) async throws -> [RESPValue] {
         let promises = commands.map { _ in self.channel.eventLoop.makePromise(of: RESPValue.self) }
         let requests = zip(commands, promises).map { command, promise in
             RedisRequest(arguments: command, promise: promise, deadline: deadline, allocator: self.channel.allocator)

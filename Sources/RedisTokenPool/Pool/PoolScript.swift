@@ -146,7 +146,7 @@ extension RedisClient {
     /// it in the same call (`SCRIPT_rated`) on one Redis or Sentinel; over the rate, nothing runs
     /// and the call throws ``TokenPoolError/rateLimited(_:)``. On Redis Cluster (the rate's key is
     /// in another slot) or without functions, the rate is counted by its own call first.
-    func run<Call: PoolScriptCall>(_ call: Call, in pool: PoolName, keys: PoolKeys) async throws -> Call.Reply {
+    nonisolated(nonsending) func run<Call: PoolScriptCall>(_ call: Call, in pool: PoolName, keys: PoolKeys) async throws -> Call.Reply {
         // On Redis Cluster the pool's `absent` key too: no call runs while the slot migrates.
         var scriptKeys = self.configuration.cluster == nil ? keys.callKeys : keys.clusterKeys
         if let record = call.idempotencyRecord { scriptKeys.append(record) }
@@ -169,7 +169,7 @@ extension RedisClient {
     /// is still to run. Never inlined: its locals would widen `run`'s async frame, which every
     /// request's task keeps in its slabs (docs/scaling.md).
     @inline(never)
-    private func runCharged<Call: PoolScriptCall>(_ call: Call, in pool: PoolName, keys scriptKeys: [String], charge: RateCharge) async throws -> Call.Reply? {
+    private nonisolated(nonsending) func runCharged<Call: PoolScriptCall>(_ call: Call, in pool: PoolName, keys scriptKeys: [String], charge: RateCharge) async throws -> Call.Reply? {
         if self.configuration.cluster == nil {
             do {
                 let reply = try await self.evaluate(

@@ -137,7 +137,7 @@ public final class TokenPool: Sendable {
     /// holds at most one live assignment. `holder` (checked by the caller) is kept with the lease.
     /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when none is free,
     ///   ``TokenPoolError/holderLimit(_:holds:asked:max:)`` when `holder` holds the pool's `maxPerHolder`.
-    public func assign(in pool: PoolName = .default, idempotencyKey: String? = nil, holder: String? = nil) async throws -> TokenRecord {
+    public nonisolated(nonsending) func assign(in pool: PoolName = .default, idempotencyKey: String? = nil, holder: String? = nil) async throws -> TokenRecord {
         switch try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, holder: holder, waiter: nil) {
         case .assigned(let record): return record
         case .empty: throw TokenPoolError.noFreeToken(pool)
@@ -149,7 +149,7 @@ public final class TokenPool: Sendable {
     /// lease, all or none. An `idempotencyKey`'s retry gets those of them that still stand.
     /// - Throws: ``TokenPoolError/noFreeToken(_:)`` when fewer than `count` are free (nothing
     ///   taken), ``TokenPoolError/holderLimit(_:holds:asked:max:)``.
-    public func assign(count: Int, in pool: PoolName = .default, idempotencyKey: String? = nil, holder: String? = nil) async throws -> [TokenRecord] {
+    public nonisolated(nonsending) func assign(count: Int, in pool: PoolName = .default, idempotencyKey: String? = nil, holder: String? = nil) async throws -> [TokenRecord] {
         precondition((1...Self.maxAssignCount).contains(count), "count out of range")
         switch try await self.runAssign(in: pool, idempotencyKey: idempotencyKey, holder: holder, count: count, waiter: nil) {
         case .assigned(let record): return [record]
@@ -168,7 +168,7 @@ public final class TokenPool: Sendable {
     }
 
     /// Runs assign.lua until it assigns, finds too few free, or queues `waiter`; never answers `.retry`.
-    func runAssign(
+    nonisolated(nonsending) func runAssign(
         in pool: PoolName, idempotencyKey: String?, holder: String?, count: Int = 1, priority: Int = 0,
         waiter: (id: String, wait: Duration)?
     ) async throws -> AssignOutcome {
@@ -215,7 +215,7 @@ public final class TokenPool: Sendable {
     ///   - lease: when given, must be the current lease, else ``TokenPoolError/leaseConflict(_:lease:)``.
     ///   - cooldown: the token rests this long before it is free again (`nil`: the pool's cooldown, if any).
     ///   - outcome: how the assignment went: a failure counts toward the pool's `maxFailures`.
-    public func unblock(
+    public nonisolated(nonsending) func unblock(
         _ token: Token, lease: Int64? = nil, cooldown: Duration? = nil, outcome: Outcome = .success, in pool: PoolName = .default
     ) async throws -> TokenRecord {
         let record = try await self.tokenOperation(UnblockCall(token: token, lease: lease, cooldown: cooldown, outcome: outcome), token, lease, pool)
@@ -242,7 +242,7 @@ public final class TokenPool: Sendable {
     }
 
     /// Extends the token's life by the keep-alive TTL and, if assigned, its lease by the lease TTL.
-    public func keepAlive(_ token: Token, lease: Int64? = nil, in pool: PoolName = .default) async throws -> TokenRecord {
+    public nonisolated(nonsending) func keepAlive(_ token: Token, lease: Int64? = nil, in pool: PoolName = .default) async throws -> TokenRecord {
         let call = KeepAliveCall(token: token, lease: lease, leaseTTL: self.leaseMillis, keepAliveTTL: self.keepAliveMillis)
         let record = try await self.tokenOperation(call, token, lease, pool)
         self.metrics.keepAlives.increment()
@@ -368,12 +368,12 @@ public final class TokenPool: Sendable {
         self.keyring.keys(of: pool)
     }
 
-    private func run<Call: PoolScriptCall>(_ call: Call, _ pool: PoolName) async throws -> Call.Reply {
+    private nonisolated(nonsending) func run<Call: PoolScriptCall>(_ call: Call, _ pool: PoolName) async throws -> Call.Reply {
         try await self.client.run(call, in: pool, keys: self.keys(of: pool))
     }
 
     /// Runs a script on one token and maps its `not_found` and `conflict` replies to errors.
-    private func tokenOperation<Call: PoolScriptCall>(
+    private nonisolated(nonsending) func tokenOperation<Call: PoolScriptCall>(
         _ call: Call, _ token: Token, _ lease: Int64?, _ pool: PoolName
     ) async throws -> TokenRecord where Call.Reply == TokenReply {
         switch try await self.run(call, pool) {

@@ -49,7 +49,7 @@ struct APIResponder<Context: ChannelRequestContext>: HTTPResponder {
         self.logsRequests = logsRequests
     }
 
-    func respond(to request: Request, context: Context) async throws -> Response {
+    nonisolated(nonsending) func respond(to request: Request, context: Context) async throws -> Response {
         if self.logsRequests { Self.log(request, context.logger) }
         var context = context
         let response: Response

@@ -58,7 +58,7 @@ struct APIRoutes<Context: CallerRequestContext>: Sendable {
     /// for any pool at `/pools/{pool}PATH`.
     private static func pool<Output: ResponseGenerator>(
         _ method: HTTPRequest.Method, _ path: String, _ access: Access, hot: Bool = false,
-        _ handler: @escaping @Sendable (Request, Context, PoolName) async throws -> Output
+        _ handler: nonisolated(nonsending) @escaping @Sendable (Request, Context, PoolName) async throws -> Output
     ) -> [APIRoute<Context>] {
         [
             APIRoute(method, path, access, hot: hot, pooled: true) { request, context in
@@ -94,7 +94,9 @@ enum Access: String, Sendable {
 /// One route of the API, as the route table (``APIRoutes``) declares it: everything the router,
 /// the fast path, the metrics' route label, 405 `Allow` and the OpenAPI check read about it.
 struct APIRoute<Context: RequestContext>: Sendable {
-    typealias Handler = @Sendable (Request, Context) async throws -> Response
+    /// Runs on its caller's executor, as the pool's and the Redis client's calls under it do
+    /// (``RedisTopology``): no executor switch at each call of a request's path.
+    typealias Handler = nonisolated(nonsending) @Sendable (Request, Context) async throws -> Response
 
     let method: HTTPRequest.Method
     /// The template as OpenAPI and the metrics name it: `/pools/{pool}/tokens/{token}/unblock`.
@@ -112,7 +114,7 @@ struct APIRoute<Context: RequestContext>: Sendable {
 
     init<Output: ResponseGenerator>(
         _ method: HTTPRequest.Method, _ path: String, _ access: Access, hot: Bool = false, documented: Bool = true, pooled: Bool? = nil,
-        _ handler: @escaping @Sendable (Request, Context) async throws -> Output
+        _ handler: nonisolated(nonsending) @escaping @Sendable (Request, Context) async throws -> Output
     ) {
         self.init(method, path, access, hot: hot, documented: documented, pooled: pooled) { request, context in
             try await handler(request, context).response(from: request, context: context)

@@ -43,7 +43,7 @@ struct TokenController<Context: CallerRequestContext>: Sendable {
 
     // MARK: Client
 
-    func assign(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+    nonisolated(nonsending) func assign(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
         let (key, wait) = try (Self.idempotencyKey(request), self.wait(request))
         // The plain assign (the hot case) has neither: no work to look for them.
         let (count, priority) = request.uri.queryParameters.isEmpty ? (nil, 0) : try (Self.count(request), Self.priority(request))
@@ -60,7 +60,7 @@ struct TokenController<Context: CallerRequestContext>: Sendable {
 
     /// An assign of one token now, or 404.
     @inline(never)
-    private func assign(_ request: Request, _ pool: PoolName, idempotencyKey key: String?) async throws -> JSONResponse {
+    private nonisolated(nonsending) func assign(_ request: Request, _ pool: PoolName, idempotencyKey key: String?) async throws -> JSONResponse {
         let holder = try RequestBodies.holder(await RequestBodies.json(request, maxSize: self.maxBodySize))
         return try await self.pool.assign(in: pool, idempotencyKey: key, holder: holder).json()
     }
@@ -118,7 +118,7 @@ struct TokenController<Context: CallerRequestContext>: Sendable {
         return try await self.pool.waiters(of: pool, limit: limit, after: cursor).json()
     }
 
-    func unblock(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+    nonisolated(nonsending) func unblock(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
         let (token, lease) = try (Self.token(context), Self.lease(request))
         let query = request.uri.queryParameters
         // The plain unblock (the hot case) has neither: no work to look for them.
@@ -137,7 +137,7 @@ struct TokenController<Context: CallerRequestContext>: Sendable {
         try await self.pool.enable(Self.token(context), in: pool, by: context.caller?.name).json()
     }
 
-    func keepAlive(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
+    nonisolated(nonsending) func keepAlive(_ request: Request, _ context: Context, _ pool: PoolName) async throws -> JSONResponse {
         let (token, lease) = try (Self.token(context), Self.lease(request))
         return try await self.pool.keepAlive(token, lease: lease, in: pool).json()
     }

@@ -148,7 +148,7 @@ extension APIRoute where Context: CallerRequestContext {
 
     /// What the request is let in with; a refusal is recorded and thrown as its problem.
     @inline(never)
-    private static func admit(_ request: Request, _ context: Context, security: APIGuard, route facts: APIGuard.RouteFacts) async throws -> APIGuard.Admission {
+    private static nonisolated(nonsending) func admit(_ request: Request, _ context: Context, security: APIGuard, route facts: APIGuard.RouteFacts) async throws -> APIGuard.Admission {
         do {
             return try await security.admission(request, parameters: context.parameters, route: facts)
         } catch let refusal as APIGuard.Refusal {
@@ -162,7 +162,7 @@ extension APIRoute where Context: CallerRequestContext {
 
     /// A hot route's call, its script counting the key's rate in the same Redis call.
     @inline(never)
-    private static func charged(
+    private static nonisolated(nonsending) func charged(
         _ handler: Handler, _ request: Request, _ context: Context, charge: RateCharge, security: APIGuard, route facts: APIGuard.RouteFacts
     ) async throws -> Response {
         do {
@@ -185,7 +185,7 @@ extension APIRoute where Context: CallerRequestContext {
 
     /// An audited route's call, recorded with its answer's status.
     @inline(never)
-    private static func audited(
+    private static nonisolated(nonsending) func audited(
         _ handler: Handler, _ request: Request, _ context: Context, security: APIGuard, route facts: APIGuard.RouteFacts
     ) async throws -> Response {
         let name = context.caller?.name
