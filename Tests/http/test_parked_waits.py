@@ -135,14 +135,15 @@ def main() -> None:
         checks.check(chunked[0] == 201 and made == 3, f"a chunked body in two writes: {chunked[0]}, {made} tokens")
         connection.close()
 
-        # A request the decoder cannot read: 400, and the connection closes.
+        # A request the decoder cannot read: Hummingbird's 400 (encoded by the parking handler,
+        # which its write passes through), and the connection closes.
         broken = Connection(server.port)
         broken.send(b"GET /healthz HTTP/1.1\r\nHost t\r\nNo colon here\r\n\r\n")
         try:
             refused = broken.response()[0]
         except EOFError:
             refused = None
-        checks.check(refused in (400, None) and broken.closed(), f"a head the decoder cannot read: {refused}, then the connection closes")
+        checks.check(refused == 400 and broken.closed(), f"a head the decoder cannot read: {refused}, then the connection closes")
         broken.close()
         connection = Connection(server.port)
 

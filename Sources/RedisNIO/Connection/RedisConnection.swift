@@ -104,7 +104,9 @@ package final class RedisConnection: Sendable {
             request.reply.fail(RedisClientError.connectionClosed)
             return
         }
-        channel.write(request, promise: nil)
+        // Wrapped here, where its type is known: `Channel.write` wraps its generic argument with
+        // four dynamic casts (is it a ByteBuffer, a FileRegion, ...) on every command.
+        channel.pipeline.syncOperations.write(NIOAny(request), promise: nil)
     }
 
     /// Returns when the connection has closed, for whatever reason. Cancelling closes it.

@@ -57,8 +57,8 @@ struct DetachedConnections<Base: ServerChildChannel>: ServerChildChannel {
 
     /// Hummingbird's HTTP/1 handlers on a connection that ``ParkingHandler`` answers give way to
     /// fewer of ours: NIO's decoder (made without the encoder it would tell each request's
-    /// method to), ``HTTP1Codec`` for swift-nio-extras' codec and NIO's encoder, and the parking
-    /// handler, which keeps the idle timeout and the shutdown's close that
+    /// method to) and the parking handler, whose ``HTTP1Codec`` stands in for swift-nio-extras' codec
+    /// and NIO's encoder, and which keeps the idle timeout and the shutdown's close that
     /// `HTTPConnectionStateHandler` kept. Every part of every request and answer went through
     /// each of those handlers (docs/profile.md). The connection's task keeps its async channel
     /// behind them, and hears nothing until the connection ends.
@@ -72,7 +72,7 @@ struct DetachedConnections<Base: ServerChildChannel>: ServerChildChannel {
         ]
         for handler in replaced { pipeline.removeHandler(handler, promise: nil) }
         let decoder = HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: parking.decoderLimits)
-        try pipeline.addHandlers([ByteToMessageHandler(decoder), HTTP1Codec(), ParkingHandler(parking)], position: .first)
+        try pipeline.addHandlers([ByteToMessageHandler(decoder), ParkingHandler(parking)], position: .first)
     }
 
     func handle(value: Value, logger: Logger) async {

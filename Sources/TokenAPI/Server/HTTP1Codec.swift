@@ -5,8 +5,10 @@ import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
 /// A request's parts from NIO's HTTP/1 decoder as HTTP types, and an answer's parts as bytes, on
-/// a connection that ``ParkingHandler`` answers. It stands in for two handlers, with the same
-/// requests and the same bytes on the wire, less their costs:
+/// a connection that ``ParkingHandler`` answers: the handler's own codec, called by it, not a
+/// handler of the pipeline (each hop between handlers boxed a part into `NIOAny` and cast it
+/// back, six times a request). It stands in for two handlers, with the same requests and the
+/// same bytes on the wire, less their costs:
 /// - swift-nio-extras' `HTTP1ToHTTPServerCodec`, which hands every request target to
 ///   `URLComponents(string:)` to find an absolute-form URL's path, and keeps the target as it is
 ///   whenever it has no scheme, as every target that starts with `/` (origin form, what clients
@@ -23,12 +25,7 @@ import NIOHTTPTypesHTTP1
 /// NIO's decoder, made by `configureHTTPServerPipeline`, tells each request's method to that
 /// pipeline's encoder; this codec keeps them itself (``methods``), so the decoder here is one made
 /// without an encoder (``DetachedConnections``).
-final class HTTP1Codec: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = IOData
-
+struct HTTP1Codec {
     /// The methods of the requests read and not yet answered, oldest first (one, unless the
     /// client pipelines).
     private var methods: [HTTPMethod] = []
@@ -54,63 +51,61 @@ final class HTTP1Codec: ChannelDuplexHandler, RemovableChannelHandler {
         )
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch self.unwrapInboundIn(data) {
+    /// A part the decoder read, as HTTP types; a head's method is kept for its answer.
+    mutating func decode(_ part: HTTPServerRequestPart) throws -> HTTPRequestPart {
+        switch part {
         case .head(let head):
             self.methods.append(head.method)
-            do {
-                context.fireChannelRead(self.wrapInboundOut(.head(try Self.request(head))))
-            } catch {
-                context.fireErrorCaught(error)
-            }
+            return .head(try Self.request(head))
         case .body(let body):
-            context.fireChannelRead(self.wrapInboundOut(.body(body)))
+            return .body(body)
         case .end(let trailers):
-            context.fireChannelRead(self.wrapInboundOut(.end(trailers.map { HTTPFields($0, splitCookie: false) })))
+            return .end(trailers.map { HTTPFields($0, splitCookie: false) })
         }
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch self.unwrapOutboundIn(data) {
+    /// A part of an answer as its bytes on the wire (an empty buffer for a part that writes
+    /// nothing, so that its write's promise keeps its place among the others).
+    /// - Throws: `NIOHTTPResponseEncoderError.responseBodyNotAllowed` for a body where the
+    ///   answer has none.
+    mutating func encode(_ part: HTTPResponsePart, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+        switch part {
         case .head(let response):
             // A 1xx other than 101 comes before the answer, which the request still waits for.
             let informational = (100..<200).contains(response.status.code) && response.status.code != 101
             let method = informational || self.methods.isEmpty ? nil : self.methods.removeFirst()
-            let (head, framing) = Self.head(response, method: method, allocator: context.channel.allocator)
+            let (head, framing) = Self.head(response, method: method, allocator: allocator)
             self.framing = framing
-            context.write(self.wrapOutboundOut(.byteBuffer(head)), promise: promise)
+            return head
         case .body(let body):
             switch self.framing {
             case .none:
-                promise?.fail(NIOHTTPResponseEncoderError.responseBodyNotAllowed)
+                throw NIOHTTPResponseEncoderError.responseBodyNotAllowed
             case .length:
-                context.write(self.wrapOutboundOut(.byteBuffer(body)), promise: promise)
+                return body
             case .chunked:
                 // An empty chunk would end the body.
-                guard body.readableBytes > 0 else { return context.write(self.wrapOutboundOut(.byteBuffer(body)), promise: promise) }
-                var size = context.channel.allocator.buffer(capacity: 18)
-                size.writeString(String(body.readableBytes, radix: 16))
-                size.writeStaticString("\r\n")
-                context.write(self.wrapOutboundOut(.byteBuffer(size)), promise: nil)
-                context.write(self.wrapOutboundOut(.byteBuffer(body)), promise: nil)
-                context.write(self.wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "\r\n"))), promise: promise)
+                guard body.readableBytes > 0 else { return body }
+                let size = String(body.readableBytes, radix: 16)
+                var chunk = allocator.buffer(capacity: size.utf8.count + body.readableBytes + 4)
+                chunk.writeString(size)
+                chunk.writeStaticString("\r\n")
+                chunk.writeImmutableBuffer(body)
+                chunk.writeStaticString("\r\n")
+                return chunk
             }
         case .end(let trailers):
             let framing = self.framing
             self.framing = .none
-            guard framing == .chunked else {
-                // Nothing to write; an empty write keeps the promise in order with the others.
-                if let promise { context.write(self.wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: promise) }
-                return
-            }
-            var last = context.channel.allocator.buffer(capacity: 5)
+            guard framing == .chunked else { return ByteBuffer() }
+            var last = allocator.buffer(capacity: 5)
             last.writeStaticString("0\r\n")
             if let trailers {
                 Self.writeFields(trailers, into: &last)
             } else {
                 last.writeStaticString("\r\n")
             }
-            context.write(self.wrapOutboundOut(.byteBuffer(last)), promise: promise)
+            return last
         }
     }
 

@@ -34,9 +34,12 @@ import RedisTokenPool
 /// once for an idle connection and after the answer being written for a busy one. Pipelined
 /// requests are answered in order: what a client sends while its request is answered is held
 /// (up to ``heldLimit`` bytes, or the connection is closed) and read once the answer ends.
-final class ParkingHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias OutboundOut = HTTPResponsePart
+final class ParkingHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    /// What reaches it from behind: Hummingbird's connection task answers a request the decoder
+    /// could not read with a 400 (its own writes go straight ahead, as bytes).
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = IOData
 
     /// What every connection's handler shares (one instance: a reference a connection).
     final class Configuration: Sendable {
@@ -78,6 +81,8 @@ final class ParkingHandler: ChannelInboundHandler {
     }
 
     private let configuration: Configuration
+    /// What the requests read are as HTTP types, and the answers as bytes.
+    private var codec = HTTP1Codec()
     private var state = State.idle
     private var head: HTTPRequest?
     private var body: ByteBuffer?
@@ -113,7 +118,25 @@ final class ParkingHandler: ChannelInboundHandler {
     var heldLimit: Int { self.configuration.maxBodySize + 65_536 }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = self.unwrapInboundIn(data)
+        let part: HTTPRequestPart
+        do {
+            part = try self.codec.decode(self.unwrapInboundIn(data))
+        } catch {
+            return context.fireErrorCaught(error)
+        }
+        self.read(part, context: context)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        do {
+            let bytes = try self.codec.encode(self.unwrapOutboundIn(data), allocator: context.channel.allocator)
+            context.write(self.wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
+        } catch {
+            promise?.fail(error)
+        }
+    }
+
+    private func read(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         self.lastActive = .now()
         switch self.state {
         case .idle:
@@ -275,7 +298,14 @@ final class ParkingHandler: ChannelInboundHandler {
             return
         }
         for (index, part) in parts.enumerated() {
-            context.write(self.wrapOutboundOut(part), promise: index == parts.count - 1 ? promise : nil)
+            let partPromise = index == parts.count - 1 ? promise : nil
+            do {
+                let bytes = try self.codec.encode(part, allocator: context.channel.allocator)
+                // A part that writes nothing is written only to keep its promise in order.
+                if bytes.readableBytes > 0 || partPromise != nil { context.write(self.wrapOutboundOut(.byteBuffer(bytes)), promise: partPromise) }
+            } catch {
+                partPromise?.fail(error)
+            }
         }
         if flush { context.flush() }
         guard ends else { return }
@@ -291,7 +321,7 @@ final class ParkingHandler: ChannelInboundHandler {
                 self.heldBytes = self.held.reduce(0) { if case .body(let chunk) = $1 { $0 + chunk.readableBytes } else { $0 } }
                 break
             }
-            self.channelRead(context: context, data: NIOAny(part))
+            self.read(part, context: context)
         }
     }
 }
