@@ -150,11 +150,12 @@ struct RouteMatcher: Sendable {
     /// The most parameters a template has (the walk keeps their ranges on the stack).
     static let maximumParameters = 4
 
-    /// The routes of each method, most literal segments first (as the router prefers
+    /// The routes of each method by their number of segments (a path is only walked against
+    /// templates of as many), most literal segments first (as the router prefers
     /// `/tokens/assign` to `/tokens/{token}`), the hot ones (assign, unblock, keep-alive) first
-    /// among equals: one method comparison a request, and few segment comparisons for the
-    /// requests that are most of a busy pool's traffic.
-    private let byMethod: [(method: HTTPRequest.Method, routes: [Route])]
+    /// among equals: one method comparison and one count of slashes a request, and few segment
+    /// comparisons for the requests that are most of a busy pool's traffic.
+    private let byMethod: [(method: HTTPRequest.Method, bySegments: [[Route]])]
 
     /// `routes` in order: a match answers its index in this list.
     init(_ routes: [(method: HTTPRequest.Method, template: String, hot: Bool)]) {
@@ -183,20 +184,27 @@ struct RouteMatcher: Sendable {
             }
         }
         self.byMethod = byMethod.map { method, routes in
-            (method, routes.sorted { ($0.literalCount, $0.hot ? 1 : 0, -$0.index) > ($1.literalCount, $1.hot ? 1 : 0, -$1.index) })
+            let sorted = routes.sorted { ($0.literalCount, $0.hot ? 1 : 0, -$0.index) > ($1.literalCount, $1.hot ? 1 : 0, -$1.index) }
+            let most = sorted.map(\.segments.count).max() ?? 0
+            return (method, (0...most).map { count in sorted.filter { $0.segments.count == count } })
         }
     }
 
     /// Every route compiled, in no particular order.
-    var routes: [Route] { self.byMethod.flatMap(\.routes) }
+    var routes: [Route] { self.byMethod.flatMap { $0.bySegments.joined() } }
 
     /// The route whose template `path` spells canonically, with its parameters in `parameters`;
     /// nil for any other.
     func match(_ method: HTTPRequest.Method, _ path: String, parameters: inout Parameters) -> Route? {
-        guard let routes = self.byMethod.first(where: { $0.method == method })?.routes else { return nil }
+        guard let bySegments = self.byMethod.first(where: { $0.method == method })?.bySegments else { return nil }
         var path = path
         return path.withUTF8 { bytes in
-            withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: Self.maximumParameters) { ranges in
+            // Each segment starts with a slash.
+            var segments = 0
+            for byte in bytes where byte == UInt8(ascii: "/") { segments += 1 }
+            guard segments < bySegments.count else { return nil }
+            let routes = bySegments[segments]
+            return withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: Self.maximumParameters) { ranges in
                 guard let route = routes.first(where: { $0.walk(bytes, ranges) }) else { return nil }
                 var captured = Parameters()
                 for (name, range) in zip(route.names, ranges) {
