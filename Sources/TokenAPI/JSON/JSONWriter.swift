@@ -1,8 +1,9 @@
 import NIOCore
 
 /// Writes JSON straight into a `ByteBuffer`: the hot paths answer without Foundation's encoder.
-/// A key, or a string needing no escape, goes in with its quotes and separators in one write:
-/// each `ByteBuffer` write checks capacity and indices, and a token's answer was some fifty of them.
+/// A member (its key, and a value that is a number, a timestamp, `null` or a string needing no
+/// escape) goes in with its quotes and separators in one write: each `ByteBuffer` write checks
+/// capacity and indices, and a token's answer was some fifty of them.
 struct JSONWriter {
     private(set) var buffer: ByteBuffer
     private var needsComma = false
@@ -67,32 +68,76 @@ struct JSONWriter {
     }
 
     mutating func field(_ key: StaticString, _ value: String?) {
+        guard let value else { return self.null(key) }
+        // Most strings (tokens, pools, holders) need no escape: the member in one write.
+        var text = value
+        let written = text.withUTF8 { bytes in
+            guard !Self.needsEscape(bytes) else { return false }
+            self.member(key, valueBytes: bytes.count + 2) { out in
+                out[0] = UInt8(ascii: "\"")
+                UnsafeMutableRawBufferPointer(rebasing: out[1...]).copyMemory(from: UnsafeRawBufferPointer(bytes))
+                out[bytes.count + 1] = UInt8(ascii: "\"")
+            }
+            return true
+        }
+        guard !written else { return }
         self.key(key)
-        if let value { self.string(value) } else { self.buffer.writeStaticString("null") }
+        self.string(value)
         self.needsComma = true
     }
 
     mutating func field(_ key: StaticString, _ value: Int64?) {
-        self.key(key)
-        if let value { self.decimal(value) } else { self.buffer.writeStaticString("null") }
-        self.needsComma = true
+        guard let value else { return self.null(key) }
+        let sign = value < 0 ? 1 : 0
+        let digits = Self.digits(value.magnitude)
+        self.member(key, valueBytes: sign + digits) { out in
+            if sign == 1 { out[0] = UInt8(ascii: "-") }
+            Self.putDecimal(value.magnitude, digits: digits, into: UnsafeMutableRawBufferPointer(rebasing: out[sign...]))
+        }
     }
 
     /// Milliseconds since the epoch as an RFC 3339 string, or `null`.
     mutating func field(_ key: StaticString, timestampFromMilliseconds millis: Int64?) {
-        self.key(key)
-        self.needsComma = true
-        guard let millis else {
-            self.buffer.writeStaticString("null")
-            return
-        }
-        let written = self.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: RFC3339.length + 2) { out in
-            guard RFC3339.write(millis, to: UnsafeMutableRawBufferPointer(rebasing: out[1...])) else { return 0 }
+        guard let millis else { return self.null(key) }
+        var inRange = true
+        self.member(key, valueBytes: RFC3339.length + 2) { out in
+            inRange = RFC3339.write(millis, to: UnsafeMutableRawBufferPointer(rebasing: out[1...]))
             out[0] = UInt8(ascii: "\"")
             out[RFC3339.length + 1] = UInt8(ascii: "\"")
-            return RFC3339.length + 2
         }
-        if written == 0 { self.string(RFC3339.string(fromMilliseconds: millis)) }
+        guard !inRange else { return }
+        // A year outside 0 to 9999 (never a deadline this server sets): written again, as text.
+        self.buffer.moveWriterIndex(to: self.buffer.writerIndex - (RFC3339.length + 2))
+        self.string(RFC3339.string(fromMilliseconds: millis))
+    }
+
+    /// `key: null`, in one write.
+    private mutating func null(_ key: StaticString) {
+        self.member(key, valueBytes: 4) { out in
+            UnsafeMutableRawBufferPointer(rebasing: out[..<4]).copyMemory(from: UnsafeRawBufferPointer(start: Self.nullText.utf8Start, count: 4))
+        }
+    }
+
+    private static let nullText: StaticString = "null"
+
+    /// A member of this server's own key (letters only, nothing to escape) and a value of
+    /// `count` bytes that `value` puts at the start of the space it is given: one write, so one
+    /// capacity and index check (a token's answer was some fifty writes, then twenty-five).
+    private mutating func member(_ key: StaticString, valueBytes count: Int, _ value: (UnsafeMutableRawBufferPointer) -> Void) {
+        let comma = self.needsComma ? 1 : 0
+        let keyCount = key.utf8CodeUnitCount
+        let size = comma + keyCount + 3 + count
+        self.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            if comma == 1 { out[0] = UInt8(ascii: ",") }
+            out[comma] = UInt8(ascii: "\"")
+            UnsafeMutableRawBufferPointer(rebasing: out[(comma + 1)...]).copyMemory(
+                from: UnsafeRawBufferPointer(start: key.utf8Start, count: keyCount))
+            out[comma + 1 + keyCount] = UInt8(ascii: "\"")
+            out[comma + 2 + keyCount] = UInt8(ascii: ":")
+            value(UnsafeMutableRawBufferPointer(rebasing: out[(comma + keyCount + 3)...]))
+            return size
+        }
+        self.needsComma = true
     }
 
     /// Milliseconds written as a decimal number of seconds: `1500` -> `1.5`, `nil` -> `null`.
@@ -137,42 +182,36 @@ struct JSONWriter {
 
     /// A key of this server's own (letters only, nothing to escape), written as it is.
     private mutating func key(_ key: StaticString) {
-        let comma = self.needsComma ? 1 : 0
-        let count = key.utf8CodeUnitCount
-        self.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: comma + count + 3) { out in
-            if comma == 1 { out[0] = UInt8(ascii: ",") }
-            out[comma] = UInt8(ascii: "\"")
-            UnsafeMutableRawBufferPointer(rebasing: out[(comma + 1)...]).copyMemory(
-                from: UnsafeRawBufferPointer(start: key.utf8Start, count: count))
-            out[comma + 1 + count] = UInt8(ascii: "\"")
-            out[comma + 2 + count] = UInt8(ascii: ":")
-            return comma + count + 3
-        }
+        self.member(key, valueBytes: 0) { _ in }
         self.needsComma = false
-    }
-
-    /// A number's decimal digits, written straight into the buffer.
-    private mutating func decimal(_ value: Int64) {
-        if value < 0 { self.buffer.writeInteger(UInt8(ascii: "-")) }
-        self.decimal(value.magnitude)
     }
 
     /// At least `width` digits, zeros in front.
     private mutating func decimal(_ value: UInt64, width: Int = 1) {
+        let digits = max(Self.digits(value), width)
+        self.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: digits) { out in
+            Self.putDecimal(value, digits: digits, into: out)
+            return digits
+        }
+    }
+
+    /// How many decimal digits `value` has.
+    private static func digits(_ value: UInt64) -> Int {
         var digits = 1
         var rest = value / 10
         while rest > 0 {
             digits += 1
             rest /= 10
         }
-        digits = max(digits, width)
-        self.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: digits) { out in
-            var value = value
-            for index in stride(from: digits - 1, through: 0, by: -1) {
-                out[index] = UInt8(truncatingIfNeeded: 0x30 + value % 10)
-                value /= 10
-            }
-            return digits
+        return digits
+    }
+
+    /// `value` as exactly `digits` decimal digits (zeros in front) at the start of `out`.
+    private static func putDecimal(_ value: UInt64, digits: Int, into out: UnsafeMutableRawBufferPointer) {
+        var value = value
+        for index in stride(from: digits - 1, through: 0, by: -1) {
+            out[index] = UInt8(truncatingIfNeeded: 0x30 + value % 10)
+            value /= 10
         }
     }
 
