@@ -58,7 +58,7 @@ struct AnswerChannel: Sendable {
     /// `Server`), its body, its end, unless the route parked the stream in `slot` (its feed ends
     /// it). A body of known length goes in one write with its head and end: one segment, where
     /// three flushes would be three that Nagle's algorithm holds apart on the client's ACKs.
-    func send(_ response: Response, slot: ParkingSlot?) async {
+    nonisolated(nonsending) func send(_ response: Response, slot: ParkingSlot?) async {
         var head = response.head
         // No route sets either: appended as they are, not checked again.
         head.headerFields.append(Self.dateField())
