@@ -10,6 +10,7 @@ import json
 import signal
 import socket
 import sys
+import tempfile
 import time
 import urllib.request
 from typing import Dict, List, Optional, Tuple
@@ -274,6 +275,23 @@ def main() -> None:
         answer = connection.response()
         checks.check(answer[0] == 404, f"with the key: {answer[0]} after its wait")
         connection.close()
+
+    # Logs: at debug level each request's line carries its own hb.request.id (kept as a number
+    # in the request's log handler, written as text only with a line).
+    with tempfile.TemporaryFile() as log, redis_server() as redis, \
+            tokenpool_server(binary, f"redis://127.0.0.1:{redis.port}", args=["--log-level", "debug", "--log-format", "json"],
+                             stderr=log) as server:
+        connection = Connection(server.port)
+        for _ in range(2):
+            connection.send(HEALTHZ)
+            connection.response()
+        connection.close()
+        time.sleep(0.2)
+        log.seek(0)
+        lines = [json.loads(line) for line in log.read().decode().splitlines() if line.startswith("{")]
+        ids = [line.get("hb.request.id") for line in lines if line.get("msg") == "Request" and "/healthz" in line.get("hb.request.path", "")]
+        checks.check(len(ids) == 2 and all(ids) and ids[0] != ids[1],
+                     f"each request's debug line has its own hb.request.id: {ids}")
     checks.finish()
 
 

@@ -44,7 +44,8 @@ final class ParkingHandler: ChannelDuplexHandler {
     /// What every connection's handler shares (one instance: a reference a connection).
     final class Configuration: Sendable {
         let responder: APIResponder<TokenRequestContext>
-        let logger: Logger
+        /// Each request's logger, with its `hb.request.id`.
+        let loggers: RequestLoggers
         /// Request bodies larger than this are refused (the route answers 413); this keeps at
         /// most one read more.
         let maxBodySize: Int
@@ -59,7 +60,7 @@ final class ParkingHandler: ChannelDuplexHandler {
             responder: APIResponder<TokenRequestContext>, logger: Logger, maxBodySize: Int, serverName: String,
             http1: HTTP1Channel.Configuration
         ) {
-            (self.responder, self.logger, self.maxBodySize) = (responder, logger, maxBodySize)
+            (self.responder, self.loggers, self.maxBodySize) = (responder, RequestLoggers(logger), maxBodySize)
             self.server = HTTPField(name: .server, value: serverName)
             self.idleTimeout = http1.idleTimeout
             var limits = NIOHTTPDecoderLimitConfiguration()
@@ -251,8 +252,7 @@ final class ParkingHandler: ChannelDuplexHandler {
         // Only a stream (a GET) writes from its feed.
         let slot = ParkingSlot(answers: head.method == .get ? channel : nil)
         let request = Request(head: head, body: RequestBody(buffer: body))
-        var logger = self.configuration.logger
-        logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
+        let logger = self.configuration.loggers.next()
         var made = TokenRequestContext(source: ApplicationRequestContextSource(channel: context.channel, logger: logger))
         made.parking = slot
         let (responder, requestContext) = (self.configuration.responder, made)
