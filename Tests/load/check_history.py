@@ -200,9 +200,13 @@ def main():
             later = next((r for r in reads[index + 1:] if r["invoked"] > served["completed"] + SLACK_MS), None)
             if not later:
                 continue
-            still = {(w.get("holder"), w["since"]) for w in later.get("queue") or []}
+            # A place is known by its holder and when it joined; waiters without a holder that
+            # joined in the same millisecond cannot be told apart, so they are counted: one ahead
+            # still waits only if the later read lists more of them than were behind this one.
+            still = collections.Counter((w.get("holder"), w["since"]) for w in later.get("queue") or [])
+            behind = collections.Counter((w.get("holder"), w["since"]) for w in queue[place + 1:])
             for ahead in queue[:place]:
-                if (ahead.get("holder"), ahead["since"]) in still:
+                if still[(ahead.get("holder"), ahead["since"])] > behind[(ahead.get("holder"), ahead["since"])]:
                     violations.append(f"8: {waiter.get('holder')} (priority {waiter['priority']}, joined {waiter['since']}) was served by "
                                       f"{served['completed']} while {ahead.get('holder')} (priority {ahead['priority']}), ahead of it at "
                                       f"{read['invoked']}, still waited at {later['invoked']}")

@@ -99,6 +99,14 @@ def main():
         return h
     cases["8: served in the order listed"] = (queued(450, 460, []), 0)
     cases["8: served past one listed ahead that still waits"] = (queued(0, 460, [{"holder": "w6", "count": 1, "priority": 10, "since": 400}]), 1)
+    # Two without a holder who joined in the same millisecond, one on each side of w7: the later
+    # read's one may be the one behind, so nothing is known to be passed; both there, one was.
+    twin = {"holder": None, "count": 1, "priority": 0, "since": 401}
+    w7 = {"holder": "w7", "count": 1, "priority": 0, "since": 401}
+    h = queued(0, 460, [twin]); h[-2]["queue"] = [twin, w7, twin]
+    cases["8: one of two alike, listed ahead and behind, still waits"] = (h, 0)
+    h = queued(0, 460, [twin, twin]); h[-2]["queue"] = [twin, w7, twin]
+    cases["8: both of two alike still wait, one listed ahead"] = (h, 1)
     h = queued(450, 460, []); h[-2]["queue"].reverse()
     cases["8: a lower priority listed ahead"] = (h, 1)
     h = queued(450, 460, []); h[-2]["queue"].reverse(); h[-2]["setAside"] = [U]
