@@ -158,14 +158,16 @@ struct RequestLoggers: Sendable {
 
     /// A request's id as text: this process's random prefix and the number, 32 hex digits in all.
     static func id(_ number: UInt64) -> String {
-        let digits = String(number, radix: 16)
-        return Self.prefix + String(repeating: "0", count: 16 - digits.count) + digits
+        Self.prefix + Self.hex16(number)
     }
 
     private static let numberMask: UInt64 = (1 << 60) - 1
     private static let numbers = Atomic<UInt64>(UInt64.random(in: 0...numberMask))
-    private static let prefix: String = {
-        let digits = String(UInt64.random(in: .min ... .max), radix: 16)
+    private static let prefix = hex16(UInt64.random(in: .min ... .max))
+
+    /// `value` in 16 hex digits, zeros in front.
+    private static func hex16(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits
-    }()
+    }
 }

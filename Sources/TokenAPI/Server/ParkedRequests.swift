@@ -129,9 +129,15 @@ final class ParkingHandler: ChannelDuplexHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        self.write(self.unwrapOutboundIn(data), promise: promise, context: context)
+    }
+
+    /// An answer's part as its bytes (``HTTP1Codec``), written with `promise`: a part that writes
+    /// nothing only to keep a promise in order, a body where the answer has none failing it.
+    private func write(_ part: HTTPResponsePart, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
         do {
-            let bytes = try self.codec.encode(self.unwrapOutboundIn(data), allocator: context.channel.allocator)
-            context.write(self.wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
+            let bytes = try self.codec.encode(part, allocator: context.channel.allocator)
+            if bytes.readableBytes > 0 || promise != nil { context.write(self.wrapOutboundOut(.byteBuffer(bytes)), promise: promise) }
         } catch {
             promise?.fail(error)
         }
@@ -298,14 +304,7 @@ final class ParkingHandler: ChannelDuplexHandler {
             return
         }
         for (index, part) in parts.enumerated() {
-            let partPromise = index == parts.count - 1 ? promise : nil
-            do {
-                let bytes = try self.codec.encode(part, allocator: context.channel.allocator)
-                // A part that writes nothing is written only to keep its promise in order.
-                if bytes.readableBytes > 0 || partPromise != nil { context.write(self.wrapOutboundOut(.byteBuffer(bytes)), promise: partPromise) }
-            } catch {
-                partPromise?.fail(error)
-            }
+            self.write(part, promise: index == parts.count - 1 ? promise : nil, context: context)
         }
         if flush { context.flush() }
         guard ends else { return }
