@@ -130,8 +130,9 @@ extension Logger.Level {
 /// Each request's logger: the server's, naming the request as `hb.request.id`. Where the
 /// server's handler is ours (``LineLogHandler``), the request's number goes in the handler's
 /// own word and becomes text only when a line is written; putting an id in each request's
-/// metadata, as Hummingbird does, made and hashed a metadata dictionary on every request, some
-/// 2,000 instructions. Any other handler gets Hummingbird's id in its metadata.
+/// metadata, as Hummingbird does, made and hashed a metadata dictionary on every request (with
+/// the number, a request costs 1,700 instructions less; 2,700 is all an id cost). Any other
+/// handler gets Hummingbird's id in its metadata.
 struct RequestLoggers: Sendable {
     /// Hummingbird's name for a request's id.
     static let metadataKey = "hb.request.id"
